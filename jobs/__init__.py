@@ -1,0 +1,1 @@
+"""Scheduled jobs: the nightly overdue flagging and reminders run."""

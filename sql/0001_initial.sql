@@ -1,0 +1,270 @@
+-- The teaching schema Users / Books / Loans, grown into what a library needs:
+-- copies with barcodes, loan rules, holds, an append-only event log, a mail
+-- outbox with its reminder ledger, server-side sessions and login throttling.
+-- Dates a librarian reads (LoanDate, ReturnDate) are ISO-8601 dates in the
+-- library's timezone; instants (…At) are ISO-8601 UTC timestamps.
+
+CREATE TABLE Users (
+    UserID       INTEGER PRIMARY KEY,
+    Name         TEXT NOT NULL CHECK (length(trim(Name)) BETWEEN 1 AND 200),
+    Role         TEXT NOT NULL CHECK (Role IN ('Student', 'Librarian', 'Admin')),
+    -- NULL when the library has no address: reminders then go on a "notify by hand" list.
+    Email        TEXT COLLATE NOCASE UNIQUE
+                 CHECK (Email IS NULL OR (length(Email) <= 254 AND Email LIKE '_%@_%')),
+    CardNumber   TEXT UNIQUE CHECK (CardNumber IS NULL OR length(CardNumber) BETWEEN 1 AND 64),
+    GroupName    TEXT CHECK (GroupName IS NULL OR length(GroupName) <= 100),
+    PasswordHash TEXT,
+    Active       INTEGER NOT NULL DEFAULT 1 CHECK (Active IN (0, 1)),
+    CreatedAt    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+);
+
+CREATE TABLE Books (
+    BookID       INTEGER PRIMARY KEY,
+    Title        TEXT NOT NULL CHECK (length(trim(Title)) BETWEEN 1 AND 500),
+    -- Several authors are kept as one display string, "First Author, Second Author".
+    Author       TEXT NOT NULL DEFAULT '' CHECK (length(Author) <= 500),
+    -- Normalised ISBN-13 digits; hyphens are added for display only.
+    ISBN         TEXT UNIQUE CHECK (ISBN IS NULL OR (length(ISBN) = 13 AND ISBN NOT GLOB '*[^0-9]*')),
+    Series       TEXT CHECK (Series IS NULL OR length(Series) <= 300),
+    Subjects     TEXT CHECK (Subjects IS NULL OR length(Subjects) <= 1000),
+    Publisher    TEXT CHECK (Publisher IS NULL OR length(Publisher) <= 300),
+    Year         INTEGER CHECK (Year IS NULL OR Year BETWEEN -3000 AND 2200),
+    Language     TEXT CHECK (Language IS NULL OR length(Language) <= 20),
+    -- How often any copy was lent: a counter kept by a trigger on Loans, because
+    -- search ranks popular titles first and cannot count a million loans per keystroke.
+    TimesBorrowed INTEGER NOT NULL DEFAULT 0 CHECK (TimesBorrowed >= 0),
+    AddedAt      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+    WithdrawnAt  TEXT
+);
+
+CREATE INDEX Books_Title ON Books (Title);
+
+CREATE TABLE Copies (
+    CopyID    INTEGER PRIMARY KEY,
+    BookID    INTEGER NOT NULL REFERENCES Books (BookID),
+    Barcode   TEXT NOT NULL UNIQUE COLLATE NOCASE
+              CHECK (length(Barcode) BETWEEN 1 AND 64 AND Barcode NOT GLOB '*[^0-9A-Za-z._-]*'),
+    Location  TEXT CHECK (Location IS NULL OR length(Location) <= 100),
+    -- Whether the copy is on loan is derived from Loans, never stored here.
+    Status    TEXT NOT NULL DEFAULT 'in_stock' CHECK (Status IN ('in_stock', 'withdrawn', 'lost')),
+    AddedAt   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+);
+CREATE INDEX Copies_BookID ON Copies (BookID);
+
+CREATE TABLE Loans (
+    LoanID     INTEGER PRIMARY KEY,
+    UserID     INTEGER NOT NULL REFERENCES Users (UserID),
+    BookID     INTEGER NOT NULL REFERENCES Books (BookID),
+    CopyID     INTEGER NOT NULL REFERENCES Copies (CopyID),
+    LoanDate   TEXT NOT NULL CHECK (date(LoanDate) IS LoanDate),
+    -- The date the loan is due back (the teaching schema's name is kept).
+    ReturnDate TEXT NOT NULL CHECK (date(ReturnDate) IS ReturnDate AND ReturnDate >= LoanDate),
+    -- When it actually came back; NULL while the loan is open.
+    ReturnedAt TEXT CHECK (ReturnedAt IS NULL OR ReturnedAt >= LoanDate),
+    Renewals   INTEGER NOT NULL DEFAULT 0 CHECK (Renewals >= 0),
+    LentBy     INTEGER REFERENCES Users (UserID),
+    CreatedAt  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+);
+-- A copy can never be on two open loans: enforced here, not only in Python,
+-- so two desks scanning the same copy at once cannot both succeed.
+CREATE UNIQUE INDEX Loans_OneOpenLoanPerCopy ON Loans (CopyID) WHERE ReturnedAt IS NULL;
+CREATE INDEX Loans_OpenByUser ON Loans (UserID, ReturnDate) WHERE ReturnedAt IS NULL;
+CREATE INDEX Loans_OpenByDueDate ON Loans (ReturnDate) WHERE ReturnedAt IS NULL;
+CREATE INDEX Loans_OpenByBook ON Loans (BookID, ReturnDate) WHERE ReturnedAt IS NULL;
+CREATE INDEX Loans_ByUser ON Loans (UserID, LoanDate);
+CREATE INDEX Loans_ByCopy ON Loans (CopyID, LoanDate);
+CREATE INDEX Loans_ByLoanDate ON Loans (LoanDate);
+
+-- Loans.BookID repeats the copy's book (the teaching schema has it); this keeps
+-- the two from ever disagreeing.
+CREATE TRIGGER Loans_BookMatchesCopy BEFORE INSERT ON Loans
+WHEN NEW.BookID IS NOT (SELECT BookID FROM Copies WHERE CopyID = NEW.CopyID)
+BEGIN
+    SELECT RAISE(ABORT, 'Loans.BookID must be the book of Loans.CopyID');
+END;
+
+CREATE TRIGGER Copies_BookIsFixed BEFORE UPDATE OF BookID ON Copies
+WHEN NEW.BookID IS NOT OLD.BookID AND EXISTS (SELECT 1 FROM Loans WHERE CopyID = OLD.CopyID)
+BEGIN
+    SELECT RAISE(ABORT, 'a copy with loan history cannot move to another book');
+END;
+
+CREATE TRIGGER Loans_CountBorrowing AFTER INSERT ON Loans
+BEGIN
+    UPDATE Books SET TimesBorrowed = TimesBorrowed + 1 WHERE BookID = NEW.BookID;
+END;
+
+-- Availability (the teaching schema's Books.Availability) is derived from
+-- copies, open loans and copies set aside for holds, so it can never drift from
+-- them. A book with no copy in stock has no row here.
+CREATE VIEW BookAvailability AS
+SELECT c.BookID,
+       count(*) AS Copies,
+       count(*) FILTER (WHERE l.LoanID IS NULL AND h.HoldID IS NULL) AS Availability,
+       min(l.ReturnDate) AS NextDueBack
+FROM Copies c
+LEFT JOIN Loans l ON l.CopyID = c.CopyID AND l.ReturnedAt IS NULL
+LEFT JOIN Holds h ON h.CopyID = c.CopyID AND h.Status = 'ready'
+WHERE c.Status = 'in_stock'
+GROUP BY c.BookID;
+
+CREATE TABLE LoanRules (
+    Role             TEXT PRIMARY KEY CHECK (Role IN ('Student', 'Librarian', 'Admin')),
+    LoanDays         INTEGER NOT NULL CHECK (LoanDays BETWEEN 1 AND 365),
+    MaxLoans         INTEGER NOT NULL CHECK (MaxLoans BETWEEN 0 AND 1000),
+    MaxRenewals      INTEGER NOT NULL CHECK (MaxRenewals BETWEEN 0 AND 100),
+    -- Whether a patron with an overdue item may borrow more.
+    BlockWhenOverdue INTEGER NOT NULL CHECK (BlockWhenOverdue IN (0, 1)),
+    -- How many days overdue a loan may be and still be renewed (0: not once overdue).
+    RenewOverdueDays INTEGER NOT NULL DEFAULT 0 CHECK (RenewOverdueDays BETWEEN 0 AND 365)
+);
+INSERT INTO LoanRules (Role, LoanDays, MaxLoans, MaxRenewals, BlockWhenOverdue, RenewOverdueDays)
+VALUES ('Student', 14, 5, 2, 1, 0),
+       ('Librarian', 28, 20, 3, 0, 7),
+       ('Admin', 28, 20, 3, 0, 7);
+
+-- Days the library is shut: a due date falling on one moves to the next open day.
+CREATE TABLE ClosedDays (
+    Day    TEXT PRIMARY KEY CHECK (date(Day) IS Day),
+    Reason TEXT CHECK (Reason IS NULL OR length(Reason) <= 200)
+);
+
+-- Library-wide settings a librarian edits in the app (as opposed to deployment
+-- settings, which come from SHELFMARK_* variables).
+CREATE TABLE LibrarySettings (
+    Key   TEXT PRIMARY KEY,
+    Value TEXT NOT NULL
+);
+INSERT INTO LibrarySettings (Key, Value) VALUES
+    ('closed_weekdays', ''),
+    ('hold_pickup_days', '7'),
+    ('barcode_prefix', 'C'),
+    ('barcode_next', '100000');
+
+CREATE TABLE Holds (
+    HoldID    INTEGER PRIMARY KEY,
+    UserID    INTEGER NOT NULL REFERENCES Users (UserID),
+    BookID    INTEGER NOT NULL REFERENCES Books (BookID),
+    PlacedAt  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+    Status    TEXT NOT NULL DEFAULT 'waiting'
+              CHECK (Status IN ('waiting', 'ready', 'filled', 'expired', 'cancelled')),
+    -- The copy set aside once the hold is ready, and the last day to collect it.
+    CopyID    INTEGER REFERENCES Copies (CopyID),
+    PickupBy  TEXT CHECK (PickupBy IS NULL OR date(PickupBy) IS PickupBy),
+    ClosedAt  TEXT,
+    CHECK (Status <> 'ready' OR (CopyID IS NOT NULL AND PickupBy IS NOT NULL))
+);
+CREATE UNIQUE INDEX Holds_OneActiveHoldPerPatronAndBook
+    ON Holds (UserID, BookID) WHERE Status IN ('waiting', 'ready');
+CREATE UNIQUE INDEX Holds_OneReadyHoldPerCopy ON Holds (CopyID) WHERE Status = 'ready';
+CREATE INDEX Holds_Queue ON Holds (BookID, PlacedAt, HoldID) WHERE Status = 'waiting';
+CREATE INDEX Holds_ByUser ON Holds (UserID, Status);
+
+-- Every circulation event, with who and when. Append-only: the triggers below
+-- refuse any UPDATE or DELETE, whatever the application does.
+CREATE TABLE Events (
+    EventID  INTEGER PRIMARY KEY,
+    At       TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    Kind     TEXT NOT NULL CHECK (length(Kind) BETWEEN 1 AND 40),
+    ActorID  INTEGER REFERENCES Users (UserID),
+    UserID   INTEGER REFERENCES Users (UserID),
+    BookID   INTEGER REFERENCES Books (BookID),
+    CopyID   INTEGER REFERENCES Copies (CopyID),
+    LoanID   INTEGER REFERENCES Loans (LoanID),
+    HoldID   INTEGER REFERENCES Holds (HoldID),
+    Detail   TEXT
+);
+CREATE INDEX Events_ByUser ON Events (UserID, EventID);
+CREATE INDEX Events_ByCopy ON Events (CopyID, EventID);
+CREATE INDEX Events_ByBook ON Events (BookID, EventID);
+CREATE TRIGGER Events_AppendOnlyNoUpdate BEFORE UPDATE ON Events
+BEGIN
+    SELECT RAISE(ABORT, 'the event log is append-only');
+END;
+CREATE TRIGGER Events_AppendOnlyNoDelete BEFORE DELETE ON Events
+BEGIN
+    SELECT RAISE(ABORT, 'the event log is append-only');
+END;
+
+-- Every email the library sends passes through here: hold notices written by
+-- the desk, reminders written by the nightly job; one sender delivers them.
+CREATE TABLE Outbox (
+    MessageID     INTEGER PRIMARY KEY,
+    Kind          TEXT NOT NULL CHECK (Kind IN ('reminder', 'hold_ready')),
+    UserID        INTEGER NOT NULL REFERENCES Users (UserID),
+    Recipient     TEXT NOT NULL,
+    Subject       TEXT NOT NULL,
+    BodyText      TEXT NOT NULL,
+    BodyHtml      TEXT NOT NULL,
+    -- A unique Message-ID header, fixed when the row is written.
+    HeaderMessageID TEXT NOT NULL UNIQUE,
+    Status        TEXT NOT NULL DEFAULT 'pending'
+                  CHECK (Status IN ('pending', 'sending', 'sent', 'failed', 'cancelled')),
+    Attempts      INTEGER NOT NULL DEFAULT 0,
+    NextAttemptAt TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+    LastError     TEXT,
+    CreatedAt     TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+    SentAt        TEXT
+);
+CREATE INDEX Outbox_Due ON Outbox (Status, NextAttemptAt);
+
+-- Server-side sessions: the cookie carries only a random token, so logging out
+-- (or an admin deactivating an account) ends the session everywhere.
+CREATE TABLE Sessions (
+    TokenHash  TEXT PRIMARY KEY,
+    UserID     INTEGER NOT NULL REFERENCES Users (UserID) ON DELETE CASCADE,
+    CreatedAt  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+    ExpiresAt  TEXT NOT NULL
+);
+CREATE INDEX Sessions_ByUser ON Sessions (UserID);
+
+-- Failed logins, by account and by address, for throttling.
+CREATE TABLE LoginFailures (
+    FailureID INTEGER PRIMARY KEY,
+    Email     TEXT NOT NULL COLLATE NOCASE,
+    Address   TEXT NOT NULL,
+    At        TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+);
+CREATE INDEX LoginFailures_ByEmail ON LoginFailures (Email, At);
+CREATE INDEX LoginFailures_ByAddress ON LoginFailures (Address, At);
+
+-- Full-text search over the catalogue. External content (the view below) so
+-- the text is stored once; the triggers keep the index in step with Books.
+-- Every indexed value goes through the same COALESCE in the view and in the
+-- 'delete' commands, as FTS5 needs the exact indexed values to remove them.
+CREATE VIEW BooksSearchSource AS
+SELECT BookID, Title, Author,
+       coalesce(Series, '') || ' ' || coalesce(Subjects, '') || ' ' || coalesce(ISBN, '') AS Extra
+FROM Books;
+
+CREATE VIRTUAL TABLE BooksSearch USING fts5 (
+    Title, Author, Extra,
+    content = 'BooksSearchSource',
+    content_rowid = 'BookID',
+    tokenize = 'unicode61 remove_diacritics 2',
+    prefix = '2 3'
+);
+
+CREATE TRIGGER Books_SearchInsert AFTER INSERT ON Books
+BEGIN
+    INSERT INTO BooksSearch (rowid, Title, Author, Extra)
+    VALUES (NEW.BookID, NEW.Title, NEW.Author,
+            coalesce(NEW.Series, '') || ' ' || coalesce(NEW.Subjects, '') || ' ' || coalesce(NEW.ISBN, ''));
+END;
+
+CREATE TRIGGER Books_SearchDelete AFTER DELETE ON Books
+BEGIN
+    INSERT INTO BooksSearch (BooksSearch, rowid, Title, Author, Extra)
+    VALUES ('delete', OLD.BookID, OLD.Title, OLD.Author,
+            coalesce(OLD.Series, '') || ' ' || coalesce(OLD.Subjects, '') || ' ' || coalesce(OLD.ISBN, ''));
+END;
+
+CREATE TRIGGER Books_SearchUpdate AFTER UPDATE OF Title, Author, Series, Subjects, ISBN ON Books
+BEGIN
+    INSERT INTO BooksSearch (BooksSearch, rowid, Title, Author, Extra)
+    VALUES ('delete', OLD.BookID, OLD.Title, OLD.Author,
+            coalesce(OLD.Series, '') || ' ' || coalesce(OLD.Subjects, '') || ' ' || coalesce(OLD.ISBN, ''));
+    INSERT INTO BooksSearch (rowid, Title, Author, Extra)
+    VALUES (NEW.BookID, NEW.Title, NEW.Author,
+            coalesce(NEW.Series, '') || ' ' || coalesce(NEW.Subjects, '') || ' ' || coalesce(NEW.ISBN, ''));
+END;

@@ -1,0 +1,82 @@
+"""Relevance on a real catalogue: goodbooks-10k imported through the real importer."""
+
+from __future__ import annotations
+
+import pytest
+
+from webapp import search_query
+from webapp.db import Database, connect_sync, migrate
+from webapp.importing.books import apply_books, read_books_csv
+from webapp.models import catalogue
+from webapp.resources import MIGRATIONS
+
+from .conftest import GOODBOOKS_CSV
+
+pytestmark = pytest.mark.skipif(
+    not GOODBOOKS_CSV.exists(), reason=f"the goodbooks-10k catalogue is not at {GOODBOOKS_CSV}"
+)
+
+
+@pytest.fixture(scope="module")
+def goodbooks_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("goodbooks") / "goodbooks.sqlite3"
+    conn = connect_sync(path)
+    migrate(conn, MIGRATIONS)
+    _, rows = read_books_csv(GOODBOOKS_CSV.read_bytes())
+    apply_books(conn, rows)
+    conn.close()
+    return path
+
+
+@pytest.fixture
+async def goodbooks(goodbooks_path):
+    async with Database(goodbooks_path) as db:
+        yield db
+
+
+async def titles_for(db, text: str, count: int = 5) -> list[str]:
+    page = await catalogue.search(db, search_query.parse(text), per_page=count)
+    return ["".join(part for part, _ in result.title_parts) for result in page.results]
+
+
+@pytest.mark.parametrize(
+    "typed, expected_first",
+    [
+        ("hunger gam", "The Hunger Games"),
+        ("harry potter chamber", "Harry Potter and the Chamber of Secrets"),
+        ("gatsby", "The Great Gatsby"),
+        ("to kill a mock", "To Kill a Mockingbird"),
+        ("fellowship of the ri", "The Fellowship of the Ring"),
+        ("hobbit", "The Hobbit"),
+    ],
+)
+async def test_typical_partial_queries_find_the_right_book_first(goodbooks, typed, expected_first):
+    assert (await titles_for(goodbooks, typed))[0] == expected_first
+
+
+async def test_an_author_query_finds_that_authors_books_first(goodbooks):
+    page = await catalogue.search(goodbooks, search_query.parse("tolkien"), per_page=5)
+    authors = ["".join(part for part, _ in result.author_parts) for result in page.results]
+    assert authors and all("Tolkien" in author for author in authors)
+
+
+async def test_an_isbn10_that_lost_its_leading_zero_is_restored_and_findable(goodbooks):
+    # books.csv holds "439023483" for The Hunger Games; the real ISBN-10 is 0439023483.
+    query = search_query.parse("0439023483")
+    book_id = await catalogue.find_book_by_isbn(goodbooks, query.isbn13)
+    book = await catalogue.get_book(goodbooks, book_id)
+    assert book.title == "The Hunger Games"
+    assert book.isbn == "9780439023481"
+
+
+async def test_the_series_in_brackets_is_kept_as_the_series(goodbooks):
+    book_id = await catalogue.find_book_by_isbn(goodbooks, "9780439023481")
+    book = await catalogue.get_book(goodbooks, book_id)
+    assert book.series == "The Hunger Games, #1"
+    assert (await titles_for(goodbooks, "hunger games #1"))[0] == "The Hunger Games"
+
+
+async def test_non_latin_titles_and_accented_authors_are_searchable(goodbooks):
+    page = await catalogue.search(goodbooks, search_query.parse("grandpre"), per_page=3)
+    authors = "".join(part for part, _ in page.results[0].author_parts)
+    assert "GrandPré" in authors

@@ -1,0 +1,191 @@
+"""Shelfmark: a library system for school and small public libraries."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from datetime import timedelta
+
+from quart import Quart, current_app, g, redirect, render_template, request, session, url_for
+from werkzeug.exceptions import HTTPException
+
+from webapp import web
+from webapp.access import endpoint_policy, permits
+from webapp.config import Settings
+from webapp.db import Database, migrate
+from webapp.models import accounts
+from webapp.resources import MIGRATIONS, STATIC, TEMPLATES
+
+log = logging.getLogger(__name__)
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "form-action 'self'",
+        "base-uri 'none'",
+        "object-src 'none'",
+        "frame-ancestors 'none'",
+    )
+)
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+def create_app(config: Settings | None = None) -> Quart:
+    """Build the app. ``config`` defaults to the ``SHELFMARK_*`` environment."""
+    settings = config or Settings.from_env()
+    app = Quart(
+        __name__,
+        template_folder=str(TEMPLATES),
+        static_folder=str(STATIC),
+        static_url_path="/static",
+    )
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_NAME="shelfmark_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        PERMANENT_SESSION_LIFETIME=timedelta(days=14),
+        MAX_CONTENT_LENGTH=32 * 1024 * 1024,
+        SEND_FILE_MAX_AGE_DEFAULT=3600,
+    )
+    app.extensions["shelfmark.settings"] = settings
+    app.jinja_env.globals.update(
+        csrf_token=web.csrf_token,
+        current_user=web.current_user,
+        library_name=settings.library_name,
+    )
+    from webapp import templating
+
+    templating.install(app)
+
+    if settings.uses_development_secret:
+        log.warning("SHELFMARK_SECRET_KEY is not set: using the development key, not for production")
+
+    @app.before_serving
+    async def open_database() -> None:
+        db = Database(settings.database)
+        await db.open()
+        await db.run_sync(lambda conn: migrate(conn, MIGRATIONS))
+        app.extensions["shelfmark.db"] = db
+
+    @app.after_serving
+    async def close_database() -> None:
+        await app.extensions.pop("shelfmark.db").close()
+
+    from webapp.views import auth, catalogue, system
+
+    for blueprint in (catalogue.blueprint, auth.blueprint, system.blueprint):
+        app.register_blueprint(blueprint)
+
+    _check_every_route_has_a_policy(app)
+
+    app.before_request(_load_user)
+    app.before_request(_enforce_access)
+    app.before_request(_check_csrf)
+    app.after_request(_add_security_headers)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+    return app
+
+
+def _check_every_route_has_a_policy(app: Quart) -> None:
+    missing = sorted(
+        endpoint
+        for endpoint in app.view_functions
+        if endpoint_policy(app.view_functions, endpoint) is None
+    )
+    if missing:
+        raise RuntimeError(f"routes without an access policy (@allow): {', '.join(missing)}")
+
+
+async def _load_user() -> None:
+    g.user = None
+    token = session.get("sid")
+    if token:
+        g.user = await accounts.session_user(web.get_db(), token)
+        if g.user is None:
+            session.pop("sid", None)
+
+
+async def _enforce_access():
+    if request.url_rule is None:
+        return None
+    access = endpoint_policy(current_app.view_functions, request.endpoint)
+    user = g.user
+    if permits(access, user.role if user else None):
+        return None
+    if user is None:
+        login_url = url_for("auth.login", next=request.full_path.rstrip("?"))
+        if web.is_htmx():
+            return "", 401, {"HX-Redirect": login_url}
+        return redirect(login_url)
+    return await _error_page(403, "You do not have access to this page.")
+
+
+async def _check_csrf():
+    """Refuse state-changing requests without this session's token or from another site.
+
+    htmx sends the token in the X-CSRF-Token header (set from a meta tag by
+    static/shelfmark.js); plain forms send it in a hidden csrf_token field.
+    """
+    if request.method not in UNSAFE_METHODS:
+        return None
+    if request.headers.get("Sec-Fetch-Site") == "cross-site":
+        return await _error_page(403, "Requests from other sites are refused.")
+    expected = session.get("csrf")
+    sent = request.headers.get("X-CSRF-Token")
+    if sent is None:
+        form = await request.form
+        sent = form.get("csrf_token")
+    if not expected or not sent or not hmac.compare_digest(expected, sent):
+        return await _error_page(
+            400, "This form has expired or was not sent from Shelfmark. Reload the page and try again."
+        )
+    return None
+
+
+def _add_security_headers(response):
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+async def _error_page(status: int, message: str):
+    template = "_error.html" if web.is_htmx() else "error.html"
+    body = await render_template(template, status=status, message=message)
+    return body, status, {"Vary": "HX-Request"}
+
+
+ERROR_MESSAGES = {
+    400: "The request could not be understood.",
+    404: "There is no such page. It may have been removed, or the address is mistyped.",
+    405: "That action is not possible on this page.",
+    413: "That upload is too large.",
+}
+
+
+async def _http_error(error: HTTPException):
+    if error.code and error.code < 400:
+        return error
+    message = ERROR_MESSAGES.get(error.code, error.description or "Something went wrong.")
+    response = await _error_page(error.code or 500, message)
+    return response
+
+
+async def _unexpected_error(error: Exception):
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return await _error_page(500, "Something went wrong on our side. Please try again.")

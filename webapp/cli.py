@@ -1,0 +1,209 @@
+"""The ``shelfmark`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sqlite3
+import sys
+from pathlib import Path
+
+from webapp import db as database
+from webapp import demo
+from webapp.clock import library_today
+from webapp.config import Settings, SettingsError
+from webapp.models.accounts import hash_password
+from webapp.progress import Progress
+from webapp.resources import MIGRATIONS
+
+ROLES = ("Student", "Librarian", "Admin")
+
+
+def _open_migrated(settings: Settings) -> sqlite3.Connection:
+    conn = database.connect_sync(settings.database)
+    database.migrate(conn, MIGRATIONS)
+    return conn
+
+
+def cmd_init_db(args: argparse.Namespace, settings: Settings) -> int:
+    conn = database.connect_sync(settings.database)
+    applied = database.migrate(conn, MIGRATIONS)
+    version = database.schema_version(conn)
+    conn.close()
+    if applied:
+        print(f"{settings.database}: applied migrations {', '.join(map(str, applied))}; "
+              f"schema version {version}")
+    else:
+        print(f"{settings.database}: schema is up to date (version {version})")
+    return 0
+
+
+def cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
+    conn = _open_migrated(settings)
+    try:
+        if demo.has_teaching_records(conn):
+            print(f"{settings.database} already holds the demo data; nothing added.")
+            return 0
+        counts = demo.load(
+            conn, books=args.books, patrons=args.patrons, seed=args.seed,
+            today=library_today(settings),
+        )
+    finally:
+        conn.close()
+    print(", ".join(f"{count:,} {table.lower()}" for table, count in counts.items()))
+    print(f"Demo accounts (password '{demo.DEMO_PASSWORD}'): alice@example.com (student), "
+          "bob@example.com (librarian), carol@example.com (admin)")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    from webapp import create_app
+
+    config = Config()
+    config.bind = [f"{args.host}:{args.port}"]
+    config.accesslog = "-"
+    config.errorlog = "-"
+    print(f"Shelfmark on http://{args.host}:{args.port}/ (database {settings.database})",
+          file=sys.stderr)
+    asyncio.run(serve(create_app(settings), config))
+    return 0
+
+
+def cmd_create_user(args: argparse.Namespace, settings: Settings) -> int:
+    password = args.password_stdin and sys.stdin.readline().rstrip("\n")
+    if not args.password_stdin:
+        password = getpass.getpass("Password: ")
+        if password != getpass.getpass("Password again: "):
+            print("The passwords do not match; no account was created.", file=sys.stderr)
+            return 1
+    if len(password) < 8:
+        print("Choose a password of at least 8 characters.", file=sys.stderr)
+        return 1
+    conn = _open_migrated(settings)
+    try:
+        conn.execute(
+            "INSERT INTO Users (Name, Role, Email, CardNumber, PasswordHash) VALUES (?,?,?,?,?)",
+            (args.name, args.role, args.email, args.card, hash_password(password)),
+        )
+    except sqlite3.IntegrityError as error:
+        print(f"Could not create the account: {_integrity_message(error)}", file=sys.stderr)
+        return 1
+    finally:
+        conn.close()
+    print(f"Created {args.role} account for {args.name} <{args.email}>.")
+    return 0
+
+
+def _integrity_message(error: sqlite3.IntegrityError) -> str:
+    text = str(error)
+    if "Users.Email" in text:
+        return "an account with that email already exists."
+    if "Users.CardNumber" in text:
+        return "that card number is already in use."
+    if "CHECK" in text:
+        return "a value is not valid (name 1–200 characters, email like name@example.org)."
+    return text
+
+
+def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    from webapp.backup import backup_database
+
+    target = Path(args.file)
+    if target.exists() and not args.force:
+        print(f"{target} exists; pass --force to overwrite it.", file=sys.stderr)
+        return 1
+    pages = backup_database(settings.database, target)
+    print(f"Backed up {settings.database} to {target} ({pages:,} pages); it passed an integrity check.")
+    return 0
+
+
+def cmd_import_books(args: argparse.Namespace, settings: Settings) -> int:
+    from webapp.importing.books import apply_books, read_books_csv
+
+    try:
+        mapping, rows = read_books_csv(Path(args.file).read_bytes())
+    except (OSError, ValueError) as error:
+        print(f"Cannot import {args.file}: {error}", file=sys.stderr)
+        return 1
+    print("Columns: " + ", ".join(f"{column} -> {name}" for name, column in mapping.items()))
+    conn = _open_migrated(settings)
+    progress = Progress(f"importing {Path(args.file).name}", len(rows))
+    try:
+        summary = apply_books(conn, rows, default_copies=args.copies, progress=progress.advance)
+    except ValueError as error:
+        print(f"Nothing was imported: {error}", file=sys.stderr)
+        return 1
+    finally:
+        conn.close()
+    progress.finish()
+    for line, problem in summary.problems[: args.show_problems]:
+        print(f"  line {line}: {problem}")
+    if len(summary.problems) > args.show_problems:
+        print(f"  … and {len(summary.problems) - args.show_problems:,} more")
+    print(f"{summary.new:,} new, {summary.updated:,} updated, {summary.duplicate:,} duplicate, "
+          f"{summary.invalid:,} invalid; {summary.copies_added:,} copies added.")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="shelfmark", description="Shelfmark library system")
+    parser.add_argument("--database", help="SQLite file (default: $SHELFMARK_DATABASE)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    init_db = commands.add_parser("init-db", help="create the database or apply pending migrations")
+    init_db.set_defaults(handler=cmd_init_db)
+
+    demo_data = commands.add_parser("demo-data", help="load the teaching records and a demo library")
+    demo_data.add_argument("--books", type=int, default=2000, help="generated titles (default 2000)")
+    demo_data.add_argument("--patrons", type=int, default=300, help="generated patrons (default 300)")
+    demo_data.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    demo_data.set_defaults(handler=cmd_demo_data)
+
+    serve = commands.add_parser("serve", help="serve the web app with Hypercorn")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(handler=cmd_serve)
+
+    create_user = commands.add_parser("create-user", help="create an account (prompts for a password)")
+    create_user.add_argument("--name", required=True)
+    create_user.add_argument("--email", required=True)
+    create_user.add_argument("--role", required=True, choices=ROLES)
+    create_user.add_argument("--card", help="library card number")
+    create_user.add_argument("--password-stdin", action="store_true",
+                             help="read the password from standard input instead of prompting")
+    create_user.set_defaults(handler=cmd_create_user)
+
+    backup = commands.add_parser("backup", help="copy the live database consistently to FILE")
+    backup.add_argument("file")
+    backup.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    backup.set_defaults(handler=cmd_backup)
+
+    importer = commands.add_parser("import", help="import books or patrons from a CSV file")
+    kinds = importer.add_subparsers(dest="kind", required=True, metavar="KIND")
+    import_books = kinds.add_parser("books", help="books, with copies, from a CSV file")
+    import_books.add_argument("file")
+    import_books.add_argument("--copies", type=int, default=1,
+                              help="copies for a new book when the file does not say (default 1)")
+    import_books.add_argument("--show-problems", type=int, default=20,
+                              help="how many problem rows to list (default 20)")
+    import_books.set_defaults(handler=cmd_import_books)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        overrides = {"database": Path(args.database)} if args.database else {}
+        settings = Settings.from_env(**overrides)
+    except SettingsError as error:
+        parser.error(str(error))
+    return args.handler(args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""Settings, read once from ``SHELFMARK_*`` environment variables.
+
+Every setting is documented in the README; the names here are the contract.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from datetime import time
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEVELOPMENT_SECRET_KEY = "development-only-secret-key-do-not-use-in-production"
+
+
+class SettingsError(ValueError):
+    """A ``SHELFMARK_*`` variable holds a value that cannot be used."""
+
+
+def _parse_bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise SettingsError(f"SHELFMARK_{name.upper()} must be true or false, not {raw!r}")
+
+
+def _parse_time(name: str, raw: str) -> time:
+    try:
+        return time.fromisoformat(raw.strip())
+    except ValueError:
+        raise SettingsError(f"SHELFMARK_{name.upper()} must be a time like 02:00, not {raw!r}")
+
+
+def _parse_timezone(name: str, raw: str) -> str:
+    try:
+        ZoneInfo(raw.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"SHELFMARK_{name.upper()} is not a known timezone: {raw!r}")
+    return raw.strip()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app, the CLI and the scheduler may be configured with."""
+
+    database: Path = field(default_factory=lambda: Path("instance") / "shelfmark.sqlite3")
+    secret_key: str = DEVELOPMENT_SECRET_KEY
+    library_name: str = "Shelfmark Library"
+    timezone: str = "Europe/London"
+    secure_cookies: bool = False
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    smtp_timeout: float = 30.0
+    mail_from: str = "Shelfmark Library <library@localhost>"
+    reminder_time: time = time(2, 0)
+    in_process_scheduler: bool = False
+    search_delay_ms: int = 0
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def uses_development_secret(self) -> bool:
+        return self.secret_key == DEVELOPMENT_SECRET_KEY
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Settings":
+        """Build settings from ``SHELFMARK_<NAME>`` variables, then apply ``overrides``."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = environ.get(f"SHELFMARK_{f.name.upper()}")
+            if raw is None:
+                continue
+            values[f.name] = _convert(f.name, f.type, raw)
+        return replace(cls(**values), **overrides)
+
+
+def _convert(name: str, type_name: str, raw: str) -> object:
+    if type_name == "bool":
+        return _parse_bool(name, raw)
+    if type_name == "int":
+        try:
+            return int(raw)
+        except ValueError:
+            raise SettingsError(f"SHELFMARK_{name.upper()} must be a whole number, not {raw!r}")
+    if type_name == "float":
+        try:
+            return float(raw)
+        except ValueError:
+            raise SettingsError(f"SHELFMARK_{name.upper()} must be a number, not {raw!r}")
+    if type_name == "time":
+        return _parse_time(name, raw)
+    if type_name == "Path":
+        return Path(raw)
+    if name == "timezone":
+        return _parse_timezone(name, raw)
+    return raw

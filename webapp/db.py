@@ -1,0 +1,255 @@
+"""The database: one SQLite file, many readers, exactly one writer.
+
+This module knows nothing of Quart. The web app, the CLI, the scheduler and the
+benchmarks all use it, so a PostgreSQL backend could later replace it without
+touching the routes: the interface is deliberately narrow (``fetch_all``,
+``fetch_one``, ``fetch_value``, ``transaction``).
+
+Why one writer: SQLite allows a single writer at a time anyway. Funnelling every
+write through one connection behind an ``asyncio.Lock`` turns lock contention
+into an orderly queue inside the process, and ``BEGIN IMMEDIATE`` takes the
+write lock up front, so a transaction that reads then writes can never fail
+half-way with SQLITE_BUSY (a deferred transaction that upgrades ignores
+``busy_timeout``). In WAL mode readers never wait behind the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+Params = Sequence[Any] | dict[str, Any]
+
+BUSY_TIMEOUT_MS = 10_000
+MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+# Each connection gets these: foreign keys are off by default and the setting
+# is per connection; synchronous=NORMAL is durable enough in WAL mode (a power
+# cut may lose the last commits, never corrupt the file); the page cache and
+# mmap sizes were chosen by measurement (docs/benchmarks.md).
+CONNECTION_PRAGMAS = (
+    "PRAGMA foreign_keys = ON",
+    f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA cache_size = -16000",
+    "PRAGMA mmap_size = 268435456",
+    "PRAGMA temp_store = MEMORY",
+)
+
+
+def configure(conn: sqlite3.Connection) -> sqlite3.Connection:
+    """Apply the project's pragmas to a plain ``sqlite3`` connection."""
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode = WAL")
+    for pragma in CONNECTION_PRAGMAS:
+        conn.execute(pragma)
+    return conn
+
+
+def connect_sync(path: str | Path) -> sqlite3.Connection:
+    """A plain, autocommit ``sqlite3`` connection for bulk work in a worker thread.
+
+    Bulk imports and data generation use this instead of aiosqlite: every
+    awaited aiosqlite call costs a thread hop, which dominates row-at-a-time work.
+    """
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    return configure(conn)
+
+
+def migration_files(directory: Path) -> list[tuple[int, Path]]:
+    """The numbered migrations in ``directory``, in the order they apply."""
+    found = []
+    for path in directory.iterdir():
+        match = MIGRATION_NAME.match(path.name)
+        if match:
+            found.append((int(match.group(1)), path))
+    found.sort()
+    numbers = [number for number, _ in found]
+    if numbers != list(range(1, len(numbers) + 1)):
+        raise RuntimeError(f"migrations in {directory} are not numbered 1..n: {numbers}")
+    return found
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+def migrate(conn: sqlite3.Connection, directory: Path, target: int | None = None) -> list[int]:
+    """Apply pending migrations, each in its own transaction; return those applied.
+
+    The version lives in ``PRAGMA user_version``, written in the same
+    transaction as the migration, so a crash leaves either the old schema with
+    the old number or the new schema with the new one.
+    """
+    applied = []
+    current = schema_version(conn)
+    for number, path in migration_files(directory):
+        if number <= current or (target is not None and number > target):
+            continue
+        script = path.read_text(encoding="utf-8")
+        try:
+            conn.executescript(
+                f"BEGIN IMMEDIATE;\n{script}\n;PRAGMA user_version = {number};\nCOMMIT;"
+            )
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        applied.append(number)
+    return applied
+
+
+def schema_sql(conn: sqlite3.Connection) -> str:
+    """The current schema as readable SQL, in a stable order (used to keep sql/schema.sql)."""
+    rows = conn.execute(
+        "SELECT type, name, sql FROM sqlite_master "
+        "WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' "
+        "AND name NOT GLOB '*_data' AND name NOT GLOB '*_idx' AND name NOT GLOB '*_docsize' "
+        "AND name NOT GLOB '*_config' AND name NOT GLOB '*_content' "
+        "ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'index' THEN 1 WHEN 'view' THEN 2 "
+        "ELSE 3 END, name"
+    ).fetchall()
+    return "".join(f"{row[2].strip()};\n\n" for row in rows)
+
+
+class Transaction:
+    """A write transaction on the writer connection; reads inside it see its own writes."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, params: Params = ()) -> aiosqlite.Cursor:
+        return await self._conn.execute(sql, params)
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        await self._conn.executemany(sql, rows)
+
+    async def insert(self, sql: str, params: Params = ()) -> int:
+        """Run an INSERT and return the new row's id."""
+        cursor = await self._conn.execute(sql, params)
+        return cursor.lastrowid
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        return list(await self._conn.execute_fetchall(sql, params))
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
+        cursor = await self._conn.execute(sql, params)
+        return await cursor.fetchone()
+
+    async def fetch_value(self, sql: str, params: Params = ()) -> Any:
+        row = await self.fetch_one(sql, params)
+        return None if row is None else row[0]
+
+
+class Database:
+    """A SQLite file opened as a small pool of readers and a single writer."""
+
+    def __init__(self, path: str | Path, readers: int = 4) -> None:
+        self.path = Path(path)
+        self._reader_count = readers
+        self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        self._all_readers: list[aiosqlite.Connection] = []
+        self._writer: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+
+    async def _connect(self) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        await conn.execute("PRAGMA journal_mode = WAL")
+        for pragma in CONNECTION_PRAGMAS:
+            await conn.execute(pragma)
+        return conn
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = await self._connect()
+        for _ in range(self._reader_count):
+            conn = await self._connect()
+            self._all_readers.append(conn)
+            self._readers.put_nowait(conn)
+
+    async def close(self) -> None:
+        for conn in self._all_readers:
+            await conn.close()
+        self._all_readers.clear()
+        self._readers = asyncio.Queue()
+        if self._writer is not None:
+            await self._writer.close()
+            self._writer = None
+
+    async def __aenter__(self) -> "Database":
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @asynccontextmanager
+    async def _reader(self) -> AsyncIterator[aiosqlite.Connection]:
+        if not self._all_readers:
+            raise RuntimeError("the database is not open")
+        conn = await self._readers.get()
+        try:
+            yield conn
+        finally:
+            self._readers.put_nowait(conn)
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        async with self._reader() as conn:
+            return list(await conn.execute_fetchall(sql, params))
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
+        async with self._reader() as conn:
+            cursor = await conn.execute(sql, params)
+            try:
+                return await cursor.fetchone()
+            finally:
+                await cursor.close()
+
+    async def fetch_value(self, sql: str, params: Params = ()) -> Any:
+        row = await self.fetch_one(sql, params)
+        return None if row is None else row[0]
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """``BEGIN IMMEDIATE`` on the one writer; commit on success, roll back on error."""
+        if self._writer is None:
+            raise RuntimeError("the database is not open")
+        async with self._write_lock:
+            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield Transaction(self._writer)
+            except BaseException:
+                await self._writer.execute("ROLLBACK")
+                raise
+            else:
+                await self._writer.execute("COMMIT")
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """One write statement in its own transaction; returns ``lastrowid``."""
+        async with self.transaction() as tx:
+            return await tx.insert(sql, params)
+
+    async def run_sync(self, function, *args):
+        """Run ``function(conn, *args)`` on a fresh plain connection in a worker thread.
+
+        For the rare maintenance job (migrations, backups) that needs the sqlite3
+        API itself; request handlers never call it.
+        """
+
+        def work():
+            conn = connect_sync(self.path)
+            try:
+                return function(conn, *args)
+            finally:
+                conn.close()
+
+        return await asyncio.to_thread(work)

@@ -1,0 +1,315 @@
+"""Importing books (with copies) from a CSV file, such as a spreadsheet export.
+
+Reading is separated from writing: ``read_books_csv`` turns a file into
+``BookRow``s (each valid, or carrying the reason it is not) without touching
+the database, so the web preview and the CLI share it; ``apply_books`` writes a
+plan in one transaction, so an import is all or nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import sqlite3
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from stdnum import isbn as stdnum_isbn
+
+# Header names seen in the wild, lower-cased, for each field we store. The
+# first match wins, so the trustworthy column comes first (goodbooks-10k's
+# isbn13 is in scientific notation and has lost digits).
+COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
+    "title": ("title", "book title", "name"),
+    "author": ("author", "authors", "author(s)", "creator"),
+    "isbn": ("isbn", "isbn10", "isbn_10", "isbn-10", "isbn13", "isbn_13", "isbn-13"),
+    "year": ("year", "original_publication_year", "publication_year", "published", "pub_year"),
+    "language": ("language", "language_code", "lang"),
+    "series": ("series",),
+    "subjects": ("subjects", "subject", "genres", "tags"),
+    "publisher": ("publisher",),
+    "copies": ("copies", "copy_count", "number_of_copies"),
+    "barcodes": ("barcodes", "barcode"),
+    "location": ("location", "shelf", "shelf_location"),
+}
+FIELDS = tuple(COLUMN_ALIASES)
+
+# "The Hunger Games (The Hunger Games, #1)": the bracket names the series.
+_SERIES_IN_TITLE = re.compile(r"^(?P<title>.+?)\s*\((?P<series>[^()]*#\s*\d[^()]*)\)\s*$")
+_SCIENTIFIC = re.compile(r"^\d(\.\d+)?e\+?\d+$", re.IGNORECASE)
+
+
+def clean_text(value: str | None, limit: int) -> str | None:
+    """Trimmed text without control characters, or None when empty; too long raises."""
+    if value is None:
+        return None
+    text = "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in value)
+    text = " ".join(text.split())
+    if not text:
+        return None
+    if len(text) > limit:
+        raise ValueError(f"is longer than {limit} characters")
+    return text
+
+
+def repair_isbn(raw: str | None) -> str | None:
+    """An ISBN-13 from a messy cell, or None when the cell is empty or untrustworthy.
+
+    Spreadsheets drop the leading zeros of ISBN-10s ("439023483" is
+    "0439023483"): the zeros are restored when the checksum then holds. A value
+    in scientific notation has lost digits and is never trusted.
+    """
+    if raw is None:
+        return None
+    text = raw.strip()
+    if not text or _SCIENTIFIC.match(text):
+        return None
+    compact = re.sub(r"[\s-]", "", text).upper()
+    if compact.endswith(".0"):
+        compact = compact[:-2]
+    if re.fullmatch(r"\d{1,9}X?|\d{1,10}", compact) and len(compact) < 10:
+        compact = compact.zfill(10)
+    if stdnum_isbn.is_valid(compact):
+        return stdnum_isbn.to_isbn13(compact)
+    raise ValueError(f"ISBN {raw.strip()!r} is not a valid ISBN-10 or ISBN-13")
+
+
+@dataclass
+class BookRow:
+    """One data row of the file, normalised; ``error`` says why it cannot be imported."""
+
+    line: int
+    title: str | None = None
+    author: str = ""
+    isbn: str | None = None
+    year: int | None = None
+    language: str | None = None
+    series: str | None = None
+    subjects: str | None = None
+    publisher: str | None = None
+    copies: int | None = None
+    barcodes: list[str] = field(default_factory=list)
+    location: str | None = None
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def identity(self) -> tuple:
+        """What makes two rows the same book: the ISBN, or else title and author."""
+        if self.isbn:
+            return ("isbn", self.isbn)
+        return ("title", (self.title or "").casefold(), self.author.casefold())
+
+
+def detect_mapping(header: Iterable[str]) -> dict[str, str]:
+    """Map each field to the first matching column of ``header``."""
+    by_name = {name.strip().lower(): name for name in header}
+    mapping = {}
+    for field_name, aliases in COLUMN_ALIASES.items():
+        for alias in aliases:
+            if alias in by_name:
+                mapping[field_name] = by_name[alias]
+                break
+    return mapping
+
+
+def _authors(names: str, limit: int = 500) -> str:
+    """Several authors as one string; a list too long to store keeps its first names and "et al."."""
+    if len(names) <= limit:
+        return names
+    kept: list[str] = []
+    for name in names.split(","):
+        if len(", ".join([*kept, name.strip()])) + len(", et al.") > limit:
+            break
+        kept.append(name.strip())
+    return ", ".join(kept) + ", et al."
+
+
+def _year(raw: str | None) -> int | None:
+    if raw is None or not raw.strip():
+        return None
+    try:
+        year = int(float(raw.strip()))
+    except ValueError:
+        raise ValueError(f"year {raw.strip()!r} is not a number")
+    if not -3000 <= year <= 2200:
+        raise ValueError(f"year {year} is out of range")
+    return year
+
+
+def parse_book_row(line: int, record: dict[str, str], mapping: dict[str, str]) -> BookRow:
+    row = BookRow(line=line)
+
+    def cell(name: str) -> str | None:
+        column = mapping.get(name)
+        return record.get(column) if column else None
+
+    try:
+        title = clean_text(cell("title"), 500)
+        if title is None:
+            raise ValueError("the title is empty")
+        series = clean_text(cell("series"), 300)
+        bracket = _SERIES_IN_TITLE.match(title)
+        if bracket:
+            title = bracket.group("title")
+            series = series or bracket.group("series")
+        row.title = title
+        row.series = series
+        row.author = _authors(clean_text(cell("author"), 20_000) or "")
+        try:
+            row.isbn = repair_isbn(cell("isbn"))
+        except ValueError as error:
+            row.warnings.append(f"{error}; imported without an ISBN")
+        row.year = _year(cell("year"))
+        row.language = clean_text(cell("language"), 20)
+        row.subjects = clean_text(cell("subjects"), 1000)
+        row.publisher = clean_text(cell("publisher"), 300)
+        row.location = clean_text(cell("location"), 100)
+        copies = clean_text(cell("copies"), 6)
+        if copies is not None:
+            if not copies.isdigit() or int(copies) > 500:
+                raise ValueError(f"copies {copies!r} is not a whole number from 0 to 500")
+            row.copies = int(copies)
+        barcodes = clean_text(cell("barcodes"), 5000)
+        if barcodes:
+            row.barcodes = [code.strip() for code in re.split(r"[;|]", barcodes) if code.strip()]
+            for code in row.barcodes:
+                if not re.fullmatch(r"[0-9A-Za-z._-]{1,64}", code):
+                    raise ValueError(f"barcode {code!r} may hold only letters, digits, . _ -")
+    except ValueError as error:
+        row.error = str(error)
+    return row
+
+
+def read_books_csv(data: bytes | str, mapping: dict[str, str] | None = None) -> tuple[dict[str, str], list[BookRow]]:
+    """Parse a CSV file into rows; returns the column mapping used and the rows."""
+    if isinstance(data, bytes):
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ValueError("the file is not UTF-8 text; save it as CSV UTF-8 and try again")
+    else:
+        text = data
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    if not reader.fieldnames:
+        raise ValueError("the file is empty")
+    mapping = mapping or detect_mapping(reader.fieldnames)
+    if "title" not in mapping:
+        raise ValueError("no title column was found (expected a column named 'title')")
+    rows = [parse_book_row(number, record, mapping) for number, record in enumerate(reader, 2)]
+    return mapping, rows
+
+
+@dataclass
+class ImportSummary:
+    new: int = 0
+    updated: int = 0
+    duplicate: int = 0
+    invalid: int = 0
+    copies_added: int = 0
+    # (line, message) for every row not imported as it stood, including warnings.
+    problems: list[tuple[int, str]] = field(default_factory=list)
+
+
+_UPDATABLE = ("author", "year", "language", "series", "subjects", "publisher")
+_COLUMN = {
+    "title": "Title", "author": "Author", "isbn": "ISBN", "year": "Year", "language": "Language",
+    "series": "Series", "subjects": "Subjects", "publisher": "Publisher",
+}
+
+
+def apply_books(
+    conn: sqlite3.Connection,
+    rows: list[BookRow],
+    *,
+    default_copies: int = 1,
+    progress: Callable[[int], None] | None = None,
+) -> ImportSummary:
+    """Write ``rows`` in one transaction: new books get copies, known books are updated.
+
+    A book is known by its ISBN, or by title and author when it has none, so
+    importing the same file twice adds nothing the second time. Any error
+    rolls everything back.
+    """
+    summary = ImportSummary()
+    seen: set[tuple] = set()
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        prefix, next_number = _barcode_sequence(conn)
+        for row in rows:
+            if progress:
+                progress(1)
+            if row.error:
+                summary.invalid += 1
+                summary.problems.append((row.line, row.error))
+                continue
+            summary.problems.extend((row.line, warning) for warning in row.warnings)
+            if row.identity in seen:
+                summary.duplicate += 1
+                summary.problems.append((row.line, "repeats an earlier row of this file"))
+                continue
+            seen.add(row.identity)
+            existing = _find_existing(conn, row)
+            if existing is not None:
+                changes = {
+                    name: getattr(row, name)
+                    for name in _UPDATABLE
+                    if getattr(row, name) not in (None, "") and getattr(row, name) != existing[_COLUMN[name]]
+                }
+                if changes:
+                    assignments = ", ".join(f"{_COLUMN[name]} = ?" for name in changes)
+                    conn.execute(
+                        f"UPDATE Books SET {assignments} WHERE BookID = ?",
+                        (*changes.values(), existing["BookID"]),
+                    )
+                    summary.updated += 1
+                else:
+                    summary.duplicate += 1
+                continue
+            book_id = conn.execute(
+                "INSERT INTO Books (Title, Author, ISBN, Year, Language, Series, Subjects, Publisher) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                (row.title, row.author, row.isbn, row.year, row.language, row.series,
+                 row.subjects, row.publisher),
+            ).lastrowid
+            summary.new += 1
+            barcodes = list(row.barcodes)
+            wanted = max(row.copies if row.copies is not None else default_copies, len(barcodes))
+            while len(barcodes) < wanted:
+                barcodes.append(f"{prefix}{next_number}")
+                next_number += 1
+            for barcode in barcodes:
+                try:
+                    conn.execute(
+                        "INSERT INTO Copies (BookID, Barcode, Location) VALUES (?,?,?)",
+                        (book_id, barcode, row.location),
+                    )
+                except sqlite3.IntegrityError:
+                    raise ValueError(f"line {row.line}: barcode {barcode} is already in use")
+                summary.copies_added += 1
+        conn.execute(
+            "UPDATE LibrarySettings SET Value = ? WHERE Key = 'barcode_next'", (str(next_number),)
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return summary
+
+
+def _barcode_sequence(conn: sqlite3.Connection) -> tuple[str, int]:
+    settings = dict(conn.execute(
+        "SELECT Key, Value FROM LibrarySettings WHERE Key IN ('barcode_prefix', 'barcode_next')"
+    ).fetchall())
+    return settings["barcode_prefix"], int(settings["barcode_next"])
+
+
+def _find_existing(conn: sqlite3.Connection, row: BookRow) -> sqlite3.Row | None:
+    if row.isbn:
+        return conn.execute("SELECT * FROM Books WHERE ISBN = ?", (row.isbn,)).fetchone()
+    return conn.execute(
+        "SELECT * FROM Books WHERE ISBN IS NULL AND Title = ? AND Author = ? LIMIT 1",
+        (row.title, row.author),
+    ).fetchone()

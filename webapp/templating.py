@@ -1,0 +1,45 @@
+"""Jinja filters for what every page shows: dates, ISBNs, availability."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from quart import Quart
+
+from webapp.models.catalogue import Availability
+from webapp.search_query import format_isbn
+
+
+def short_date(value: date | str | None) -> str:
+    """'12 Dec', with the year added when it is not this year: '12 Dec 2025'."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        value = date.fromisoformat(value[:10])
+    text = f"{value.day} {value:%b}"
+    return text if value.year == date.today().year else f"{text} {value.year}"
+
+
+def availability_text(availability: Availability) -> str:
+    if availability.copies == 0:
+        return "no copies in the library"
+    if availability.on_shelf > 0:
+        return f"{availability.on_shelf} of {availability.copies} on the shelf"
+    if availability.next_due_back is not None:
+        return f"all out, next due back {short_date(availability.next_due_back)}"
+    return "all copies set aside for holds"
+
+
+def availability_class(availability: Availability) -> str:
+    if availability.copies == 0:
+        return "none"
+    return "available" if availability.on_shelf > 0 else "out"
+
+
+def install(app: Quart) -> None:
+    app.jinja_env.filters.update(
+        short_date=short_date,
+        isbn=format_isbn,
+        availability_text=availability_text,
+        availability_class=availability_class,
+    )

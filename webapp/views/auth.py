@@ -1,0 +1,76 @@
+"""Signing in and out."""
+
+from __future__ import annotations
+
+from quart import Blueprint, redirect, render_template, request, session, url_for
+
+from webapp.access import Access, allow
+from webapp.models import accounts
+from webapp.web import current_user, get_db
+
+blueprint = Blueprint("auth", __name__)
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only a path on this site: never another host, so login cannot redirect off-site."""
+    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
+        return target
+    return None
+
+
+def _home_for(user: accounts.User) -> str:
+    return url_for("catalogue.search")
+
+
+def _client_address() -> str:
+    return request.remote_addr or "unknown"
+
+
+@blueprint.get("/login")
+@allow(Access.PUBLIC)
+async def login():
+    user = current_user()
+    if user is not None:
+        return redirect(_safe_next(request.args.get("next")) or _home_for(user))
+    return await render_template("login.html", next=_safe_next(request.args.get("next")))
+
+
+@blueprint.post("/login")
+@allow(Access.PUBLIC)
+async def login_submit():
+    form = await request.form
+    email = form.get("email", "").strip()[:254]
+    password = form.get("password", "")[:1024]
+    next_url = _safe_next(form.get("next"))
+    db = get_db()
+
+    async def refuse(message: str, status: int):
+        page = await render_template("login.html", next=next_url, email=email, error=message)
+        return page, status
+
+    if not email or not password:
+        return await refuse("Enter your email address and password.", 422)
+    refusal = await accounts.login_refusal(db, email, _client_address())
+    if refusal is not None:
+        page, status = await refuse(refusal.message, 429)
+        return page, status, {"Retry-After": str(refusal.retry_after_seconds)}
+    user = await accounts.authenticate(db, email, password, _client_address())
+    if user is None:
+        return await refuse("That email and password do not match an active account.", 401)
+    old_token = session.pop("sid", None)
+    if old_token:
+        await accounts.end_session(db, old_token)
+    session.clear()
+    session["sid"] = await accounts.start_session(db, user)
+    session.permanent = True
+    return redirect(next_url or _home_for(user))
+
+
+@blueprint.post("/logout")
+@allow(Access.PUBLIC)
+async def logout():
+    token = session.pop("sid", None)
+    if token:
+        await accounts.end_session(get_db(), token)
+    session.clear()
+    return redirect(url_for("catalogue.search"))

@@ -1,0 +1,101 @@
+"""The catalogue: live search and book pages, open to everyone."""
+
+from __future__ import annotations
+
+import asyncio
+
+from quart import Blueprint, abort, redirect, request, url_for
+
+from webapp import search_query
+from webapp.access import Access, allow
+from webapp.models import catalogue
+from webapp.web import get_db, get_settings, is_htmx, render_page_or_fragment
+
+blueprint = Blueprint("catalogue", __name__)
+
+PER_PAGE = 20
+MAX_PAGE = 50
+# Test-only: with SHELFMARK_SEARCH_DELAY_MS set, queries shorter than this answer
+# late, so browser tests can make early keystrokes arrive after later ones.
+SLOW_QUERY_CHARS = 4
+
+
+def _page_number(raw: str | None) -> int:
+    """The requested results page; anything odd means the first page."""
+    try:
+        page = int(raw or 1)
+    except ValueError:
+        return 1
+    return min(max(page, 1), MAX_PAGE)
+
+
+@blueprint.get("/")
+@allow(Access.PUBLIC)
+async def home():
+    return redirect(url_for("catalogue.search"))
+
+
+@blueprint.get("/search")
+@allow(Access.PUBLIC)
+async def search():
+    """The search page, or on an htmx request just the results fragment.
+
+    An exact ISBN or copy barcode submitted with Enter goes straight to the
+    book; while typing it is shown as the only result instead, so the page
+    never jumps away under the user's fingers.
+    """
+    db = get_db()
+    query = search_query.parse(request.args.get("q"))
+    delay = get_settings().search_delay_ms
+    if delay and len(query.text) < SLOW_QUERY_CHARS:
+        await asyncio.sleep(delay / 1000)
+    page_number = _page_number(request.args.get("page"))
+    direct_hit = await _direct_hit(query)
+    if direct_hit is not None and request.args.get("go") != "0":
+        target = url_for("catalogue.book", book_id=direct_hit)
+        submitted = not is_htmx() or request.headers.get("HX-Trigger") == "search-form"
+        if submitted:
+            if is_htmx():
+                return "", 200, {"HX-Redirect": target, "Vary": "HX-Request"}
+            return redirect(target)
+    if direct_hit is not None:
+        page = catalogue.SearchPage(
+            query, await catalogue.summaries(db, [direct_hit]), 1, PER_PAGE, 1, False
+        )
+    else:
+        page = await catalogue.search(db, query, page_number, PER_PAGE)
+    suggestions = None
+    if query.is_empty:
+        suggestions = {
+            "Most borrowed": await catalogue.most_borrowed(db),
+            "New in the library": await catalogue.recent_arrivals(db),
+        }
+    return await render_page_or_fragment(
+        "search.html", "_search_results.html", page=page, suggestions=suggestions
+    )
+
+
+async def _direct_hit(query: search_query.SearchQuery) -> int | None:
+    """The book an exact ISBN or copy barcode names, if the query is one."""
+    db = get_db()
+    if query.isbn13:
+        book_id = await catalogue.find_book_by_isbn(db, query.isbn13)
+        if book_id is not None:
+            return book_id
+    if len(query.terms) == 1 and len(query.text) <= 64:
+        return await catalogue.find_book_by_barcode(db, query.text)
+    return None
+
+
+@blueprint.get("/books/<int:book_id>")
+@allow(Access.PUBLIC)
+async def book(book_id: int):
+    db = get_db()
+    found = await catalogue.get_book(db, book_id)
+    if found is None:
+        abort(404)
+    copies = await catalogue.copies_of(db, book_id)
+    availability = (await catalogue.availability_for(db, [book_id]))[book_id]
+    return await render_page_or_fragment(
+        "book.html", "_book.html", book=found, copies=copies, availability=availability
+    )

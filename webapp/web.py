@@ -1,0 +1,58 @@
+"""Small helpers the views share: the database, the current user, page-or-fragment rendering."""
+
+from __future__ import annotations
+
+import secrets
+
+from quart import current_app, g, render_template, request, session
+
+from webapp.config import Settings
+from webapp.db import Database
+from webapp.models.accounts import User
+
+
+def get_db() -> Database:
+    return current_app.extensions["shelfmark.db"]
+
+
+def get_settings() -> Settings:
+    return current_app.extensions["shelfmark.settings"]
+
+
+def current_user() -> User | None:
+    return g.get("user")
+
+
+def is_htmx() -> bool:
+    """A request made by htmx that wants a fragment.
+
+    A history-restore request (Back after htmx's cache missed) and a boosted
+    link or form (hx-boost swaps the whole body) want the whole page.
+    """
+    headers = request.headers
+    return (
+        headers.get("HX-Request") == "true"
+        and headers.get("HX-History-Restore-Request") != "true"
+        and headers.get("HX-Boosted") != "true"
+    )
+
+
+def csrf_token() -> str:
+    """This browser session's CSRF token, created on first use."""
+    token = session.get("csrf")
+    if token is None:
+        token = secrets.token_urlsafe(32)
+        session["csrf"] = token
+    return token
+
+
+async def render_page_or_fragment(
+    page_template: str, fragment_template: str, status: int = 200, **context
+):
+    """The full page, or on an htmx request just the fragment the page includes.
+
+    ``Vary: HX-Request`` tells caches the two answers differ, so Back never
+    shows a bare fragment as a page.
+    """
+    body = await render_template(fragment_template if is_htmx() else page_template, **context)
+    return body, status, {"Vary": "HX-Request"}
