@@ -46,10 +46,12 @@ def _wait_until_up(base_url: str, process: subprocess.Popen, log_path: Path) -> 
 
 
 @contextmanager
-def running_server(database: Path, **environment: str) -> Iterator[str]:
+def running_server(database: Path, log_path: Path | None = None, **environment: str) -> Iterator[str]:
     """Serve ``database`` with Hypercorn on a free port; yields ``http://127.0.0.1:<port>``.
 
     ``environment`` adds ``SHELFMARK_*`` variables (e.g. ``SHELFMARK_SEARCH_DELAY_MS="300"``).
+    The server's output goes to ``log_path`` when given (and is kept), else to a
+    temporary file removed afterwards.
     """
     port = free_port()
     env = {
@@ -58,8 +60,11 @@ def running_server(database: Path, **environment: str) -> Iterator[str]:
         "SHELFMARK_SECRET_KEY": "test-secret-for-a-real-server",
         **environment,
     }
-    with tempfile.NamedTemporaryFile("w+b", prefix="shelfmark-server-", suffix=".log", delete=False) as log:
-        log_path = Path(log.name)
+    keep_log = log_path is not None
+    if log_path is None:
+        with tempfile.NamedTemporaryFile(prefix="shelfmark-server-", suffix=".log", delete=False) as log:
+            log_path = Path(log.name)
+    with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "webapp.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
             env=env,
@@ -77,4 +82,5 @@ def running_server(database: Path, **environment: str) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        log_path.unlink(missing_ok=True)
+        if not keep_log:
+            log_path.unlink(missing_ok=True)
