@@ -53,16 +53,15 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import secrets
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from email.utils import make_msgid
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from webapp import reminder_stages
-from webapp.clock import library_today
 from webapp.config import Settings
 from webapp.db import Database
 from webapp.mail import OutgoingMessage, Transport, header_safe, sender_domain, transport_for
@@ -200,7 +199,7 @@ def build_plan(
                 subject=rendered.subject,
                 body_text=rendered.text,
                 body_html=rendered.html,
-                header_message_id=make_msgid(f"reminder.{today.isoformat()}.{user_id}", domain),
+                header_message_id=f"<{secrets.token_hex(10)}.r{user_id}@{domain}>",
                 notices=tuple((loan.loan_id, stage, loan.due) for loan, stage in due_now),
             )
         )
@@ -415,8 +414,8 @@ async def run_reminders(
     transport: Transport | None = None,
     clock: Callable[[], datetime] = utc_now,
 ) -> RunReport:
-    """One full run for ``today`` (the library's date by default). Raises LeaseHeld if busy."""
-    today = today or library_today(settings)
+    """One full run for ``today`` (by default the library's date now). Raises LeaseHeld if busy."""
+    today = today or clock().astimezone(settings.zone).date()
     lease = _Lease(db, clock)
     await lease.acquire()
     try:

@@ -66,7 +66,7 @@ async def reminders_page():
     return await render_page_or_fragment(
         "admin/reminders.html",
         "admin/_reminder_status.html",
-        status=await job_runs.last_run_status(db, now),
+        run_status=await job_runs.last_run_status(db, now),
         runs=await job_runs.recent_runs(db),
         failed=await reminders.failed_messages(db),
         preview=preview,
