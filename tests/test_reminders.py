@@ -270,6 +270,13 @@ async def test_librarians_preview_run_and_read_the_mailbox(app, client, settings
 
     page = await (await client.get("/admin/reminders")).get_data(as_text=True)
     assert "succeeded" in page and "has never run" not in page
+    fragment = await client.post(
+        "/admin/reminders/run", headers={"HX-Request": "true", "X-CSRF-Token": token}
+    )
+    await asyncio.gather(*app.app.background_tasks)
+    fragment_html = await fragment.get_data(as_text=True)
+    assert fragment.status_code == 200 and "The run has started" in fragment_html
+    assert "<html" not in fragment_html
     mailbox = await (await client.get("/admin/mailbox")).get_data(as_text=True)
     assert "alice@example.com" in mailbox
     async with Database(settings.database) as db:

@@ -105,3 +105,22 @@ def test_a_run_killed_mid_send_and_rerun_delivers_each_notice_exactly_once(
     ).fetchall()
     assert interrupted[0]["Status"] == "failed" and "interrupted" in interrupted[0]["Error"]
     assert interrupted[1]["Status"] == "succeeded"
+
+
+def test_a_dry_run_shows_what_would_be_sent_and_changes_nothing(
+    database_path, smtp, six_overdue_patrons, monkeypatch, capsys
+):
+    from webapp.cli import main
+
+    monkeypatch.setenv("SHELFMARK_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("SHELFMARK_SMTP_PORT", str(smtp.port))
+
+    code = main(["--database", str(database_path), "run-reminders", "--dry-run",
+                 "--date", TODAY.isoformat()])
+
+    assert code == 0
+    out = capsys.readouterr().out
+    assert f"would queue {PATRONS} emails" in out and "patron0@example.org" in out
+    assert smtp.handler.messages() == []
+    assert six_overdue_patrons.outbox() == []
+    assert six_overdue_patrons.conn.execute("SELECT count(*) FROM JobRuns").fetchone()[0] == 0

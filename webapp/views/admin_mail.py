@@ -11,7 +11,7 @@ from webapp.access import Access, allow
 from webapp.jobs import reminders as reminder_job
 from webapp.jobs.scheduler import today_of_next_run
 from webapp.models import job_runs, reminders
-from webapp.web import get_db, get_settings, render_page_or_fragment
+from webapp.web import get_db, get_settings, is_htmx, render_page_or_fragment
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,13 @@ async def run_now():
             log.info("run now skipped: %s", busy)
 
     current_app.add_background_task(run)
+    if is_htmx():
+        return await render_page_or_fragment(
+            "admin/reminders.html",
+            "admin/_reminder_status.html",
+            run_status=await job_runs.last_run_status(db),
+            started=True,
+        )
     return redirect(url_for("admin_mail.reminders_page", started=1), 303)
 
 
