@@ -36,6 +36,16 @@ def library(database_path):
     built.close()
 
 
+async def finished_run(db) -> job_runs.RunStatus:
+    """Wait for the scheduler's first run to finish (it runs on this event loop)."""
+    for _ in range(1000):
+        status = await job_runs.last_run_status(db)
+        if status.last_run and status.last_run.status != "running":
+            return status
+        await asyncio.sleep(0.01)
+    raise AssertionError("the scheduler did not finish a run")
+
+
 def mail_settings(database_path, port: int, **overrides):
     return make_settings(
         database_path, smtp_host="127.0.0.1", smtp_port=port, smtp_timeout=5,
@@ -305,12 +315,26 @@ async def test_the_scheduler_catches_up_a_missed_night_at_start(db, database_pat
     try:
         nightly = running.get_job("nightly-reminders")
         assert nightly.misfire_grace_time >= 3600 and nightly.coalesce
-        for _ in range(500):
-            status = await job_runs.last_run_status(db)
-            if status.last_run and status.last_run.status != "running":
-                break
-            await asyncio.sleep(0.01)
+        status = await finished_run(db)
     finally:
         running.shutdown(wait=False)
     assert status.last_run.trigger == "catch-up" and status.last_run.status == "succeeded"
     assert len(await notices.mailbox(db)) == 1
+
+
+async def test_the_web_app_runs_the_scheduler_only_when_told_to(demo_database):
+    from webapp import create_app
+
+    quiet = create_app(make_settings(demo_database))
+    async with quiet.test_app():
+        assert "shelfmark.scheduler" not in quiet.extensions
+
+    app = create_app(make_settings(demo_database, in_process_scheduler=True))
+    async with app.test_app():
+        running = app.extensions["shelfmark.scheduler"]
+        assert running.running
+        db = app.extensions["shelfmark.db"]
+        status = await finished_run(db)
+        assert status.last_run.trigger == "catch-up"
+        assert any(e.recipient == "alice@example.com" for e in await notices.mailbox(db))
+    assert not running.running
