@@ -124,9 +124,16 @@ class RenderedEmail:
 
 
 def render_reminder(
-    library_name: str, patron_name: str, items: Iterable[tuple[int, str, str, date]], as_of: date
+    library_name: str,
+    patron_name: str,
+    items: Iterable[tuple[int, str, str, date]],
+    as_of: date,
+    with_bodies: bool = True,
 ) -> RenderedEmail:
-    """The reminder for one patron. ``items`` are (stage, title, barcode, due date)."""
+    """The reminder for one patron. ``items`` are (stage, title, barcode, due date).
+
+    ``with_bodies=False`` gives the subject alone, for previews of thousands of emails.
+    """
     by_stage: dict[int, list[EmailItem]] = defaultdict(list)
     for stage, title, barcode, due in items:
         by_stage[stage].append(
@@ -144,6 +151,8 @@ def render_reminder(
     if soon:
         parts.append(f"{soon} item{'s' if soon != 1 else ''} due back soon")
     subject = header_safe(f"{library_name}: {' and '.join(parts)}")
+    if not with_bodies:
+        return RenderedEmail(subject, "", "")
     context = dict(
         library_name=library_name, patron_name=patron_name, sections=sections, subject=subject
     )
@@ -169,7 +178,11 @@ class Plan:
 
 
 def build_plan(
-    settings: Settings, stages: tuple[int, ...], loans: list[reminders.OpenLoan], today: date
+    settings: Settings,
+    stages: tuple[int, ...],
+    loans: list[reminders.OpenLoan],
+    today: date,
+    with_bodies: bool = True,
 ) -> Plan:
     """Decide tonight's notices and render the emails (CPU work: call it in a thread)."""
     plan = Plan(today)
@@ -191,6 +204,7 @@ def build_plan(
         rendered = render_reminder(
             settings.library_name, patron.patron_name,
             ((stage, loan.title, loan.barcode, loan.due) for loan, stage in due_now), today,
+            with_bodies,
         )
         plan.emails.append(
             reminders.QueuedEmail(
@@ -206,12 +220,14 @@ def build_plan(
     return plan
 
 
-async def plan_reminders(db: Database, settings: Settings, today: date) -> Plan:
+async def plan_reminders(
+    db: Database, settings: Settings, today: date, with_bodies: bool = True
+) -> Plan:
     stages = await reminders.reminder_stages(db)
     loans = await reminders.open_loans_due_by(
         db, reminder_stages.earliest_due_date_with_a_stage(stages, today)
     )
-    return await asyncio.to_thread(build_plan, settings, stages, loans, today)
+    return await asyncio.to_thread(build_plan, settings, stages, loans, today, with_bodies)
 
 
 @dataclass
@@ -341,18 +357,15 @@ async def _prepare(
 async def _deliver_to_mailbox(
     db: Database, settings: Settings, message_ids: list[int], delivery: Delivery, now: datetime
 ) -> None:
+    """Re-check and deliver a batch in one transaction: the commit is the delivery."""
     async with db.transaction() as tx:
-        for message_id in message_ids:
+        for message_id in await reminders.with_items_gone(tx, message_ids):
             message = await reminders.message_in(tx, message_id)
-            if message is None or message.status not in ("pending", "sending"):
-                continue
             cancel_reason = await _recheck(tx, settings, message)
             if cancel_reason is not None:
                 await reminders.mark_cancelled(tx, message_id, cancel_reason)
                 delivery.cancelled += 1
-                continue
-            await reminders.mark_sent(tx, message_id, "mailbox", utc_stamp(now))
-            delivery.sent += 1
+        delivery.sent += await reminders.mark_all_sent(tx, message_ids, "mailbox", utc_stamp(now))
 
 
 async def _expire_ready_holds(db: Database, today: date) -> None:
@@ -477,4 +490,6 @@ class Preview:
 
 
 async def preview(db: Database, settings: Settings, today: date) -> Preview:
-    return Preview(await plan_reminders(db, settings, today), await reminders.count_pending(db))
+    """Plan without rendering bodies: the preview lists recipients and subjects."""
+    plan = await plan_reminders(db, settings, today, with_bodies=False)
+    return Preview(plan, await reminders.count_pending(db))

@@ -338,3 +338,25 @@ async def test_the_web_app_runs_the_scheduler_only_when_told_to(demo_database):
         assert status.last_run.trigger == "catch-up"
         assert any(e.recipient == "alice@example.com" for e in await notices.mailbox(db))
     assert not running.running
+
+
+async def test_pending_mail_goes_to_the_mailbox_once_smtp_is_unset_without_returned_items(
+    db, database_path, library
+):
+    ben = library.patron("Ben Brook", "ben@example.org")
+    library.loan(ben, "Still Out", days(-1))
+    brought_back = library.loan(ben, "Brought Back", days(-1))
+    cat = library.patron("Cat Cole", "cat@example.org")
+    cats_only = library.loan(cat, "Cat's Only Book", days(-1))
+    await reminders.run_reminders(db, mail_settings(database_path, SmtpServer().port), today=TODAY)
+    library.return_loan(brought_back, TODAY)
+    library.return_loan(cats_only, TODAY)
+
+    report = await reminders.run_reminders(db, make_settings(database_path), today=TODAY)
+
+    assert (report.counts.sent, report.cancelled) == (1, 1)
+    (entry,) = await notices.mailbox(db)
+    message = await notices.mailbox_message(db, entry.message_id)
+    assert message.recipient == "ben@example.org"
+    assert "Still Out" in message.body_text and "Brought Back" not in message.body_text
+    assert "Brought Back" not in message.body_html

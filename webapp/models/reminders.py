@@ -6,6 +6,7 @@ in ``webapp.jobs.reminders``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -196,6 +197,30 @@ async def carried_items(tx: Transaction, message_id: int) -> list[CarriedItem]:
                     bool(row["Live"]))
         for row in rows
     ]
+
+
+async def with_items_gone(tx: Transaction, message_ids: list[int]) -> list[int]:
+    """Of these messages, those mentioning a loan since returned or renewed."""
+    rows = await tx.fetch_all(
+        """
+        SELECT DISTINCT n.MessageID FROM Notices n JOIN Loans l ON l.LoanID = n.LoanID
+        WHERE n.MessageID IN (SELECT value FROM json_each(?))
+          AND NOT (l.ReturnedAt IS NULL AND l.ReturnDate = n.DueDate)
+        ORDER BY n.MessageID
+        """,
+        (json.dumps(message_ids),),
+    )
+    return [row[0] for row in rows]
+
+
+async def mark_all_sent(tx: Transaction, message_ids: list[int], transport: str, now: str) -> int:
+    """Mark the still-unsent messages among these as sent; returns how many."""
+    cursor = await tx.execute(
+        "UPDATE Outbox SET Status = 'sent', SentAt = ?, Transport = ?, SendingSince = NULL "
+        "WHERE MessageID IN (SELECT value FROM json_each(?)) AND Status IN ('pending', 'sending')",
+        (now, transport, json.dumps(message_ids)),
+    )
+    return cursor.rowcount
 
 
 async def message_in(tx: Transaction, message_id: int) -> OutboxMessage | None:
