@@ -39,10 +39,15 @@ accepts only by answering the final dot; aiosmtpd, like any MTA, abandons a
 transaction whose connection drops first), so resending is what delivers it
 exactly once. Only a kill in the sliver between the server's 250 reaching us and
 our COMMIT of ``sent`` (microseconds, with no I/O other than the commit) can
-produce a second copy, and that copy carries the same Message-ID, which mail
-stores and clients use to fold duplicates. We accept that rare duplicate rather
+produce a second copy -- as can a connection cut after the final dot but before
+the server's reply reaches us, which SMTP itself cannot disambiguate -- and that
+copy carries the same Message-ID, which mail stores and clients use to fold
+duplicates. We accept that rare duplicate rather
 than the alternative (treating ``sending`` as sent), which would silently lose
 every message whose transfer was cut off -- the worse failure for a library.
+
+The lease is renewed before every message; a run that stalls past its expiry
+(five minutes, far beyond the SMTP timeouts) finds it gone and stops.
 
 Without ``SHELFMARK_SMTP_HOST`` delivery is the in-app mailbox: marking a batch
 ``sent`` with transport ``mailbox`` IS the delivery, one transaction, no window.
@@ -271,9 +276,10 @@ async def deliver_outbox(
             return delivery
         for index, message_id in enumerate(due):
             await keep_lease()
-            outgoing = await _prepare(db, settings, message_id, clock(), delivery)
-            if outgoing is None:
+            prepared = await _prepare(db, settings, message_id, clock(), delivery)
+            if prepared is None:
                 continue
+            outgoing, attempts = prepared
             outcome = await transport.deliver(outgoing)
             async with db.transaction() as tx:
                 if outcome.kind == "accepted":
@@ -283,9 +289,6 @@ async def deliver_outbox(
                     await reminders.mark_failed(tx, message_id, outcome.detail)
                     delivery.failed += 1
                 else:
-                    attempts = await tx.fetch_value(
-                        "SELECT Attempts FROM Outbox WHERE MessageID = ?", (message_id,)
-                    )
                     await reminders.mark_retry(
                         tx, message_id, outcome.detail, utc_stamp(clock() + retry_delay(attempts))
                     )
@@ -306,11 +309,7 @@ async def _defer_all(db: Database, message_ids: list[int], error: str, now: date
     if not message_ids:
         return
     async with db.transaction() as tx:
-        await tx.executemany(
-            "UPDATE Outbox SET Status = 'pending', SendingSince = NULL, LastError = ?, "
-            "NextAttemptAt = ? WHERE MessageID = ? AND Status IN ('pending', 'sending')",
-            [(error, utc_stamp(now + retry_delay(1)), message_id) for message_id in message_ids],
-        )
+        await reminders.defer(tx, message_ids, error, utc_stamp(now + retry_delay(1)))
 
 
 async def _recheck(tx, settings: Settings, message: reminders.OutboxMessage) -> str | None:
@@ -322,7 +321,7 @@ async def _recheck(tx, settings: Settings, message: reminders.OutboxMessage) -> 
     if not live:
         return "every item was returned or renewed before the reminder went out"
     if len(live) != len(items):
-        patron = await tx.fetch_value("SELECT Name FROM Users WHERE UserID = ?", (message.user_id,))
+        patron = await reminders.patron_name(tx, message.user_id)
         rendered = render_reminder(
             settings.library_name, patron,
             ((i.stage, i.title, i.barcode, i.due) for i in live), live[0].run_date,
@@ -335,8 +334,11 @@ async def _recheck(tx, settings: Settings, message: reminders.OutboxMessage) -> 
 
 async def _prepare(
     db: Database, settings: Settings, message_id: int, now: datetime, delivery: Delivery
-) -> OutgoingMessage | None:
-    """Re-check and mark 'sending', committed before the message is handed to the server."""
+) -> tuple[OutgoingMessage, int] | None:
+    """Re-check and mark 'sending', committed before the message is handed to the server.
+
+    Returns the message as it will go out and its attempt number.
+    """
     async with db.transaction() as tx:
         message = await reminders.message_in(tx, message_id)
         if message is None or message.status not in ("pending", "sending"):
@@ -348,10 +350,11 @@ async def _prepare(
             return None
         await reminders.mark_sending(tx, message_id, utc_stamp(now), message.status == "sending")
         message = await reminders.message_in(tx, message_id)
-    return OutgoingMessage(
+    outgoing = OutgoingMessage(
         message.recipient, message.subject, message.body_text, message.body_html,
         message.header_message_id,
     )
+    return outgoing, message.attempts
 
 
 async def _deliver_to_mailbox(

@@ -268,6 +268,19 @@ async def mark_retry(tx: Transaction, message_id: int, error: str, next_attempt_
     )
 
 
+async def defer(tx: Transaction, message_ids: list[int], error: str, next_attempt_at: str) -> None:
+    """Put back to pending, with the reason, messages the server could not take now."""
+    await tx.execute(
+        "UPDATE Outbox SET Status = 'pending', SendingSince = NULL, LastError = ?, NextAttemptAt = ? "
+        "WHERE MessageID IN (SELECT value FROM json_each(?)) AND Status IN ('pending', 'sending')",
+        (error, next_attempt_at, json.dumps(message_ids)),
+    )
+
+
+async def patron_name(tx: Transaction, user_id: int) -> str:
+    return await tx.fetch_value("SELECT Name FROM Users WHERE UserID = ?", (user_id,))
+
+
 async def mark_failed(tx: Transaction, message_id: int, error: str) -> None:
     await tx.execute(
         "UPDATE Outbox SET Status = 'failed', LastError = ?, SendingSince = NULL WHERE MessageID = ?",
