@@ -86,9 +86,10 @@ def create_app(config: Settings | None = None) -> Quart:
     async def close_database() -> None:
         await app.extensions.pop("shelfmark.db").close()
 
-    from webapp.views import auth, catalogue, system
+    from webapp.views import auth, catalogue, collection, dashboard, system, transfer
 
-    for blueprint in (catalogue.blueprint, auth.blueprint, system.blueprint):
+    for blueprint in (catalogue.blueprint, auth.blueprint, system.blueprint, collection.blueprint,
+                      transfer.blueprint, dashboard.blueprint):
         app.register_blueprint(blueprint)
 
     _check_every_route_has_a_policy(app)
