@@ -79,7 +79,7 @@ def activity_chart(days: Sequence[DailyCounts], chart_id: str = "activity-chart"
                 f'width="{bar:.1f}" height="{plot_height * value / top:.1f}">'
                 f'<title>{escape(f"{day.day:%-d %b}: {value} {kind}")}</title></rect>'
             )
-        if index % 7 == 0 or index == len(days) - 1:
+        if index % 7 == 0 or (index == len(days) - 1 and index % 7 >= 3):
             parts.append(
                 f'<text class="chart-label" x="{left + bar:.1f}" y="{HEIGHT - 10}" '
                 f'text-anchor="middle">{escape(f"{day.day:%-d %b}")}</text>'

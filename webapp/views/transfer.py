@@ -31,6 +31,13 @@ blueprint = Blueprint("transfer", __name__)
 
 KINDS = {"books": "Books (CSV)", "patrons": "Patrons (CSV)", "marc": "Books (MARC21 or MARCXML)"}
 FIELDS = {"books": book_import.FIELDS, "patrons": patron_import.FIELDS, "marc": ()}
+FIELD_LABELS = {
+    "title": "Title", "author": "Author(s)", "isbn": "ISBN", "year": "Year",
+    "language": "Language", "series": "Series", "subjects": "Subjects", "publisher": "Publisher",
+    "copies": "Number of copies", "barcodes": "Barcodes", "location": "Shelf location",
+    "name": "Name", "email": "Email address", "role": "Role", "card_number": "Card number",
+    "group": "Class or group", "active": "Active",
+}
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 STALE_UPLOAD_SECONDS = 24 * 3600
 PROBLEMS_SHOWN = 200
@@ -190,7 +197,7 @@ async def import_preview():
     status = 422 if message else 200
     body = await render_template(
         "import_preview.html", state=state, kind_label=KINDS[state["kind"]], header=header,
-        mapping=used, fields=FIELDS[state["kind"]], total=total, summary=summary,
+        mapping=used, fields=FIELDS[state["kind"]], field_labels=FIELD_LABELS, total=total, summary=summary,
         problems=summary.problems[:PROBLEMS_SHOWN] if summary else [], error=message,
     )
     return body, status
