@@ -157,6 +157,7 @@ async def test_copies_are_added_typed_or_generated_and_a_copy_is_marked_lost(cli
     }, headers=HX)
     html = await response.get_data(as_text=True)
     assert response.status_code == 200 and "Added 2 copies: SCAN-001, C" in html
+    assert '<td data-label="Barcode">SCAN-001</td>' in html and "<html" not in html  # the list is refreshed too
     (copy_id,) = query(settings, "SELECT CopyID FROM Copies WHERE Barcode = 'SCAN-001'")[0]
     again = await client.post("/books/2/copies", form={"copies": "1", "barcodes": "scan-001", "csrf_token": staff})
     assert again.status_code == 422 and "already on another copy" in await again.get_data(as_text=True)
@@ -250,3 +251,23 @@ async def test_the_staff_nav_links_to_the_collection_pages(client, staff):
     html = await (await client.get("/search")).get_data(as_text=True)
     for href in ('href="/dashboard"', 'href="/books/new"', 'href="/patrons"', 'href="/admin/import"'):
         assert href in html
+    book = await (await client.get("/books/1")).get_data(as_text=True)
+    assert 'href="/books/1/edit"' in book and 'href="/books/1/copies"' in book
+
+
+async def test_patrons_see_neither_the_staff_links_nor_the_edit_buttons(client):
+    await log_in(client, "alice@example.com")
+    html = await (await client.get("/books/1")).get_data(as_text=True)
+    assert 'href="/dashboard"' not in html and 'href="/books/1/edit"' not in html
+
+
+async def test_the_barcode_sequence_is_configurable_and_used_for_new_copies(client, staff, settings):
+    bad = await client.post("/settings/barcodes", form={"barcode_prefix": "B ad", "barcode_next": "x", "csrf_token": staff}, headers=HX)
+    html = await bad.get_data(as_text=True)
+    assert bad.status_code == 422
+    assert "A prefix is up to 20 letters" in html and "Type a whole number" in html
+    saved = await client.post("/settings/barcodes", form={"barcode_prefix": "LIB-", "barcode_next": "5000", "csrf_token": staff})
+    assert saved.status_code == 303
+    await client.post("/books/2/copies", form={"copies": "1", "barcodes": "", "csrf_token": staff})
+    assert query(settings, "SELECT count(*) FROM Copies WHERE Barcode = 'LIB-5000' AND BookID = 2")[0][0] == 1
+    assert 'value="5001"' in await (await client.get("/settings/barcodes")).get_data(as_text=True)

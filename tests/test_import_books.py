@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from webapp.cli import main
@@ -33,14 +35,27 @@ def test_the_plan_counts_exactly_what_applying_then_does(demo_database):
 
 def test_a_failure_while_writing_leaves_the_database_as_it_was(demo_database):
     conn = connect_sync(demo_database)
-    # The next generated barcode is already on a copy: the second new book's copy clashes.
-    taken = conn.execute("SELECT Barcode FROM Copies ORDER BY CopyID DESC LIMIT 1").fetchone()[0]
-    conn.execute("UPDATE LibrarySettings SET Value = ? WHERE Key = 'barcode_next'", (str(int(taken[1:]) - 1),))
+    conn.execute(
+        "CREATE TEMP TRIGGER FailOnSecond BEFORE INSERT ON Books WHEN NEW.Title = 'Second New' "
+        "BEGIN SELECT RAISE(ABORT, 'the disk is full'); END"
+    )
     before = snapshot(conn)
     _, rows = read_books_csv("title,author\nFirst New,A\nSecond New,B\n")
-    with pytest.raises(ValueError, match="is already in use"):
+    with pytest.raises(sqlite3.IntegrityError, match="the disk is full"):
         apply_books(conn, rows)
     assert snapshot(conn) == before
+
+
+def test_generated_barcodes_skip_numbers_already_on_a_copy(demo_database):
+    conn = connect_sync(demo_database)
+    taken = conn.execute("SELECT Barcode FROM Copies WHERE Barcode GLOB 'C[0-9]*' ORDER BY CopyID LIMIT 1").fetchone()[0]
+    conn.execute("UPDATE LibrarySettings SET Value = ? WHERE Key = 'barcode_next'", (taken[1:],))
+    summary = apply_books(conn, read_books_csv("title,author\nFirst New,A\n")[1])
+    assert summary.copies_added == 1
+    new_code = conn.execute(
+        "SELECT Barcode FROM Copies JOIN Books USING (BookID) WHERE Title = 'First New'"
+    ).fetchone()[0]
+    assert new_code != taken and new_code.startswith("C")
 
 
 def test_only_the_quote_an_export_adds_is_removed():

@@ -383,8 +383,10 @@ def apply_books(
             barcodes = list(row.barcodes)
             wanted = max(row.copies if row.copies is not None else default_copies, len(barcodes))
             while len(barcodes) < wanted:
-                barcodes.append(f"{prefix}{next_number}")
+                code = f"{prefix}{next_number}"
                 next_number += 1
+                if not conn.execute("SELECT 1 FROM Copies WHERE Barcode = ?", (code,)).fetchone():
+                    barcodes.append(code)
             for barcode in barcodes:
                 try:
                     conn.execute(

@@ -9,6 +9,7 @@ so nothing is saved on error. Deleting is refused for anything with history
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -99,6 +100,40 @@ def check_patron_form(form: Mapping[str, str]) -> tuple[dict, Errors]:
         "active": validation.flag,
     })
     return values, errors
+
+
+def _barcode_prefix(raw: str | None) -> str:
+    text = (raw or "").strip()
+    if not re.fullmatch(r"[0-9A-Za-z._-]{0,20}", text):
+        raise ValueError("A prefix is up to 20 letters, digits, dots, dashes or underscores.")
+    return text
+
+
+def _sequence_number(raw: str | None) -> int:
+    text = (raw or "").strip()
+    if not text.isdigit() or len(text) > 12:
+        raise ValueError("Type a whole number of up to 12 digits.")
+    return int(text)
+
+
+def check_barcode_sequence_form(form: Mapping[str, str]) -> tuple[dict, Errors]:
+    """The prefix and next number of the barcodes the library generates for new copies."""
+    return _check(form, {"barcode_prefix": _barcode_prefix, "barcode_next": _sequence_number})
+
+
+async def barcode_sequence(db: Database) -> dict:
+    rows = await db.fetch_all(
+        "SELECT Key, Value FROM LibrarySettings WHERE Key IN ('barcode_prefix', 'barcode_next')"
+    )
+    return {row["Key"]: row["Value"] for row in rows}
+
+
+async def set_barcode_sequence(db: Database, values: dict) -> None:
+    async with db.transaction() as tx:
+        for key in ("barcode_prefix", "barcode_next"):
+            await tx.execute(
+                "UPDATE LibrarySettings SET Value = ? WHERE Key = ?", (str(values[key]), key)
+            )
 
 
 @dataclass(frozen=True)

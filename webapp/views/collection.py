@@ -139,7 +139,7 @@ async def book_copies(book_id: int):
     book = await _book_or_404(book_id)
     context = {"book": book, "statuses": validation.COPY_STATUSES}
     if request.method == "GET":
-        return await _form("copies.html", "_copies_form.html", {}, values={"copies": 1},
+        return await _form("copies.html", "_copies.html", {}, values={"copies": 1},
                            copies=await collection.copies_for_editing(db, book_id), **context)
     form = await request.form
     values, errors = collection.check_new_copies_form(form)
@@ -155,7 +155,7 @@ async def book_copies(book_id: int):
             if not is_htmx():
                 return redirect(url_for("collection.book_copies", book_id=book_id), 303)
     shown = {"copies": 1} if added else dict(form)
-    return await _form("copies.html", "_copies_form.html", errors, values=shown, added=added,
+    return await _form("copies.html", "_copies.html", errors, values=shown, added=added,
                        copies=await collection.copies_for_editing(db, book_id), **context)
 
 
@@ -197,6 +197,24 @@ async def delete_copy(copy_id: int):
         book=await catalogue.get_book(get_db(), copy.book_id), statuses=validation.COPY_STATUSES,
         values={"status": copy.status, "location": copy.location}, message=reason,
     )
+
+
+@blueprint.route("/settings/barcodes", methods=["GET", "POST"])
+@allow(Access.STAFF)
+async def barcode_sequence():
+    """The sequence new copies' barcodes come from (prefix + next number)."""
+    db = get_db()
+    if request.method == "GET":
+        return await _form("barcodes.html", "_barcodes_form.html", {},
+                           values=await collection.barcode_sequence(db))
+    form = await request.form
+    values, errors = collection.check_barcode_sequence_form(form)
+    if not errors:
+        await collection.set_barcode_sequence(db, values)
+        if not is_htmx():
+            return redirect(url_for("collection.barcode_sequence"), 303)
+    return await _form("barcodes.html", "_barcodes_form.html", errors, values=dict(form),
+                       saved=not errors)
 
 
 def _page_number(raw: str | None) -> int:
