@@ -72,6 +72,7 @@ async def test_errors_swap_in_place_with_htmx_and_work_without_javascript(live_s
             await error.wait_for()
             assert "is not a valid ISBN" in await error.inner_text()
             assert await page.input_value("#f-title") == "Kindred"
+            assert await page.evaluate("document.activeElement.id") == "f-isbn"  # focus on the mistake
             assert navigations == []  # swapped in place, no page load
             await page.fill("#f-isbn", "0-8070-8305-4")
             await page.click("#book-form button[type=submit]")

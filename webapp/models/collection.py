@@ -91,7 +91,7 @@ def check_copy_form(form: Mapping[str, str]) -> tuple[dict, Errors]:
 
 
 def check_patron_form(form: Mapping[str, str]) -> tuple[dict, Errors]:
-    values, errors = _check(form, {
+    return _check(form, {
         "name": lambda raw: validation.required_text(raw, 200),
         "email": validation.email,
         "role": validation.role,
@@ -99,7 +99,6 @@ def check_patron_form(form: Mapping[str, str]) -> tuple[dict, Errors]:
         "group": lambda raw: validation.optional_text(raw, 100),
         "active": validation.flag,
     })
-    return values, errors
 
 
 def _barcode_prefix(raw: str | None) -> str:
@@ -253,9 +252,10 @@ async def add_copies(db: Database, book_id: int, copies: dict) -> list[str]:
 
 
 async def withdraw_book(db: Database, book_id: int, actor_id: int) -> None:
-    """Take a title out of the collection; its copies on the shelf are withdrawn with it.
+    """Take a title out of the collection; its copies not out on loan are withdrawn with it.
 
-    Loans, holds and events stay as they were: a copy out on loan can still come back.
+    Loans, holds and events stay as they were: a copy out on loan comes back
+    as usual and is then withdrawn by hand (or kept, if the title returns).
     """
     async with db.transaction() as tx:
         await tx.execute(
@@ -264,7 +264,8 @@ async def withdraw_book(db: Database, book_id: int, actor_id: int) -> None:
             (book_id,),
         )
         await tx.execute(
-            "UPDATE Copies SET Status = 'withdrawn' WHERE BookID = ? AND Status = 'in_stock'",
+            "UPDATE Copies SET Status = 'withdrawn' WHERE BookID = ? AND Status = 'in_stock' "
+            "AND CopyID NOT IN (SELECT CopyID FROM Loans WHERE ReturnedAt IS NULL)",
             (book_id,),
         )
         await tx.execute(

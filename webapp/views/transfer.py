@@ -120,7 +120,7 @@ async def import_upload():
     directory.mkdir(parents=True, exist_ok=True)
     _remove_stale_uploads(directory)
     token = secrets.token_urlsafe(24)
-    (directory / f"{token}.upload").write_bytes(data)
+    await asyncio.to_thread((directory / f"{token}.upload").write_bytes, data)
     session["import"] = {"token": token, "kind": kind, "name": upload.filename[-200:]}
     return redirect(url_for("transfer.import_preview"), 303)
 
