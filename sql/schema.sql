@@ -22,7 +22,7 @@ CREATE VIRTUAL TABLE BooksSearch USING fts5 (
     content = 'BooksSearchSource',
     content_rowid = 'BookID',
     tokenize = 'unicode61 remove_diacritics 2',
-    prefix = '2 3'
+    prefix = '1 2 3'
 );
 
 CREATE TABLE ClosedDays (
@@ -145,6 +145,8 @@ CREATE TABLE Users (
     Active       INTEGER NOT NULL DEFAULT 1 CHECK (Active IN (0, 1)),
     CreatedAt    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
 );
+
+CREATE INDEX Books_ByPopularity ON Books (TimesBorrowed DESC, BookID DESC);
 
 CREATE INDEX Books_Title ON Books (Title);
 

@@ -3,9 +3,18 @@
 bm25 alone ranks "The World of the Hunger Games" above "The Hunger Games"
 for ``hunger gam`` (the words occur twice). Readers type the start of a
 title, whole words before the last one, and expect the popular book when
-several fit equally well. So the database's bm25 picks a bounded set of
-candidates and this module orders them with a few signals it can compute
-from the title alone.
+several fit equally well. So the database picks a bounded set of candidates
+and this module orders them with a few signals it can compute from the
+title and author alone:
+
+- a whole title word typed (``hobbit``) above a title word only begun (``hob``);
+- title above author above series and subjects;
+- the start of the title typed in order above words scattered through it;
+- when relevance ties, the book lent often and on the shelf now first.
+
+When a query matches too many books for bm25 to rank them all within a
+keystroke (see ``catalogue.search``), candidates come without a bm25 score
+and the field signals stand in for it.
 """
 
 from __future__ import annotations
@@ -18,14 +27,20 @@ from dataclasses import dataclass
 LEADING_ARTICLES = frozenset({"the", "a", "an"})
 _WORD = re.compile(r"[^\W_]+")
 
+# How much a term found only in the author, or only in series/subjects/ISBN,
+# counts against one found in the title, when there is no bm25 to weigh it.
+AUTHOR_WEIGHT = 0.6
+EXTRA_WEIGHT = 0.2
+
 
 @dataclass(frozen=True)
 class Candidate:
     book_id: int
     title: str
-    bm25: float  # FTS5's bm25(): lower (more negative) is better
+    bm25: float | None  # FTS5's bm25(): lower (more negative) is better; None: not computed
     times_borrowed: int = 0
     on_shelf: bool = False
+    author: str = ""
 
 
 def words(text: str) -> list[str]:
@@ -41,12 +56,30 @@ def _without_leading_article(title_words: list[str]) -> list[str]:
     return title_words
 
 
-def score(candidate: Candidate, terms: list[str], best_bm25: float) -> float:
+def _field_relevance(title_words: list[str], author_words: list[str], terms: list[str]) -> float:
+    """0..1: where the terms were found, title counting most; a stand-in for bm25."""
+    total = 0.0
+    for term in terms:
+        if any(word.startswith(term) for word in title_words):
+            total += 1.0
+        elif any(word.startswith(term) for word in author_words):
+            total += AUTHOR_WEIGHT
+        else:
+            total += EXTRA_WEIGHT
+    return total / len(terms)
+
+
+def score(candidate: Candidate, terms: list[str], best_bm25: float | None) -> float:
     """Higher is better. ``terms`` are the query's words as ``words()`` splits them."""
     title_words = _without_leading_article(words(candidate.title))
-    text = candidate.bm25 / best_bm25 if best_bm25 else 0.0
+    author_words = words(candidate.author)
+    if candidate.bm25 is not None and best_bm25:
+        text = candidate.bm25 / best_bm25
+    else:
+        text = _field_relevance(title_words, author_words, terms)
     in_title = sum(any(word.startswith(term) for word in title_words) for term in terms)
     whole_words = sum(term in title_words for term in terms)
+    in_author = sum(any(word.startswith(term) for word in author_words) for term in terms)
     leading = 0
     for term, word in zip(terms, title_words):
         if not word.startswith(term):
@@ -60,6 +93,7 @@ def score(candidate: Candidate, terms: list[str], best_bm25: float) -> float:
         3.0 * text
         + 2.0 * in_title / len(terms)
         + 1.0 * whole_words / len(terms)
+        + 0.5 * in_author / len(terms)
         + starts_bonus
         + 0.5 * math.log1p(candidate.times_borrowed)
         + (0.3 if candidate.on_shelf else 0.0)
@@ -67,13 +101,51 @@ def score(candidate: Candidate, terms: list[str], best_bm25: float) -> float:
     )
 
 
+def query_words(query_terms: tuple[str, ...]) -> list[str]:
+    """The query's terms split into words as the index splits them."""
+    return [word for term in query_terms for word in words(term)] or [""]
+
+
 def rerank(candidates: list[Candidate], query_terms: tuple[str, ...]) -> list[Candidate]:
-    """``candidates`` ordered best first; ties keep bm25 order."""
+    """``candidates`` ordered best first; ties keep the order they came in."""
     if not candidates:
         return []
-    terms = [word for term in query_terms for word in words(term)] or [""]
-    best = min(candidate.bm25 for candidate in candidates)
+    terms = query_words(query_terms)
+    scores = [candidate.bm25 for candidate in candidates if candidate.bm25 is not None]
+    best = min(scores) if scores else None
     order = sorted(
         enumerate(candidates), key=lambda item: (-score(item[1], terms, best), item[0])
     )
     return [candidate for _, candidate in order]
+
+
+def _plain(word: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", word.casefold())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def matches_all(terms: list[str], *texts: str) -> bool:
+    """Whether every term begins some word of ``texts``, as the FTS5 prefix query would match."""
+    text_words = [word for text in texts for word in words(text)]
+    return all(any(word.startswith(term) for word in text_words) for term in terms)
+
+
+def mark_matches(text: str, terms: list[str]) -> tuple[tuple[str, bool], ...]:
+    """Split ``text`` into (part, is_match) parts, a word being a match when it begins
+    with a query term; the template escapes each part.
+
+    Done here rather than with FTS5's highlight(): that re-runs the query for
+    every row asked for, tens of milliseconds at a million titles.
+    """
+    parts: list[tuple[str, bool]] = []
+    position = 0
+    for found in _WORD.finditer(text):
+        plain = _plain(found.group())
+        if any(term and plain.startswith(term) for term in terms):
+            if found.start() > position:
+                parts.append((text[position : found.start()], False))
+            parts.append((found.group(), True))
+            position = found.end()
+    if position < len(text):
+        parts.append((text[position:], False))
+    return tuple(parts)

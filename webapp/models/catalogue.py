@@ -9,19 +9,18 @@ from webapp import ranking
 from webapp.db import Database
 from webapp.search_query import SearchQuery
 
-# Markers FTS5's highlight() puts around matched words. Control characters are
-# stripped from every stored text on the way in, so they cannot occur there.
-MATCH_START, MATCH_END = "\x02", "\x03"
+# How many matches are read for one query, newest first. When there are no
+# more, every match is ranked and the page shows the exact count. When there
+# are more, the set is "huge" (``a`` matches a third of a million titles) and
+# only a bounded candidate set is ranked: these newest matches and the matches
+# among the most borrowed books. Reading stops at this many rows whatever the
+# catalogue's size, so a keystroke costs about the same at 10k and 1M titles.
+CANDIDATES = 200
 
-# Title matches count most, then author, then series/subjects/ISBN.
-BM25_WEIGHTS = (10.0, 4.0, 1.0)
-
-# Counting stops here: past it the page says "more than 1,000 matches", so
-# counting never costs more than finding the first page.
-COUNT_CAP = 1000
-
-# How many of the best bm25 matches are re-ranked by ranking.rerank.
-RERANK_CANDIDATES = 200
+# For a huge match set, the most borrowed books are scanned for matches, in
+# this many rows, keeping at most POPULAR_CANDIDATES of them.
+POPULAR_TIER = 1000
+POPULAR_CANDIDATES = 100
 
 
 @dataclass(frozen=True)
@@ -44,6 +43,9 @@ class BookSummary:
 
 @dataclass(frozen=True)
 class SearchPage:
+    """One page of results. ``total`` is how many were ranked: every match, unless
+    ``total_is_capped`` (a huge match set, of which only candidates were ranked)."""
+
     query: SearchQuery
     results: list[BookSummary]
     page: int
@@ -81,22 +83,6 @@ class CopyStatus:
     held_for_pickup: bool
 
 
-def split_marked(text: str) -> tuple[tuple[str, bool], ...]:
-    """Split highlight() output into (text, is_match) parts; the template escapes each part."""
-    parts: list[tuple[str, bool]] = []
-    for index, chunk in enumerate(text.split(MATCH_START)):
-        if index == 0:
-            if chunk:
-                parts.append((chunk, False))
-            continue
-        matched, _, rest = chunk.partition(MATCH_END)
-        if matched:
-            parts.append((matched, True))
-        if rest:
-            parts.append((rest, False))
-    return tuple(parts)
-
-
 async def availability_for(db: Database, book_ids: list[int]) -> dict[int, Availability]:
     """Availability of each book in ``book_ids`` (books without copies get the default)."""
     if not book_ids:
@@ -119,72 +105,134 @@ async def availability_for(db: Database, book_ids: list[int]) -> dict[int, Avail
 
 
 async def search(db: Database, query: SearchQuery, page: int = 1, per_page: int = 20) -> SearchPage:
-    """One page of books matching ``query``, best first, with matches marked.
+    """One page of books matching ``query``, best first, with matched words marked.
 
-    bm25 chooses the best ``RERANK_CANDIDATES`` matches and ``ranking.rerank``
-    orders them; pages past those continue in bm25 order, so paging never
-    repeats or skips a book.
+    The index is read newest first and only ``CANDIDATES`` rows deep, so every
+    keystroke costs about the same at any catalogue size; ``ranking.rerank``
+    orders what was read. bm25 is not used: it scores every match and counts
+    every term's documents first, which costs hundreds of milliseconds for the
+    first keystrokes at a million titles (and tens for ``lord of the r``, where
+    ``of`` and ``the`` are in most titles) even when few books match them all.
+    When more than ``CANDIDATES`` books match, the matches among the most
+    borrowed books join the candidates, the page says "many results" instead
+    of a count, and paging stops at the candidates: another letter narrows it.
     """
     if query.is_empty:
         return SearchPage(query, [], page, per_page, 0, False)
     match = query.match_expression()
-    total = await db.fetch_value(
-        "SELECT count(*) FROM (SELECT 1 FROM BooksSearch WHERE BooksSearch MATCH ? LIMIT ?)",
-        (match, COUNT_CAP + 1),
+    rows = await db.fetch_all(
+        """
+        SELECT s.rowid AS BookID, b.Title, b.Author, b.Year, b.TimesBorrowed
+        FROM BooksSearch s JOIN Books b ON b.BookID = s.rowid
+        WHERE BooksSearch MATCH ?
+        ORDER BY s.rowid DESC LIMIT ?
+        """,
+        (match, CANDIDATES + 1),
     )
-    offset = (page - 1) * per_page
-    if offset < RERANK_CANDIDATES:
-        rows = await db.fetch_all(
-            """
-            SELECT s.rowid AS BookID, b.Title, b.TimesBorrowed,
-                   bm25(BooksSearch, ?, ?, ?) AS Score
-            FROM BooksSearch s JOIN Books b ON b.BookID = s.rowid
-            WHERE BooksSearch MATCH ?
-            ORDER BY Score LIMIT ?
-            """,
-            (*BM25_WEIGHTS, match, RERANK_CANDIDATES),
-        )
-        candidates = [
-            ranking.Candidate(row["BookID"], row["Title"], row["Score"], row["TimesBorrowed"])
+    huge = len(rows) > CANDIDATES
+    if huge:
+        rows = _unique([*await _popular_matches(db, query), *rows[:CANDIDATES]])
+    terms = ranking.query_words(query.terms)
+    on_shelf = await _on_shelf(db, [row["BookID"] for row in rows])
+    ranked = ranking.rerank(
+        [
+            ranking.Candidate(
+                book_id=row["BookID"],
+                title=row["Title"],
+                bm25=None,
+                times_borrowed=row["TimesBorrowed"],
+                on_shelf=row["BookID"] in on_shelf,
+                author=row["Author"],
+            )
             for row in rows
-        ]
-        ranked = ranking.rerank(candidates, query.terms)
-        book_ids = [candidate.book_id for candidate in ranked[offset : offset + per_page]]
-    else:
-        rows = await db.fetch_all(
-            "SELECT rowid FROM BooksSearch WHERE BooksSearch MATCH ? "
-            "ORDER BY bm25(BooksSearch, ?, ?, ?) LIMIT ? OFFSET ?",
-            (match, *BM25_WEIGHTS, per_page, offset),
+        ],
+        query.terms,
+    )
+    by_id = {row["BookID"]: row for row in rows}
+    offset = (page - 1) * per_page
+    page_rows = [by_id[candidate.book_id] for candidate in ranked[offset : offset + per_page]]
+    availability = await availability_for(db, [row["BookID"] for row in page_rows])
+    results = [
+        BookSummary(
+            book_id=row["BookID"],
+            title_parts=ranking.mark_matches(row["Title"], terms),
+            author_parts=ranking.mark_matches(row["Author"], terms),
+            year=row["Year"],
+            availability=availability[row["BookID"]],
         )
-        book_ids = [row["rowid"] for row in rows]
+        for row in page_rows
+    ]
     return SearchPage(
         query=query,
-        results=await _highlighted(db, match, book_ids),
+        results=results,
         page=page,
         per_page=per_page,
-        total=min(total, COUNT_CAP),
-        total_is_capped=total > COUNT_CAP,
+        total=len(rows),
+        total_is_capped=huge,
     )
 
 
-async def _highlighted(db: Database, match: str, book_ids: list[int]) -> list[BookSummary]:
-    """Summaries of ``book_ids``, in that order, with the words that matched marked."""
+def _unique(rows: list) -> list:
+    seen: set[int] = set()
+    kept = []
+    for row in rows:
+        if row["BookID"] not in seen:
+            seen.add(row["BookID"])
+            kept.append(row)
+    return kept
+
+
+async def _popular_matches(db: Database, query: SearchQuery) -> list:
+    """Matches among the ``POPULAR_TIER`` most borrowed books, most borrowed first.
+
+    Read through the popularity index, so the cost is fixed. LIKE narrows the
+    rows cheaply (it cannot see word starts or diacritics, so it may let
+    through a book the index would not match, or miss an accented one);
+    ``ranking.matches_all`` then keeps exactly those the FTS5 query matches.
+    The terms hold only letters and digits (``ranking.words``), never a LIKE
+    wildcard.
+    """
+    terms = ranking.query_words(query.terms)
+    likes = " AND ".join(["Text LIKE ?"] * len(terms))
+    patterns = [f"%{term}%" for term in terms]
+    rows = await db.fetch_all(
+        f"""
+        SELECT BookID, Title, Author, Year, TimesBorrowed, Extra FROM (
+            SELECT BookID, Title, Author, Year, TimesBorrowed,
+                   coalesce(Series, '') || ' ' || coalesce(Subjects, '') || ' ' ||
+                   coalesce(ISBN, '') AS Extra,
+                   Title || ' ' || Author || ' ' || coalesce(Series, '') || ' ' ||
+                   coalesce(Subjects, '') || ' ' || coalesce(ISBN, '') AS Text
+            FROM Books INDEXED BY Books_ByPopularity
+            WHERE TimesBorrowed > 0
+            ORDER BY TimesBorrowed DESC, BookID DESC LIMIT ?
+        )
+        WHERE {likes}
+        ORDER BY TimesBorrowed DESC, BookID DESC LIMIT ?
+        """,
+        (POPULAR_TIER, *patterns, POPULAR_CANDIDATES),
+    )
+    return [
+        row for row in rows
+        if ranking.matches_all(terms, row["Title"], row["Author"], row["Extra"])
+    ]
+
+
+async def _on_shelf(db: Database, book_ids: list[int]) -> set[int]:
+    """Which of ``book_ids`` have a copy on the shelf now (not lent, not set aside for a hold)."""
     if not book_ids:
-        return []
+        return set()
     placeholders = ",".join("?" * len(book_ids))
     rows = await db.fetch_all(
         f"""
-        SELECT s.rowid AS BookID,
-               highlight(BooksSearch, 0, char(2), char(3)) AS TitleMarked,
-               highlight(BooksSearch, 1, char(2), char(3)) AS AuthorMarked,
-               b.Year
-        FROM BooksSearch s JOIN Books b ON b.BookID = s.rowid
-        WHERE BooksSearch MATCH ? AND s.rowid IN ({placeholders})
+        SELECT DISTINCT c.BookID FROM Copies c
+        WHERE c.BookID IN ({placeholders}) AND c.Status = 'in_stock'
+          AND NOT EXISTS (SELECT 1 FROM Loans l WHERE l.CopyID = c.CopyID AND l.ReturnedAt IS NULL)
+          AND NOT EXISTS (SELECT 1 FROM Holds h WHERE h.CopyID = c.CopyID AND h.Status = 'ready')
         """,
-        (match, *book_ids),
+        book_ids,
     )
-    by_id = {row["BookID"]: row for row in rows}
-    return await _summaries(db, [by_id[book_id] for book_id in book_ids if book_id in by_id])
+    return {row["BookID"] for row in rows}
 
 
 async def _summaries(db: Database, rows) -> list[BookSummary]:
@@ -192,8 +240,8 @@ async def _summaries(db: Database, rows) -> list[BookSummary]:
     return [
         BookSummary(
             book_id=row["BookID"],
-            title_parts=split_marked(row["TitleMarked"]),
-            author_parts=split_marked(row["AuthorMarked"]),
+            title_parts=((row["Title"], False),),
+            author_parts=((row["Author"], False),),
             year=row["Year"],
             availability=availability[row["BookID"]],
         )
@@ -207,7 +255,7 @@ async def summaries(db: Database, book_ids: list[int]) -> list[BookSummary]:
         return []
     placeholders = ",".join("?" * len(book_ids))
     rows = await db.fetch_all(
-        f"SELECT BookID, Title AS TitleMarked, Author AS AuthorMarked, Year FROM Books "
+        f"SELECT BookID, Title, Author, Year FROM Books "
         f"WHERE BookID IN ({placeholders})",
         book_ids,
     )
@@ -218,7 +266,7 @@ async def summaries(db: Database, book_ids: list[int]) -> list[BookSummary]:
 async def recent_arrivals(db: Database, limit: int = 10) -> list[BookSummary]:
     """The newest titles in the catalogue, for the empty search page."""
     rows = await db.fetch_all(
-        "SELECT BookID, Title AS TitleMarked, Author AS AuthorMarked, Year FROM Books "
+        "SELECT BookID, Title, Author, Year FROM Books "
         "WHERE WithdrawnAt IS NULL ORDER BY BookID DESC LIMIT ?",
         (limit,),
     )
@@ -228,7 +276,7 @@ async def recent_arrivals(db: Database, limit: int = 10) -> list[BookSummary]:
 async def most_borrowed(db: Database, limit: int = 10) -> list[BookSummary]:
     """The titles lent most often, for the empty search page."""
     rows = await db.fetch_all(
-        "SELECT BookID, Title AS TitleMarked, Author AS AuthorMarked, Year FROM Books "
+        "SELECT BookID, Title, Author, Year FROM Books "
         "WHERE WithdrawnAt IS NULL AND TimesBorrowed > 0 "
         "ORDER BY TimesBorrowed DESC, BookID DESC LIMIT ?",
         (limit,),
