@@ -45,6 +45,9 @@ class Candidate:
 
 def words(text: str) -> list[str]:
     """Lower-case words without diacritics, split as FTS5's unicode61 tokenizer does."""
+    if text.isascii():
+        # Most titles: nothing to decompose, and this runs for every candidate.
+        return _WORD.findall(text.lower())
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return _WORD.findall(plain)
@@ -120,6 +123,8 @@ def rerank(candidates: list[Candidate], query_terms: tuple[str, ...]) -> list[Ca
 
 
 def _plain(word: str) -> str:
+    if word.isascii():
+        return word.lower()
     decomposed = unicodedata.normalize("NFKD", word.casefold())
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 

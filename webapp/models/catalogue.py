@@ -19,8 +19,8 @@ CANDIDATES = 200
 
 # For a huge match set, the most borrowed books are scanned for matches, in
 # this many rows, keeping at most POPULAR_CANDIDATES of them.
-POPULAR_TIER = 1000
-POPULAR_CANDIDATES = 100
+POPULAR_TIER = 500
+POPULAR_CANDIDATES = 50
 
 
 @dataclass(frozen=True)
