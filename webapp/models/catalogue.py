@@ -192,7 +192,9 @@ async def _popular_matches(db: Database, query: SearchQuery) -> list:
     The terms hold only letters and digits (``ranking.words``), never a LIKE
     wildcard.
     """
-    terms = ranking.query_words(query.required_terms)
+    terms = [term for term in ranking.query_words(query.required_terms) if term]
+    if not terms:
+        return []
     likes = " AND ".join(["Text LIKE ?"] * len(terms))
     patterns = [f"%{term}%" for term in terms]
     rows = await db.fetch_all(
