@@ -21,3 +21,7 @@ INSERT INTO BooksSearch (BooksSearch) VALUES ('rebuild');
 -- Search ranks a bounded set of candidates when a query matches too many
 -- books to rank them all; the most borrowed are among them, read in this order.
 CREATE INDEX Books_ByPopularity ON Books (TimesBorrowed DESC, BookID DESC);
+
+-- And the titles that begin with what was typed ("the lo" for The Lord of the
+-- Rings), read through this index: LIKE 'the lo%' is a range scan on it.
+CREATE INDEX Books_TitleNoCase ON Books (Title COLLATE NOCASE);

@@ -150,6 +150,8 @@ CREATE INDEX Books_ByPopularity ON Books (TimesBorrowed DESC, BookID DESC);
 
 CREATE INDEX Books_Title ON Books (Title);
 
+CREATE INDEX Books_TitleNoCase ON Books (Title COLLATE NOCASE);
+
 CREATE INDEX Copies_BookID ON Copies (BookID);
 
 CREATE INDEX Events_ByBook ON Events (BookID, EventID);
