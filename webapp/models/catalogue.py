@@ -116,8 +116,9 @@ async def search(db: Database, query: SearchQuery, page: int = 1, per_page: int 
     first keystrokes at a million titles (and tens for ``lord of the r``, where
     ``of`` and ``the`` are in most titles) even when few books match them all.
     When more than ``CANDIDATES`` books match, the matches among the most
-    borrowed books and the titles beginning with the typed text join the candidates, the page says "many results" instead
-    of a count, and paging stops at the candidates: another letter narrows it.
+    borrowed books and the titles beginning with the typed text join the
+    candidates, the page says "many results" instead of a count, and paging
+    stops at the candidates: another letter narrows the set.
     """
     if query.is_empty:
         return SearchPage(query, [], page, per_page, 0, False)
