@@ -119,11 +119,15 @@ class Server:
     port: int
     started_in: float  # seconds from launch to the first 200 from /healthz
 
-    def peak_rss_mb(self) -> float:
-        """The process's peak resident memory so far (VmHWM), in MB."""
+    def memory_mb(self, field: str) -> float:
+        """A memory figure of the process from /proc (VmHWM: peak resident; RssAnon:
+        private memory now; RssFile: mapped file pages now, e.g. SQLite's mmap), in MB."""
         status = Path(f"/proc/{self.process.pid}/status").read_text()
-        kilobytes = int(re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE).group(1))
+        kilobytes = int(re.search(rf"^{field}:\s+(\d+) kB", status, re.MULTILINE).group(1))
         return kilobytes / 1024
+
+    def peak_rss_mb(self) -> float:
+        return self.memory_mb("VmHWM")
 
 
 @contextmanager

@@ -193,6 +193,8 @@ def measure(size: str, quick_rounds: bool) -> dict[str, object]:
             requests_32=320 if quick_rounds else 960,
         )))
         figures["peak_rss_mb"] = server.peak_rss_mb()
+        figures["anon_mb"] = server.memory_mb("RssAnon")
+        figures["file_mb"] = server.memory_mb("RssFile")
     return figures
 
 
@@ -244,10 +246,12 @@ def report(results: dict[str, dict[str, object]], prefix_rows, largest: str) -> 
     lines += [common.table(("titles", "keystrokes", "p50", "p95", "p99", "max", "over 50 ms"),
                            rows), ""]
     lines += ["### Start-up and memory", ""]
-    rows = [(size, f"{figures['startup_s']:.2f} s", f"{figures['peak_rss_mb']:.0f} MB")
+    rows = [(size, f"{figures['startup_s']:.2f} s", f"{figures['peak_rss_mb']:.0f} MB",
+             f"{figures['anon_mb']:.0f} MB", f"{figures['file_mb']:.0f} MB")
             for size, figures in results.items()]
     lines += [common.table(("titles", "`shelfmark serve` to first /healthz 200",
-                            "serving process peak RSS after the load"), rows), ""]
+                            "peak RSS after the load", "of it now: private (RssAnon)",
+                            "mapped file pages (RssFile)"), rows), ""]
     lines += ["### Targets", ""]
     lines += _targets(results)
     if prefix_rows:
