@@ -19,8 +19,10 @@ CREATE VIRTUAL TABLE BooksSearch USING fts5 (
 INSERT INTO BooksSearch (BooksSearch) VALUES ('rebuild');
 
 -- Search ranks a bounded set of candidates when a query matches too many
--- books to rank them all; the most borrowed are among them, read in this order.
-CREATE INDEX Books_ByPopularity ON Books (TimesBorrowed DESC, BookID DESC);
+-- books to rank them all; the most borrowed are among them, read in this
+-- order. Title, Author and Year make it covering, so reading the few hundred most
+-- borrowed books touches no table pages.
+CREATE INDEX Books_ByPopularity ON Books (TimesBorrowed DESC, BookID DESC, Title, Author, Year);
 
 -- And the titles that begin with what was typed ("the lo" for The Lord of the
 -- Rings), read through this index: LIKE 'the lo%' is a range scan on it.

@@ -146,7 +146,7 @@ CREATE TABLE Users (
     CreatedAt    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
 );
 
-CREATE INDEX Books_ByPopularity ON Books (TimesBorrowed DESC, BookID DESC);
+CREATE INDEX Books_ByPopularity ON Books (TimesBorrowed DESC, BookID DESC, Title, Author, Year);
 
 CREATE INDEX Books_Title ON Books (Title);
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from webapp import ranking
@@ -15,7 +15,7 @@ from webapp.search_query import SearchQuery
 # only a bounded candidate set is ranked: these newest matches and the matches
 # among the most borrowed books. Reading stops at this many rows whatever the
 # catalogue's size, so a keystroke costs about the same at 10k and 1M titles.
-CANDIDATES = 200
+CANDIDATES = 100
 
 # For a huge match set, the most borrowed books are scanned for matches, in
 # this many rows, keeping at most POPULAR_CANDIDATES of them; and up to
@@ -23,6 +23,9 @@ CANDIDATES = 200
 POPULAR_TIER = 500
 POPULAR_CANDIDATES = 50
 TITLE_START_CANDIDATES = 50
+
+# How many of the best candidates are checked for a copy on the shelf.
+SHELF_WINDOW = 40
 
 
 @dataclass(frozen=True)
@@ -140,25 +143,32 @@ async def search(db: Database, query: SearchQuery, page: int = 1, per_page: int 
             *rows[:CANDIDATES],
         ])
     terms = ranking.query_words(query.terms)
-    on_shelf = await _on_shelf(db, [row["BookID"] for row in rows])
-    ranked = ranking.rerank(
-        [
-            ranking.Candidate(
-                book_id=row["BookID"],
-                title=row["Title"],
-                bm25=None,
-                times_borrowed=row["TimesBorrowed"],
-                on_shelf=row["BookID"] in on_shelf,
-                author=row["Author"],
-            )
-            for row in rows
-        ],
+    candidates = [
+        ranking.Candidate(
+            book_id=row["BookID"],
+            title=row["Title"],
+            bm25=None,
+            times_borrowed=row["TimesBorrowed"],
+            author=row["Author"],
+        )
+        for row in rows
+    ]
+    ranked = ranking.rerank(candidates, query.terms)
+    # Whether a copy is on the shelf only breaks near-ties, and finding out
+    # costs a few page reads per copy: ask only for the best SHELF_WINDOW
+    # (whatever the page, so paging never repeats or skips a book).
+    window = ranked[:SHELF_WINDOW]
+    availability = await availability_for(db, [candidate.book_id for candidate in window])
+    ordered = ranking.rerank(
+        [replace(candidate, on_shelf=availability[candidate.book_id].on_shelf > 0)
+         for candidate in window],
         query.terms,
-    )
+    ) + ranked[SHELF_WINDOW:]
     by_id = {row["BookID"]: row for row in rows}
     offset = (page - 1) * per_page
-    page_rows = [by_id[candidate.book_id] for candidate in ranked[offset : offset + per_page]]
-    availability = await availability_for(db, [row["BookID"] for row in page_rows])
+    page_rows = [by_id[candidate.book_id] for candidate in ordered[offset : offset + per_page]]
+    beyond_window = [row["BookID"] for row in page_rows if row["BookID"] not in availability]
+    availability.update(await availability_for(db, beyond_window))
     results = [
         BookSummary(
             book_id=row["BookID"],
@@ -190,28 +200,24 @@ def _unique(rows: list) -> list:
 
 
 async def _popular_matches(db: Database, query: SearchQuery) -> list:
-    """Matches among the ``POPULAR_TIER`` most borrowed books, most borrowed first.
+    """Books among the ``POPULAR_TIER`` most borrowed whose title or author matches,
+    most borrowed first.
 
-    Read through the popularity index, so the cost is fixed. LIKE narrows the
-    rows cheaply (it cannot see word starts or diacritics, so it may let
-    through a book the index would not match, or miss an accented one);
-    ``ranking.matches_all`` then keeps exactly those the FTS5 query matches.
-    The terms hold only letters and digits (``ranking.words``), never a LIKE
-    wildcard.
+    Read from the covering popularity index alone, so the cost is fixed. LIKE
+    narrows the rows cheaply (it cannot see word starts or diacritics, so it
+    may let through a book the index would not match, or miss an accented
+    one); ``ranking.matches_all`` then keeps exactly those whose title and
+    author hold every required term. The terms hold only letters and digits
+    (``ranking.words``), never a LIKE wildcard.
     """
     terms = [term for term in ranking.query_words(query.required_terms) if term]
     if not terms:
         return []
-    likes = " AND ".join(["Text LIKE ?"] * len(terms))
-    patterns = [f"%{term}%" for term in terms]
+    likes = " AND ".join(["Title || ' ' || Author LIKE ?"] * len(terms))
     rows = await db.fetch_all(
         f"""
-        SELECT BookID, Title, Author, Year, TimesBorrowed, Extra FROM (
-            SELECT BookID, Title, Author, Year, TimesBorrowed,
-                   coalesce(Series, '') || ' ' || coalesce(Subjects, '') || ' ' ||
-                   coalesce(ISBN, '') AS Extra,
-                   Title || ' ' || Author || ' ' || coalesce(Series, '') || ' ' ||
-                   coalesce(Subjects, '') || ' ' || coalesce(ISBN, '') AS Text
+        SELECT BookID, Title, Author, Year, TimesBorrowed FROM (
+            SELECT BookID, Title, Author, Year, TimesBorrowed
             FROM Books INDEXED BY Books_ByPopularity
             WHERE TimesBorrowed > 0
             ORDER BY TimesBorrowed DESC, BookID DESC LIMIT ?
@@ -219,12 +225,9 @@ async def _popular_matches(db: Database, query: SearchQuery) -> list:
         WHERE {likes}
         ORDER BY TimesBorrowed DESC, BookID DESC LIMIT ?
         """,
-        (POPULAR_TIER, *patterns, POPULAR_CANDIDATES),
+        (POPULAR_TIER, *[f"%{term}%" for term in terms], POPULAR_CANDIDATES),
     )
-    return [
-        row for row in rows
-        if ranking.matches_all(terms, row["Title"], row["Author"], row["Extra"])
-    ]
+    return [row for row in rows if ranking.matches_all(terms, row["Title"], row["Author"])]
 
 
 async def _title_start_matches(db: Database, query: SearchQuery) -> list:
@@ -248,23 +251,6 @@ async def _title_start_matches(db: Database, query: SearchQuery) -> list:
         )
     terms = [term for term in ranking.query_words(query.required_terms) if term]
     return [row for row in rows if ranking.matches_all(terms, row["Title"], row["Author"])]
-
-
-async def _on_shelf(db: Database, book_ids: list[int]) -> set[int]:
-    """Which of ``book_ids`` have a copy on the shelf now (not lent, not set aside for a hold)."""
-    if not book_ids:
-        return set()
-    placeholders = ",".join("?" * len(book_ids))
-    rows = await db.fetch_all(
-        f"""
-        SELECT DISTINCT c.BookID FROM Copies c
-        WHERE c.BookID IN ({placeholders}) AND c.Status = 'in_stock'
-          AND NOT EXISTS (SELECT 1 FROM Loans l WHERE l.CopyID = c.CopyID AND l.ReturnedAt IS NULL)
-          AND NOT EXISTS (SELECT 1 FROM Holds h WHERE h.CopyID = c.CopyID AND h.Status = 'ready')
-        """,
-        book_ids,
-    )
-    return {row["BookID"] for row in rows}
 
 
 async def _summaries(db: Database, rows) -> list[BookSummary]:
