@@ -24,6 +24,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import json
+import os
 import sqlite3
 import statistics
 import sys
@@ -179,6 +181,7 @@ async def through_app(base_url: str, queries: list[str], replay: list[str],
 def measure(size: str, quick_rounds: bool) -> dict[str, object]:
     path = database_for(size)
     titles = PRESETS[size][0]
+    load_before = os.getloadavg()[0]
     like_rounds = 1 if titles >= 1_000_000 else 3
     print(f"{size}: in-process queries", file=sys.stderr)
     figures: dict[str, object] = in_process(path, list(QUERY_MIX), 5, like_rounds)
@@ -195,17 +198,23 @@ def measure(size: str, quick_rounds: bool) -> dict[str, object]:
         figures["peak_rss_mb"] = server.peak_rss_mb()
         figures["anon_mb"] = server.memory_mb("RssAnon")
         figures["file_mb"] = server.memory_mb("RssFile")
+    figures["load"] = (load_before, os.getloadavg()[0])
     return figures
 
 
-def report(results: dict[str, dict[str, object]], prefix_rows, largest: str) -> str:
+def report(results: dict[str, dict[str, object]], prefix_rows, largest: str,
+           measured_on: str) -> str:
     S = common.Summary.of
     lines = [
-        f"Measured {common.utc_now()} on {common.machine()}, with `python -m bench.search"
+        f"Measured {measured_on}, with `python -m bench.search"
         f"{' --full' if '1m' in results else ''}`. Milliseconds unless marked. The app is "
         "`shelfmark serve` (Hypercorn, access log on) in its own process; the load client is "
         "an asyncio HTTP client in this process on loopback, one connection per request. "
-        "The query mix is " + ", ".join(f"`{text}`" for text in QUERY_MIX) + ".",
+        "The query mix is " + ", ".join(f"`{text}`" for text in QUERY_MIX) + ". "
+        "The machine was shared with other work; its 1-minute load average before and after "
+        "each size: " + ", ".join(
+            f"{size} {figures['load'][0]:.1f} → {figures['load'][1]:.1f}"
+            for size, figures in results.items()) + ".",
         "",
         "### In-process references (query mix)",
         "",
@@ -254,6 +263,7 @@ def report(results: dict[str, dict[str, object]], prefix_rows, largest: str) -> 
                             "mapped file pages (RssFile)"), rows), ""]
     lines += ["### Targets", ""]
     lines += _targets(results)
+    lines += ["", "### How search works, and why", "", CHOICES]
     if prefix_rows:
         lines += ["", f"### FTS5 prefix index ({largest} titles)", "",
                   f"Median of 5, in-process: reading the newest {CANDIDATES + 1} matches (what "
@@ -264,6 +274,32 @@ def report(results: dict[str, dict[str, object]], prefix_rows, largest: str) -> 
             [(f"`{text}`", *(common.ms(value) for value in values))
              for text, *values in prefix_rows]))
     return "\n".join(lines)
+
+
+CHOICES = f"""\
+- Per keystroke the app reads at most {CANDIDATES + 1} matches from the FTS5 index, newest
+  first (`ORDER BY rowid DESC LIMIT`), so its cost is bounded at any catalogue size. When
+  that is every match, all are ranked and the page shows the exact count. When there are
+  more, the "huge" set is not ranked whole: the matches among the most borrowed books
+  (read from a covering index) and up to 50 titles beginning with the typed text (a range
+  scan on a NOCASE title index) join the newest matches, `webapp/ranking.py` orders them,
+  and the page says "Many results" instead of counting.
+- bm25 is not used per keystroke: the table above shows the raw bm25 query growing with
+  the catalogue (it scores every match and first counts every term's documents, so
+  `lord of the r` pays for "of" and "the"). Finished common words ("the", "of", …) are
+  not required in the MATCH for the same reason; ranking still rewards them.
+- The ranking signals (pure, tested in tests/test_ranking.py): title words typed in
+  order from the start of the title, whole title words above words only begun, title
+  above author above series/subjects, then times borrowed and a copy on the shelf
+  (checked for the best 40 candidates only).
+- FTS5 `prefix='1 2 3'` (migration 0002, was `'2 3'`): the last table shows why; a
+  one-letter prefix otherwise merges the doclists of every word with that letter before
+  the first row. `detail=full` stays: highlighting needs positions (it is done in Python
+  for the page's rows, since FTS5's highlight() re-runs the query per row).
+- The connection settings are the project's (`webapp/db.py`: 16 MB page cache and a
+  256 MB mmap per connection). RSS counts the mapped database pages of every connection,
+  which are the operating system's shared page cache rather than memory the process
+  allocated; the memory table shows the split."""
 
 
 def _targets(results: dict[str, dict[str, object]]) -> list[str]:
@@ -303,14 +339,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--full", action="store_true", help="also measure 1M titles")
     parser.add_argument("--sizes", help="comma-separated preset sizes (overrides --full)")
+    parser.add_argument("--from-json", action="store_true",
+                        help="rewrite the report from the last run's raw figures")
     args = parser.parse_args(argv)
     sizes = args.sizes.split(",") if args.sizes else ["10k", "100k", *(["1m"] if args.full else [])]
     common.RESULTS.mkdir(parents=True, exist_ok=True)
-    results = {size: measure(size, quick_rounds=not args.full) for size in sizes}
-    largest = sizes[-1]
-    print(f"{largest}: prefix index comparison", file=sys.stderr)
-    prefix_rows = prefix_index_comparison(database_for(largest))
-    body = report(results, prefix_rows, largest)
+    raw = common.RESULTS / "search.json"
+    if args.from_json:
+        saved = json.loads(raw.read_text())
+        results, prefix_rows = saved["results"], saved["prefix_rows"]
+        measured_on = saved["measured_on"]
+    else:
+        measured_on = f"{common.utc_now()} on {common.machine()}"
+        results = {size: measure(size, quick_rounds=not args.full) for size in sizes}
+        print(f"{sizes[-1]}: prefix index comparison", file=sys.stderr)
+        prefix_rows = prefix_index_comparison(database_for(sizes[-1]))
+        raw.write_text(json.dumps(
+            {"results": results, "prefix_rows": prefix_rows, "measured_on": measured_on}))
+    body = report(results, prefix_rows, list(results)[-1], measured_on)
     common.write_section(SECTION, body)
     print(body)
     return 0
