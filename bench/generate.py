@@ -157,7 +157,7 @@ def generate(
 ) -> dict[str, int]:
     """Create a new database at ``path`` and fill it; returns row counts by table.
 
-    Books ``1..titles`` get 1 to 3 copies (``copies_per_title`` on average);
+    Books ``1..titles`` get 1 to 3 copies (``copies_per_title`` on average, 1 to 3);
     patrons ``Users`` are Students with card ``P0000001``… and email
     ``patron1@bench.example.org``…, all with password ``bench``, as is the one
     librarian ``librarian@bench.example.org``. Of ``loans``, ``overdue`` are
@@ -257,7 +257,7 @@ def _add_copies(conn, rng, titles, copies_per_title, bar) -> tuple[list[int], li
         rows(), bar("copies", next_copy - 1),
     )
     conn.execute(
-        "UPDATE LibrarySettings SET Value = ? WHERE Key IN ('barcode_next')", (str(next_copy),)
+        "UPDATE LibrarySettings SET Value = ? WHERE Key = 'barcode_next'", (str(next_copy),)
     )
     conn.execute("UPDATE LibrarySettings SET Value = 'B' WHERE Key = 'barcode_prefix'")
     return first_copy, copy_count
