@@ -242,13 +242,13 @@ async def _title_start_matches(db: Database, query: SearchQuery) -> list:
     if any(wildcard in typed for wildcard in "%_"):
         return []
     beginnings = [typed] if typed.startswith("the ") else [typed, f"the {typed}"]
-    rows = []
-    for beginning in beginnings:
-        rows += await db.fetch_all(
-            "SELECT BookID, Title, Author, Year, TimesBorrowed FROM Books "
-            "WHERE Title LIKE ? LIMIT ?",
-            (beginning + "%", TITLE_START_CANDIDATES),
-        )
+    rows = await db.fetch_all(
+        " UNION ALL ".join(
+            ["SELECT * FROM (SELECT BookID, Title, Author, Year, TimesBorrowed FROM Books "
+             "WHERE Title LIKE ? LIMIT ?)"] * len(beginnings)
+        ),
+        [value for beginning in beginnings for value in (beginning + "%", TITLE_START_CANDIDATES)],
+    )
     terms = [term for term in ranking.query_words(query.required_terms) if term]
     return [row for row in rows if ranking.matches_all(terms, row["Title"], row["Author"])]
 
