@@ -10,7 +10,7 @@ def titles(ranked: list[Candidate]) -> list[str]:
 
 
 def book(book_id: int, title: str, author: str = "Ann Author", **extra) -> Candidate:
-    return Candidate(book_id=book_id, title=title, bm25=None, author=author, **extra)
+    return Candidate(book_id=book_id, title=title, author=author, **extra)
 
 
 def test_a_whole_title_word_ranks_above_a_word_only_begun():
@@ -42,12 +42,6 @@ def test_when_relevance_ties_the_often_borrowed_book_on_the_shelf_comes_first():
     on_shelf = book(3, "Winter Garden", on_shelf=True)
     assert rerank([obscure, popular], ("winter",))[0].book_id == 2
     assert rerank([obscure, on_shelf], ("winter",))[0].book_id == 3
-
-
-def test_bm25_counts_when_the_database_computed_it():
-    weak = Candidate(1, "Winter Garden", bm25=-1.0)
-    strong = Candidate(2, "Winter Garden", bm25=-9.0)
-    assert rerank([weak, strong], ("winter",))[0].book_id == 2
 
 
 def test_ties_keep_the_order_the_candidates_came_in():

@@ -12,9 +12,9 @@ title and author alone:
 - the start of the title typed in order above words scattered through it;
 - when relevance ties, the book lent often and on the shelf now first.
 
-When a query matches too many books for bm25 to rank them all within a
-keystroke (see ``catalogue.search``), candidates come without a bm25 score
-and the field signals stand in for it.
+FTS5's bm25 is not among them: computing it costs more than a keystroke
+allows at a million titles (see ``catalogue.search``), so where the terms were
+found (title, author, elsewhere) stands in for it.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ LEADING_ARTICLES = frozenset({"the", "a", "an"})
 _WORD = re.compile(r"[^\W_]+")
 
 # How much a term found only in the author, or only in series/subjects/ISBN,
-# counts against one found in the title, when there is no bm25 to weigh it.
+# counts against one found in the title.
 AUTHOR_WEIGHT = 0.6
 EXTRA_WEIGHT = 0.2
 
@@ -37,7 +37,6 @@ EXTRA_WEIGHT = 0.2
 class Candidate:
     book_id: int
     title: str
-    bm25: float | None  # FTS5's bm25(): lower (more negative) is better; None: not computed
     times_borrowed: int = 0
     on_shelf: bool = False
     author: str = ""
@@ -60,7 +59,7 @@ def _without_leading_article(title_words: list[str]) -> list[str]:
 
 
 def _field_relevance(title_words: list[str], author_words: list[str], terms: list[str]) -> float:
-    """0..1: where the terms were found, title counting most; a stand-in for bm25."""
+    """0..1: where the terms were found, title counting most."""
     total = 0.0
     for term in terms:
         if any(word.startswith(term) for word in title_words):
@@ -72,14 +71,11 @@ def _field_relevance(title_words: list[str], author_words: list[str], terms: lis
     return total / len(terms)
 
 
-def score(candidate: Candidate, terms: list[str], best_bm25: float | None) -> float:
+def score(candidate: Candidate, terms: list[str]) -> float:
     """Higher is better. ``terms`` are the query's words as ``words()`` splits them."""
     title_words = _without_leading_article(words(candidate.title))
     author_words = words(candidate.author)
-    if candidate.bm25 is not None and best_bm25:
-        text = candidate.bm25 / best_bm25
-    else:
-        text = _field_relevance(title_words, author_words, terms)
+    text = _field_relevance(title_words, author_words, terms)
     in_title = sum(any(word.startswith(term) for word in title_words) for term in terms)
     whole_words = sum(term in title_words for term in terms)
     in_author = sum(any(word.startswith(term) for word in author_words) for term in terms)
@@ -114,11 +110,7 @@ def rerank(candidates: list[Candidate], query_terms: tuple[str, ...]) -> list[Ca
     if not candidates:
         return []
     terms = query_words(query_terms)
-    scores = [candidate.bm25 for candidate in candidates if candidate.bm25 is not None]
-    best = min(scores) if scores else None
-    order = sorted(
-        enumerate(candidates), key=lambda item: (-score(item[1], terms, best), item[0])
-    )
+    order = sorted(enumerate(candidates), key=lambda item: (-score(item[1], terms), item[0]))
     return [candidate for _, candidate in order]
 
 

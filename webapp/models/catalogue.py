@@ -147,7 +147,6 @@ async def search(db: Database, query: SearchQuery, page: int = 1, per_page: int 
         ranking.Candidate(
             book_id=row["BookID"],
             title=row["Title"],
-            bm25=None,
             times_borrowed=row["TimesBorrowed"],
             author=row["Author"],
         )
