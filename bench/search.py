@@ -281,8 +281,8 @@ CHOICES = f"""\
   first (`ORDER BY rowid DESC LIMIT`), so its cost is bounded at any catalogue size. When
   that is every match, all are ranked and the page shows the exact count. When there are
   more, the "huge" set is not ranked whole: the matches among the most borrowed books
-  (read from a covering index) and up to 50 titles beginning with the typed text (a range
-  scan on a NOCASE title index) join the newest matches, `webapp/ranking.py` orders them,
+  (read from a covering index) and up to 50 titles beginning with the typed text, with and
+  without a leading "The" (range scans on a NOCASE title index), join the newest matches, `webapp/ranking.py` orders them,
   and the page says "Many results" instead of counting.
 - bm25 is not used per keystroke: the table above shows the raw bm25 query growing with
   the catalogue (it scores every match and first counts every term's documents, so
