@@ -125,7 +125,7 @@ async def measure(base_url: str, plan, concurrency: int, seconds: float) -> Run:
         until = started + seconds
         await asyncio.gather(
             *(desk_loop(client, token, copies, until, run)
-              for (client, token), (_, copies) in zip(desks, plan))
+              for (client, token), (_, copies) in zip(desks, plan, strict=False))
         )
         run.seconds = time.perf_counter() - started
     finally:

@@ -130,7 +130,6 @@ def age_events(settings, seconds: int) -> None:
         conn.close()
 
 
-# ---- Lending and returning -------------------------------------------------
 
 
 async def test_scanning_a_card_selects_the_patron_and_shows_loans_overdue_and_allowance(desk):
@@ -291,7 +290,6 @@ async def test_a_copy_on_loan_is_shown_on_the_book_page_with_its_due_date(desk, 
     assert f"On loan, due back {due.day} {due:%b}" in html
 
 
-# ---- Undo ------------------------------------------------------------------
 
 
 async def test_undo_of_a_lend_closes_the_loan_and_logs_it_without_deleting_anything(
@@ -356,7 +354,6 @@ async def test_undo_is_refused_after_the_window(desk, settings, shelf, patrons):
     assert len(open_loans(settings, "T1")) == 1
 
 
-# ---- Renewals --------------------------------------------------------------
 
 
 async def test_renewing_at_the_desk_moves_the_due_date_until_renewals_are_used_up(
@@ -393,7 +390,6 @@ async def test_renewing_an_unknown_loan_is_a_clear_refusal(desk):
         assert "no such open loan" in message_of(await response.get_data(as_text=True))
 
 
-# ---- Holds -----------------------------------------------------------------
 
 
 async def lend_everything(desk, card: str, *barcodes: str) -> None:
@@ -499,7 +495,6 @@ async def test_renewal_is_refused_when_another_patron_holds_the_title(desk, sett
     assert "Another patron is waiting for this title" in message_of(await response.get_data(as_text=True))
 
 
-# ---- My account ------------------------------------------------------------
 
 
 async def test_my_account_shows_own_loans_overdue_marks_and_past_loans_only(app, settings):
@@ -539,7 +534,6 @@ async def test_a_student_renews_and_cancels_only_their_own_things(desk, app, set
     assert sql(settings, "SELECT Status FROM Holds")[0][0] == "cancelled"
 
 
-# ---- Staff pages and the event log -----------------------------------------
 
 
 async def test_patron_and_copy_pages_show_the_event_log_with_who_and_when(desk, settings, shelf, patrons):
@@ -570,7 +564,6 @@ async def test_the_event_log_cannot_be_changed(settings, desk, shelf, patrons):
         conn.close()
 
 
-# ---- Rules page ------------------------------------------------------------
 
 
 @pytest.fixture
@@ -582,7 +575,8 @@ async def admin(app) -> Desk:
 def rules_form(**changes) -> dict[str, str]:
     fields = {}
     for role, values in (("Student", (14, 5, 2, 0)), ("Librarian", (28, 20, 3, 7)), ("Admin", (28, 20, 3, 7))):
-        for name, value in zip(("loan_days", "max_loans", "max_renewals", "renew_overdue_days"), values):
+        names = ("loan_days", "max_loans", "max_renewals", "renew_overdue_days")
+        for name, value in zip(names, values, strict=True):
             fields[f"{role}-{name}"] = str(value)
     fields["Student-block_when_overdue"] = "on"
     fields["hold_pickup_days"] = "7"
@@ -647,7 +641,6 @@ async def test_a_bad_closed_day_is_refused(admin):
     assert response.status_code == 404
 
 
-# ---- Who may use which route -----------------------------------------------
 
 STAFF_PAGES = ("/desk", "/patrons/1", "/copies/C100000")
 ADMIN_PAGES = ("/admin/rules",)
