@@ -19,6 +19,12 @@ from .conftest import log_in
 HX = {"HX-Request": "true"}
 
 
+@pytest.fixture
+def demo_database(demo_copy):
+    """The demo library, copied from the session's template rather than generated again."""
+    return demo_copy
+
+
 def sql(settings, statement: str, params=()) -> list[sqlite3.Row]:
     conn = connect_sync(settings.database)
     try:
