@@ -279,13 +279,14 @@ async def remove_closed_day(db: Database, *, day: date, actor_id: int) -> bool:
 
 
 async def find_patron(db: Database, text: str) -> Patron | None:
-    """The patron whose card number or email is ``text`` (case-insensitive)."""
+    """The patron whose card number or email is ``text`` (emails in any case, cards as printed
+    or typed in lower case)."""
     text = text.strip()
     if not text or len(text) > 254:
         return None
     row = await db.fetch_one(
-        "SELECT * FROM Users WHERE CardNumber = ? COLLATE NOCASE OR Email = ? LIMIT 1",
-        (text, text),
+        "SELECT * FROM Users WHERE CardNumber = ? OR CardNumber = upper(?) OR Email = ? LIMIT 1",
+        (text, text, text),
     )
     return _patron_from_row(row) if row else None
 
@@ -589,6 +590,13 @@ async def _offer_to_queue(
     return SetAside(hold["HoldID"], hold["Name"], pickup_by, emailed=bool(hold["Email"]))
 
 
+# ReturnedAt is a UTC instant but the schema checks it against LoanDate, a date
+# in the library's timezone. East of UTC a copy lent and returned on the same
+# morning would come back "before" its loan date, so the instant is raised to
+# the start of the loan date in that case (it is off by at most the UTC offset).
+CLOSE_LOAN = "UPDATE Loans SET ReturnedAt = max(?, LoanDate || 'T00:00:00Z') WHERE LoanID = ?"
+
+
 def hold_message_id(hold_id: int) -> str:
     """A unique Message-ID for a hold notice; the prefix lets an undo find it again."""
     return f"<hold-ready-{hold_id}-{secrets.token_hex(8)}@shelfmark.invalid>"
@@ -711,8 +719,7 @@ async def return_copy(
         if loan is None:
             return _refused(f"{copy['Title']} ({copy['Barcode']}) is not on loan.", patron_id)
         await tx.execute(
-            "UPDATE Loans SET ReturnedAt = ? WHERE LoanID = ?",
-            (timestamp(utc_now()), loan["LoanID"]),
+            CLOSE_LOAN, (timestamp(utc_now()), loan["LoanID"])
         )
         due = date.fromisoformat(loan["ReturnDate"])
         late = rules.days_overdue(due, today)
@@ -852,7 +859,7 @@ async def _undo_lend(tx: Transaction, loan, *, actor_id: int, today: date) -> Ou
             f"{loan['Title']} has already been returned; nothing to undo.", loan["UserID"]
         )
     await tx.execute(
-        "UPDATE Loans SET ReturnedAt = ? WHERE LoanID = ?", (timestamp(utc_now()), loan["LoanID"])
+        CLOSE_LOAN, (timestamp(utc_now()), loan["LoanID"])
     )
     message = f"Undone: {loan['Title']} is no longer lent to {loan['Name']}."
     filled = await tx.fetch_one(
