@@ -718,3 +718,73 @@ async def test_desk_actions_without_a_csrf_token_are_refused_and_change_nothing(
     assert response.status_code == 400
     assert open_loans(settings, "T1") == []
     assert demo.DEMO_PASSWORD == "demo"
+
+
+async def test_undoing_a_return_that_set_a_copy_aside_puts_the_hold_back_and_cancels_its_email(
+    desk, settings, shelf, patrons
+):
+    await lend_everything(desk, "S9001", "T1", "T2")
+    await desk.scan("S9002")
+    await desk.post("/desk/hold", book=str(shelf))
+    age_events(settings, 5)
+    _, html = await desk.scan("T1")
+    assert "Set aside for Eli Park" in message_of(html)
+    response = await desk.post("/desk/undo")
+    html = await response.get_data(as_text=True)
+    assert "on loan to Dana Ito again" in message_of(html) and "Eli Park's hold is waiting again" in message_of(html)
+    assert [loan["UserID"] for loan in open_loans(settings, "T1")] == [patrons["dana"]]
+    (hold,) = sql(settings, "SELECT Status, CopyID FROM Holds")
+    assert tuple(hold) == ("waiting", None)
+    assert [row[0] for row in sql(settings, "SELECT Status FROM Outbox")] == ["cancelled"]
+
+
+async def test_cancelling_a_ready_hold_passes_the_copy_to_the_next_in_the_queue(
+    desk, app, settings, shelf, patrons
+):
+    await lend_everything(desk, "S9001", "T1", "T2")
+    for card in ("S9002", "S9003"):
+        await desk.scan(card)
+        await desk.post("/desk/hold", book=str(shelf))
+    age_events(settings, 5)
+    await desk.scan("T1")
+    eli = app.test_client()
+    token = await log_in(eli, "s9002@example.com")
+    account = await (await eli.get("/account")).get_data(as_text=True)
+    assert "Ready at the desk: collect by" in account
+    (eli_hold,) = sql(settings, "SELECT HoldID FROM Holds WHERE UserID = ?", (patrons["eli"],))
+    response = await eli.post(f"/account/holds/{eli_hold[0]}/cancel", form={"csrf_token": token}, headers=HX)
+    assert "passes to the next in the queue" in await response.get_data(as_text=True)
+    statuses = dict(sql(settings, "SELECT UserID, Status FROM Holds"))
+    assert statuses == {patrons["eli"]: "cancelled", patrons["finn"]: "ready"}
+
+
+async def test_my_account_lists_returned_loans_as_borrowed_before(desk, app, shelf, patrons, settings):
+    await lend_everything(desk, "S9001", "T1")
+    age_events(settings, 5)
+    await desk.scan("T1")
+    dana = app.test_client()
+    await log_in(dana, "s9001@example.com")
+    account = await (await dana.get("/account")).get_data(as_text=True)
+    past = account.split("Borrowed before")[1]
+    assert "Tidewater" in past
+    assert "You have nothing on loan" in account
+
+
+async def test_placing_a_hold_at_the_desk_needs_a_patron_and_a_known_title(desk, shelf):
+    response = await desk.post("/desk/hold", book=str(shelf))
+    assert response.status_code == 422
+    assert "Scan the patron's card first" in message_of(await response.get_data(as_text=True))
+    await desk.scan("S0001")
+    response = await desk.post("/desk/hold", book="no-such-title")
+    assert response.status_code == 422
+    assert "No title has that ISBN" in message_of(await response.get_data(as_text=True))
+
+
+async def test_undo_after_a_renewal_does_not_reach_back_to_the_lend(desk, settings, shelf, patrons):
+    await lend_everything(desk, "S9001", "T1")
+    (loan,) = open_loans(settings, "T1")
+    await desk.post("/desk/renew", loan_id=str(loan["LoanID"]))
+    response = await desk.post("/desk/undo")
+    assert response.status_code == 422
+    assert "your last action was a renewal" in message_of(await response.get_data(as_text=True))
+    assert len(open_loans(settings, "T1")) == 1

@@ -821,7 +821,7 @@ async def renew(
 
 
 async def undo_last(db: Database, *, actor_id: int, today: date) -> Outcome:
-    """Take back this librarian's last lend or return, if it was within ``UNDO_SECONDS``.
+    """Take back this librarian's last action if it was a lend or return within ``UNDO_SECONDS``.
 
     The event log is append-only, so nothing is deleted: undoing a lend closes
     the loan as returned now (and puts back on the hold shelf a hold that lend
@@ -833,12 +833,15 @@ async def undo_last(db: Database, *, actor_id: int, today: date) -> Outcome:
     async with db.transaction() as tx:
         last = await tx.fetch_one(
             "SELECT *, At > strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?) AS Recent FROM Events "
-            "WHERE ActorID = ? AND Kind IN ('lend', 'return', 'undo') "
+            "WHERE ActorID = ? AND Kind IN ('lend', 'return', 'undo', 'renew', 'hold_placed') "
             "ORDER BY EventID DESC LIMIT 1",
             (f"-{UNDO_SECONDS} seconds", actor_id),
         )
         if last is None or last["Kind"] == "undo":
             return _refused("There is nothing to undo.")
+        if last["Kind"] in ("renew", "hold_placed"):
+            done = "a renewal" if last["Kind"] == "renew" else "a hold"
+            return _refused(f"Only a lend or a return can be undone; your last action was {done}.")
         if not last["Recent"]:
             return _refused(
                 "Too late to undo: only the last minute's lend or return can be undone."
