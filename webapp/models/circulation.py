@@ -38,7 +38,8 @@ class Outcome:
     """What a circulation action did, in words for the desk.
 
     ``action`` is one of: lent, returned, renewed, undone, repeat (a double scan,
-    applied once), hold_placed, hold_cancelled, refused, not_found.
+    applied once), hold_placed, hold_cancelled, refused, not_found; the desk adds
+    selected and cleared for choosing and letting go of a patron.
     """
 
     action: str
