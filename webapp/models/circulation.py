@@ -486,7 +486,15 @@ async def _copy_by_barcode(tx: Transaction, barcode: str):
 
 
 async def _repeat_scan(tx: Transaction, actor_id: int, copy_id: int) -> str | None:
-    """The desk action this librarian took on this copy in the last couple of seconds, if any."""
+    """The desk action this librarian took on this copy in the last couple of seconds, if any.
+
+    The memory is the event log itself rather than the browser session: Quart's
+    session is a signed cookie, and a scanner's double read sends the second
+    request before the answer to the first has updated the cookie. The event
+    is written in the same transaction as the lend or return and read here under
+    the writer lock, so check and action cannot interleave. It is keyed by the
+    signed-in librarian, so two desks sharing one login share the window.
+    """
     return await tx.fetch_value(
         "SELECT Kind FROM Events WHERE CopyID = ? AND ActorID = ? AND Kind IN ('lend', 'return') "
         "AND At > strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?) ORDER BY EventID DESC LIMIT 1",
