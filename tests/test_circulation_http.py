@@ -788,3 +788,13 @@ async def test_undo_after_a_renewal_does_not_reach_back_to_the_lend(desk, settin
     assert response.status_code == 422
     assert "your last action was a renewal" in message_of(await response.get_data(as_text=True))
     assert len(open_loans(settings, "T1")) == 1
+
+
+async def test_the_book_page_offers_a_hold_only_when_every_copy_is_out(desk, app, shelf, patrons):
+    anonymous = app.test_client()
+    assert "Place a hold" not in await (await anonymous.get(f"/books/{shelf}")).get_data(as_text=True)
+    await lend_everything(desk, "S9001", "T1", "T2")
+    page = await (await anonymous.get(f"/books/{shelf}")).get_data(as_text=True)
+    assert "Sign in to place a hold" in page and 'href="/copies/T1"' not in page
+    staff_page = await (await desk.client.get(f"/books/{shelf}")).get_data(as_text=True)
+    assert f'action="/books/{shelf}/hold"' in staff_page and 'href="/copies/T1"' in staff_page
