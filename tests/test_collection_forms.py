@@ -140,6 +140,9 @@ async def test_a_book_with_loan_history_cannot_be_deleted_but_can_be_withdrawn(c
     assert query(settings, "SELECT WithdrawnAt IS NOT NULL FROM Books WHERE BookID = 1")[0][0] == 1
     assert query(settings, "SELECT count(*) FROM Loans WHERE BookID = 1")[0][0] >= 1
     assert "has been withdrawn" in await (await client.get("/books/1")).get_data(as_text=True)
+    reinstated = await client.post("/books/1/reinstate", form={"csrf_token": staff})
+    assert reinstated.status_code == 303
+    assert query(settings, "SELECT WithdrawnAt FROM Books WHERE BookID = 1")[0][0] is None
 
 
 async def test_a_book_never_lent_can_be_deleted(client, staff, settings):
