@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from io import BytesIO
 
 import pytest
+from werkzeug.datastructures import FileStorage
 
 from webapp.db import connect_sync
 
@@ -41,10 +43,6 @@ async def upload(client, token, data: bytes, kind="books", filename="books.csv")
 
 
 def _file(data: bytes, filename: str):
-    from io import BytesIO
-
-    from werkzeug.datastructures import FileStorage
-
     return FileStorage(BytesIO(data), filename=filename, content_type="text/csv")
 
 
