@@ -221,6 +221,74 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+LEASE_HELD_EXIT = 75  # EX_TEMPFAIL: another run is working; try again later
+
+
+def cmd_run_reminders(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import date
+
+    from webapp.jobs import reminders
+
+    try:
+        today = date.fromisoformat(args.date) if args.date else library_today(settings)
+    except ValueError:
+        print(f"--date must be a date like 2026-11-29, not {args.date!r}", file=sys.stderr)
+        return 2
+    _open_migrated(settings).close()
+
+    async def run() -> int:
+        async with database.Database(settings.database, readers=2) as db:
+            if args.dry_run:
+                preview = await reminders.preview(db, settings, today)
+                plan = preview.plan
+                print(f"Dry run for {today}: {plan.flagged:,} overdue loans; would queue "
+                      f"{len(plan.emails):,} emails ({plan.notice_count:,} notices, "
+                      f"{len(plan.by_hand):,} to notify by hand); {preview.pending:,} already pending.")
+                for message in plan.emails[: args.show]:
+                    print(f"  {message.recipient}: {message.subject}")
+                return 0
+            try:
+                report = await reminders.run_reminders(db, settings, today=today)
+            except reminders.LeaseHeld as busy:
+                print(f"Nothing done: {busy}.", file=sys.stderr)
+                return LEASE_HELD_EXIT
+            counts = report.counts
+            print(f"Reminders for {today}: {counts.flagged:,} overdue, {counts.queued:,} queued, "
+                  f"{counts.sent:,} sent, {counts.pending:,} pending, {counts.failed:,} failed, "
+                  f"{report.cancelled:,} cancelled.")
+            if report.error:
+                print(report.error, file=sys.stderr)
+                return 1
+            return 0
+
+    return asyncio.run(run())
+
+
+def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
+    import logging
+    import signal
+
+    from webapp.jobs import scheduler
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    _open_migrated(settings).close()
+
+    async def run() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signal_number in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signal_number, stop.set)
+        async with database.Database(settings.database, readers=2) as db:
+            running = await scheduler.start(db, settings)
+            print(f"Scheduler: nightly reminders at {settings.reminder_time:%H:%M} "
+                  f"{settings.timezone} (database {settings.database})", file=sys.stderr)
+            await stop.wait()
+            running.shutdown(wait=False)
+        return 0
+
+    return asyncio.run(run())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="shelfmark", description="Shelfmark library system")
     parser.add_argument("--database", help="SQLite file (default: $SHELFMARK_DATABASE)")
@@ -253,6 +321,18 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("file")
     backup.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     backup.set_defaults(handler=cmd_backup)
+
+    run_reminders = commands.add_parser(
+        "run-reminders", help="flag overdue loans and send reminders once, now")
+    run_reminders.add_argument("--date", help="run as if today were YYYY-MM-DD (library timezone)")
+    run_reminders.add_argument("--dry-run", action="store_true",
+                               help="show what would be queued; change and send nothing")
+    run_reminders.add_argument("--show", type=int, default=20,
+                               help="with --dry-run, how many emails to list (default 20)")
+    run_reminders.set_defaults(handler=cmd_run_reminders)
+
+    scheduler = commands.add_parser("scheduler", help="run the nightly job scheduler (long-running)")
+    scheduler.set_defaults(handler=cmd_scheduler)
 
     importer = commands.add_parser("import", help="import books, patrons or MARC records")
     kinds = importer.add_subparsers(dest="kind", required=True, metavar="KIND")
