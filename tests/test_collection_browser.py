@@ -51,7 +51,7 @@ async def sign_in(page, base):
     await page.fill("#email", "bob@example.com")
     await page.fill("#password", "demo")
     await page.click("button[type=submit]")
-    await page.wait_for_url(re.compile(r".*/search"))
+    await page.wait_for_url(re.compile(r".*/dashboard"))
 
 
 async def test_errors_swap_in_place_with_htmx_and_work_without_javascript(live_server):

@@ -8,6 +8,7 @@ from webapp.access import Access, allow
 from webapp.charts import activity_chart
 from webapp.clock import library_today
 from webapp.models import dashboard as model
+from webapp.models import job_runs
 from webapp.web import get_db, get_settings, is_htmx, render_page_or_fragment
 
 blueprint = Blueprint("dashboard", __name__)
@@ -37,5 +38,6 @@ async def dashboard():
             chart=activity_chart(activity),
             term_start=since,
             favourites=await model.most_borrowed_since(db, since),
+            run_status=await job_runs.last_run_status(db),
         )
     return await render_page_or_fragment("dashboard.html", "_overdue.html", **context)
