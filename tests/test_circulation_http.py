@@ -510,6 +510,8 @@ async def test_my_account_shows_own_loans_overdue_marks_and_past_loans_only(app,
     assert "The Great Gatsby" in html and re.search(r"\d+ days overdue", html)
     assert "1984" not in html  # Bob's loan
     assert "bob@example.com" not in html
+    # Students are blocked while anything is overdue, and their page says so.
+    assert "Please bring back your overdue items" in html and "You may borrow" not in html
 
 
 async def test_a_student_renews_and_cancels_only_their_own_things(desk, app, settings, shelf, patrons, today):
