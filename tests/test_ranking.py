@@ -36,6 +36,14 @@ def test_typing_the_start_of_a_title_beats_the_same_words_scattered():
     assert ranked[0].title == "The Lord of the Rings"
 
 
+def test_typing_a_title_from_its_leading_article_counts_as_its_start():
+    ranked = rerank(
+        [book(1, "Beyond the Lost Journey"), book(2, "Under the Lost Sky"), book(3, "The Lost Ocean")],
+        ("the", "lo"),
+    )
+    assert ranked[0].title == "The Lost Ocean"
+
+
 def test_when_relevance_ties_the_often_borrowed_book_on_the_shelf_comes_first():
     obscure = book(1, "Winter Garden")
     popular = book(2, "Winter Garden", times_borrowed=40)

@@ -58,6 +58,16 @@ def _without_leading_article(title_words: list[str]) -> list[str]:
     return title_words
 
 
+def _leading_matches(terms: list[str], title_words: list[str]) -> int:
+    """How many of the terms, in order, begin the title's first words."""
+    leading = 0
+    for term, word in zip(terms, title_words):
+        if not word.startswith(term):
+            break
+        leading += 1
+    return leading
+
+
 def _field_relevance(title_words: list[str], author_words: list[str], terms: list[str]) -> float:
     """0..1: where the terms were found, title counting most."""
     total = 0.0
@@ -73,17 +83,16 @@ def _field_relevance(title_words: list[str], author_words: list[str], terms: lis
 
 def score(candidate: Candidate, terms: list[str]) -> float:
     """Higher is better. ``terms`` are the query's words as ``words()`` splits them."""
-    title_words = _without_leading_article(words(candidate.title))
+    all_title_words = words(candidate.title)
+    title_words = _without_leading_article(all_title_words)
     author_words = words(candidate.author)
     text = _field_relevance(title_words, author_words, terms)
     in_title = sum(any(word.startswith(term) for word in title_words) for term in terms)
     whole_words = sum(term in title_words for term in terms)
     in_author = sum(any(word.startswith(term) for word in author_words) for term in terms)
-    leading = 0
-    for term, word in zip(terms, title_words):
-        if not word.startswith(term):
-            break
-        leading += 1
+    # "hunger gam" begins "The Hunger Games" and so does "the hunger g": the
+    # start is compared with and without the title's leading article.
+    leading = max(_leading_matches(terms, title_words), _leading_matches(terms, all_title_words))
     # A single word at the start of a title says little ("Gatsby's Girl" for
     # "gatsby"); two or more in order say the reader is typing this title.
     starts_bonus = 1.5 * leading if leading >= 2 else 0.0
