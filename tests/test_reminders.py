@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -360,3 +361,36 @@ async def test_pending_mail_goes_to_the_mailbox_once_smtp_is_unset_without_retur
     assert message.recipient == "ben@example.org"
     assert "Still Out" in message.body_text and "Brought Back" not in message.body_text
     assert "Brought Back" not in message.body_html
+
+
+async def test_the_outbox_sweep_waits_for_the_backoff_but_the_nightly_run_retries(db, database_path, library):
+    server = SmtpServer()
+    library.loan(library.patron("Ann Archer", "ann@example.org"), "Late Book", days(-1))
+    settings = mail_settings(database_path, server.port)
+    await reminders.run_reminders(db, settings, today=TODAY)
+    server.start()
+    try:
+        swept = await reminders.send_pending(db, settings)
+        assert swept.sent == 0 and server.handler.messages() == []
+
+        def after_the_first_backoff() -> datetime:
+            return datetime.now(UTC) + timedelta(minutes=6)
+
+        swept = await reminders.send_pending(db, settings, clock=after_the_first_backoff)
+        assert swept.sent == 1
+        assert len(server.handler.messages()) == 1
+    finally:
+        server.stop()
+
+
+async def test_configured_text_cannot_add_mail_headers(db, database_path, library, smtp):
+    library.loan(library.patron("Ann Archer", "ann@example.org"), "Late Book", days(-1))
+    settings = replace(
+        mail_settings(database_path, smtp.port), library_name="Evil\r\nBcc: all@example.org"
+    )
+
+    await reminders.run_reminders(db, settings, today=TODAY)
+
+    (message,) = smtp.handler.messages()
+    assert message["Bcc"] is None
+    assert message["Subject"] == "Evil Bcc: all@example.org: 1 overdue item"
