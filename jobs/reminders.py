@@ -3,7 +3,7 @@
 One run, under the ``mail`` lease (a row in JobLeases, so only one process in
 the world runs it at a time):
 
-1. Expire hold pickups (when the circulation module provides it), so the next
+1. Expire hold pickups, so the next
    patron's hold-ready email is queued before delivery.
 2. Plan: every open loan due by ``today - min(stage)``, with the stages the
    ledger (Notices) already holds for its current due date, goes through
@@ -56,7 +56,6 @@ Without ``SHELFMARK_SMTP_HOST`` delivery is the in-app mailbox: marking a batch
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import secrets
 from collections import defaultdict
@@ -70,7 +69,7 @@ from webapp import reminder_stages
 from webapp.config import Settings
 from webapp.db import Database
 from webapp.mail import OutgoingMessage, Transport, header_safe, sender_domain, transport_for
-from webapp.models import job_runs, reminders
+from webapp.models import circulation, job_runs, reminders
 from webapp.models.job_runs import RunCounts, utc_stamp
 from webapp.resources import TEMPLATES
 
@@ -371,17 +370,6 @@ async def _deliver_to_mailbox(
         delivery.sent += await reminders.mark_all_sent(tx, message_ids, "mailbox", utc_stamp(now))
 
 
-async def _expire_ready_holds(db: Database, today: date) -> None:
-    """Expired pickups pass to the next patron, if the circulation module is installed."""
-    try:
-        circulation = importlib.import_module("webapp.models.circulation")
-    except ModuleNotFoundError:
-        return
-    expire = getattr(circulation, "expire_ready_holds", None)
-    if expire is not None:
-        await expire(db, today)
-
-
 @dataclass(frozen=True)
 class RunReport:
     run_date: date
@@ -438,7 +426,7 @@ async def run_reminders(
         run_id = await job_runs.start_run(db, JOB, trigger, today, clock())
         counts = RunCounts()
         try:
-            await _expire_ready_holds(db, today)
+            await circulation.expire_ready_holds(db, today, library_name=settings.library_name)
             plan = await plan_reminders(db, settings, today)
             await reminders.queue_notices(db, plan.emails, plan.by_hand, today)
             delivery = await deliver_outbox(

@@ -92,9 +92,12 @@ def create_app(config: Settings | None = None) -> Quart:
             app.extensions.pop("shelfmark.scheduler").shutdown(wait=False)
         await app.extensions.pop("shelfmark.db").close()
 
-    from webapp.views import admin_mail, auth, catalogue, system
+    from webapp.views import admin, admin_mail, auth, catalogue, circulation, system
 
-    for blueprint in (catalogue.blueprint, auth.blueprint, system.blueprint, admin_mail.blueprint):
+    for blueprint in (
+        catalogue.blueprint, auth.blueprint, system.blueprint, circulation.blueprint,
+        admin.blueprint, admin_mail.blueprint,
+    ):
         app.register_blueprint(blueprint)
 
     _check_every_route_has_a_policy(app)
