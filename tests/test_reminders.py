@@ -394,3 +394,27 @@ async def test_configured_text_cannot_add_mail_headers(db, database_path, librar
     (message,) = smtp.handler.messages()
     assert message["Bcc"] is None
     assert message["Subject"] == "Evil Bcc: all@example.org: 1 overdue item"
+
+
+async def test_an_uncollected_hold_expires_and_the_next_patron_is_emailed(db, database_path, library, smtp):
+    ann = library.patron("Ann Archer", "ann@example.org")
+    ben = library.patron("Ben Brook", "ben@example.org")
+    conn = library.conn
+    book = conn.execute("INSERT INTO Books (Title) VALUES ('Much Wanted')").lastrowid
+    copy = conn.execute("INSERT INTO Copies (BookID, Barcode) VALUES (?, 'H00001')", (book,)).lastrowid
+    conn.execute(
+        "INSERT INTO Holds (UserID, BookID, PlacedAt, Status, CopyID, PickupBy) "
+        "VALUES (?, ?, '2026-11-01T10:00:00Z', 'ready', ?, ?)",
+        (ann, book, copy, days(-1).isoformat()),
+    )
+    conn.execute(
+        "INSERT INTO Holds (UserID, BookID, PlacedAt) VALUES (?, ?, '2026-11-02T10:00:00Z')",
+        (ben, book),
+    )
+
+    await reminders.run_reminders(db, mail_settings(database_path, smtp.port), today=TODAY)
+
+    (message,) = smtp.handler.messages()
+    assert message["To"] == "ben@example.org" and message["Subject"] == "Ready to collect: Much Wanted"
+    statuses = conn.execute("SELECT UserID, Status FROM Holds ORDER BY HoldID").fetchall()
+    assert [tuple(row) for row in statuses] == [(ann, "expired"), (ben, "ready")]
