@@ -23,9 +23,9 @@ def rows(settings, statement: str, params=()):
         conn.close()
 
 
-async def test_signing_in_sets_an_httponly_samesite_cookie_and_lands_on_the_catalogue(client):
+async def test_signing_in_sets_an_httponly_samesite_cookie_and_lands_on_my_account(client):
     response = await sign_in(client, "alice@example.com", "demo")
-    assert response.status_code == 302 and response.headers["Location"] == "/search"
+    assert response.status_code == 302 and response.headers["Location"] == "/account"
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
     assert "Sign out Alice Smith" in await (await client.get("/search")).get_data(as_text=True)
@@ -51,7 +51,12 @@ async def test_login_goes_back_to_the_page_that_asked_for_it_but_never_off_site(
         "/login",
         form={"email": "alice@example.com", "password": "demo", "next": "//evil.example/", "csrf_token": token},
     )
-    assert response.headers["Location"] == "/search"
+    assert response.headers["Location"] == "/account"
+
+
+async def test_a_librarian_lands_on_the_dashboard(client):
+    response = await sign_in(client, "bob@example.com", "demo")
+    assert response.headers["Location"] == "/dashboard"
 
 
 async def test_a_wrong_password_or_unknown_email_gets_the_same_clear_refusal(client):

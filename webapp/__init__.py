@@ -92,11 +92,14 @@ def create_app(config: Settings | None = None) -> Quart:
             app.extensions.pop("shelfmark.scheduler").shutdown(wait=False)
         await app.extensions.pop("shelfmark.db").close()
 
-    from webapp.views import admin, admin_mail, auth, catalogue, circulation, system
+    from webapp.views import (
+        admin, admin_mail, auth, catalogue, circulation, collection, dashboard, system, transfer,
+    )
 
     for blueprint in (
         catalogue.blueprint, auth.blueprint, system.blueprint, circulation.blueprint,
-        admin.blueprint, admin_mail.blueprint,
+        admin.blueprint, admin_mail.blueprint, collection.blueprint, transfer.blueprint,
+        dashboard.blueprint,
     ):
         app.register_blueprint(blueprint)
 
