@@ -244,13 +244,13 @@ def write_section(section: str) -> None:
     RESULTS.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="1M loans, 50k overdue, 30k patrons")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--messages", type=int, default=None, help="messages for the SMTP test")
     parser.add_argument("--no-write", action="store_true", help="print, do not update docs/benchmarks.md")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     loans, overdue, patrons = (1_000_000, 50_000, 30_000) if args.full else (100_000, 5_000, 3_000)
     messages = args.messages or (5_000 if args.full else 1_000)
 
@@ -303,7 +303,8 @@ def main() -> None:
     print(section)
     if not args.no_write:
         write_section(section)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
