@@ -3,7 +3,7 @@
     python -m bench.circulation [--seconds 10] [--concurrency 1 16] [--no-write]
 
 Builds a demo library in a temporary SQLite file (fixed seed), starts
-``shelfmark serve`` on a free port (tests/server.py), signs in one librarian
+``shelfmark serve`` on a free port (bench/common.py), signs in one librarian
 session per desk, and has each desk lend and return its own copies in a loop
 (lend-only then return-only scans, so the desk's double-scan guard does not
 interfere). It counts errors and "database is locked" lines in the server's
@@ -20,9 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import re
-import statistics
 import sys
 import tempfile
 import time
@@ -31,16 +29,14 @@ from pathlib import Path
 
 import httpx
 
-from tests.server import running_server
+from bench import common
 from webapp import demo
 from webapp.clock import library_today
 from webapp.config import Settings
 from webapp.db import connect_sync, migrate
 from webapp.resources import MIGRATIONS
 
-REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "docs" / "benchmarks.md"
-SECTION = "## Circulation"
+SECTION = "Circulation"
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
 COPIES_PER_DESK = 20
 
@@ -49,7 +45,7 @@ COPIES_PER_DESK = 20
 class Run:
     concurrency: int
     seconds: float = 0.0
-    latencies: list[float] = field(default_factory=list)
+    latencies_ms: list[float] = field(default_factory=list)
     errors: int = 0
     locked: int = 0
     double_loans: int = 0
@@ -57,11 +53,11 @@ class Run:
 
     @property
     def operations(self) -> int:
-        return len(self.latencies)
+        return len(self.latencies_ms)
 
-    def percentile(self, fraction: float) -> float:
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000
+    @property
+    def per_second(self) -> float:
+        return self.operations / self.seconds
 
 
 def build_library(path: Path, desks: int) -> list[tuple[str, list[str]]]:
@@ -113,7 +109,7 @@ async def desk_loop(client: httpx.AsyncClient, token: str, copies: list[str], un
                 "/desk/scan", data={"code": barcode, "mode": mode, "csrf_token": token},
                 headers={"HX-Request": "true"},
             )
-            run.latencies.append(time.perf_counter() - started)
+            run.latencies_ms.append((time.perf_counter() - started) * 1000)
             if response.status_code != 200:
                 run.errors += 1
             if "database is locked" in response.text:
@@ -149,26 +145,27 @@ def count_double_loans(path: Path) -> int:
 
 
 def report(runs: list[Run]) -> str:
-    lines = [
-        SECTION,
-        "",
-        f"`python -m bench.circulation` on {time.strftime('%Y-%m-%d')}: {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, SQLite file in a temporary directory, one Hypercorn "
-        "worker; each desk is a signed-in librarian session lending and returning its own copies "
-        "(one operation = one lend or one return request, answered with the desk fragments).",
-        "",
-        "| desks | operations | ops/s | median ms | p95 ms | p99 ms | errors "
-        "| \"database is locked\" | copies on two open loans | load average at start |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
+    """The body of the Circulation section."""
+    rows = []
     for run in runs:
-        lines.append(
-            f"| {run.concurrency} | {run.operations:,} | {run.operations / run.seconds:,.0f} | "
-            f"{statistics.median(run.latencies) * 1000:.1f} | {run.percentile(0.95):.1f} | "
-            f"{run.percentile(0.99):.1f} | {run.errors} | {run.locked} | {run.double_loans} | "
-            f"{run.load_average:.1f} |"
-        )
-    lines += [
+        summary = common.Summary.of(run.latencies_ms)
+        rows.append((
+            run.concurrency, f"{run.operations:,}", f"{run.per_second:,.0f}",
+            common.ms(summary.median), common.ms(summary.p95), common.ms(summary.p99),
+            run.errors, run.locked, run.double_loans, f"{run.load_average:.1f}",
+        ))
+    return "\n".join([
+        f"Measured {common.utc_now()} on {common.machine()}, with `python -m bench.circulation`: "
+        "SQLite file in a temporary directory, `shelfmark serve` (one Hypercorn worker) in its "
+        "own process; each desk is a signed-in librarian session lending and returning its own "
+        "copies (one operation = one lend or one return request, answered with the desk "
+        "fragments). Milliseconds.",
+        "",
+        common.table(
+            ("desks", "operations", "ops/s", "median", "p95", "p99", "errors",
+             "\"database is locked\"", "copies on two open loans", "load average at start"),
+            rows,
+        ),
         "",
         "Every write goes through the one writer connection (`BEGIN IMMEDIATE` behind an asyncio "
         "lock), so more desks queue inside the process instead of meeting SQLite's busy lock: "
@@ -176,19 +173,7 @@ def report(runs: list[Run]) -> str:
         "\"database is locked\". The load generator shares the machine's cores with the server, "
         "and a load average above the core count means other work was running too: compare "
         "runs made on a quiet machine.",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def write_section(section: str) -> None:
-    existing = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmarks\n\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(existing):
-        updated = pattern.sub(lambda _: section + "\n", existing)
-    else:
-        updated = existing.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(updated.rstrip("\n") + "\n", encoding="utf-8")
+    ])
 
 
 async def main_async(args) -> list[Run]:
@@ -198,16 +183,16 @@ async def main_async(args) -> list[Run]:
         log_path = Path(directory) / "server.log"
         plan = build_library(database, max(args.concurrency))
         for concurrency in args.concurrency:
-            with running_server(database, log_path=log_path) as base_url:
-                run = await measure(base_url, plan, concurrency, args.seconds)
+            with common.serve(database, log_path=log_path) as server:
+                run = await measure(server.base_url, plan, concurrency, args.seconds)
             run.locked += log_path.read_text(errors="replace").count("database is locked")
             run.double_loans = count_double_loans(database)
             runs.append(run)
+            summary = common.Summary.of(run.latencies_ms)
             print(f"{concurrency:>2} desks: {run.operations:,} ops in {run.seconds:.1f} s = "
-                  f"{run.operations / run.seconds:,.0f} ops/s; median "
-                  f"{statistics.median(run.latencies) * 1000:.1f} ms, p95 {run.percentile(0.95):.1f} ms, "
-                  f"p99 {run.percentile(0.99):.1f} ms; errors {run.errors}, locked {run.locked}, "
-                  f"double loans {run.double_loans}")
+                  f"{run.per_second:,.0f} ops/s; median {summary.median:.1f} ms, "
+                  f"p95 {summary.p95:.1f} ms, p99 {summary.p99:.1f} ms; errors {run.errors}, "
+                  f"locked {run.locked}, double loans {run.double_loans}")
     return runs
 
 
@@ -220,8 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     runs = asyncio.run(main_async(args))
     if not args.no_write:
-        write_section(report(runs))
-        print(f"Updated {RESULTS.relative_to(REPO)}")
+        common.write_section(SECTION, report(runs))
+        print(f"Updated {common.REPORT.relative_to(common.REPO)}")
     failed = any(run.errors or run.locked or run.double_loans for run in runs)
     return 1 if failed else 0
 

@@ -5,8 +5,10 @@
 
 Measures (1) the flag-and-queue step of the real job (query, stage rules,
 rendering, one transaction of Outbox + Notices rows) against the raw SQL query
-alone, and (2) sending to a local aiosmtpd over one reused connection against
-one connection per message. Writes the "## Reminders" section of
+alone, (2) how late the event loop runs while one whole ``run_reminders``
+goes on in it (what a web server sharing the loop would feel), and (3)
+sending to a local aiosmtpd over one reused connection against one
+connection per message. Writes the "## Reminders" section of
 docs/benchmarks.md.
 """
 
@@ -15,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import random
 import socket
 import statistics
@@ -23,10 +24,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
 import aiosmtplib
+
+from bench import common
 
 from webapp.config import Settings
 from webapp.db import Database, connect_sync, migrate
@@ -37,12 +41,13 @@ from webapp.progress import Progress
 from webapp.reminder_stages import DEFAULT_STAGES, earliest_due_date_with_a_stage
 from webapp.resources import MIGRATIONS
 
-REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "docs" / "benchmarks.md"
+SECTION = "Reminders"
 TODAY = date(2026, 11, 29)
 BATCH = 20_000
 BOOKS = 20_000
 ALTERNATE_EVERY = 100
+LAG_SAMPLE_SECONDS = 0.010
+LAG_TARGET_MS = 50.0
 
 
 def generate(path: Path, loans: int, overdue: int, patrons: int, seed: int = 1) -> None:
@@ -111,11 +116,6 @@ def _insert_loans(conn, rows) -> None:
     conn.execute("COMMIT")
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
-
-
 def time_raw_query(path: Path, repeat: int) -> list[float]:
     conn = connect_sync(path)
     last_due = earliest_due_date_with_a_stage(DEFAULT_STAGES, TODAY).isoformat()
@@ -124,7 +124,8 @@ def time_raw_query(path: Path, repeat: int) -> list[float]:
         "(SELECT group_concat(n.Stage) FROM Notices n WHERE n.LoanID = l.LoanID "
         " AND n.DueDate = l.ReturnDate) FROM Loans l JOIN Users u ON u.UserID = l.UserID "
         "JOIN Books b ON b.BookID = l.BookID JOIN Copies c ON c.CopyID = l.CopyID "
-        "WHERE l.ReturnedAt IS NULL AND l.ReturnDate <= ?"
+        "WHERE l.ReturnedAt IS NULL AND l.ReturnDate <= ? "
+        "ORDER BY l.UserID, l.ReturnDate, l.LoanID"
     )
     times = []
     for _ in range(repeat):
@@ -152,9 +153,49 @@ async def time_flag_and_queue(path: Path, repeat: int) -> tuple[list[float], int
     return times, emails, notices_count
 
 
+@dataclass(frozen=True)
+class LoopLag:
+    """How late the event loop woke a 10 ms timer while one whole run went on in it."""
+
+    run_seconds: float
+    lags_ms: list[float]
+
+
+async def time_loop_lag(path: Path) -> LoopLag:
+    """One full ``run_reminders`` (in-app mailbox delivery) beside a task timing the loop.
+
+    The sampler sleeps 10 ms at a time and records how much later than asked it
+    woke: whatever holds the loop (synchronous work in a coroutine, a thread
+    holding the GIL) shows up as lag, exactly as a web request served by the
+    same loop would feel it.
+    """
+    settings = Settings(database=path, mail_from="Bench Library <library@bench.example>")
+    loop = asyncio.get_running_loop()
+    lags_ms: list[float] = []
+    running = True
+
+    async def sample() -> None:
+        while running:
+            asked = loop.time() + LAG_SAMPLE_SECONDS
+            await asyncio.sleep(LAG_SAMPLE_SECONDS)
+            lags_ms.append(max(loop.time() - asked, 0.0) * 1000)
+
+    async with Database(path) as db:
+        async with db.transaction() as tx:
+            await tx.execute("DELETE FROM Notices")
+            await tx.execute("DELETE FROM Outbox")
+        sampler = asyncio.create_task(sample())
+        started = time.perf_counter()
+        await reminders.run_reminders(db, settings, today=TODAY, trigger="manual")
+        run_seconds = time.perf_counter() - started
+        running = False
+        await sampler
+    return LoopLag(run_seconds, lags_ms)
+
+
 def start_smtp_sink() -> tuple[subprocess.Popen, int]:
     """aiosmtpd in its own process, discarding mail: the client and server never share a GIL."""
-    port = _free_port()
+    port = common.free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "aiosmtpd", "-n", "-c", "aiosmtpd.handlers.Sink",
          "-l", f"127.0.0.1:{port}"],
@@ -208,12 +249,6 @@ async def time_sending(path: Path, messages: int) -> dict[str, list[float]]:
     return results
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def connection_verdict(ratio: float) -> str:
     """The sentence under the sending table; honest when load drowns the difference."""
     measured = (
@@ -233,15 +268,8 @@ def connection_verdict(ratio: float) -> str:
     )
 
 
-def write_section(section: str) -> None:
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmarks\n"
-    start = text.find("\n## Reminders\n")
-    if start == -1:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + 1)
-        text = text[: start + 1] + section + ("" if end == -1 else text[end:])
-    RESULTS.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+def _verdict(met: bool) -> str:
+    return "**met**" if met else "**missed**"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -262,47 +290,62 @@ def main(argv: list[str] | None = None) -> int:
         generated_in = time.perf_counter() - started
         raw = time_raw_query(path, args.repeat)
         queue, emails, notice_count = asyncio.run(time_flag_and_queue(path, args.repeat))
+        lag = asyncio.run(time_loop_lag(path))
         sending = asyncio.run(time_sending(path, messages))
 
     reused, per_message = sending["reused"], sending["per_message"]
     raw_median, queue_median = statistics.median(raw), statistics.median(queue)
+    lag_summary = common.Summary.of(lag.lags_ms)
     lines = [
-        "## Reminders",
-        "",
-        f"`python -m bench.reminders{' --full' if args.full else ''}` on {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, SQLite {__import__('sqlite3').sqlite_version}: "
-        f"{loans:,} loans ({overdue:,} overdue) across {patrons:,} patrons; data generated in "
-        f"{generated_in:.1f} s. Medians of {args.repeat} runs. Load average at start: "
-        f"{load_at_start:.1f} (above the core count, absolute times are pessimistic; the ratios "
-        "are what to read). The SMTP server is aiosmtpd's Sink handler in a separate process.",
+        f"Measured {common.utc_now()} on {common.machine()}, with `python -m bench.reminders"
+        f"{' --full' if args.full else ''}`: {loans:,} loans ({overdue:,} overdue) across "
+        f"{patrons:,} patrons; data generated in {generated_in:.1f} s. Medians of {args.repeat} "
+        f"runs. Load average at start: {load_at_start:.1f} (above the core count, absolute times "
+        "are pessimistic; the ratios are what to read). The SMTP server is aiosmtpd's Sink "
+        "handler in a separate process.",
         "",
         "| step | median | p95 |",
         "|---|---|---|",
-        f"| raw SQL: open loans that reached a stage, with their ledger | {raw_median * 1000:.0f} ms "
-        f"| {percentile(raw, 0.95) * 1000:.0f} ms |",
+        f"| raw SQL: the job's query for open loans that reached a stage, with their ledger "
+        f"| {raw_median * 1000:.0f} ms | {common.percentile(raw, 0.95) * 1000:.0f} ms |",
         f"| flag and queue: query, stage rules, render {emails:,} emails, write them and "
         f"{notice_count:,} notices in one transaction | {queue_median:.2f} s | "
-        f"{percentile(queue, 0.95):.2f} s |",
+        f"{common.percentile(queue, 0.95):.2f} s |",
         "",
-        f"Flag and queue costs {queue_median / raw_median:.1f}× the raw query; the difference is "
+        f"Flag and queue costs {queue_median / raw_median:.1f}× the raw query "
+        f"({_verdict(queue_median / raw_median <= 2)}, target at most 2×); the difference is "
         "rendering two templates per email and writing the rows.",
+        "",
+        f"Event-loop lag while one whole run (`run_reminders`: flag, queue, deliver to the in-app "
+        f"mailbox) took {lag.run_seconds:.1f} s in the loop a web server would share: a task "
+        f"asked to sleep {LAG_SAMPLE_SECONDS * 1000:.0f} ms at a time, {lag_summary.count:,} "
+        f"samples, milliseconds late.",
+        "",
+        common.table(
+            ("p50", "p99", "max"),
+            [(common.ms(lag_summary.median), common.ms(lag_summary.p99),
+              common.ms(lag_summary.maximum))],
+        ),
+        "",
+        f"p99 {common.ms(lag_summary.p99)} ms: {_verdict(lag_summary.p99 < LAG_TARGET_MS)}, "
+        f"target under {LAG_TARGET_MS:.0f} ms.",
         "",
         f"Sending {len(reused):,} of those emails to a local aiosmtpd:",
         "",
         "| connection | total | per message p50 | p95 | p99 |",
         "|---|---|---|---|---|",
         f"| one reused connection (the job) | {sum(reused):.2f} s | {statistics.median(reused) * 1000:.2f} ms "
-        f"| {percentile(reused, 0.95) * 1000:.2f} ms | {percentile(reused, 0.99) * 1000:.2f} ms |",
+        f"| {common.percentile(reused, 0.95) * 1000:.2f} ms | {common.percentile(reused, 0.99) * 1000:.2f} ms |",
         f"| a new connection per message | {sum(per_message):.2f} s "
-        f"| {statistics.median(per_message) * 1000:.2f} ms | {percentile(per_message, 0.95) * 1000:.2f} ms "
-        f"| {percentile(per_message, 0.99) * 1000:.2f} ms |",
+        f"| {statistics.median(per_message) * 1000:.2f} ms | {common.percentile(per_message, 0.95) * 1000:.2f} ms "
+        f"| {common.percentile(per_message, 0.99) * 1000:.2f} ms |",
         "",
         connection_verdict(sum(per_message) / sum(reused)),
     ]
     section = "\n".join(lines) + "\n"
     print(section)
     if not args.no_write:
-        write_section(section)
+        common.write_section(SECTION, section)
     return 0
 
 
