@@ -85,7 +85,9 @@ async def desk_scan():
     mode = form.get("mode", session.get("desk_mode", "auto"))
     if mode not in DESK_MODES:
         mode = "auto"
-    session["desk_mode"] = mode
+    # Writing the session re-signs and re-sends the cookie: only when the mode changes.
+    if session.get("desk_mode", "auto") != mode:
+        session["desk_mode"] = mode
     if not code:
         return await _desk_answer(
             circulation.Outcome("refused", "Scan a card or a copy barcode first.")
@@ -97,7 +99,8 @@ async def desk_scan():
     db = get_db()
     patron = await circulation.find_patron(db, code)
     if patron is not None:
-        session["desk_patron"] = patron.user_id
+        if session.get("desk_patron") != patron.user_id:
+            session["desk_patron"] = patron.user_id
         note = "" if patron.active else " This account is inactive: they cannot borrow."
         return await _desk_answer(circulation.Outcome("selected", f"Patron: {patron.name}.{note}"))
     outcome = await circulation.scan_copy(
