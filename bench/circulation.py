@@ -50,6 +50,8 @@ class Run:
     locked: int = 0
     double_loans: int = 0
     load_average: float = 0.0
+    server_cpu_seconds: float = 0.0
+    client_cpu_seconds: float = 0.0
 
     @property
     def operations(self) -> int:
@@ -58,6 +60,20 @@ class Run:
     @property
     def per_second(self) -> float:
         return self.operations / self.seconds
+
+    @property
+    def server_cpu_ms_per_operation(self) -> float:
+        return self.server_cpu_seconds * 1000 / self.operations
+
+    @property
+    def client_cpu_ms_per_operation(self) -> float:
+        return self.client_cpu_seconds * 1000 / self.operations
+
+    @property
+    def ceiling_per_second(self) -> float:
+        """Operations per second if server and client had every core to themselves."""
+        cpu_per_operation = (self.server_cpu_seconds + self.client_cpu_seconds) / self.operations
+        return (os.cpu_count() or 1) / cpu_per_operation
 
 
 def build_library(path: Path, desks: int) -> list[tuple[str, list[str]]]:
@@ -116,10 +132,12 @@ async def desk_loop(client: httpx.AsyncClient, token: str, copies: list[str], un
                 run.locked += 1
 
 
-async def measure(base_url: str, plan, concurrency: int, seconds: float) -> Run:
+async def measure(server: common.Server, plan, concurrency: int, seconds: float) -> Run:
     run = Run(concurrency, load_average=os.getloadavg()[0])
-    desks = [await open_desk(base_url, card) for card, _ in plan[:concurrency]]
+    desks = [await open_desk(server.base_url, card) for card, _ in plan[:concurrency]]
     try:
+        cpu_before = server.cpu_seconds()
+        client_before = _own_cpu_seconds()
         started = time.perf_counter()
         until = started + seconds
         await asyncio.gather(
@@ -127,10 +145,17 @@ async def measure(base_url: str, plan, concurrency: int, seconds: float) -> Run:
               for (client, token), (_, copies) in zip(desks, plan, strict=False))
         )
         run.seconds = time.perf_counter() - started
+        run.server_cpu_seconds = server.cpu_seconds() - cpu_before
+        run.client_cpu_seconds = _own_cpu_seconds() - client_before
     finally:
         for client, _ in desks:
             await client.aclose()
     return run
+
+
+def _own_cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
 
 
 def count_double_loans(path: Path) -> int:
@@ -152,6 +177,8 @@ def report(runs: list[Run]) -> str:
         rows.append((
             run.concurrency, f"{run.operations:,}", f"{run.per_second:,.0f}",
             common.ms(summary.median), common.ms(summary.p95), common.ms(summary.p99),
+            common.ms(run.server_cpu_ms_per_operation), common.ms(run.client_cpu_ms_per_operation),
+            f"{run.ceiling_per_second:,.0f}",
             run.errors, run.locked, run.double_loans, f"{run.load_average:.1f}",
         ))
     return "\n".join([
@@ -162,7 +189,9 @@ def report(runs: list[Run]) -> str:
         "fragments). Milliseconds.",
         "",
         common.table(
-            ("desks", "operations", "ops/s", "median", "p95", "p99", "errors",
+            ("desks", "operations", "ops/s", "median", "p95", "p99",
+             "server CPU per operation", "client CPU per operation",
+             "ops/s if both had the cores to themselves", "errors",
              "\"database is locked\"", "copies on two open loans", "load average at start"),
             rows,
         ),
@@ -184,14 +213,16 @@ async def main_async(args) -> list[Run]:
         plan = build_library(database, max(args.concurrency))
         for concurrency in args.concurrency:
             with common.serve(database, log_path=log_path) as server:
-                run = await measure(server.base_url, plan, concurrency, args.seconds)
+                run = await measure(server, plan, concurrency, args.seconds)
             run.locked += log_path.read_text(errors="replace").count("database is locked")
             run.double_loans = count_double_loans(database)
             runs.append(run)
             summary = common.Summary.of(run.latencies_ms)
             print(f"{concurrency:>2} desks: {run.operations:,} ops in {run.seconds:.1f} s = "
                   f"{run.per_second:,.0f} ops/s; median {summary.median:.1f} ms, "
-                  f"p95 {summary.p95:.1f} ms, p99 {summary.p99:.1f} ms; errors {run.errors}, "
+                  f"p95 {summary.p95:.1f} ms, p99 {summary.p99:.1f} ms; server CPU "
+                  f"{run.server_cpu_ms_per_operation:.2f} ms/op, client "
+                  f"{run.client_cpu_ms_per_operation:.2f} ms/op; errors {run.errors}, "
                   f"locked {run.locked}, double loans {run.double_loans}")
     return runs
 

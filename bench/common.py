@@ -129,6 +129,12 @@ class Server:
     def peak_rss_mb(self) -> float:
         return self.memory_mb("VmHWM")
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system, all threads) the process has used so far: a cost per
+        request that, unlike latency, does not grow when other work shares the machine."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
 
 @contextmanager
 def serve(database: Path, timeout: float = 30.0, log_path: Path | None = None):

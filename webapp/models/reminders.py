@@ -6,7 +6,9 @@ in ``webapp.jobs.reminders``.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -50,6 +52,12 @@ async def open_loans_due_by(db: Database, last_due: date) -> list[OpenLoan]:
         """,
         (last_due.isoformat(),),
     )
+    # After a long closure these are tens of thousands of rows: turning them into
+    # objects on the event loop would stall every request the process serves.
+    return await asyncio.to_thread(_open_loans_from_rows, rows)
+
+
+def _open_loans_from_rows(rows: list[sqlite3.Row]) -> list[OpenLoan]:
     return [
         OpenLoan(
             loan_id=row["LoanID"],
@@ -93,15 +101,17 @@ async def queue_notices(
     """Write the emails to the outbox and their notices to the ledger, all or nothing.
 
     Bulk statements rather than a round trip per email: a night after a long
-    closure can queue tens of thousands of emails.
+    closure can queue tens of thousands of emails. The rows are generators, so
+    they are built in the connection's thread as SQLite consumes them, not on
+    the event loop.
     """
     async with db.transaction() as tx:
         before = await tx.fetch_value("SELECT coalesce(max(MessageID), 0) FROM Outbox")
         await tx.executemany(
             "INSERT INTO Outbox (Kind, UserID, Recipient, Subject, BodyText, BodyHtml, "
             "HeaderMessageID) VALUES ('reminder', ?, ?, ?, ?, ?, ?)",
-            [(m.user_id, m.recipient, m.subject, m.body_text, m.body_html, m.header_message_id)
-             for m in emails],
+            ((m.user_id, m.recipient, m.subject, m.body_text, m.body_html, m.header_message_id)
+             for m in emails),
         )
         ids = {
             row["HeaderMessageID"]: row["MessageID"]
@@ -112,13 +122,14 @@ async def queue_notices(
         await tx.executemany(
             "INSERT INTO Notices (LoanID, UserID, Stage, DueDate, RunDate, MessageID) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            [(loan_id, m.user_id, stage, due.isoformat(), run_date.isoformat(),
+            ((loan_id, m.user_id, stage, due.isoformat(), run_date.isoformat(),
               ids[m.header_message_id])
-             for m in emails for loan_id, stage, due in m.notices],
+             for m in emails for loan_id, stage, due in m.notices),
         )
         await tx.executemany(
             "INSERT INTO Notices (LoanID, UserID, Stage, DueDate, RunDate) VALUES (?, ?, ?, ?, ?)",
-            [(n.loan_id, n.user_id, n.stage, n.due.isoformat(), run_date.isoformat()) for n in by_hand],
+            ((n.loan_id, n.user_id, n.stage, n.due.isoformat(), run_date.isoformat())
+             for n in by_hand),
         )
 
 
