@@ -48,6 +48,7 @@ ALTERNATE_EVERY = 100
 LAG_SAMPLE_SECONDS = 0.010
 LAG_TARGET_MS = 50.0
 IDLE_BASELINE_SECONDS = 3.0
+MAIL_TARGET_RATIO = 5.0
 
 
 def generate(path: Path, loans: int, overdue: int, patrons: int, seed: int = 1) -> None:
@@ -150,6 +151,22 @@ def time_raw_query(path: Path, repeat: int) -> list[float]:
         conn.execute(sql, (last_due,)).fetchall()
         times.append(time.perf_counter() - started)
     conn.close()
+    return times
+
+
+async def time_plan_without_bodies(path: Path, repeat: int) -> list[float]:
+    """The job's query and stage rules with subjects only: what the preview does, and
+    the flag-and-queue step without rendering bodies or writing rows."""
+    settings = Settings(database=path, mail_from="Bench Library <library@bench.example>")
+    times = []
+    async with Database(path) as db:
+        async with db.transaction() as tx:
+            await tx.execute("DELETE FROM Notices")
+            await tx.execute("DELETE FROM Outbox")
+        for _ in range(repeat):
+            started = time.perf_counter()
+            await reminders.plan_reminders(db, settings, TODAY, with_bodies=False)
+            times.append(time.perf_counter() - started)
     return times
 
 
@@ -275,21 +292,45 @@ async def time_sending(path: Path, messages: int) -> dict[str, list[float]]:
 
 
 def connection_verdict(ratio: float) -> str:
-    """The sentence under the sending table; honest when load drowns the difference."""
+    """The sentences under the sending table: the target, and why loopback cannot show it."""
     measured = (
         f"A new connection per message took {ratio:.2f}× the time of one reused connection "
-        "(the two alternate in blocks of 100 messages, on loopback)"
+        f"(the two alternate in blocks of {ALTERNATE_EVERY} messages, on loopback): "
+        f"{_verdict(ratio >= MAIL_TARGET_RATIO)}, target at least {MAIL_TARGET_RATIO:.0f}×."
     )
-    if ratio < 1.1:
-        measured += (
-            ": within the noise of this machine at this load; rerun on a quiet machine for a "
-            "clean figure"
-        )
+    if ratio >= MAIL_TARGET_RATIO:
+        return measured
     return (
-        f"{measured}. Loopback is the kindest case for new connections: with STARTTLS and a "
-        "remote server each one adds a TLS handshake and network round trips. The job also "
-        "commits twice per message (\"sending\" before, \"sent\" after), which these figures "
-        "leave out."
+        f"{measured} On loopback a connection costs almost nothing, so the ratio is the count "
+        "of exchanges: a reused connection sends MAIL, RCPT, DATA and the message (4 round "
+        "trips); a new one adds the TCP connect, the greeting, EHLO and QUIT (about 8 in "
+        "all), so by exchanges alone about 2×. Against the library's real relay each new connection "
+        "also pays STARTTLS, a TLS handshake (key exchange and certificate checks), a second "
+        "EHLO and AUTH, every one a network round trip: that is where a 5× difference would "
+        "show, and it must be measured against that server (a remote relay with TLS), not "
+        "here. The job also commits twice per message (\"sending\" before, \"sent\" after), "
+        "which these figures leave out."
+    )
+
+
+def lag_verdict(during: common.Summary, idle: common.Summary) -> str:
+    """The sentence under the lag table, read against what the machine alone adds."""
+    line = (f"p99 {common.ms(during.p99)} ms: {_verdict(during.p99 < LAG_TARGET_MS)}, target "
+            f"under {LAG_TARGET_MS:.0f} ms.")
+    if during.p99 < LAG_TARGET_MS:
+        return line
+    if idle.p99 >= LAG_TARGET_MS:
+        line += (
+            f" The same sampler with nothing else in the loop already had p99 "
+            f"{common.ms(idle.p99)} ms: on this machine at this load, threads wait that long for "
+            "a core, whatever the loop runs."
+        )
+    return line + (
+        " The run does its bulk Python work in worker threads (building the loans, rendering, "
+        "the executemany rows), but they share the GIL with the loop, which gets it back at "
+        "the interpreter's 5 ms switch interval at best; the web server is spared entirely by "
+        "running the job as `shelfmark scheduler`, its own process, which is how the README "
+        "deploys it (`SHELFMARK_IN_PROCESS_SCHEDULER` is for `make run`)."
     )
 
 
@@ -316,6 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     load_at_start = os.getloadavg()[0]
     path, generated_in = database_for(loans, overdue, patrons)
     raw = time_raw_query(path, args.repeat)
+    without_bodies = asyncio.run(time_plan_without_bodies(path, args.repeat))
     queue, emails, notice_count = asyncio.run(time_flag_and_queue(path, args.repeat))
     lag = asyncio.run(time_loop_lag(path))
     sending = asyncio.run(time_sending(path, messages))
@@ -336,13 +378,20 @@ def main(argv: list[str] | None = None) -> int:
         "|---|---|---|",
         f"| raw SQL: the job's query for open loans that reached a stage, with their ledger "
         f"| {raw_median * 1000:.0f} ms | {common.percentile(raw, 0.95) * 1000:.0f} ms |",
+        f"| flag without bodies: query, stage rules, subjects only, nothing written (the "
+        f"preview) | {statistics.median(without_bodies) * 1000:.0f} ms "
+        f"| {common.percentile(without_bodies, 0.95) * 1000:.0f} ms |",
         f"| flag and queue: query, stage rules, render {emails:,} emails, write them and "
         f"{notice_count:,} notices in one transaction | {queue_median:.2f} s | "
         f"{common.percentile(queue, 0.95):.2f} s |",
         "",
         f"Flag and queue costs {queue_median / raw_median:.1f}× the raw query "
-        f"({_verdict(queue_median / raw_median <= 2)}, target at most 2×); the difference is "
-        "rendering two templates per email and writing the rows.",
+        f"({_verdict(queue_median / raw_median <= 2)}, target at most 2×); without rendering the "
+        f"bodies and writing the rows it costs {statistics.median(without_bodies) / raw_median:.1f}×. "
+        "The rest is rendering two Jinja templates (text and HTML) per email, which the job "
+        "does at queue time so that the outbox holds exactly what will be sent; rendering at "
+        "delivery time instead would bring the flag-and-queue step near the raw query, but "
+        "the same rendering would then be paid while sending.",
         "",
         f"Event-loop lag while one whole run (`run_reminders`: flag, queue, deliver to the in-app "
         f"mailbox) took {lag.run_seconds:.1f} s in the loop a web server would share: a task "
@@ -358,8 +407,7 @@ def main(argv: list[str] | None = None) -> int:
                  ("while the run goes on", lag_summary))],
         ),
         "",
-        f"p99 {common.ms(lag_summary.p99)} ms: {_verdict(lag_summary.p99 < LAG_TARGET_MS)}, "
-        f"target under {LAG_TARGET_MS:.0f} ms.",
+        lag_verdict(lag_summary, idle_summary),
         "",
         f"Sending {len(reused):,} of those emails to a local aiosmtpd:",
         "",

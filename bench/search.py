@@ -25,7 +25,9 @@ import argparse
 import asyncio
 import csv
 import json
+import inspect
 import os
+import re
 import sqlite3
 import statistics
 import sys
@@ -35,7 +37,7 @@ from urllib.parse import quote
 
 from bench import common
 from bench.generate import GOODBOOKS_CSV, PRESETS, generate
-from webapp.db import configure, migrate
+from webapp.db import CONNECTION_PRAGMAS, Database, configure, migrate
 from webapp.models.catalogue import CANDIDATES
 from webapp.resources import MIGRATIONS
 from webapp.search_query import parse
@@ -53,6 +55,7 @@ QUERY_MIX = (
 REPLAY_TITLES = 50
 REPLAY_AUTHORS = 20
 BM25_WEIGHTS = (10.0, 4.0, 1.0)
+READERS = inspect.signature(Database).parameters["readers"].default
 
 
 def keystroke_queries(csv_path: Path = GOODBOOKS_CSV) -> list[str]:
@@ -276,6 +279,20 @@ def report(results: dict[str, dict[str, object]], prefix_rows, largest: str,
     return "\n".join(lines)
 
 
+def connection_memory() -> str:
+    """The page cache and mmap each connection gets, read from webapp/db.py's pragmas."""
+    pragmas = dict(
+        re.fullmatch(r"PRAGMA (\w+) = (-?\d+)", pragma).groups()
+        for pragma in CONNECTION_PRAGMAS
+        if re.fullmatch(r"PRAGMA (\w+) = (-?\d+)", pragma)
+    )
+    cache = int(pragmas.get("cache_size", -2000))
+    cache_mb = -cache / 1000 if cache < 0 else cache * 4096 / 1_000_000
+    mmap_mb = int(pragmas.get("mmap_size", 0)) / 1_000_000
+    mmap = f"a {mmap_mb:.0f} MB mmap" if mmap_mb else "no mmap"
+    return f"a {cache_mb:.0f} MB page cache and {mmap}"
+
+
 CHOICES = f"""\
 - Per keystroke the app reads at most {CANDIDATES + 1} matches from the FTS5 index, newest
   first (`ORDER BY rowid DESC LIMIT`), so its cost is bounded at any catalogue size. When
@@ -296,10 +313,10 @@ CHOICES = f"""\
   one-letter prefix otherwise merges the doclists of every word with that letter before
   the first row. `detail=full` stays: highlighting needs positions (it is done in Python
   for the page's rows, since FTS5's highlight() re-runs the query per row).
-- The connection settings are the project's (`webapp/db.py`: 16 MB page cache and a
-  256 MB mmap per connection). RSS counts the mapped database pages of every connection,
-  which are the operating system's shared page cache rather than memory the process
-  allocated; the memory table shows the split."""
+- The connection settings are the project's (`webapp/db.py`: {connection_memory()} per
+  connection, {READERS} readers and one writer). Pages a connection reads stay in its own
+  cache (RssAnon, counted in the process's RSS) up to that size; mapped database pages
+  would show as RssFile. The memory table shows the split."""
 
 
 def _targets(results: dict[str, dict[str, object]]) -> list[str]:
@@ -345,9 +362,8 @@ def _targets(results: dict[str, dict[str, object]]) -> list[str]:
             f"{1000 / small['search_32'][1]:.1f} ms, {small_share:.0%} of the trivial route). "
             "Search's work per keystroke is bounded (at most ~200 candidates read through "
             "indexes and ranked in Python), but at a million titles those rows lie on pages "
-            "spread over a 1 GB file, beyond the 256 MB mmap and 16 MB page cache of each "
-            "connection; on a 2-core machine shared with the load client and other work that "
-            "is what remains."
+            f"spread over a 1 GB file, beyond {connection_memory()} of each connection; on a "
+            "2-core machine shared with the load client and other work that is what remains."
         )
     lines.append(line)
     replay_ratio = S(big["replay"][0]).p95 / S(small["replay"][0]).p95
@@ -371,10 +387,10 @@ def _targets(results: dict[str, dict[str, object]]) -> list[str]:
     if rss > 250:
         line += (
             f" Of the resident memory after the load, {big['anon_mb']:.0f} MB is the process's "
-            f"own (RssAnon) and {big['file_mb']:.0f} MB is database pages mapped by SQLite's "
-            "mmap (RssFile: the operating system's page cache, shared and reclaimable, counted "
-            "once per connection that maps it). Search reads at most a few hundred rows per "
-            "query and never a whole table."
+            f"own (RssAnon: Python, the app and each connection's page cache, "
+            f"{connection_memory()} for each of {READERS + 1} connections) and "
+            f"{big['file_mb']:.0f} MB file pages (RssFile: the code and any mapped database "
+            "pages). Search reads at most a few hundred rows per query and never a whole table."
         )
     lines.append(line)
     startup = big["startup_s"]
