@@ -59,6 +59,9 @@ def create_app(config: Settings | None = None) -> Quart:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.secure_cookies,
         PERMANENT_SESSION_LIFETIME=timedelta(days=14),
+        # The server-side session (Sessions.ExpiresAt) does not slide, so re-signing the
+        # cookie on every request would buy nothing: it is sent when the session changes.
+        SESSION_REFRESH_EACH_REQUEST=False,
         MAX_CONTENT_LENGTH=32 * 1024 * 1024,
         SEND_FILE_MAX_AGE_DEFAULT=3600,
     )
