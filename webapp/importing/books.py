@@ -194,7 +194,7 @@ def parse_book_row(line: int, record: dict[str, str], mapping: dict[str, str]) -
         row.location = clean_text(cell("location"), 100)
         copies = clean_text(cell("copies"), 6)
         if copies is not None:
-            if not copies.isdigit() or int(copies) > 500:
+            if not copies.isdecimal() or int(copies) > 500:
                 raise ValueError(f"copies {copies!r} is not a whole number from 0 to 500")
             row.copies = int(copies)
         barcodes = clean_text(cell("barcodes"), 5000)
