@@ -413,10 +413,15 @@ def _barcode_sequence(conn: sqlite3.Connection) -> tuple[str, int]:
     return settings["barcode_prefix"], int(settings["barcode_next"])
 
 
+# The unary + keeps SQLite off the ISBN index for "ISBN IS NULL": every book
+# without an ISBN shares that key, so using it scanned them all for each row
+# and re-importing a file of 20,000 such books took minutes instead of seconds.
+FIND_BY_TITLE_AND_AUTHOR = (
+    "SELECT * FROM Books WHERE +ISBN IS NULL AND Title = ? AND Author = ? LIMIT 1"
+)
+
+
 def _find_existing(conn: sqlite3.Connection, row: BookRow) -> sqlite3.Row | None:
     if row.isbn:
         return conn.execute("SELECT * FROM Books WHERE ISBN = ?", (row.isbn,)).fetchone()
-    return conn.execute(
-        "SELECT * FROM Books WHERE ISBN IS NULL AND Title = ? AND Author = ? LIMIT 1",
-        (row.title, row.author),
-    ).fetchone()
+    return conn.execute(FIND_BY_TITLE_AND_AUTHOR, (row.title, row.author)).fetchone()
