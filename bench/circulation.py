@@ -27,13 +27,14 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 
 import httpx
 
 from tests.server import running_server
 from webapp import demo
+from webapp.clock import library_today
+from webapp.config import Settings
 from webapp.db import connect_sync, migrate
 from webapp.resources import MIGRATIONS
 
@@ -52,6 +53,7 @@ class Run:
     errors: int = 0
     locked: int = 0
     double_loans: int = 0
+    load_average: float = 0.0
 
     @property
     def operations(self) -> int:
@@ -66,7 +68,8 @@ def build_library(path: Path, desks: int) -> list[tuple[str, list[str]]]:
     """A demo library plus, for each desk, a patron card and copies on the shelf to lend."""
     conn = connect_sync(path)
     migrate(conn, MIGRATIONS)
-    demo.load(conn, books=2000, patrons=100, seed=1, today=date.today(), show_progress=False)
+    demo.load(conn, books=2000, patrons=100, seed=1, today=library_today(Settings()),
+              show_progress=False)
     free = [
         row[0]
         for row in conn.execute(
@@ -118,14 +121,14 @@ async def desk_loop(client: httpx.AsyncClient, token: str, copies: list[str], un
 
 
 async def measure(base_url: str, plan, concurrency: int, seconds: float) -> Run:
-    run = Run(concurrency)
+    run = Run(concurrency, load_average=os.getloadavg()[0])
     desks = [await open_desk(base_url, card) for card, _ in plan[:concurrency]]
     try:
         started = time.perf_counter()
         until = started + seconds
         await asyncio.gather(
             *(desk_loop(client, token, copies, until, run)
-              for (client, token), (_, copies) in zip(desks, plan))
+              for (client, token), (_, copies) in zip(desks, plan, strict=False))
         )
         run.seconds = time.perf_counter() - started
     finally:
@@ -154,21 +157,25 @@ def report(runs: list[Run]) -> str:
         "worker; each desk is a signed-in librarian session lending and returning its own copies "
         "(one operation = one lend or one return request, answered with the desk fragments).",
         "",
-        "| desks | operations | ops/s | median ms | p95 ms | p99 ms | errors | \"database is locked\" | copies on two open loans |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| desks | operations | ops/s | median ms | p95 ms | p99 ms | errors "
+        "| \"database is locked\" | copies on two open loans | load average at start |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for run in runs:
         lines.append(
             f"| {run.concurrency} | {run.operations:,} | {run.operations / run.seconds:,.0f} | "
             f"{statistics.median(run.latencies) * 1000:.1f} | {run.percentile(0.95):.1f} | "
-            f"{run.percentile(0.99):.1f} | {run.errors} | {run.locked} | {run.double_loans} |"
+            f"{run.percentile(0.99):.1f} | {run.errors} | {run.locked} | {run.double_loans} | "
+            f"{run.load_average:.1f} |"
         )
     lines += [
         "",
         "Every write goes through the one writer connection (`BEGIN IMMEDIATE` behind an asyncio "
         "lock), so more desks queue inside the process instead of meeting SQLite's busy lock: "
         "throughput stays flat while latency grows with the queue, and no request sees "
-        "\"database is locked\". The load generator shares the machine's cores with the server.",
+        "\"database is locked\". The load generator shares the machine's cores with the server, "
+        "and a load average above the core count means other work was running too: compare "
+        "runs made on a quiet machine.",
         "",
     ]
     return "\n".join(lines)

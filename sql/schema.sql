@@ -22,7 +22,7 @@ CREATE VIRTUAL TABLE BooksSearch USING fts5 (
     content = 'BooksSearchSource',
     content_rowid = 'BookID',
     tokenize = 'unicode61 remove_diacritics 2',
-    prefix = '2 3'
+    prefix = '1 2 3'
 );
 
 CREATE TABLE ClosedDays (
@@ -183,7 +183,11 @@ CREATE TABLE Users (
     CreatedAt    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
 );
 
+CREATE INDEX Books_ByPopularity ON Books (TimesBorrowed DESC, BookID DESC, Title, Author, Year);
+
 CREATE INDEX Books_Title ON Books (Title);
+
+CREATE INDEX Books_TitleNoCase ON Books (Title COLLATE NOCASE);
 
 CREATE INDEX Copies_BookID ON Copies (BookID);
 

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from webapp import create_app
 from webapp.db import connect_sync
 
 from .conftest import csrf_from, log_in, make_settings
+
+
+@pytest.fixture
+def demo_database(demo_copy):
+    """The demo library, copied from the session's template rather than generated again."""
+    return demo_copy
 
 
 async def sign_in(client, email: str, password: str):

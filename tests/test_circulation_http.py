@@ -19,6 +19,12 @@ from .conftest import log_in
 HX = {"HX-Request": "true"}
 
 
+@pytest.fixture
+def demo_database(demo_copy):
+    """The demo library, copied from the session's template rather than generated again."""
+    return demo_copy
+
+
 def sql(settings, statement: str, params=()) -> list[sqlite3.Row]:
     conn = connect_sync(settings.database)
     try:
@@ -130,7 +136,6 @@ def age_events(settings, seconds: int) -> None:
         conn.close()
 
 
-# ---- Lending and returning -------------------------------------------------
 
 
 async def test_scanning_a_card_selects_the_patron_and_shows_loans_overdue_and_allowance(desk):
@@ -291,7 +296,6 @@ async def test_a_copy_on_loan_is_shown_on_the_book_page_with_its_due_date(desk, 
     assert f"On loan, due back {due.day} {due:%b}" in html
 
 
-# ---- Undo ------------------------------------------------------------------
 
 
 async def test_undo_of_a_lend_closes_the_loan_and_logs_it_without_deleting_anything(
@@ -356,7 +360,6 @@ async def test_undo_is_refused_after_the_window(desk, settings, shelf, patrons):
     assert len(open_loans(settings, "T1")) == 1
 
 
-# ---- Renewals --------------------------------------------------------------
 
 
 async def test_renewing_at_the_desk_moves_the_due_date_until_renewals_are_used_up(
@@ -393,7 +396,6 @@ async def test_renewing_an_unknown_loan_is_a_clear_refusal(desk):
         assert "no such open loan" in message_of(await response.get_data(as_text=True))
 
 
-# ---- Holds -----------------------------------------------------------------
 
 
 async def lend_everything(desk, card: str, *barcodes: str) -> None:
@@ -499,7 +501,6 @@ async def test_renewal_is_refused_when_another_patron_holds_the_title(desk, sett
     assert "Another patron is waiting for this title" in message_of(await response.get_data(as_text=True))
 
 
-# ---- My account ------------------------------------------------------------
 
 
 async def test_my_account_shows_own_loans_overdue_marks_and_past_loans_only(app, settings):
@@ -509,6 +510,8 @@ async def test_my_account_shows_own_loans_overdue_marks_and_past_loans_only(app,
     assert "The Great Gatsby" in html and re.search(r"\d+ days overdue", html)
     assert "1984" not in html  # Bob's loan
     assert "bob@example.com" not in html
+    # Students are blocked while anything is overdue, and their page says so.
+    assert "Please bring back your overdue items" in html and "You may borrow" not in html
 
 
 async def test_a_student_renews_and_cancels_only_their_own_things(desk, app, settings, shelf, patrons, today):
@@ -539,7 +542,6 @@ async def test_a_student_renews_and_cancels_only_their_own_things(desk, app, set
     assert sql(settings, "SELECT Status FROM Holds")[0][0] == "cancelled"
 
 
-# ---- Staff pages and the event log -----------------------------------------
 
 
 async def test_patron_and_copy_pages_show_the_event_log_with_who_and_when(desk, settings, shelf, patrons):
@@ -570,7 +572,6 @@ async def test_the_event_log_cannot_be_changed(settings, desk, shelf, patrons):
         conn.close()
 
 
-# ---- Rules page ------------------------------------------------------------
 
 
 @pytest.fixture
@@ -582,7 +583,8 @@ async def admin(app) -> Desk:
 def rules_form(**changes) -> dict[str, str]:
     fields = {}
     for role, values in (("Student", (14, 5, 2, 0)), ("Librarian", (28, 20, 3, 7)), ("Admin", (28, 20, 3, 7))):
-        for name, value in zip(("loan_days", "max_loans", "max_renewals", "renew_overdue_days"), values):
+        names = ("loan_days", "max_loans", "max_renewals", "renew_overdue_days")
+        for name, value in zip(names, values, strict=True):
             fields[f"{role}-{name}"] = str(value)
     fields["Student-block_when_overdue"] = "on"
     fields["hold_pickup_days"] = "7"
@@ -647,7 +649,6 @@ async def test_a_bad_closed_day_is_refused(admin):
     assert response.status_code == 404
 
 
-# ---- Who may use which route -----------------------------------------------
 
 STAFF_PAGES = ("/desk", "/patrons/1", "/copies/C100000")
 ADMIN_PAGES = ("/admin/rules",)
@@ -719,3 +720,83 @@ async def test_desk_actions_without_a_csrf_token_are_refused_and_change_nothing(
     assert response.status_code == 400
     assert open_loans(settings, "T1") == []
     assert demo.DEMO_PASSWORD == "demo"
+
+
+async def test_undoing_a_return_that_set_a_copy_aside_puts_the_hold_back_and_cancels_its_email(
+    desk, settings, shelf, patrons
+):
+    await lend_everything(desk, "S9001", "T1", "T2")
+    await desk.scan("S9002")
+    await desk.post("/desk/hold", book=str(shelf))
+    age_events(settings, 5)
+    _, html = await desk.scan("T1")
+    assert "Set aside for Eli Park" in message_of(html)
+    response = await desk.post("/desk/undo")
+    html = await response.get_data(as_text=True)
+    assert "on loan to Dana Ito again" in message_of(html) and "Eli Park's hold is waiting again" in message_of(html)
+    assert [loan["UserID"] for loan in open_loans(settings, "T1")] == [patrons["dana"]]
+    (hold,) = sql(settings, "SELECT Status, CopyID FROM Holds")
+    assert tuple(hold) == ("waiting", None)
+    assert [row[0] for row in sql(settings, "SELECT Status FROM Outbox")] == ["cancelled"]
+
+
+async def test_cancelling_a_ready_hold_passes_the_copy_to_the_next_in_the_queue(
+    desk, app, settings, shelf, patrons
+):
+    await lend_everything(desk, "S9001", "T1", "T2")
+    for card in ("S9002", "S9003"):
+        await desk.scan(card)
+        await desk.post("/desk/hold", book=str(shelf))
+    age_events(settings, 5)
+    await desk.scan("T1")
+    eli = app.test_client()
+    token = await log_in(eli, "s9002@example.com")
+    account = await (await eli.get("/account")).get_data(as_text=True)
+    assert "Ready at the desk: collect by" in account
+    (eli_hold,) = sql(settings, "SELECT HoldID FROM Holds WHERE UserID = ?", (patrons["eli"],))
+    response = await eli.post(f"/account/holds/{eli_hold[0]}/cancel", form={"csrf_token": token}, headers=HX)
+    assert "passes to the next in the queue" in await response.get_data(as_text=True)
+    statuses = dict(sql(settings, "SELECT UserID, Status FROM Holds"))
+    assert statuses == {patrons["eli"]: "cancelled", patrons["finn"]: "ready"}
+
+
+async def test_my_account_lists_returned_loans_as_borrowed_before(desk, app, shelf, patrons, settings):
+    await lend_everything(desk, "S9001", "T1")
+    age_events(settings, 5)
+    await desk.scan("T1")
+    dana = app.test_client()
+    await log_in(dana, "s9001@example.com")
+    account = await (await dana.get("/account")).get_data(as_text=True)
+    past = account.split("Borrowed before")[1]
+    assert "Tidewater" in past
+    assert "You have nothing on loan" in account
+
+
+async def test_placing_a_hold_at_the_desk_needs_a_patron_and_a_known_title(desk, shelf):
+    response = await desk.post("/desk/hold", book=str(shelf))
+    assert response.status_code == 422
+    assert "Scan the patron's card first" in message_of(await response.get_data(as_text=True))
+    await desk.scan("S0001")
+    response = await desk.post("/desk/hold", book="no-such-title")
+    assert response.status_code == 422
+    assert "No title has that ISBN" in message_of(await response.get_data(as_text=True))
+
+
+async def test_undo_after_a_renewal_does_not_reach_back_to_the_lend(desk, settings, shelf, patrons):
+    await lend_everything(desk, "S9001", "T1")
+    (loan,) = open_loans(settings, "T1")
+    await desk.post("/desk/renew", loan_id=str(loan["LoanID"]))
+    response = await desk.post("/desk/undo")
+    assert response.status_code == 422
+    assert "your last action was a renewal" in message_of(await response.get_data(as_text=True))
+    assert len(open_loans(settings, "T1")) == 1
+
+
+async def test_the_book_page_offers_a_hold_only_when_every_copy_is_out(desk, app, shelf, patrons):
+    anonymous = app.test_client()
+    assert "Place a hold" not in await (await anonymous.get(f"/books/{shelf}")).get_data(as_text=True)
+    await lend_everything(desk, "S9001", "T1", "T2")
+    page = await (await anonymous.get(f"/books/{shelf}")).get_data(as_text=True)
+    assert "Sign in to place a hold" in page and 'href="/copies/T1"' not in page
+    staff_page = await (await desk.client.get(f"/books/{shelf}")).get_data(as_text=True)
+    assert f'action="/books/{shelf}/hold"' in staff_page and 'href="/copies/T1"' in staff_page

@@ -140,6 +140,9 @@ async def test_a_book_with_loan_history_cannot_be_deleted_but_can_be_withdrawn(c
     assert query(settings, "SELECT WithdrawnAt IS NOT NULL FROM Books WHERE BookID = 1")[0][0] == 1
     assert query(settings, "SELECT count(*) FROM Loans WHERE BookID = 1")[0][0] >= 1
     assert "has been withdrawn" in await (await client.get("/books/1")).get_data(as_text=True)
+    reinstated = await client.post("/books/1/reinstate", form={"csrf_token": staff})
+    assert reinstated.status_code == 303
+    assert query(settings, "SELECT WithdrawnAt FROM Books WHERE BookID = 1")[0][0] is None
 
 
 async def test_a_book_never_lent_can_be_deleted(client, staff, settings):
@@ -271,3 +274,21 @@ async def test_the_barcode_sequence_is_configurable_and_used_for_new_copies(clie
     await client.post("/books/2/copies", form={"copies": "1", "barcodes": "", "csrf_token": staff})
     assert query(settings, "SELECT count(*) FROM Copies WHERE Barcode = 'LIB-5000' AND BookID = 2")[0][0] == 1
     assert 'value="5001"' in await (await client.get("/settings/barcodes")).get_data(as_text=True)
+
+
+async def test_edit_forms_refuse_bad_values_and_keep_what_was_typed(client, staff, settings):
+    blank = await client.post("/books/2/edit", form={"title": " ", "author": "George Orwell", "csrf_token": staff}, headers=HX)
+    html = await blank.get_data(as_text=True)
+    assert blank.status_code == 422 and 'id="f-title-error"' in html and 'value="George Orwell"' in html
+    assert query(settings, "SELECT Title FROM Books WHERE BookID = 2")[0][0] == "1984"
+    (alice,) = query(settings, "SELECT UserID FROM Users WHERE Email = 'alice@example.com'")[0]
+    taken = await client.post(f"/patrons/{alice}/edit", form={
+        "name": "Alice Smith", "email": "bob@example.com", "role": "Student", "card_number": "S0001",
+        "active": "1", "csrf_token": staff,
+    })
+    assert taken.status_code == 422
+    assert "Another patron already has this email address." in await taken.get_data(as_text=True)
+    assert query(settings, "SELECT Email FROM Users WHERE UserID = ?", (alice,))[0][0] == "alice@example.com"
+    nothing = await client.post("/books/2/copies", form={"copies": "0", "barcodes": "", "csrf_token": staff})
+    assert nothing.status_code == 422
+    assert "Add at least one copy" in await nothing.get_data(as_text=True)

@@ -6,6 +6,7 @@ import asyncio
 import re
 
 import httpx
+import pytest
 
 from webapp.db import connect_sync
 from webapp.demo import DEMO_PASSWORD
@@ -14,6 +15,12 @@ from .server import running_server
 
 DESKS = 20
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
+
+
+@pytest.fixture
+def demo_database(demo_copy):
+    """The demo library, copied from the session's template rather than generated again."""
+    return demo_copy
 
 
 def _prepare(database) -> list[str]:

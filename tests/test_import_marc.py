@@ -37,7 +37,7 @@ def make_record(*, utf8: bool, title: str, author: str, isbn: str | None, holdin
 
 def marc8_file() -> bytes:
     return make_record(
-        utf8=False, title=f"L'{MARC8_ACUTE}etranger", author=f"Camus, Albert", isbn="2070360024",
+        utf8=False, title=f"L'{MARC8_ACUTE}etranger", author="Camus, Albert", isbn="2070360024",
         holdings=[("M-0001", "Fiction A-F"), ("M-0002", "Fiction A-F")],
     ).as_marc() + make_record(
         utf8=False, title=f"Die Bl{MARC8_UMLAUT}utezeit", author=f"M{MARC8_UMLAUT}uller, Herta", isbn=None,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from io import BytesIO
 
 import pytest
+from werkzeug.datastructures import FileStorage
 
 from webapp.db import connect_sync
 
@@ -41,10 +43,6 @@ async def upload(client, token, data: bytes, kind="books", filename="books.csv")
 
 
 def _file(data: bytes, filename: str):
-    from io import BytesIO
-
-    from werkzeug.datastructures import FileStorage
-
     return FileStorage(BytesIO(data), filename=filename, content_type="text/csv")
 
 
@@ -161,3 +159,15 @@ async def test_the_goodbooks_file_is_previewed_imported_and_reimported_adding_no
     assert stat(again, "new") == 0 and stat(again, "updated") == 0
     await client.post("/admin/import/confirm", form={"csrf_token": staff})
     assert count(settings, "SELECT count(*) FROM Books") == books_before + new
+
+
+async def test_patrons_are_previewed_and_imported_from_the_web(client, staff, settings):
+    data = "Full Name,Mail,Class,Card\nRavi Patel,ravi@example.org,Year 8,S7001\nBad,nope,Year 8,S7002\n"
+    await upload(client, staff, data.encode(), kind="patrons", filename="class.csv")
+    html = await (await client.get("/admin/import/preview")).get_data(as_text=True)
+    assert '<label for="map-card_number">Card number</label>' in html
+    assert stat(html, "new") == 1 and stat(html, "invalid") == 1
+    assert "email: Type an email address like name@example.org." in html
+    await client.post("/admin/import/confirm", form={"csrf_token": staff})
+    assert count(settings, "SELECT count(*) FROM Users WHERE Email = 'ravi@example.org' AND GroupName = 'Year 8' "
+                           "AND CardNumber = 'S7001' AND Role = 'Student'") == 1

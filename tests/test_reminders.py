@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -360,3 +361,60 @@ async def test_pending_mail_goes_to_the_mailbox_once_smtp_is_unset_without_retur
     assert message.recipient == "ben@example.org"
     assert "Still Out" in message.body_text and "Brought Back" not in message.body_text
     assert "Brought Back" not in message.body_html
+
+
+async def test_the_outbox_sweep_waits_for_the_backoff_but_the_nightly_run_retries(db, database_path, library):
+    server = SmtpServer()
+    library.loan(library.patron("Ann Archer", "ann@example.org"), "Late Book", days(-1))
+    settings = mail_settings(database_path, server.port)
+    await reminders.run_reminders(db, settings, today=TODAY)
+    server.start()
+    try:
+        swept = await reminders.send_pending(db, settings)
+        assert swept.sent == 0 and server.handler.messages() == []
+
+        def after_the_first_backoff() -> datetime:
+            return datetime.now(UTC) + timedelta(minutes=6)
+
+        swept = await reminders.send_pending(db, settings, clock=after_the_first_backoff)
+        assert swept.sent == 1
+        assert len(server.handler.messages()) == 1
+    finally:
+        server.stop()
+
+
+async def test_configured_text_cannot_add_mail_headers(db, database_path, library, smtp):
+    library.loan(library.patron("Ann Archer", "ann@example.org"), "Late Book", days(-1))
+    settings = replace(
+        mail_settings(database_path, smtp.port), library_name="Evil\r\nBcc: all@example.org"
+    )
+
+    await reminders.run_reminders(db, settings, today=TODAY)
+
+    (message,) = smtp.handler.messages()
+    assert message["Bcc"] is None
+    assert message["Subject"] == "Evil Bcc: all@example.org: 1 overdue item"
+
+
+async def test_an_uncollected_hold_expires_and_the_next_patron_is_emailed(db, database_path, library, smtp):
+    ann = library.patron("Ann Archer", "ann@example.org")
+    ben = library.patron("Ben Brook", "ben@example.org")
+    conn = library.conn
+    book = conn.execute("INSERT INTO Books (Title) VALUES ('Much Wanted')").lastrowid
+    copy = conn.execute("INSERT INTO Copies (BookID, Barcode) VALUES (?, 'H00001')", (book,)).lastrowid
+    conn.execute(
+        "INSERT INTO Holds (UserID, BookID, PlacedAt, Status, CopyID, PickupBy) "
+        "VALUES (?, ?, '2026-11-01T10:00:00Z', 'ready', ?, ?)",
+        (ann, book, copy, days(-1).isoformat()),
+    )
+    conn.execute(
+        "INSERT INTO Holds (UserID, BookID, PlacedAt) VALUES (?, ?, '2026-11-02T10:00:00Z')",
+        (ben, book),
+    )
+
+    await reminders.run_reminders(db, mail_settings(database_path, smtp.port), today=TODAY)
+
+    (message,) = smtp.handler.messages()
+    assert message["To"] == "ben@example.org" and message["Subject"] == "Ready to collect: Much Wanted"
+    statuses = conn.execute("SELECT UserID, Status FROM Holds ORDER BY HoldID").fetchall()
+    assert [tuple(row) for row in statuses] == [(ann, "expired"), (ben, "ready")]

@@ -57,12 +57,12 @@ def activity_chart(days: Sequence[DailyCounts], chart_id: str = "activity-chart"
         f"Busiest day: {busiest.day:%-d %b} with {busiest.loans} loans and "
         f"{busiest.returns} returns."
     )
+    ident = escape(chart_id)
     parts = [
-        f'<svg class="chart" id="{escape(chart_id)}" role="img" viewBox="0 0 {WIDTH} {HEIGHT}" '
-        f'aria-labelledby="{escape(chart_id)}-title {escape(chart_id)}-desc" '
-        f'xmlns="http://www.w3.org/2000/svg">',
-        f'<title id="{escape(chart_id)}-title">{escape(title)}</title>',
-        f'<desc id="{escape(chart_id)}-desc">{escape(description)}</desc>',
+        (f'<svg class="chart" id="{ident}" role="img" viewBox="0 0 {WIDTH} {HEIGHT}" '
+         f'aria-labelledby="{ident}-title {ident}-desc" xmlns="http://www.w3.org/2000/svg">'),
+        f'<title id="{ident}-title">{escape(title)}</title>',
+        f'<desc id="{ident}-desc">{escape(description)}</desc>',
     ]
     for value in sorted({0, top // 2, top}):
         parts.append(

@@ -56,8 +56,9 @@ BOOKS = Export(
     page_sql="""
         SELECT b.BookID AS Key, b.*,
                (SELECT count(*) FROM Copies c WHERE c.BookID = b.BookID) AS CopyCount,
-               (SELECT group_concat(Barcode, ';') FROM
-                   (SELECT Barcode FROM Copies c WHERE c.BookID = b.BookID ORDER BY c.CopyID)) AS Barcodes,
+               (SELECT group_concat(Barcode, ';')
+                FROM (SELECT Barcode FROM Copies c WHERE c.BookID = b.BookID ORDER BY c.CopyID)
+               ) AS Barcodes,
                (SELECT Location FROM Copies c WHERE c.BookID = b.BookID AND Location IS NOT NULL
                 ORDER BY c.CopyID LIMIT 1) AS FirstLocation
         FROM Books b WHERE b.BookID > ? ORDER BY b.BookID LIMIT ?

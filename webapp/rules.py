@@ -123,11 +123,15 @@ def can_lend(
     the database's unique index answers that, race-free.
     """
     if not standing.active:
-        return Decision(False, f"{standing.name}'s account is inactive: no loans until it is reactivated.")
+        return Decision(
+            False, f"{standing.name}'s account is inactive: no loans until it is reactivated."
+        )
     if copy_status == "withdrawn":
         return Decision(False, "This copy has been withdrawn and cannot be lent.")
     if copy_status == "lost":
-        return Decision(False, "This copy is recorded as lost: check it in with a librarian before lending.")
+        return Decision(
+            False, "This copy is recorded as lost: check it in with a librarian before lending."
+        )
     if set_aside_for is not None:
         return Decision(False, f"This copy is set aside for {set_aside_for}'s hold.")
     if standing.open_loans >= rule.max_loans:
@@ -157,12 +161,16 @@ def can_renew(
     """Whether an open loan may be renewed today."""
     if renewals >= rule.max_renewals:
         return Decision(
-            False, f"Already renewed {renewals} times, the most a {rule.role} may ({rule.max_renewals})."
+            False,
+            f"Already renewed {renewals} times, the most a {rule.role} may "
+            f"({rule.max_renewals}).",
         )
     late = days_overdue(due, today)
     if late > rule.renew_overdue_days:
         if rule.renew_overdue_days == 0:
-            return Decision(False, f"This loan is {late} days overdue: overdue loans cannot be renewed.")
+            return Decision(
+                False, f"This loan is {late} days overdue: overdue loans cannot be renewed."
+            )
         return Decision(
             False,
             f"This loan is {late} days overdue; a {rule.role} may renew up to "

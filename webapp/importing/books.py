@@ -140,7 +140,7 @@ def detect_mapping(header: Iterable[str]) -> dict[str, str]:
     return mapping
 
 
-def _authors(names: str, limit: int = 500) -> str:
+def shorten_authors(names: str, limit: int = 500) -> str:
     """Several authors as one string; a list too long to store keeps its first names and "et al."."""
     if len(names) <= limit:
         return names
@@ -182,7 +182,7 @@ def parse_book_row(line: int, record: dict[str, str], mapping: dict[str, str]) -
             series = series or bracket.group("series")
         row.title = title
         row.series = series
-        row.author = _authors(clean_text(cell("author"), 20_000) or "")
+        row.author = shorten_authors(clean_text(cell("author"), 20_000) or "")
         try:
             row.isbn = repair_isbn(cell("isbn"))
         except ValueError as error:

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 
 import pymarc
 
-from webapp.importing.books import BookRow, _authors, clean_text, repair_isbn
+from webapp.importing.books import BookRow, clean_text, repair_isbn, shorten_authors
 
 MARCXML_START = re.compile(rb"^\s*(<\?xml|<(\w+:)?(collection|record)\b)")
 
@@ -105,7 +105,8 @@ def record_to_row(line: int, record: pymarc.Record) -> BookRow:
             for found in record.get_fields(tag)
             for value in found.get_subfields("a")
         ]
-        row.author = _authors(clean_text(", ".join(name for name in names if name), 20_000) or "")
+        authors = clean_text(", ".join(name for name in names if name), 20_000)
+        row.author = shorten_authors(authors or "")
         for found in record.get_fields("020"):
             for value in found.get_subfields("a"):
                 candidate = value.split()[0] if value.split() else ""

@@ -31,7 +31,6 @@ REPEAT_SCAN_SECONDS = 2
 UNDO_SECONDS = 60
 
 DEFAULT_LIBRARY_NAME = Settings.library_name
-DESK_ACTIONS = ("lend", "return")
 
 
 @dataclass(frozen=True)
@@ -39,7 +38,8 @@ class Outcome:
     """What a circulation action did, in words for the desk.
 
     ``action`` is one of: lent, returned, renewed, undone, repeat (a double scan,
-    applied once), hold_placed, hold_cancelled, refused, not_found.
+    applied once), hold_placed, hold_cancelled, refused, not_found; the desk adds
+    selected and cleared for choosing and letting go of a patron.
     """
 
     action: str
@@ -179,7 +179,6 @@ def _rule_from_row(row) -> rules.LoanRule:
     )
 
 
-# ---- Rules and the calendar ------------------------------------------------
 
 
 async def load_rules(db: Database | Transaction) -> dict[str, rules.LoanRule]:
@@ -278,17 +277,17 @@ async def remove_closed_day(db: Database, *, day: date, actor_id: int) -> bool:
     return True
 
 
-# ---- Looking things up -----------------------------------------------------
 
 
 async def find_patron(db: Database, text: str) -> Patron | None:
-    """The patron whose card number or email is ``text`` (case-insensitive)."""
+    """The patron whose card number or email is ``text`` (emails in any case, cards as printed
+    or typed in lower case)."""
     text = text.strip()
     if not text or len(text) > 254:
         return None
     row = await db.fetch_one(
-        "SELECT * FROM Users WHERE CardNumber = ? COLLATE NOCASE OR Email = ? LIMIT 1",
-        (text, text),
+        "SELECT * FROM Users WHERE CardNumber = ? OR CardNumber = upper(?) OR Email = ? LIMIT 1",
+        (text, text, text),
     )
     return _patron_from_row(row) if row else None
 
@@ -318,7 +317,8 @@ async def open_loans(db: Database, user_id: int, today: date) -> list[LoanLine]:
 async def past_loans(db: Database, user_id: int, today: date, limit: int = 50) -> list[LoanLine]:
     """A patron's returned loans, most recent first."""
     rows = await db.fetch_all(
-        f"SELECT {_LOAN_COLUMNS} FROM {_LOAN_TABLES} WHERE l.UserID = ? AND l.ReturnedAt IS NOT NULL "
+        f"SELECT {_LOAN_COLUMNS} FROM {_LOAN_TABLES} "
+        "WHERE l.UserID = ? AND l.ReturnedAt IS NOT NULL "
         "ORDER BY l.ReturnedAt DESC, l.LoanID DESC LIMIT ?",
         (user_id, limit),
     )
@@ -333,7 +333,8 @@ async def active_holds(db: Database, user_id: int) -> list[HoldLine]:
                CASE WHEN h.Status = 'waiting' THEN
                    (SELECT count(*) FROM Holds q
                     WHERE q.BookID = h.BookID AND q.Status = 'waiting'
-                      AND (q.PlacedAt < h.PlacedAt OR (q.PlacedAt = h.PlacedAt AND q.HoldID <= h.HoldID)))
+                      AND (q.PlacedAt < h.PlacedAt
+                           OR (q.PlacedAt = h.PlacedAt AND q.HoldID <= h.HoldID)))
                END AS Position
         FROM Holds h JOIN Books b ON b.BookID = h.BookID
         LEFT JOIN Copies c ON c.CopyID = h.CopyID
@@ -441,7 +442,9 @@ async def copy_record(db: Database, barcode: str, today: date) -> CopyRecord | N
     )
 
 
-async def copy_loans(db: Database, copy_id: int, today: date, limit: int = 50) -> list[tuple[LoanLine, str]]:
+async def copy_loans(
+    db: Database, copy_id: int, today: date, limit: int = 50
+) -> list[tuple[LoanLine, str]]:
     """A copy's loans, newest first, each with the borrower's name."""
     rows = await db.fetch_all(
         f"SELECT {_LOAN_COLUMNS}, u.Name AS Borrower FROM {_LOAN_TABLES} "
@@ -452,7 +455,6 @@ async def copy_loans(db: Database, copy_id: int, today: date, limit: int = 50) -
     return [(_loan_from_row(row, today), row["Borrower"]) for row in rows]
 
 
-# ---- Writing ---------------------------------------------------------------
 
 
 async def _log(
@@ -484,7 +486,15 @@ async def _copy_by_barcode(tx: Transaction, barcode: str):
 
 
 async def _repeat_scan(tx: Transaction, actor_id: int, copy_id: int) -> str | None:
-    """The desk action this librarian took on this copy in the last couple of seconds, if any."""
+    """The desk action this librarian took on this copy in the last couple of seconds, if any.
+
+    The memory is the event log itself rather than the browser session: Quart's
+    session is a signed cookie, and a scanner's double read sends the second
+    request before the answer to the first has updated the cookie. The event
+    is written in the same transaction as the lend or return and read here under
+    the writer lock, so check and action cannot interleave. It is keyed by the
+    signed-in librarian, so two desks sharing one login share the window.
+    """
     return await tx.fetch_value(
         "SELECT Kind FROM Events WHERE CopyID = ? AND ActorID = ? AND Kind IN ('lend', 'return') "
         "AND At > strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?) ORDER BY EventID DESC LIMIT 1",
@@ -553,7 +563,8 @@ async def _offer_to_queue(
     on the shelf.
     """
     hold = await tx.fetch_one(
-        "SELECT h.HoldID, h.UserID, u.Name, u.Email FROM Holds h JOIN Users u ON u.UserID = h.UserID "
+        "SELECT h.HoldID, h.UserID, u.Name, u.Email "
+        "FROM Holds h JOIN Users u ON u.UserID = h.UserID "
         "WHERE h.BookID = ? AND h.Status = 'waiting' AND u.Active = 1 "
         "ORDER BY h.PlacedAt, h.HoldID LIMIT 1",
         (book_id,),
@@ -586,6 +597,13 @@ async def _offer_to_queue(
              hold_message_id(hold["HoldID"])),
         )
     return SetAside(hold["HoldID"], hold["Name"], pickup_by, emailed=bool(hold["Email"]))
+
+
+# ReturnedAt is a UTC instant but the schema checks it against LoanDate, a date
+# in the library's timezone. East of UTC a copy lent and returned on the same
+# morning would come back "before" its loan date, so the instant is raised to
+# the start of the loan date in that case (it is off by at most the UTC offset).
+CLOSE_LOAN = "UPDATE Loans SET ReturnedAt = max(?, LoanDate || 'T00:00:00Z') WHERE LoanID = ?"
 
 
 def hold_message_id(hold_id: int) -> str:
@@ -710,7 +728,7 @@ async def return_copy(
         if loan is None:
             return _refused(f"{copy['Title']} ({copy['Barcode']}) is not on loan.", patron_id)
         await tx.execute(
-            "UPDATE Loans SET ReturnedAt = ? WHERE LoanID = ?", (timestamp(utc_now()), loan["LoanID"])
+            CLOSE_LOAN, (timestamp(utc_now()), loan["LoanID"])
         )
         due = date.fromisoformat(loan["ReturnDate"])
         late = rules.days_overdue(due, today)
@@ -719,7 +737,9 @@ async def return_copy(
             tx, "return", actor_id, user_id=loan["UserID"], book_id=copy["BookID"],
             copy_id=copy["CopyID"], loan_id=loan["LoanID"], detail=lateness,
         )
-        message = f"Returned: {copy['Title']}, due {short_date(due)}, {lateness} (from {loan['Name']})."
+        message = (
+            f"Returned: {copy['Title']}, due {short_date(due)}, {lateness} (from {loan['Name']})."
+        )
         if copy["Status"] == "in_stock":
             set_aside = await _offer_to_queue(
                 tx, copy_id=copy["CopyID"], book_id=copy["BookID"], today=today,
@@ -810,7 +830,7 @@ async def renew(
 
 
 async def undo_last(db: Database, *, actor_id: int, today: date) -> Outcome:
-    """Take back this librarian's last lend or return, if it was within ``UNDO_SECONDS``.
+    """Take back this librarian's last action if it was a lend or return within ``UNDO_SECONDS``.
 
     The event log is append-only, so nothing is deleted: undoing a lend closes
     the loan as returned now (and puts back on the hold shelf a hold that lend
@@ -822,14 +842,19 @@ async def undo_last(db: Database, *, actor_id: int, today: date) -> Outcome:
     async with db.transaction() as tx:
         last = await tx.fetch_one(
             "SELECT *, At > strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?) AS Recent FROM Events "
-            "WHERE ActorID = ? AND Kind IN ('lend', 'return', 'undo') "
+            "WHERE ActorID = ? AND Kind IN ('lend', 'return', 'undo', 'renew', 'hold_placed') "
             "ORDER BY EventID DESC LIMIT 1",
             (f"-{UNDO_SECONDS} seconds", actor_id),
         )
         if last is None or last["Kind"] == "undo":
             return _refused("There is nothing to undo.")
+        if last["Kind"] in ("renew", "hold_placed"):
+            done = "a renewal" if last["Kind"] == "renew" else "a hold"
+            return _refused(f"Only a lend or a return can be undone; your last action was {done}.")
         if not last["Recent"]:
-            return _refused("Too late to undo: only the last minute's lend or return can be undone.")
+            return _refused(
+                "Too late to undo: only the last minute's lend or return can be undone."
+            )
         loan = await tx.fetch_one(
             "SELECT l.*, b.Title, u.Name FROM Loans l JOIN Books b ON b.BookID = l.BookID "
             "JOIN Users u ON u.UserID = l.UserID WHERE l.LoanID = ?",
@@ -842,8 +867,12 @@ async def undo_last(db: Database, *, actor_id: int, today: date) -> Outcome:
 
 async def _undo_lend(tx: Transaction, loan, *, actor_id: int, today: date) -> Outcome:
     if loan["ReturnedAt"] is not None:
-        return _refused(f"{loan['Title']} has already been returned; nothing to undo.", loan["UserID"])
-    await tx.execute("UPDATE Loans SET ReturnedAt = ? WHERE LoanID = ?", (timestamp(utc_now()), loan["LoanID"]))
+        return _refused(
+            f"{loan['Title']} has already been returned; nothing to undo.", loan["UserID"]
+        )
+    await tx.execute(
+        CLOSE_LOAN, (timestamp(utc_now()), loan["LoanID"])
+    )
     message = f"Undone: {loan['Title']} is no longer lent to {loan['Name']}."
     filled = await tx.fetch_one(
         "SELECT h.HoldID, h.CopyID, h.PickupBy FROM Events e JOIN Holds h ON h.HoldID = e.HoldID "
@@ -852,7 +881,8 @@ async def _undo_lend(tx: Transaction, loan, *, actor_id: int, today: date) -> Ou
     )
     if filled and filled["CopyID"] == loan["CopyID"] and filled["PickupBy"]:
         await tx.execute(
-            "UPDATE Holds SET Status = 'ready', ClosedAt = NULL WHERE HoldID = ?", (filled["HoldID"],)
+            "UPDATE Holds SET Status = 'ready', ClosedAt = NULL WHERE HoldID = ?",
+            (filled["HoldID"],),
         )
         message += " Their hold is ready again: put the copy back on the hold shelf."
     elif filled:
@@ -864,7 +894,8 @@ async def _undo_lend(tx: Transaction, loan, *, actor_id: int, today: date) -> Ou
         message += " Their hold is waiting again."
     await _log(
         tx, "undo", actor_id, user_id=loan["UserID"], book_id=loan["BookID"],
-        copy_id=loan["CopyID"], loan_id=loan["LoanID"], hold_id=filled["HoldID"] if filled else None,
+        copy_id=loan["CopyID"], loan_id=loan["LoanID"],
+        hold_id=filled["HoldID"] if filled else None,
         detail="lend undone: loan closed" + ("; their hold reopened" if filled else ""),
     )
     return Outcome("undone", message, loan["UserID"], loan["LoanID"])
@@ -883,7 +914,9 @@ async def _undo_return(tx: Transaction, loan, *, return_event_id: int, actor_id:
     except sqlite3.IntegrityError as error:
         if "Loans.CopyID" not in str(error):
             raise
-        return _refused(f"{loan['Title']} has been lent again since it was returned; nothing to undo.")
+        return _refused(
+            f"{loan['Title']} has been lent again since it was returned; nothing to undo."
+        )
     message = f"Undone: {loan['Title']} is on loan to {loan['Name']} again."
     detail = "return undone: loan reopened"
     if readied:
@@ -892,7 +925,8 @@ async def _undo_return(tx: Transaction, loan, *, return_event_id: int, actor_id:
             (readied["HoldID"],),
         )
         cancelled = await tx.execute(
-            "UPDATE Outbox SET Status = 'cancelled' WHERE Kind = 'hold_ready' AND Status = 'pending' "
+            "UPDATE Outbox SET Status = 'cancelled' "
+            "WHERE Kind = 'hold_ready' AND Status = 'pending' "
             "AND HeaderMessageID LIKE ?",
             (f"<hold-ready-{readied['HoldID']}-%",),
         )
@@ -907,20 +941,24 @@ async def _undo_return(tx: Transaction, loan, *, return_event_id: int, actor_id:
     return Outcome("undone", message, loan["UserID"], loan["LoanID"])
 
 
-# ---- Holds -----------------------------------------------------------------
 
 
 async def place_hold(db: Database, *, book_id: int, patron_id: int, actor_id: int) -> Outcome:
     """Queue the patron for a title with no copy on the shelf."""
     async with db.transaction() as tx:
-        book = await tx.fetch_one("SELECT BookID, Title, WithdrawnAt FROM Books WHERE BookID = ?", (book_id,))
+        book = await tx.fetch_one(
+            "SELECT BookID, Title, WithdrawnAt FROM Books WHERE BookID = ?", (book_id,)
+        )
         if book is None:
             return Outcome("not_found", "There is no such title.", patron_id)
         patron = await tx.fetch_one("SELECT Name, Active FROM Users WHERE UserID = ?", (patron_id,))
         if patron is None:
             return Outcome("not_found", "No such patron.")
         if not patron["Active"]:
-            return _refused(f"{patron['Name']}'s account is inactive: no holds until it is reactivated.", patron_id)
+            return _refused(
+                f"{patron['Name']}'s account is inactive: no holds until it is reactivated.",
+                patron_id,
+            )
         if book["WithdrawnAt"] is not None:
             return _refused(f"{book['Title']} has been withdrawn: it cannot be held.", patron_id)
         availability = await tx.fetch_one(
@@ -930,17 +968,21 @@ async def place_hold(db: Database, *, book_id: int, patron_id: int, actor_id: in
             return _refused(f"The library has no copies of {book['Title']} to hold.", patron_id)
         if availability["Availability"] > 0:
             return _refused(
-                f"A copy of {book['Title']} is on the shelf: take it from there instead of holding it.",
+                f"A copy of {book['Title']} is on the shelf: "
+                "take it from there instead of holding it.",
                 patron_id,
             )
         has_it = await tx.fetch_value(
-            "SELECT EXISTS (SELECT 1 FROM Loans WHERE UserID = ? AND BookID = ? AND ReturnedAt IS NULL)",
+            "SELECT EXISTS (SELECT 1 FROM Loans "
+            "WHERE UserID = ? AND BookID = ? AND ReturnedAt IS NULL)",
             (patron_id, book_id),
         )
         if has_it:
             return _refused(f"{patron['Name']} already has {book['Title']} on loan.", patron_id)
         try:
-            hold_id = await tx.insert("INSERT INTO Holds (UserID, BookID) VALUES (?, ?)", (patron_id, book_id))
+            hold_id = await tx.insert(
+                "INSERT INTO Holds (UserID, BookID) VALUES (?, ?)", (patron_id, book_id)
+            )
         except sqlite3.IntegrityError as error:
             if "Holds.UserID" not in str(error):
                 raise

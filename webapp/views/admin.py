@@ -13,7 +13,8 @@ from webapp.web import current_user, get_db
 
 blueprint = Blueprint("admin", __name__)
 
-# (LoanRule attribute and form field suffix, label, lowest, highest): the same bounds as the schema's CHECKs.
+# (LoanRule attribute and form field suffix, label, lowest, highest), with the
+# same bounds as the schema's CHECK constraints.
 RULE_FIELDS = (
     ("loan_days", "Loan period (days)", 1, 365),
     ("max_loans", "Most open loans", 0, 1000),
@@ -72,7 +73,9 @@ async def rules_save():
             values[name] = value
         loan_rules.append(
             rules.LoanRule(
-                role=role, block_when_overdue=form.get(f"{role}-block_when_overdue") == "on", **values
+                role=role,
+                block_when_overdue=form.get(f"{role}-block_when_overdue") == "on",
+                **values,
             )
         )
     closed_weekdays = frozenset(
@@ -83,7 +86,8 @@ async def rules_save():
     pickup_days = _bounded_int(form.get("hold_pickup_days"), *PICKUP_DAYS_RANGE)
     if pickup_days is None:
         errors["hold_pickup_days"] = (
-            f"Days to collect a hold: a whole number from {PICKUP_DAYS_RANGE[0]} to {PICKUP_DAYS_RANGE[1]}."
+            "Days to collect a hold: a whole number from "
+            f"{PICKUP_DAYS_RANGE[0]} to {PICKUP_DAYS_RANGE[1]}."
         )
     if errors:
         return await _page(errors=errors, form=form, status=422)
@@ -91,7 +95,7 @@ async def rules_save():
         get_db(), loan_rules=loan_rules, closed_weekdays=closed_weekdays,
         pickup_days=pickup_days, actor_id=current_user().user_id,
     )
-    session["rules_message"] = "Saved: " + "; ".join(changes) + "." if changes else "Nothing changed."
+    session["rules_message"] = f"Saved: {'; '.join(changes)}." if changes else "Nothing changed."
     return redirect(url_for("admin.rules_page"), 303)
 
 
@@ -126,6 +130,8 @@ async def closed_day_remove(day: str):
         get_db(), day=parsed, actor_id=current_user().user_id
     )
     if not removed:
-        return await _page(errors={"day": "That day is not in the list of closed days."}, status=404)
+        return await _page(
+            errors={"day": "That day is not in the list of closed days."}, status=404
+        )
     session["rules_message"] = f"Open again on {parsed:%A %-d %B %Y}."
     return redirect(url_for("admin.rules_page"), 303)

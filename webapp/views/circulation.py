@@ -34,7 +34,6 @@ def _status_for(outcome: circulation.Outcome) -> int:
     return 200 if outcome.ok else 422
 
 
-# ---- The desk --------------------------------------------------------------
 
 
 async def _desk_context(message: dict | None) -> dict:
@@ -88,7 +87,9 @@ async def desk_scan():
         mode = "auto"
     session["desk_mode"] = mode
     if not code:
-        return await _desk_answer(circulation.Outcome("refused", "Scan a card or a copy barcode first."))
+        return await _desk_answer(
+            circulation.Outcome("refused", "Scan a card or a copy barcode first.")
+        )
     if len(code) > MAX_CODE_LENGTH:
         return await _desk_answer(
             circulation.Outcome("refused", "That is too long to be a card number or barcode.")
@@ -148,7 +149,9 @@ async def desk_hold():
     book_id = await _book_named((await request.form).get("book", ""))
     if book_id is None:
         return await _desk_answer(
-            circulation.Outcome("refused", "No title has that ISBN, copy barcode or number.", patron_id)
+            circulation.Outcome(
+                "refused", "No title has that ISBN, copy barcode or number.", patron_id
+            )
         )
     outcome = await circulation.place_hold(
         get_db(), book_id=book_id, patron_id=patron_id, actor_id=current_user().user_id
@@ -181,7 +184,6 @@ async def desk_done():
     return await _desk_answer(circulation.Outcome("cleared", "Ready for the next patron."))
 
 
-# ---- My account ------------------------------------------------------------
 
 
 async def _account_context(message: dict | None) -> dict:
@@ -246,7 +248,6 @@ async def place_hold(book_id: int):
     return await _account_answer(outcome)
 
 
-# ---- Staff pages about a patron or a copy ----------------------------------
 
 
 @blueprint.get("/patrons/<int:user_id>")

@@ -66,8 +66,11 @@ def _forget_pending() -> None:
 def _remove_stale_uploads(directory: Path) -> None:
     cutoff = time.time() - STALE_UPLOAD_SECONDS
     for path in directory.glob("*.upload"):
-        if path.stat().st_mtime < cutoff:
-            path.unlink(missing_ok=True)
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+        except FileNotFoundError:
+            continue
 
 
 async def _start_page(error: str | None = None, status: int = 200):
