@@ -9,6 +9,8 @@ from webapp.backup import backup_database
 from webapp.cli import main
 from webapp.db import connect_sync
 
+from .security_helpers import table_checksums
+
 
 def test_a_backup_taken_during_writes_passes_integrity_check_and_holds_a_consistent_snapshot(demo_database, tmp_path):
     conn = connect_sync(demo_database)
@@ -78,8 +80,6 @@ def test_the_command_line_backs_up_and_refuses_to_overwrite(demo_database, tmp_p
 
 def test_a_backup_taken_under_load_restores_to_identical_data(demo_database, tmp_path):
     """Every row the backup holds is the source's row as committed; restored, it reads the same."""
-    from .security_helpers import table_checksums
-
     conn = connect_sync(demo_database)
     conn.execute("CREATE TABLE Ledger (Seq INTEGER PRIMARY KEY, Payload TEXT NOT NULL)")
     conn.close()

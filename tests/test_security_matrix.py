@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import pytest
 
-from webapp import create_app
+from webapp import _check_every_route_has_a_policy, create_app
 from webapp.access import Access, allow
+from webapp.db import connect_sync
 
 from .conftest import make_settings
-from .security_helpers import Records, build_library, copy_library, signed_in
+from .security_helpers import build_library, copy_library, signed_in
 
 OK = "allowed"
 LOGIN = "login redirect"
@@ -137,8 +138,6 @@ def test_a_view_without_a_declared_policy_stops_the_app_from_starting(library):
     async def forgotten():
         return "reachable by anyone"
 
-    from webapp import _check_every_route_has_a_policy
-
     with pytest.raises(RuntimeError, match="forgotten"):
         _check_every_route_has_a_policy(app)
     allow(Access.ADMIN)(forgotten)
@@ -199,8 +198,6 @@ async def test_a_librarian_cannot_make_change_or_delete_an_admin_account(library
             response = await client.post(url, form={**form, "csrf_token": token})
             assert response.status_code == 403, url
     # The admin account is untouched and no new admin exists.
-    from webapp.db import connect_sync
-
     conn = connect_sync(database)
     admins = conn.execute("SELECT Name FROM Users WHERE Role = 'Admin'").fetchall()
     conn.close()
