@@ -131,3 +131,24 @@ async def test_error_pages_show_no_stack_trace_or_sql(library, tmp_path):
             assert not any(leak in body for leak in LEAKS), f"{what}: {body[:500]}"
             assert_security_headers(response, what)
         assert "Something went wrong on our side" in await answers["500"].get_data(as_text=True)
+
+
+async def test_a_session_cookie_copied_before_sign_out_no_longer_works_after_it(admin_app):
+    app, test_app, _, _ = admin_app
+    librarian = test_app.test_client()
+    token = await signed_in(librarian, "librarian")
+    stolen = next(cookie.value for cookie in librarian.cookie_jar if cookie.name == "shelfmark_session")
+    thief = app.test_client(use_cookies=False)
+    headers = {"Cookie": f"shelfmark_session={stolen}"}
+    assert (await thief.get("/desk", headers=headers)).status_code == 200
+    assert (await librarian.post("/logout", form={"csrf_token": token})).status_code == 302
+    replayed = await thief.get("/desk", headers=headers)
+    assert replayed.status_code == 302 and replayed.headers["Location"].startswith("/login")
+
+
+async def test_the_cookie_a_visitor_gets_before_signing_in_is_httponly_and_samesite(admin_app):
+    _, test_app, _, _ = admin_app
+    response = await test_app.test_client().get("/login")
+    cookie = response.headers["Set-Cookie"]
+    assert cookie.startswith("shelfmark_session=")
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
