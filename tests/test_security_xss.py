@@ -20,6 +20,7 @@ from werkzeug.datastructures import FileStorage
 
 from webapp.cli import main
 from webapp.db import connect_sync
+from webapp.notices import hold_ready
 
 from .conftest import TEST_TODAY, log_in
 from .server import running_server
@@ -222,3 +223,10 @@ async def test_no_payload_script_runs_in_a_real_browser(poisoned, settings):
                 assert dialogs == []
             finally:
                 await browser.close()
+
+
+def test_the_hold_ready_email_escapes_the_patron_and_the_title():
+    mail = hold_ready(library_name="Shelfmark " + PAYLOAD, patron_name="Alice " + PAYLOAD,
+                      title="Gatsby " + PAYLOAD, author=PAYLOAD, barcode="B1", pickup_by=TEST_TODAY)
+    assert_escaped(mail.body_html, "the hold-ready email's HTML part")
+    assert "Alice " + PAYLOAD in mail.body_text
