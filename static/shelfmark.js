@@ -10,6 +10,23 @@ document.addEventListener("htmx:configRequest", (event) => {
   }
 });
 
+// Enter submits the search form at once (an exact ISBN then opens its book),
+// while the box's own live request for the same text may still be waiting out
+// its typing delay. Sent after the submit, it would replace it (hx-sync), so
+// skip it: the submitted request already asks for exactly that text.
+let submittedSearch = null;
+document.addEventListener("htmx:confirm", (event) => {
+  const source = event.detail.elt;
+  if (source.id === "search-form") {
+    submittedSearch = source.elements.q.value;
+  } else if (source.id === "q") {
+    if (source.value === submittedSearch) {
+      event.preventDefault();
+    }
+    submittedSearch = null;
+  }
+});
+
 // A page restored from htmx's history cache keeps the DOM but not what was
 // typed: put the search box back in step with the URL.
 document.addEventListener("htmx:historyRestore", () => {
