@@ -8,8 +8,8 @@ Fixtures for every browser scenario:
 - ``start_server(**env)``: a server with extra ``SHELFMARK_*`` settings,
   e.g. ``start_server(SHELFMARK_SEARCH_DELAY_MS="1500")``.
 - ``page``: a 1280×800 light-scheme page; ``open_page(width=…, height=…, dark=…,
-  javascript=…, bypass_csp=…)`` opens more. Every page fails its test if the
-  browser reports a Content-Security-Policy violation.
+  javascript=…)`` opens more. A page that breaks the Content-Security-Policy or
+  asks another host for anything fails its test.
 - ``log_in(page, server, email)``: signs in through the real form, by keyboard.
 
 Without /usr/bin/chromium the tests are skipped with the install command; with
@@ -210,11 +210,16 @@ def browser() -> Iterator[Browser]:
 def open_page(browser: Browser) -> Iterator[Callable[..., Page]]:
     """Open a page in a fresh browser context (own cookies, storage, history).
 
-    ``bypass_csp`` is only for injecting test tooling such as axe-core; pages
-    without it record CSP violations, and any makes the test fail.
+    The test fails if any page breaks the Content-Security-Policy or requests
+    anything from another host: every asset must be served by the app.
     """
     contexts = []
     violations: list[str] = []
+    outside_requests: list[str] = []
+
+    def record_outside_request(request) -> None:
+        if not request.url.startswith(("http://127.0.0.1:", "data:")):
+            outside_requests.append(request.url)
 
     def open_page(
         *,
@@ -222,31 +227,31 @@ def open_page(browser: Browser) -> Iterator[Callable[..., Page]]:
         height: int = 800,
         dark: bool = False,
         javascript: bool = True,
-        bypass_csp: bool = False,
     ) -> Page:
         context = browser.new_context(
             viewport={"width": width, "height": height},
             color_scheme="dark" if dark else "light",
+            # Still pictures and no transitions to wait out.
             reduced_motion="reduce",
             java_script_enabled=javascript,
-            bypass_csp=bypass_csp,
         )
         context.set_default_timeout(EXPECT_TIMEOUT_MS)
         contexts.append(context)
+        context.on("request", record_outside_request)
         new_page = context.new_page()
-        if not bypass_csp:
-            new_page.on(
-                "console",
-                lambda message: violations.append(message.text)
-                if "Content Security Policy" in message.text
-                else None,
-            )
+        new_page.on(
+            "console",
+            lambda message: violations.append(message.text)
+            if "Content Security Policy" in message.text
+            else None,
+        )
         return new_page
 
     yield open_page
     for context in contexts:
         context.close()
     assert not violations, f"the page broke its Content-Security-Policy: {violations}"
+    assert not outside_requests, f"the page loaded something from elsewhere: {outside_requests}"
 
 
 @pytest.fixture
@@ -297,9 +302,9 @@ def serious_accessibility_violations(page: Page) -> list[str]:
     ]
 
 
-def save_screenshot(page: Page, name: str, *, full_page: bool = False) -> Path:
+def save_screenshot(page: Page, name: str) -> Path:
     """Write docs/screenshots/NAME.png, the pictures the README shows."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=full_page, animations="disabled", caret="hide")
+    page.screenshot(path=str(path), animations="disabled", caret="hide")
     return path
