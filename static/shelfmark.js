@@ -36,6 +36,15 @@ document.addEventListener("htmx:historyRestore", () => {
   }
 });
 
+// A region being reloaded is marked busy, so screen readers announce its new
+// content once, when it has arrived, rather than the half-swapped state.
+document.addEventListener("htmx:beforeRequest", (event) => {
+  event.detail.target.setAttribute("aria-busy", "true");
+});
+document.addEventListener("htmx:afterRequest", (event) => {
+  event.detail.target.removeAttribute("aria-busy");
+});
+
 // Elements marked data-autofocus take the focus back after every swap, so a
 // barcode scanner's next scan always lands in the scan box.
 document.addEventListener("htmx:afterSettle", () => {
