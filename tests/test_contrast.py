@@ -17,21 +17,39 @@ TEXT = 4.5  # WCAG 1.4.3, normal-size text
 NON_TEXT = 3.0  # WCAG 1.4.11, control borders and focus rings
 
 TEXT_PAIRS = [
-    ("text", "bg"), ("text", "surface"), ("text", "surface-2"),
-    ("muted", "bg"), ("muted", "surface"), ("muted", "surface-2"),
-    ("link", "bg"), ("link", "surface"), ("link", "surface-2"),
-    ("on-accent", "accent"), ("on-accent", "accent-hover"),
-    ("on-danger", "danger-strong"), ("on-danger", "danger-strong-hover"),
-    ("success-text", "success-bg"), ("warn-text", "warn-bg"), ("danger-text", "danger-bg"),
-    ("danger-text", "bg"), ("danger-text", "surface"),
-    ("warn-text", "bg"), ("warn-text", "surface"),
-    ("none-text", "none-bg"), ("mark-text", "mark-bg"),
-    ("text", "info-bg"), ("text", "success-bg"), ("text", "danger-bg"),
+    ("text", "bg"),
+    ("text", "surface"),
+    ("text", "surface-2"),
+    ("muted", "bg"),
+    ("muted", "surface"),
+    ("muted", "surface-2"),
+    ("link", "bg"),
+    ("link", "surface"),
+    ("link", "surface-2"),
+    ("on-accent", "accent"),
+    ("on-accent", "accent-hover"),
+    ("on-danger", "danger-strong"),
+    ("on-danger", "danger-strong-hover"),
+    ("success-text", "success-bg"),
+    ("warn-text", "warn-bg"),
+    ("danger-text", "danger-bg"),
+    ("danger-text", "bg"),
+    ("danger-text", "surface"),
+    ("warn-text", "bg"),
+    ("warn-text", "surface"),
+    ("none-text", "none-bg"),
+    ("mark-text", "mark-bg"),
+    ("text", "info-bg"),
+    ("text", "success-bg"),
+    ("text", "danger-bg"),
 ]
 NON_TEXT_PAIRS = [
-    ("border", "bg"), ("border", "surface"),
-    ("focus", "bg"), ("focus", "surface"),
-    ("accent", "bg"), ("accent", "surface"),
+    ("border", "bg"),
+    ("border", "surface"),
+    ("focus", "bg"),
+    ("focus", "surface"),
+    ("accent", "bg"),
+    ("accent", "surface"),
 ]
 
 
@@ -41,9 +59,9 @@ def _tokens(block: str) -> dict[str, str]:
 
 def colour_schemes() -> dict[str, dict[str, str]]:
     css = STYLESHEET.read_text(encoding="utf-8")
-    light = _tokens(re.search(r":root\s*{(.*?)}", css, re.S).group(1))
+    light = _tokens(re.search(r":root\s*{(.*?)}", css, re.DOTALL).group(1))
     dark_block = re.search(
-        r"@media \(prefers-color-scheme: dark\)\s*{\s*:root\s*{(.*?)}", css, re.S
+        r"@media \(prefers-color-scheme: dark\)\s*{\s*:root\s*{(.*?)}", css, re.DOTALL
     ).group(1)
     return {"light": light, "dark": {**light, **_tokens(dark_block)}}
 

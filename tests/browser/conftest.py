@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Request, expect, sync_playwright
 
 from webapp import demo
 from webapp.db import connect_sync, migrate
@@ -217,7 +217,11 @@ def open_page(browser: Browser) -> Iterator[Callable[..., Page]]:
     violations: list[str] = []
     outside_requests: list[str] = []
 
-    def record_outside_request(request) -> None:
+    def record_csp_violation(message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text:
+            violations.append(message.text)
+
+    def record_outside_request(request: Request) -> None:
         if not request.url.startswith(("http://127.0.0.1:", "data:")):
             outside_requests.append(request.url)
 
@@ -239,12 +243,7 @@ def open_page(browser: Browser) -> Iterator[Callable[..., Page]]:
         contexts.append(context)
         context.on("request", record_outside_request)
         new_page = context.new_page()
-        new_page.on(
-            "console",
-            lambda message: violations.append(message.text)
-            if "Content Security Policy" in message.text
-            else None,
-        )
+        new_page.on("console", record_csp_violation)
         return new_page
 
     yield open_page

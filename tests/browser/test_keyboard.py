@@ -97,5 +97,10 @@ def test_every_control_shows_a_clear_focus_ring(shared_server: LiveServer, open_
             seen.add(focused["name"])
             assert focused["outline"] != "none" and focused["width"] >= 2, focused
         assert seen == {
-            "Skip to content", "Shelfmark Library", "Search", "Sign in", "email", "password"
+            "Skip to content",
+            "Shelfmark Library",
+            "Search",
+            "Sign in",
+            "email",
+            "password",
         }

@@ -31,7 +31,13 @@ SCREENSHOTS = [
     Screenshot("book-dark", "/books/1", "The Great Gatsby", dark=True),
     Screenshot("phone-search", "/search?q=gatsby", "Search the catalogue", width=360, height=740),
     Screenshot(
-        "phone-menu-dark", "/books/2", "1984", width=360, height=740, dark=True, open_menu=True,
+        "phone-menu-dark",
+        "/books/2",
+        "1984",
+        width=360,
+        height=740,
+        dark=True,
+        open_menu=True,
         signed_in_as="alice@example.com",
     ),
 ]
