@@ -4,7 +4,7 @@ Fixtures for every browser scenario:
 
 - ``server``: a Hypercorn server of the app for this test alone, on a free port with its
   own copy of the demo database (``server.url("/search")``, ``server.database``).
-- ``shared_server``: one such server per module, for tests that change nothing.
+- ``shared_server``: one such server for the whole run, for tests that change no data.
 - ``start_server(**env)``: a server with extra ``SHELFMARK_*`` settings,
   e.g. ``start_server(SHELFMARK_SEARCH_DELAY_MS="1500")``.
 - ``page``: a 1280×800 light-scheme page; ``open_page(width=…, height=…, dark=…,
@@ -184,11 +184,11 @@ def server(demo_database_template: Path, tmp_path: Path) -> Iterator[LiveServer]
         yield live
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def shared_server(
     demo_database_template: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
-    """One server for a module's tests that only look (no sign-in, no changes)."""
+    """One server for all the tests that change no data (signing in is fine)."""
     folder = tmp_path_factory.mktemp("shared") / "server"
     with running_server(demo_database_template, folder) as live:
         yield live
