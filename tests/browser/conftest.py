@@ -12,6 +12,14 @@ Fixtures for every browser scenario:
   asks another host for anything fails its test.
 - ``log_in(page, server, email)``: signs in through the real form, by keyboard.
 
+Helpers: ``has_horizontal_scroll(page)``, ``serious_accessibility_violations(page)``
+(axe-core) and ``save_screenshot(page, name)`` (docs/screenshots/NAME.png).
+
+A new page joins the phone, menu and axe checks through ``MAIN_PAGES`` in
+test_responsive_a11y.py and the README's pictures through ``SCREENSHOTS`` in
+test_screenshots.py; its own scenarios go in a module of its own, using
+``server`` when they change data. Wait with ``expect(...)``, never with sleeps.
+
 Without /usr/bin/chromium the tests are skipped with the install command; with
 ``CI=true`` a missing browser fails them instead.
 """
