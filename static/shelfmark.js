@@ -36,6 +36,19 @@ document.addEventListener("htmx:historyRestore", () => {
   }
 });
 
+// Error answers land in #flash (base.html's htmx config); a request that got no
+// answer at all says so there too, instead of silently doing nothing.
+document.addEventListener("htmx:sendError", () => {
+  const region = document.getElementById("flash");
+  if (region) {
+    const message = document.createElement("p");
+    message.className = "flash error";
+    message.setAttribute("role", "alert");
+    message.textContent = "The library could not be reached. Check your connection and try again.";
+    region.replaceChildren(message);
+  }
+});
+
 // A region being reloaded is marked busy, so screen readers announce its new
 // content once, when it has arrived, rather than the half-swapped state.
 document.addEventListener("htmx:beforeRequest", (event) => {

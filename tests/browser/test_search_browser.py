@@ -154,3 +154,28 @@ def test_the_results_are_a_polite_live_region(shared_server: LiveServer, page: P
     expect(region).to_have_attribute("aria-live", "polite")
     page.get_by_label(SEARCH_BOX).fill("gatsby")
     expect(region).to_contain_text("1 match for “gatsby”")
+
+
+def test_an_error_answer_is_shown_in_the_message_area(shared_server: LiveServer, page: Page):
+    # The server's real answer to a failing htmx request, in place of the search's.
+    page.route(
+        re.compile(r"/search\?q=boom$"),
+        lambda route: route.fulfill(response=route.fetch(url=shared_server.url("/no-such-page"))),
+    )
+    page.goto(shared_server.url("/search?q=gatsby"))
+    page.get_by_label(SEARCH_BOX).fill("boom")
+    flash = page.locator("#flash")
+    expect(flash.get_by_role("alert")).to_contain_text("There is no such page.")
+    expect(page.locator("#search-results")).to_contain_text("1 match for “gatsby”")
+
+
+def test_a_request_that_gets_no_answer_says_so(shared_server: LiveServer, page: Page):
+    page.route(
+        re.compile(r"/search\?q=offline$"), lambda route: route.abort("internetdisconnected")
+    )
+    page.goto(shared_server.url("/search?q=gatsby"))
+    page.get_by_label(SEARCH_BOX).fill("offline")
+    expect(page.locator("#flash").get_by_role("alert")).to_have_text(
+        "The library could not be reached. Check your connection and try again."
+    )
+    expect(page.locator("#search-results")).to_contain_text("1 match for “gatsby”")
