@@ -303,7 +303,9 @@ def serious_accessibility_violations(page: Page) -> list[str]:
     )
     return [
         f"{violation['id']} ({violation['impact']}): {violation['help']} — "
-        + "; ".join(node["target"][0] for node in violation["nodes"][:5])
+        + "; ".join(
+            f"{node['target'][0]}: {node['failureSummary']}" for node in violation["nodes"][:3]
+        )
         for violation in results
         if violation["impact"] in {"serious", "critical"}
     ]
