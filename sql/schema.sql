@@ -22,7 +22,7 @@ CREATE VIRTUAL TABLE BooksSearch USING fts5 (
     content = 'BooksSearchSource',
     content_rowid = 'BookID',
     tokenize = 'unicode61 remove_diacritics 2',
-    prefix = '2 3'
+    prefix = '1 2 3'
 );
 
 CREATE TABLE ClosedDays (
@@ -68,6 +68,29 @@ CREATE TABLE Holds (
     CHECK (Status <> 'ready' OR (CopyID IS NOT NULL AND PickupBy IS NOT NULL))
 );
 
+CREATE TABLE JobLeases (
+    Name      TEXT PRIMARY KEY,
+    Holder    TEXT NOT NULL,
+    ExpiresAt TEXT NOT NULL
+);
+
+CREATE TABLE JobRuns (
+    RunID      INTEGER PRIMARY KEY,
+    Job        TEXT NOT NULL CHECK (length(Job) BETWEEN 1 AND 40),
+    -- 'nightly' (the scheduler), 'catch-up' (at start after a missed night), 'manual'.
+    Trigger    TEXT NOT NULL CHECK (Trigger IN ('nightly', 'catch-up', 'manual')),
+    RunDate    TEXT NOT NULL CHECK (date(RunDate) IS RunDate),
+    StartedAt  TEXT NOT NULL,
+    FinishedAt TEXT,
+    Status     TEXT NOT NULL DEFAULT 'running' CHECK (Status IN ('running', 'succeeded', 'failed')),
+    Flagged    INTEGER NOT NULL DEFAULT 0,
+    Queued     INTEGER NOT NULL DEFAULT 0,
+    Sent       INTEGER NOT NULL DEFAULT 0,
+    Pending    INTEGER NOT NULL DEFAULT 0,
+    Failed     INTEGER NOT NULL DEFAULT 0,
+    Error      TEXT
+);
+
 CREATE TABLE LibrarySettings (
     Key   TEXT PRIMARY KEY,
     Value TEXT NOT NULL
@@ -106,6 +129,20 @@ CREATE TABLE LoginFailures (
     At        TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
 );
 
+CREATE TABLE Notices (
+    NoticeID  INTEGER PRIMARY KEY,
+    LoanID    INTEGER NOT NULL REFERENCES Loans (LoanID),
+    UserID    INTEGER NOT NULL REFERENCES Users (UserID),
+    -- Days relative to the due date: -2 is two days before, 7 is a week overdue.
+    Stage     INTEGER NOT NULL CHECK (Stage BETWEEN -365 AND 3650),
+    DueDate   TEXT NOT NULL CHECK (date(DueDate) IS DueDate),
+    -- The library date of the run that reached the stage.
+    RunDate   TEXT NOT NULL CHECK (date(RunDate) IS RunDate),
+    MessageID INTEGER REFERENCES Outbox (MessageID),
+    CreatedAt TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+    UNIQUE (LoanID, Stage, DueDate)
+);
+
 CREATE TABLE Outbox (
     MessageID     INTEGER PRIMARY KEY,
     Kind          TEXT NOT NULL CHECK (Kind IN ('reminder', 'hold_ready')),
@@ -123,7 +160,7 @@ CREATE TABLE Outbox (
     LastError     TEXT,
     CreatedAt     TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
     SentAt        TEXT
-);
+, Transport TEXT CHECK (Transport IS NULL OR Transport IN ('smtp', 'mailbox')), SendingSince TEXT);
 
 CREATE TABLE Sessions (
     TokenHash  TEXT PRIMARY KEY,
@@ -146,7 +183,11 @@ CREATE TABLE Users (
     CreatedAt    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
 );
 
+CREATE INDEX Books_ByPopularity ON Books (TimesBorrowed DESC, BookID DESC, Title, Author, Year);
+
 CREATE INDEX Books_Title ON Books (Title);
+
+CREATE INDEX Books_TitleNoCase ON Books (Title COLLATE NOCASE);
 
 CREATE INDEX Copies_BookID ON Copies (BookID);
 
@@ -164,6 +205,8 @@ CREATE UNIQUE INDEX Holds_OneActiveHoldPerPatronAndBook
 CREATE UNIQUE INDEX Holds_OneReadyHoldPerCopy ON Holds (CopyID) WHERE Status = 'ready';
 
 CREATE INDEX Holds_Queue ON Holds (BookID, PlacedAt, HoldID) WHERE Status = 'waiting';
+
+CREATE INDEX JobRuns_ByJob ON JobRuns (Job, RunID);
 
 CREATE INDEX Loans_ByCopy ON Loans (CopyID, LoanDate);
 
@@ -183,7 +226,13 @@ CREATE INDEX LoginFailures_ByAddress ON LoginFailures (Address, At);
 
 CREATE INDEX LoginFailures_ByEmail ON LoginFailures (Email, At);
 
+CREATE INDEX Notices_ByHand ON Notices (RunDate) WHERE MessageID IS NULL;
+
+CREATE INDEX Notices_ByMessage ON Notices (MessageID) WHERE MessageID IS NOT NULL;
+
 CREATE INDEX Outbox_Due ON Outbox (Status, NextAttemptAt);
+
+CREATE INDEX Outbox_Mailbox ON Outbox (SentAt) WHERE Transport = 'mailbox';
 
 CREATE INDEX Sessions_ByUser ON Sessions (UserID);
 

@@ -69,3 +69,13 @@ document.addEventListener("htmx:afterSettle", () => {
     }
   }
 });
+
+// A scan box empties as soon as its scan is sent, so the scanner's next barcode
+// starts afresh even while the answer to the last one is on its way.
+document.addEventListener("htmx:beforeSend", (event) => {
+  const form = event.detail.elt;
+  const box = form instanceof HTMLFormElement ? form.querySelector("[data-autofocus]") : null;
+  if (box) {
+    box.value = "";
+  }
+});

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -82,3 +83,23 @@ async def log_in(client, email: str, password: str = demo.DEMO_PASSWORD) -> str:
     )
     assert response.status_code == 302, await response.get_data(as_text=True)
     return await csrf_from(client, "/search")
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory) -> Path:
+    """The demo database of ``demo_database``, built once per test session."""
+    path = tmp_path_factory.mktemp("demo-template") / "shelfmark.sqlite3"
+    conn = connect_sync(path)
+    migrate(conn, MIGRATIONS)
+    demo.load(conn, books=60, patrons=20, seed=7, today=TEST_TODAY, show_progress=False)
+    conn.close()
+    return path
+
+
+@pytest.fixture
+def demo_copy(demo_template: Path, tmp_path: Path) -> Path:
+    """A private copy of the session's demo database: the same data as ``demo_database``,
+    without paying for generating it (and hashing its passwords) in every test."""
+    path = tmp_path / "shelfmark.sqlite3"
+    shutil.copyfile(demo_template, path)
+    return path

@@ -80,3 +80,22 @@ async def test_non_latin_titles_and_accented_authors_are_searchable(goodbooks):
     page = await catalogue.search(goodbooks, search_query.parse("grandpre"), per_page=3)
     authors = "".join(part for part, _ in page.results[0].author_parts)
     assert "GrandPré" in authors
+
+
+async def test_the_first_keystrokes_reach_harry_potter_by_harr(goodbooks):
+    for typed in ("h", "ha", "har"):
+        assert await titles_for(goodbooks, typed, count=20), typed
+    assert any(title.startswith("Harry Potter") for title in await titles_for(goodbooks, "harr"))
+
+
+async def test_the_first_keystrokes_reach_tolkien_by_tolk(goodbooks):
+    for typed in ("t", "to", "tol"):
+        assert await titles_for(goodbooks, typed, count=20), typed
+    page = await catalogue.search(goodbooks, search_query.parse("tolk"), per_page=5)
+    authors = ["".join(part for part, _ in result.author_parts) for result in page.results]
+    assert "Tolkien" in authors[0]
+
+
+async def test_a_one_letter_query_says_many_results_instead_of_counting(goodbooks):
+    page = await catalogue.search(goodbooks, search_query.parse("t"), per_page=20)
+    assert page.total_is_capped and len(page.results) == 20

@@ -138,3 +138,25 @@ async def test_every_response_carries_the_security_headers(client):
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Referrer-Policy"] == "same-origin"
+
+
+async def test_a_huge_match_set_says_many_results_and_still_shows_the_popular_book(
+    client, settings
+):
+    conn = connect_sync(settings.database)
+    conn.executemany(
+        "INSERT INTO Books (Title, Author) VALUES (?, ?)",
+        [(f"Quokka Tales {number}", "Ann Author") for number in range(1, 401)],
+    )
+    # The oldest of them, far outside the newest matches, is the one everyone borrows.
+    conn.execute("UPDATE Books SET TimesBorrowed = 75 WHERE Title = 'Quokka Tales 1'")
+    conn.close()
+    html = await (await client.get("/search?q=quok", headers=HX)).get_data(as_text=True)
+    assert "Many results" in html
+    assert "400 matches" not in html
+    first = html.index('class="result-title"')
+    assert "Tales 1<" in html[first : first + 200]
+    narrowed = await (await client.get("/search?q=quokka tales 17", headers=HX)).get_data(
+        as_text=True
+    )
+    assert "Many results" not in narrowed and "matches" in narrowed

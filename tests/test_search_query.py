@@ -59,3 +59,10 @@ def test_no_input_makes_fts5_raise(text):
 )
 def test_isbns_are_recognised_and_normalised(text, expected):
     assert search_query.parse(text).isbn13 == expected
+
+
+def test_finished_common_words_are_not_required_but_the_word_being_typed_is():
+    assert search_query.parse("the lord of the r").match_expression() == '"lord"* AND "r"*'
+    assert search_query.parse("lord of the").match_expression() == '"lord"* AND "the"*'
+    assert search_query.parse("of the").match_expression() == '"of"* AND "the"*'
+    assert search_query.parse("the the").match_expression() == '"the"*'

@@ -81,14 +81,26 @@ def create_app(config: Settings | None = None) -> Quart:
         await db.open()
         await db.run_sync(lambda conn: migrate(conn, MIGRATIONS))
         app.extensions["shelfmark.db"] = db
+        if settings.in_process_scheduler:
+            from webapp.jobs import scheduler
+
+            app.extensions["shelfmark.scheduler"] = await scheduler.start(db, settings)
 
     @app.after_serving
     async def close_database() -> None:
+        if "shelfmark.scheduler" in app.extensions:
+            app.extensions.pop("shelfmark.scheduler").shutdown(wait=False)
         await app.extensions.pop("shelfmark.db").close()
 
-    from webapp.views import auth, catalogue, system
+    from webapp.views import (
+        admin, admin_mail, auth, catalogue, circulation, collection, dashboard, system, transfer,
+    )
 
-    for blueprint in (catalogue.blueprint, auth.blueprint, system.blueprint):
+    for blueprint in (
+        catalogue.blueprint, auth.blueprint, system.blueprint, circulation.blueprint,
+        admin.blueprint, admin_mail.blueprint, collection.blueprint, transfer.blueprint,
+        dashboard.blueprint,
+    ):
         app.register_blueprint(blueprint)
 
     _check_every_route_has_a_policy(app)

@@ -140,13 +140,153 @@ def cmd_import_books(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         conn.close()
     progress.finish()
-    for line, problem in summary.problems[: args.show_problems]:
+    _print_summary(summary, args.show_problems)
+    return 0
+
+
+def _print_summary(summary, show_problems: int) -> None:
+    for line, problem in summary.problems[:show_problems]:
         print(f"  line {line}: {problem}")
-    if len(summary.problems) > args.show_problems:
-        print(f"  … and {len(summary.problems) - args.show_problems:,} more")
+    if len(summary.problems) > show_problems:
+        print(f"  … and {len(summary.problems) - show_problems:,} more")
     print(f"{summary.new:,} new, {summary.updated:,} updated, {summary.duplicate:,} duplicate, "
           f"{summary.invalid:,} invalid; {summary.copies_added:,} copies added.")
+
+
+def cmd_import_patrons(args: argparse.Namespace, settings: Settings) -> int:
+    from webapp.importing.patrons import apply_patrons, read_patrons_csv
+
+    try:
+        mapping, rows = read_patrons_csv(Path(args.file).read_bytes(), allow_admin=True)
+    except (OSError, ValueError) as error:
+        print(f"Cannot import {args.file}: {error}", file=sys.stderr)
+        return 1
+    print("Columns: " + ", ".join(f"{column} -> {name}" for name, column in mapping.items()))
+    conn = _open_migrated(settings)
+    progress = Progress(f"importing {Path(args.file).name}", len(rows))
+    try:
+        summary = apply_patrons(conn, rows, allow_admin=True, progress=progress.advance)
+    finally:
+        conn.close()
+    progress.finish()
+    _print_summary(summary, args.show_problems)
     return 0
+
+
+def cmd_import_marc(args: argparse.Namespace, settings: Settings) -> int:
+    from webapp.importing.books import apply_books
+    from webapp.importing.marc import read_marc
+
+    try:
+        rows = read_marc(Path(args.file).read_bytes())
+    except (OSError, ValueError) as error:
+        print(f"Cannot import {args.file}: {error}", file=sys.stderr)
+        return 1
+    conn = _open_migrated(settings)
+    progress = Progress(f"importing {Path(args.file).name}", len(rows))
+    try:
+        summary = apply_books(conn, rows, default_copies=args.copies, progress=progress.advance)
+    except ValueError as error:
+        print(f"Nothing was imported: {error}", file=sys.stderr)
+        return 1
+    finally:
+        conn.close()
+    progress.finish()
+    _print_summary(summary, args.show_problems)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    from webapp.exporting import EXPORTS, count_rows, iter_csv
+
+    target = Path(args.file)
+    if target.exists() and not args.force:
+        print(f"{target} exists; pass --force to overwrite it.", file=sys.stderr)
+        return 1
+    conn = _open_migrated(settings)
+    partial = target.with_name(target.name + ".partial")
+    try:
+        progress = Progress(f"exporting {args.kind}", count_rows(conn, args.kind))
+        written = 0
+        with partial.open("w", encoding="utf-8", newline="") as out:
+            for rows, text in iter_csv(conn, EXPORTS[args.kind]):
+                out.write(text)
+                written += rows
+                progress.advance(rows)
+    finally:
+        conn.close()
+    partial.replace(target)
+    progress.finish()
+    print(f"Wrote {written:,} {args.kind} to {target}.")
+    return 0
+
+
+LEASE_HELD_EXIT = 75  # EX_TEMPFAIL: another run is working; try again later
+
+
+def cmd_run_reminders(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import date
+
+    from webapp.jobs import reminders
+
+    try:
+        today = date.fromisoformat(args.date) if args.date else library_today(settings)
+    except ValueError:
+        print(f"--date must be a date like 2026-11-29, not {args.date!r}", file=sys.stderr)
+        return 2
+    _open_migrated(settings).close()
+
+    async def run() -> int:
+        async with database.Database(settings.database, readers=2) as db:
+            if args.dry_run:
+                preview = await reminders.preview(db, settings, today)
+                plan = preview.plan
+                print(f"Dry run for {today}: {plan.flagged:,} overdue loans; would queue "
+                      f"{len(plan.emails):,} emails ({plan.notice_count:,} notices, "
+                      f"{len(plan.by_hand):,} to notify by hand); {preview.pending:,} already pending.")
+                for message in plan.emails[: args.show]:
+                    print(f"  {message.recipient}: {message.subject}")
+                return 0
+            try:
+                report = await reminders.run_reminders(db, settings, today=today)
+            except reminders.LeaseHeld as busy:
+                print(f"Nothing done: {busy}.", file=sys.stderr)
+                return LEASE_HELD_EXIT
+            counts = report.counts
+            print(f"Reminders for {today}: {counts.flagged:,} overdue, {counts.queued:,} queued, "
+                  f"{counts.sent:,} sent, {counts.pending:,} pending, {counts.failed:,} failed, "
+                  f"{report.cancelled:,} cancelled.")
+            if report.error:
+                print(report.error, file=sys.stderr)
+                return 1
+            return 0
+
+    return asyncio.run(run())
+
+
+def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
+    import logging
+    import signal
+
+    from webapp.jobs import scheduler
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    _open_migrated(settings).close()
+
+    async def run() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signal_number in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signal_number, stop.set)
+        async with database.Database(settings.database, readers=2) as db:
+            running = await scheduler.start(db, settings)
+            print(f"Scheduler: nightly reminders at {settings.reminder_time:%H:%M} "
+                  f"{settings.timezone} (database {settings.database})", file=sys.stderr)
+            await stop.wait()
+            running.shutdown(wait=False)
+        return 0
+
+    return asyncio.run(run())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -182,7 +322,19 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     backup.set_defaults(handler=cmd_backup)
 
-    importer = commands.add_parser("import", help="import books or patrons from a CSV file")
+    run_reminders = commands.add_parser(
+        "run-reminders", help="flag overdue loans and send reminders once, now")
+    run_reminders.add_argument("--date", help="run as if today were YYYY-MM-DD (library timezone)")
+    run_reminders.add_argument("--dry-run", action="store_true",
+                               help="show what would be queued; change and send nothing")
+    run_reminders.add_argument("--show", type=int, default=20,
+                               help="with --dry-run, how many emails to list (default 20)")
+    run_reminders.set_defaults(handler=cmd_run_reminders)
+
+    scheduler = commands.add_parser("scheduler", help="run the nightly job scheduler (long-running)")
+    scheduler.set_defaults(handler=cmd_scheduler)
+
+    importer = commands.add_parser("import", help="import books, patrons or MARC records")
     kinds = importer.add_subparsers(dest="kind", required=True, metavar="KIND")
     import_books = kinds.add_parser("books", help="books, with copies, from a CSV file")
     import_books.add_argument("file")
@@ -191,6 +343,24 @@ def build_parser() -> argparse.ArgumentParser:
     import_books.add_argument("--show-problems", type=int, default=20,
                               help="how many problem rows to list (default 20)")
     import_books.set_defaults(handler=cmd_import_books)
+    import_patrons = kinds.add_parser("patrons", help="patrons from a CSV file")
+    import_patrons.add_argument("file")
+    import_patrons.add_argument("--show-problems", type=int, default=20,
+                                help="how many problem rows to list (default 20)")
+    import_patrons.set_defaults(handler=cmd_import_patrons)
+    import_marc = kinds.add_parser("marc", help="books, with holdings, from MARC21 or MARCXML")
+    import_marc.add_argument("file")
+    import_marc.add_argument("--copies", type=int, default=1,
+                             help="copies for a new book whose record has no 852 (default 1)")
+    import_marc.add_argument("--show-problems", type=int, default=20,
+                             help="how many problem records to list (default 20)")
+    import_marc.set_defaults(handler=cmd_import_marc)
+
+    export = commands.add_parser("export", help="write books, patrons or loans to a CSV file")
+    export.add_argument("kind", choices=("books", "patrons", "loans"))
+    export.add_argument("file")
+    export.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    export.set_defaults(handler=cmd_export)
     return parser
 
 

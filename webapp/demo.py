@@ -230,7 +230,10 @@ def load(
                 )
                 start = returned + timedelta(days=1)
             if index < open_count:
-                loan_date = today - timedelta(days=rng.randint(0, 30))
+                # About one open loan in ten is overdue, as in a real school library.
+                loan_date = today - timedelta(
+                    days=rng.randint(15, 40) if rng.random() < 0.1 else rng.randint(0, 13)
+                )
                 conn.execute(
                     "INSERT INTO Loans (UserID, BookID, CopyID, LoanDate, ReturnDate, LentBy) "
                     "VALUES (?,?,?,?,?,?)",

@@ -2,8 +2,11 @@
 
 Reading is separated from writing: ``read_books_csv`` turns a file into
 ``BookRow``s (each valid, or carrying the reason it is not) without touching
-the database, so the web preview and the CLI share it; ``apply_books`` writes a
-plan in one transaction, so an import is all or nothing.
+the database, so the web preview and the CLI share it; ``plan_books`` says
+what an import would do without writing (the web preview's counts), and
+``apply_books`` writes it in one transaction, so an import is all or nothing.
+Both classify rows with the same ``_classify``, so the preview's counts are
+exactly what confirming does.
 """
 
 from __future__ import annotations
@@ -39,6 +42,28 @@ FIELDS = tuple(COLUMN_ALIASES)
 # "The Hunger Games (The Hunger Games, #1)": the bracket names the series.
 _SERIES_IN_TITLE = re.compile(r"^(?P<title>.+?)\s*\((?P<series>[^()]*#\s*\d[^()]*)\)\s*$")
 _SCIENTIFIC = re.compile(r"^\d(\.\d+)?e\+?\d+$", re.IGNORECASE)
+
+
+# Exports put a ' before cells a spreadsheet would run as a formula (see
+# webapp.exporting); the importer takes it off again so a round trip is exact.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def unquote_formula(value: str | None) -> str | None:
+    """The cell without the ' an export put before a would-be formula."""
+    if value and value.startswith("'") and value[1:2] and value[1] in FORMULA_STARTS:
+        return value[1:]
+    return value
+
+
+def decode_upload(data: bytes) -> str:
+    """UTF-8 text of an uploaded CSV file, or ValueError saying what is wrong with it."""
+    if b"\x00" in data:
+        raise ValueError("the file is not a CSV text file (it holds binary data)")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValueError("the file is not UTF-8 text; save it as CSV UTF-8 and try again")
 
 
 def clean_text(value: str | None, limit: int) -> str | None:
@@ -144,7 +169,7 @@ def parse_book_row(line: int, record: dict[str, str], mapping: dict[str, str]) -
 
     def cell(name: str) -> str | None:
         column = mapping.get(name)
-        return record.get(column) if column else None
+        return unquote_formula(record.get(column)) if column else None
 
     try:
         title = clean_text(cell("title"), 500)
@@ -183,19 +208,41 @@ def parse_book_row(line: int, record: dict[str, str], mapping: dict[str, str]) -
     return row
 
 
+def csv_header(data: bytes | str) -> list[str]:
+    """The column names of a CSV file (for the web preview's column choices)."""
+    text = decode_upload(data) if isinstance(data, bytes) else data
+    header = next(csv.reader(io.StringIO(text, newline="")), None)
+    if not header:
+        raise ValueError("the file is empty")
+    return header
+
+
+def checked_mapping(
+    header: list[str], mapping: dict[str, str], fields: Iterable[str]
+) -> dict[str, str]:
+    """``mapping`` limited to known fields and columns of ``header``; empty choices dropped."""
+    known = set(fields)
+    columns = set(header)
+    unknown = sorted(column for name, column in mapping.items() if column and column not in columns)
+    if unknown:
+        raise ValueError(f"the file has no column named {', '.join(map(repr, unknown))}")
+    return {name: column for name, column in mapping.items() if name in known and column}
+
+
 def read_books_csv(data: bytes | str, mapping: dict[str, str] | None = None) -> tuple[dict[str, str], list[BookRow]]:
-    """Parse a CSV file into rows; returns the column mapping used and the rows."""
-    if isinstance(data, bytes):
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise ValueError("the file is not UTF-8 text; save it as CSV UTF-8 and try again")
-    else:
-        text = data
+    """Parse a CSV file into rows; returns the column mapping used and the rows.
+
+    ``mapping`` (field -> column), when given, replaces the detected one: the
+    web preview lets a librarian correct it.
+    """
+    text = decode_upload(data) if isinstance(data, bytes) else data
     reader = csv.DictReader(io.StringIO(text, newline=""))
     if not reader.fieldnames:
         raise ValueError("the file is empty")
-    mapping = mapping or detect_mapping(reader.fieldnames)
+    if mapping is None:
+        mapping = detect_mapping(reader.fieldnames)
+    else:
+        mapping = checked_mapping(list(reader.fieldnames), mapping, FIELDS)
     if "title" not in mapping:
         raise ValueError("no title column was found (expected a column named 'title')")
     rows = [parse_book_row(number, record, mapping) for number, record in enumerate(reader, 2)]
@@ -220,6 +267,85 @@ _COLUMN = {
 }
 
 
+@dataclass
+class _Decision:
+    """What importing one valid row does: add a book, change one, or nothing."""
+
+    row: BookRow
+    action: str
+    book_id: int | None = None
+    changes: dict[str, object] = field(default_factory=dict)
+
+
+def _classify(
+    conn: sqlite3.Connection, rows: list[BookRow], summary: ImportSummary,
+    progress: Callable[[int], None] | None,
+) -> list[_Decision]:
+    """Decide each row against the database without writing; counts go into ``summary``."""
+    decisions: list[_Decision] = []
+    seen: set[tuple] = set()
+    barcodes_in_file: set[str] = set()
+    for row in rows:
+        if progress:
+            progress(1)
+        if row.error:
+            summary.invalid += 1
+            summary.problems.append((row.line, row.error))
+            continue
+        if row.identity in seen:
+            summary.duplicate += 1
+            summary.problems.append((row.line, "repeats an earlier row of this file"))
+            continue
+        seen.add(row.identity)
+        existing = _find_existing(conn, row)
+        if existing is None:
+            clash = _barcode_clash(conn, row.barcodes, barcodes_in_file)
+            if clash:
+                summary.invalid += 1
+                summary.problems.append((row.line, f"barcode {clash} is already in use"))
+                continue
+            barcodes_in_file.update(code.casefold() for code in row.barcodes)
+            summary.problems.extend((row.line, warning) for warning in row.warnings)
+            summary.new += 1
+            decisions.append(_Decision(row, "new"))
+            continue
+        summary.problems.extend((row.line, warning) for warning in row.warnings)
+        changes = {
+            name: getattr(row, name)
+            for name in _UPDATABLE
+            if getattr(row, name) not in (None, "") and getattr(row, name) != existing[_COLUMN[name]]
+        }
+        if changes:
+            summary.updated += 1
+            decisions.append(_Decision(row, "update", existing["BookID"], changes))
+        else:
+            summary.duplicate += 1
+            summary.problems.append((row.line, "already in the catalogue; nothing to change"))
+    return decisions
+
+
+def _barcode_clash(conn: sqlite3.Connection, barcodes: list[str], in_file: set[str]) -> str | None:
+    for code in barcodes:
+        if code.casefold() in in_file or conn.execute(
+            "SELECT 1 FROM Copies WHERE Barcode = ?", (code,)
+        ).fetchone():
+            return code
+    return None
+
+
+def plan_books(
+    conn: sqlite3.Connection, rows: list[BookRow], progress: Callable[[int], None] | None = None
+) -> ImportSummary:
+    """What ``apply_books`` would do with ``rows``, without writing anything."""
+    summary = ImportSummary()
+    conn.execute("BEGIN")
+    try:
+        _classify(conn, rows, summary, progress)
+    finally:
+        conn.execute("ROLLBACK")
+    return summary
+
+
 def apply_books(
     conn: sqlite3.Connection,
     rows: list[BookRow],
@@ -230,43 +356,23 @@ def apply_books(
     """Write ``rows`` in one transaction: new books get copies, known books are updated.
 
     A book is known by its ISBN, or by title and author when it has none, so
-    importing the same file twice adds nothing the second time. Any error
-    rolls everything back.
+    importing the same file twice adds nothing the second time. A row whose
+    barcode is already in use is refused (and listed); any error while
+    writing rolls everything back.
     """
     summary = ImportSummary()
-    seen: set[tuple] = set()
     conn.execute("BEGIN IMMEDIATE")
     try:
+        decisions = _classify(conn, rows, summary, progress)
         prefix, next_number = _barcode_sequence(conn)
-        for row in rows:
-            if progress:
-                progress(1)
-            if row.error:
-                summary.invalid += 1
-                summary.problems.append((row.line, row.error))
-                continue
-            summary.problems.extend((row.line, warning) for warning in row.warnings)
-            if row.identity in seen:
-                summary.duplicate += 1
-                summary.problems.append((row.line, "repeats an earlier row of this file"))
-                continue
-            seen.add(row.identity)
-            existing = _find_existing(conn, row)
-            if existing is not None:
-                changes = {
-                    name: getattr(row, name)
-                    for name in _UPDATABLE
-                    if getattr(row, name) not in (None, "") and getattr(row, name) != existing[_COLUMN[name]]
-                }
-                if changes:
-                    assignments = ", ".join(f"{_COLUMN[name]} = ?" for name in changes)
-                    conn.execute(
-                        f"UPDATE Books SET {assignments} WHERE BookID = ?",
-                        (*changes.values(), existing["BookID"]),
-                    )
-                    summary.updated += 1
-                else:
-                    summary.duplicate += 1
+        for decision in decisions:
+            row = decision.row
+            if decision.action == "update":
+                assignments = ", ".join(f"{_COLUMN[name]} = ?" for name in decision.changes)
+                conn.execute(
+                    f"UPDATE Books SET {assignments} WHERE BookID = ?",
+                    (*decision.changes.values(), decision.book_id),
+                )
                 continue
             book_id = conn.execute(
                 "INSERT INTO Books (Title, Author, ISBN, Year, Language, Series, Subjects, Publisher) "
@@ -274,12 +380,13 @@ def apply_books(
                 (row.title, row.author, row.isbn, row.year, row.language, row.series,
                  row.subjects, row.publisher),
             ).lastrowid
-            summary.new += 1
             barcodes = list(row.barcodes)
             wanted = max(row.copies if row.copies is not None else default_copies, len(barcodes))
             while len(barcodes) < wanted:
-                barcodes.append(f"{prefix}{next_number}")
+                code = f"{prefix}{next_number}"
                 next_number += 1
+                if not conn.execute("SELECT 1 FROM Copies WHERE Barcode = ?", (code,)).fetchone():
+                    barcodes.append(code)
             for barcode in barcodes:
                 try:
                     conn.execute(

@@ -2,26 +2,30 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from webapp import ranking
 from webapp.db import Database
 from webapp.search_query import SearchQuery
 
-# Markers FTS5's highlight() puts around matched words. Control characters are
-# stripped from every stored text on the way in, so they cannot occur there.
-MATCH_START, MATCH_END = "\x02", "\x03"
+# How many matches are read for one query, newest first. When there are no
+# more, every match is ranked and the page shows the exact count. When there
+# are more, the set is "huge" (``a`` matches a third of a million titles) and
+# only a bounded candidate set is ranked: these newest matches and the matches
+# among the most borrowed books. Reading stops at this many rows whatever the
+# catalogue's size, so a keystroke costs about the same at 10k and 1M titles.
+CANDIDATES = 100
 
-# Title matches count most, then author, then series/subjects/ISBN.
-BM25_WEIGHTS = (10.0, 4.0, 1.0)
+# For a huge match set, the most borrowed books are scanned for matches, in
+# this many rows, keeping at most POPULAR_CANDIDATES of them; and up to
+# TITLE_START_CANDIDATES titles beginning with the typed text join them.
+POPULAR_TIER = 500
+POPULAR_CANDIDATES = 50
+TITLE_START_CANDIDATES = 50
 
-# Counting stops here: past it the page says "more than 1,000 matches", so
-# counting never costs more than finding the first page.
-COUNT_CAP = 1000
-
-# How many of the best bm25 matches are re-ranked by ranking.rerank.
-RERANK_CANDIDATES = 200
+# How many of the best candidates are checked for a copy on the shelf.
+SHELF_WINDOW = 40
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,9 @@ class BookSummary:
 
 @dataclass(frozen=True)
 class SearchPage:
+    """One page of results. ``total`` is how many were ranked: every match, unless
+    ``total_is_capped`` (a huge match set, of which only candidates were ranked)."""
+
     query: SearchQuery
     results: list[BookSummary]
     page: int
@@ -81,22 +88,6 @@ class CopyStatus:
     held_for_pickup: bool
 
 
-def split_marked(text: str) -> tuple[tuple[str, bool], ...]:
-    """Split highlight() output into (text, is_match) parts; the template escapes each part."""
-    parts: list[tuple[str, bool]] = []
-    for index, chunk in enumerate(text.split(MATCH_START)):
-        if index == 0:
-            if chunk:
-                parts.append((chunk, False))
-            continue
-        matched, _, rest = chunk.partition(MATCH_END)
-        if matched:
-            parts.append((matched, True))
-        if rest:
-            parts.append((rest, False))
-    return tuple(parts)
-
-
 async def availability_for(db: Database, book_ids: list[int]) -> dict[int, Availability]:
     """Availability of each book in ``book_ids`` (books without copies get the default)."""
     if not book_ids:
@@ -119,72 +110,146 @@ async def availability_for(db: Database, book_ids: list[int]) -> dict[int, Avail
 
 
 async def search(db: Database, query: SearchQuery, page: int = 1, per_page: int = 20) -> SearchPage:
-    """One page of books matching ``query``, best first, with matches marked.
+    """One page of books matching ``query``, best first, with matched words marked.
 
-    bm25 chooses the best ``RERANK_CANDIDATES`` matches and ``ranking.rerank``
-    orders them; pages past those continue in bm25 order, so paging never
-    repeats or skips a book.
+    The index is read newest first and only ``CANDIDATES`` rows deep, so every
+    keystroke costs about the same at any catalogue size; ``ranking.rerank``
+    orders what was read. bm25 is not used: it scores every match and counts
+    every term's documents first, which costs hundreds of milliseconds for the
+    first keystrokes at a million titles (and tens for ``lord of the r``, where
+    ``of`` and ``the`` are in most titles) even when few books match them all.
+    When more than ``CANDIDATES`` books match, the matches among the most
+    borrowed books and the titles beginning with the typed text join the
+    candidates, the page says "many results" instead of a count, and paging
+    stops at the candidates: another letter narrows the set.
     """
     if query.is_empty:
         return SearchPage(query, [], page, per_page, 0, False)
     match = query.match_expression()
-    total = await db.fetch_value(
-        "SELECT count(*) FROM (SELECT 1 FROM BooksSearch WHERE BooksSearch MATCH ? LIMIT ?)",
-        (match, COUNT_CAP + 1),
+    rows = await db.fetch_all(
+        """
+        SELECT s.rowid AS BookID, b.Title, b.Author, b.Year, b.TimesBorrowed
+        FROM BooksSearch s JOIN Books b ON b.BookID = s.rowid
+        WHERE BooksSearch MATCH ?
+        ORDER BY s.rowid DESC LIMIT ?
+        """,
+        (match, CANDIDATES + 1),
     )
+    huge = len(rows) > CANDIDATES
+    if huge:
+        rows = _unique([
+            *await _popular_matches(db, query),
+            *await _title_start_matches(db, query),
+            *rows[:CANDIDATES],
+        ])
+    terms = ranking.query_words(query.terms)
+    candidates = [
+        ranking.Candidate(
+            book_id=row["BookID"],
+            title=row["Title"],
+            times_borrowed=row["TimesBorrowed"],
+            author=row["Author"],
+        )
+        for row in rows
+    ]
+    ranked = ranking.rerank(candidates, query.terms)
+    # Whether a copy is on the shelf only breaks near-ties, and finding out
+    # costs a few page reads per copy: ask only for the best SHELF_WINDOW
+    # (whatever the page, so paging never repeats or skips a book).
+    window = ranked[:SHELF_WINDOW]
+    availability = await availability_for(db, [candidate.book_id for candidate in window])
+    ordered = ranking.rerank(
+        [replace(candidate, on_shelf=availability[candidate.book_id].on_shelf > 0)
+         for candidate in window],
+        query.terms,
+    ) + ranked[SHELF_WINDOW:]
+    by_id = {row["BookID"]: row for row in rows}
     offset = (page - 1) * per_page
-    if offset < RERANK_CANDIDATES:
-        rows = await db.fetch_all(
-            """
-            SELECT s.rowid AS BookID, b.Title, b.TimesBorrowed,
-                   bm25(BooksSearch, ?, ?, ?) AS Score
-            FROM BooksSearch s JOIN Books b ON b.BookID = s.rowid
-            WHERE BooksSearch MATCH ?
-            ORDER BY Score LIMIT ?
-            """,
-            (*BM25_WEIGHTS, match, RERANK_CANDIDATES),
+    page_rows = [by_id[candidate.book_id] for candidate in ordered[offset : offset + per_page]]
+    beyond_window = [row["BookID"] for row in page_rows if row["BookID"] not in availability]
+    availability.update(await availability_for(db, beyond_window))
+    results = [
+        BookSummary(
+            book_id=row["BookID"],
+            title_parts=ranking.mark_matches(row["Title"], terms),
+            author_parts=ranking.mark_matches(row["Author"], terms),
+            year=row["Year"],
+            availability=availability[row["BookID"]],
         )
-        candidates = [
-            ranking.Candidate(row["BookID"], row["Title"], row["Score"], row["TimesBorrowed"])
-            for row in rows
-        ]
-        ranked = ranking.rerank(candidates, query.terms)
-        book_ids = [candidate.book_id for candidate in ranked[offset : offset + per_page]]
-    else:
-        rows = await db.fetch_all(
-            "SELECT rowid FROM BooksSearch WHERE BooksSearch MATCH ? "
-            "ORDER BY bm25(BooksSearch, ?, ?, ?) LIMIT ? OFFSET ?",
-            (match, *BM25_WEIGHTS, per_page, offset),
-        )
-        book_ids = [row["rowid"] for row in rows]
+        for row in page_rows
+    ]
     return SearchPage(
         query=query,
-        results=await _highlighted(db, match, book_ids),
+        results=results,
         page=page,
         per_page=per_page,
-        total=min(total, COUNT_CAP),
-        total_is_capped=total > COUNT_CAP,
+        total=len(rows),
+        total_is_capped=huge,
     )
 
 
-async def _highlighted(db: Database, match: str, book_ids: list[int]) -> list[BookSummary]:
-    """Summaries of ``book_ids``, in that order, with the words that matched marked."""
-    if not book_ids:
+def _unique(rows: list) -> list:
+    seen: set[int] = set()
+    kept = []
+    for row in rows:
+        if row["BookID"] not in seen:
+            seen.add(row["BookID"])
+            kept.append(row)
+    return kept
+
+
+async def _popular_matches(db: Database, query: SearchQuery) -> list:
+    """Books among the ``POPULAR_TIER`` most borrowed whose title or author matches,
+    most borrowed first.
+
+    Read from the covering popularity index alone, so the cost is fixed. LIKE
+    narrows the rows cheaply (it cannot see word starts or diacritics, so it
+    may let through a book the index would not match, or miss an accented
+    one); ``ranking.matches_all`` then keeps exactly those whose title and
+    author hold every required term. The terms hold only letters and digits
+    (``ranking.words``), never a LIKE wildcard.
+    """
+    terms = [term for term in ranking.query_words(query.required_terms) if term]
+    if not terms:
         return []
-    placeholders = ",".join("?" * len(book_ids))
+    likes = " AND ".join(["Title || ' ' || Author LIKE ?"] * len(terms))
     rows = await db.fetch_all(
         f"""
-        SELECT s.rowid AS BookID,
-               highlight(BooksSearch, 0, char(2), char(3)) AS TitleMarked,
-               highlight(BooksSearch, 1, char(2), char(3)) AS AuthorMarked,
-               b.Year
-        FROM BooksSearch s JOIN Books b ON b.BookID = s.rowid
-        WHERE BooksSearch MATCH ? AND s.rowid IN ({placeholders})
+        SELECT BookID, Title, Author, Year, TimesBorrowed FROM (
+            SELECT BookID, Title, Author, Year, TimesBorrowed
+            FROM Books INDEXED BY Books_ByPopularity
+            WHERE TimesBorrowed > 0
+            ORDER BY TimesBorrowed DESC, BookID DESC LIMIT ?
+        )
+        WHERE {likes}
+        ORDER BY TimesBorrowed DESC, BookID DESC LIMIT ?
         """,
-        (match, *book_ids),
+        (POPULAR_TIER, *[f"%{term}%" for term in terms], POPULAR_CANDIDATES),
     )
-    by_id = {row["BookID"]: row for row in rows}
-    return await _summaries(db, [by_id[book_id] for book_id in book_ids if book_id in by_id])
+    return [row for row in rows if ranking.matches_all(terms, row["Title"], row["Author"])]
+
+
+async def _title_start_matches(db: Database, query: SearchQuery) -> list:
+    """Up to ``TITLE_START_CANDIDATES`` titles beginning with the typed words, with or
+    without a leading "The", read in index order (a range scan on Books_TitleNoCase).
+
+    Readers type the start of a title; when thousands of books match, this is
+    what keeps "the lo" showing The Lord of the Rings. ``ranking.matches_all``
+    drops any the FTS5 query would not match.
+    """
+    typed = " ".join(query.terms)
+    if any(wildcard in typed for wildcard in "%_"):
+        return []
+    beginnings = [typed] if typed.startswith("the ") else [typed, f"the {typed}"]
+    rows = await db.fetch_all(
+        " UNION ALL ".join(
+            ["SELECT * FROM (SELECT BookID, Title, Author, Year, TimesBorrowed FROM Books "
+             "WHERE Title LIKE ? LIMIT ?)"] * len(beginnings)
+        ),
+        [value for beginning in beginnings for value in (beginning + "%", TITLE_START_CANDIDATES)],
+    )
+    terms = [term for term in ranking.query_words(query.required_terms) if term]
+    return [row for row in rows if ranking.matches_all(terms, row["Title"], row["Author"])]
 
 
 async def _summaries(db: Database, rows) -> list[BookSummary]:
@@ -192,8 +257,8 @@ async def _summaries(db: Database, rows) -> list[BookSummary]:
     return [
         BookSummary(
             book_id=row["BookID"],
-            title_parts=split_marked(row["TitleMarked"]),
-            author_parts=split_marked(row["AuthorMarked"]),
+            title_parts=((row["Title"], False),),
+            author_parts=((row["Author"], False),),
             year=row["Year"],
             availability=availability[row["BookID"]],
         )
@@ -207,7 +272,7 @@ async def summaries(db: Database, book_ids: list[int]) -> list[BookSummary]:
         return []
     placeholders = ",".join("?" * len(book_ids))
     rows = await db.fetch_all(
-        f"SELECT BookID, Title AS TitleMarked, Author AS AuthorMarked, Year FROM Books "
+        f"SELECT BookID, Title, Author, Year FROM Books "
         f"WHERE BookID IN ({placeholders})",
         book_ids,
     )
@@ -218,7 +283,7 @@ async def summaries(db: Database, book_ids: list[int]) -> list[BookSummary]:
 async def recent_arrivals(db: Database, limit: int = 10) -> list[BookSummary]:
     """The newest titles in the catalogue, for the empty search page."""
     rows = await db.fetch_all(
-        "SELECT BookID, Title AS TitleMarked, Author AS AuthorMarked, Year FROM Books "
+        "SELECT BookID, Title, Author, Year FROM Books "
         "WHERE WithdrawnAt IS NULL ORDER BY BookID DESC LIMIT ?",
         (limit,),
     )
@@ -228,7 +293,7 @@ async def recent_arrivals(db: Database, limit: int = 10) -> list[BookSummary]:
 async def most_borrowed(db: Database, limit: int = 10) -> list[BookSummary]:
     """The titles lent most often, for the empty search page."""
     rows = await db.fetch_all(
-        "SELECT BookID, Title AS TitleMarked, Author AS AuthorMarked, Year FROM Books "
+        "SELECT BookID, Title, Author, Year FROM Books "
         "WHERE WithdrawnAt IS NULL AND TimesBorrowed > 0 "
         "ORDER BY TimesBorrowed DESC, BookID DESC LIMIT ?",
         (limit,),

@@ -19,7 +19,8 @@ def _safe_next(target: str | None) -> str | None:
 
 
 def _home_for(user: accounts.User) -> str:
-    return url_for("catalogue.search")
+    """Where a sign-in lands: librarians on their dashboard, patrons on their loans."""
+    return url_for("dashboard.dashboard" if user.is_staff else "circulation.account")
 
 
 def _client_address() -> str:

@@ -1,0 +1,229 @@
+"""What every benchmark shares: serving the app, percentiles, the machine, the report file.
+
+Each bench script owns one ``## Section`` of docs/benchmarks.md and rewrites
+only that section (``write_section``), so scripts run in any order and never
+overwrite each other's figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import re
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.error import URLError
+from urllib.request import urlopen
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+REPORT = REPO / "docs" / "benchmarks.md"
+REPORT_TITLE = "# Benchmarks"
+REPORT_INTRO = (
+    "Every section below is written by a script in `bench/` (`make bench` for the quick "
+    "sizes, `python -m bench.run --full` for a million titles); do not edit it by hand. "
+    "Each figure was measured in one run beside its reference, on the machine named in "
+    "its section."
+)
+
+
+def percentile(samples: Sequence[float], fraction: float) -> float:
+    """The ``fraction`` (0..1) percentile by linear interpolation between closest ranks."""
+    if not samples:
+        raise ValueError("no samples")
+    ordered = sorted(samples)
+    position = (len(ordered) - 1) * fraction
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Milliseconds: the figures every table reports."""
+
+    count: int
+    median: float
+    p95: float
+    p99: float
+    maximum: float
+
+    @classmethod
+    def of(cls, samples_ms: Sequence[float]) -> "Summary":
+        return cls(
+            count=len(samples_ms),
+            median=statistics.median(samples_ms),
+            p95=percentile(samples_ms, 0.95),
+            p99=percentile(samples_ms, 0.99),
+            maximum=max(samples_ms),
+        )
+
+
+def machine() -> str:
+    """One line naming the machine: cores, CPU, Python, SQLite."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
+        f"SQLite {sqlite3.sqlite_version}, {platform.system()} {platform.release()}"
+    )
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def write_section(heading: str, body: str, report: Path = REPORT) -> None:
+    """Replace the ``## heading`` section of the report with ``body`` (or append it)."""
+    text = report.read_text(encoding="utf-8") if report.exists() else ""
+    if not text.strip():
+        text = f"{REPORT_TITLE}\n\n{REPORT_INTRO}\n"
+    section = f"## {heading}\n\n{body.strip()}\n"
+    pattern = re.compile(rf"^## {re.escape(heading)}\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section + "\n", text, count=1).rstrip() + "\n"
+    else:
+        text = text.rstrip() + "\n\n" + section
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(text, encoding="utf-8")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Server:
+    """A running ``shelfmark serve`` process."""
+
+    process: subprocess.Popen
+    base_url: str
+    port: int
+    started_in: float  # seconds from launch to the first 200 from /healthz
+
+    def memory_mb(self, field: str) -> float:
+        """A memory figure of the process from /proc (VmHWM: peak resident; RssAnon:
+        private memory now; RssFile: mapped file pages now, e.g. SQLite's mmap), in MB."""
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        kilobytes = int(re.search(rf"^{field}:\s+(\d+) kB", status, re.MULTILINE).group(1))
+        return kilobytes / 1024
+
+    def peak_rss_mb(self) -> float:
+        return self.memory_mb("VmHWM")
+
+
+@contextmanager
+def serve(database: Path, timeout: float = 30.0, log_path: Path | None = None):
+    """Run ``shelfmark serve`` on a free loopback port exactly as the README does.
+
+    Access logging stays on as in production; it goes to ``log_path`` (or
+    nowhere) so the benchmark's terminal stays readable.
+    """
+    port = free_port()
+    log = open(log_path, "w") if log_path else subprocess.DEVNULL
+    env = {**os.environ, "SHELFMARK_SECRET_KEY": "benchmark-secret-key"}
+    env.pop("SHELFMARK_SEARCH_DELAY_MS", None)
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "webapp.cli", "--database", str(database), "serve",
+         "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"shelfmark serve exited with {process.returncode}")
+            if time.monotonic() - started > timeout:
+                raise RuntimeError(f"shelfmark serve did not answer /healthz within {timeout}s")
+            try:
+                with urlopen(f"{base_url}/healthz", timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except (URLError, ConnectionError, OSError):
+                time.sleep(0.02)
+        yield Server(process, base_url, port, time.monotonic() - started)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if log_path:
+            log.close()
+
+
+async def _get(host: str, port: int, path: str, headers: dict[str, str]) -> float:
+    """One HTTP/1.1 GET on a fresh connection; returns its latency in ms."""
+    started = time.perf_counter()
+    reader, writer = await asyncio.open_connection(host, port)
+    extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{extra}\r\n".encode())
+    await writer.drain()
+    status_line = await reader.readline()
+    await reader.read()
+    writer.close()
+    elapsed = (time.perf_counter() - started) * 1000
+    if b" 200 " not in status_line:
+        raise RuntimeError(f"GET {path} answered {status_line!r}")
+    return elapsed
+
+
+async def load(
+    base_url: str,
+    paths: Sequence[str],
+    *,
+    clients: int,
+    requests: int,
+    max_seconds: float,
+    headers: dict[str, str] | None = None,
+) -> tuple[list[float], float]:
+    """``clients`` concurrent clients cycle through ``paths`` until ``requests`` are
+    done or ``max_seconds`` pass; returns latencies (ms) and throughput (requests/s)."""
+    host, port = base_url.removeprefix("http://").split(":")
+    latencies: list[float] = []
+    counter = iter(range(requests))
+    deadline = time.monotonic() + max_seconds
+
+    async def client() -> None:
+        for number in counter:
+            if time.monotonic() > deadline:
+                return
+            latencies.append(
+                await _get(host, int(port), paths[number % len(paths)], headers or {})
+            )
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    elapsed = time.perf_counter() - started
+    return latencies, len(latencies) / elapsed
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def ms(value: float) -> str:
+    return f"{value:.1f}" if value >= 10 else f"{value:.2f}"

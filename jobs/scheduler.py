@@ -1,0 +1,96 @@
+"""When the nightly run happens: APScheduler 3.x inside one process.
+
+APScheduler's defaults would lose nights: a one-second misfire grace time
+skips a run that starts a little late, and its in-memory store forgets a run
+missed while the process was down. So the nightly job gets hours of grace and
+coalescing, and at start a catch-up run is made when last night's is missing.
+A second scheduler (or a manual run) is harmless: the run itself takes a lease
+and the notices ledger makes queueing idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from webapp.config import Settings
+from webapp.db import Database
+from webapp.jobs import reminders
+from webapp.models import job_runs
+
+log = logging.getLogger(__name__)
+
+MISFIRE_GRACE = timedelta(hours=6)
+OUTBOX_SWEEP = timedelta(minutes=5)
+
+
+def last_scheduled_run(now: datetime, at: time, zone: ZoneInfo) -> datetime:
+    """The most recent moment the nightly run was due, at or before ``now``."""
+    local = now.astimezone(zone)
+    due = datetime.combine(local.date(), at, tzinfo=zone)
+    if due > local:
+        due = datetime.combine(local.date() - timedelta(days=1), at, tzinfo=zone)
+    return due.astimezone(UTC)
+
+
+def needs_catch_up(last_success: datetime | None, now: datetime, at: time, zone: ZoneInfo) -> bool:
+    """Whether last night's run is missing: no success since it was due."""
+    return last_success is None or last_success < last_scheduled_run(now, at, zone)
+
+
+async def nightly(db: Database, settings: Settings, trigger: str = "nightly") -> None:
+    try:
+        report = await reminders.run_reminders(db, settings, trigger=trigger)
+    except reminders.LeaseHeld as busy:
+        log.info("nightly reminders skipped: %s", busy)
+        return
+    log.info("reminders for %s: %s", report.run_date, report.counts)
+
+
+async def sweep_outbox(db: Database, settings: Settings) -> None:
+    """Send hold notices and due retries between nightly runs."""
+    try:
+        await reminders.send_pending(db, settings)
+    except reminders.LeaseHeld:
+        return
+
+
+async def start(db: Database, settings: Settings, now: datetime | None = None) -> AsyncIOScheduler:
+    """Start the scheduler on the running event loop; queue a catch-up run if one is due."""
+    scheduler = AsyncIOScheduler(timezone=settings.zone)
+    scheduler.add_job(
+        nightly,
+        CronTrigger(
+            hour=settings.reminder_time.hour, minute=settings.reminder_time.minute,
+            timezone=settings.zone,
+        ),
+        args=(db, settings),
+        id="nightly-reminders",
+        misfire_grace_time=int(MISFIRE_GRACE.total_seconds()),
+        coalesce=True,
+        max_instances=1,
+    )
+    scheduler.add_job(
+        sweep_outbox,
+        IntervalTrigger(seconds=int(OUTBOX_SWEEP.total_seconds())),
+        args=(db, settings),
+        id="outbox-sweep",
+        coalesce=True,
+        max_instances=1,
+    )
+    now = now or datetime.now(UTC)
+    if needs_catch_up(await job_runs.last_success_at(db), now, settings.reminder_time, settings.zone):
+        log.info("last night's reminder run is missing: catching up now")
+        scheduler.add_job(nightly, args=(db, settings, "catch-up"), id="catch-up-reminders")
+    scheduler.start()
+    return scheduler
+
+
+def today_of_next_run(now: datetime, at: time, zone: ZoneInfo) -> date:
+    """The library date the next nightly run will use (what a preview should show)."""
+    return (last_scheduled_run(now, at, zone) + timedelta(days=1)).astimezone(zone).date()

@@ -1,0 +1,86 @@
+"""A real Hypercorn server on a free port, for concurrency, browser and benchmark runs.
+
+``running_server(database)`` starts ``shelfmark serve`` in a subprocess against
+the given SQLite file, waits until /healthz answers, yields the base URL, and
+stops the server afterwards. Its output goes to a log file, whose tail is shown
+if the server does not come up.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+STARTUP_SECONDS = 30
+
+
+def free_port() -> int:
+    """A TCP port nobody is listening on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_until_up(base_url: str, process: subprocess.Popen, log_path: Path) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            break
+        try:
+            with urllib.request.urlopen(f"{base_url}/healthz", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.1)
+    tail = log_path.read_text(errors="replace")[-3000:]
+    raise RuntimeError(f"the server at {base_url} did not start:\n{tail}")
+
+
+@contextmanager
+def running_server(database: Path, log_path: Path | None = None, **environment: str) -> Iterator[str]:
+    """Serve ``database`` with Hypercorn on a free port; yields ``http://127.0.0.1:<port>``.
+
+    ``environment`` adds ``SHELFMARK_*`` variables (e.g. ``SHELFMARK_SEARCH_DELAY_MS="300"``).
+    The server's output goes to ``log_path`` when given (and is kept), else to a
+    temporary file removed afterwards.
+    """
+    port = free_port()
+    env = {
+        **os.environ,
+        "SHELFMARK_DATABASE": str(database),
+        "SHELFMARK_SECRET_KEY": "test-secret-for-a-real-server",
+        **environment,
+    }
+    keep_log = log_path is not None
+    if log_path is None:
+        with tempfile.NamedTemporaryFile(prefix="shelfmark-server-", suffix=".log", delete=False) as log:
+            log_path = Path(log.name)
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "webapp.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(base_url, process, log_path)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if not keep_log:
+            log_path.unlink(missing_ok=True)

@@ -1,0 +1,232 @@
+"""Importing patrons from a CSV file, such as a school's class lists.
+
+Same shape as the book importer: ``read_patrons_csv`` parses without the
+database, ``plan_patrons`` says what an import would do without writing, and
+``apply_patrons`` writes it all in one transaction or nothing. A patron is
+known by email address, or else by card number, so re-importing the same file
+adds nobody. Imported accounts have no password: they sign in once a
+librarian sets one, or borrow at the desk with their card.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sqlite3
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from webapp import validation
+from webapp.importing.books import (
+    ImportSummary,
+    checked_mapping,
+    decode_upload,
+    unquote_formula,
+)
+
+COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
+    "name": ("name", "full name", "full_name", "patron", "student"),
+    "email": ("email", "e-mail", "email address", "mail"),
+    "role": ("role", "type", "patron type"),
+    "card_number": ("card_number", "card number", "card", "barcode", "library card"),
+    "group": ("group", "class", "form", "group_name", "tutor group"),
+    "active": ("active", "enabled"),
+}
+FIELDS = tuple(COLUMN_ALIASES)
+
+
+@dataclass
+class PatronRow:
+    line: int
+    name: str | None = None
+    email: str | None = None
+    role: str = "Student"
+    card_number: str | None = None
+    group: str | None = None
+    active: bool = True
+    error: str | None = None
+
+    @property
+    def identity(self) -> tuple:
+        if self.email:
+            return ("email", self.email.casefold())
+        return ("card", self.card_number)
+
+
+def detect_mapping(header: Iterable[str]) -> dict[str, str]:
+    by_name = {name.strip().lower(): name for name in header}
+    mapping = {}
+    for field_name, aliases in COLUMN_ALIASES.items():
+        for alias in aliases:
+            if alias in by_name:
+                mapping[field_name] = by_name[alias]
+                break
+    return mapping
+
+
+def parse_patron_row(
+    line: int, record: dict[str, str], mapping: dict[str, str], *, allow_admin: bool
+) -> PatronRow:
+    row = PatronRow(line=line)
+
+    def cell(name: str) -> str | None:
+        column = mapping.get(name)
+        return unquote_formula(record.get(column)) if column else None
+
+    checks = (
+        ("name", lambda: validation.required_text(cell("name"), 200)),
+        ("email", lambda: validation.email(cell("email"))),
+        ("role", lambda: validation.role(cell("role")) if (cell("role") or "").strip() else "Student"),
+        ("card_number", lambda: validation.optional_text(cell("card_number"), 64)),
+        ("group", lambda: validation.optional_text(cell("group"), 100)),
+        ("active", lambda: validation.flag(cell("active")) if "active" in mapping else True),
+    )
+    for name, check in checks:
+        try:
+            setattr(row, name, check())
+        except ValueError as error:
+            row.error = f"{name.replace('_', ' ')}: {error}"
+            return row
+    if row.email is None and row.card_number is None:
+        row.error = "needs an email address or a card number to tell patrons apart"
+    elif row.role == "Admin" and not allow_admin:
+        row.error = "only an admin may import Admin accounts"
+    return row
+
+
+def read_patrons_csv(
+    data: bytes | str, mapping: dict[str, str] | None = None, *, allow_admin: bool = False
+) -> tuple[dict[str, str], list[PatronRow]]:
+    """Parse a CSV file of patrons; returns the column mapping used and the rows."""
+    text = decode_upload(data) if isinstance(data, bytes) else data
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    if not reader.fieldnames:
+        raise ValueError("the file is empty")
+    if mapping is None:
+        mapping = detect_mapping(reader.fieldnames)
+    else:
+        mapping = checked_mapping(list(reader.fieldnames), mapping, FIELDS)
+    if "name" not in mapping:
+        raise ValueError("no name column was found (expected a column named 'name')")
+    rows = [
+        parse_patron_row(number, record, mapping, allow_admin=allow_admin)
+        for number, record in enumerate(reader, 2)
+    ]
+    return mapping, rows
+
+
+_COLUMN = {"name": "Name", "email": "Email", "role": "Role", "card_number": "CardNumber",
+           "group": "GroupName", "active": "Active"}
+
+
+@dataclass
+class _Decision:
+    row: PatronRow
+    user_id: int | None = None
+    changes: dict[str, object] = field(default_factory=dict)
+
+
+def _classify(
+    conn: sqlite3.Connection, rows: list[PatronRow], summary: ImportSummary,
+    progress: Callable[[int], None] | None, *, allow_admin: bool,
+) -> list[_Decision]:
+    decisions: list[_Decision] = []
+    seen: set[tuple] = set()
+    cards_in_file: set[str] = set()
+    for row in rows:
+        if progress:
+            progress(1)
+        if row.error:
+            summary.invalid += 1
+            summary.problems.append((row.line, row.error))
+            continue
+        if row.identity in seen:
+            summary.duplicate += 1
+            summary.problems.append((row.line, "repeats an earlier row of this file"))
+            continue
+        seen.add(row.identity)
+        existing = _find_existing(conn, row)
+        card_owner = row.card_number and conn.execute(
+            "SELECT UserID FROM Users WHERE CardNumber = ?", (row.card_number,)
+        ).fetchone()
+        if card_owner and (existing is None or card_owner["UserID"] != existing["UserID"]):
+            summary.invalid += 1
+            summary.problems.append((row.line, f"card number {row.card_number} belongs to someone else"))
+            continue
+        if row.card_number and row.card_number in cards_in_file:
+            summary.invalid += 1
+            summary.problems.append((row.line, f"card number {row.card_number} is repeated in this file"))
+            continue
+        if row.card_number:
+            cards_in_file.add(row.card_number)
+        if existing is None:
+            summary.new += 1
+            decisions.append(_Decision(row))
+            continue
+        if existing["Role"] == "Admin" and not allow_admin:
+            summary.invalid += 1
+            summary.problems.append((row.line, "only an admin may change an Admin account"))
+            continue
+        changes = {}
+        for name, column in _COLUMN.items():
+            value = getattr(row, name)
+            if name == "active":
+                value = int(value)
+            if value is not None and value != existing[column]:
+                changes[column] = value
+        if changes:
+            summary.updated += 1
+            decisions.append(_Decision(row, existing["UserID"], changes))
+        else:
+            summary.duplicate += 1
+            summary.problems.append((row.line, "already a patron; nothing to change"))
+    return decisions
+
+
+def _find_existing(conn: sqlite3.Connection, row: PatronRow) -> sqlite3.Row | None:
+    if row.email:
+        return conn.execute("SELECT * FROM Users WHERE Email = ?", (row.email,)).fetchone()
+    return conn.execute("SELECT * FROM Users WHERE CardNumber = ?", (row.card_number,)).fetchone()
+
+
+def plan_patrons(
+    conn: sqlite3.Connection, rows: list[PatronRow], *, allow_admin: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ImportSummary:
+    """What ``apply_patrons`` would do with ``rows``, without writing anything."""
+    summary = ImportSummary()
+    conn.execute("BEGIN")
+    try:
+        _classify(conn, rows, summary, progress, allow_admin=allow_admin)
+    finally:
+        conn.execute("ROLLBACK")
+    return summary
+
+
+def apply_patrons(
+    conn: sqlite3.Connection, rows: list[PatronRow], *, allow_admin: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ImportSummary:
+    """Add new patrons and update known ones, in one transaction."""
+    summary = ImportSummary()
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for decision in _classify(conn, rows, summary, progress, allow_admin=allow_admin):
+            row = decision.row
+            if decision.user_id is None:
+                conn.execute(
+                    "INSERT INTO Users (Name, Role, Email, CardNumber, GroupName, Active) "
+                    "VALUES (?,?,?,?,?,?)",
+                    (row.name, row.role, row.email, row.card_number, row.group, int(row.active)),
+                )
+            else:
+                assignments = ", ".join(f"{column} = ?" for column in decision.changes)
+                conn.execute(
+                    f"UPDATE Users SET {assignments} WHERE UserID = ?",
+                    (*decision.changes.values(), decision.user_id),
+                )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return summary

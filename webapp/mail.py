@@ -1,0 +1,174 @@
+"""Building and delivering email: SMTP over one reused connection, or the in-app mailbox.
+
+Mail leaves the machine only when ``SHELFMARK_SMTP_HOST`` is set. Without it,
+:class:`MailboxTransport` "delivers" by accepting every message, and the job
+marks it sent with transport ``'mailbox'``: librarians read it on
+/admin/mailbox, and a demo, a test or a restored copy of the database never
+mails a real patron.
+
+Every delivery attempt ends in one :class:`Outcome`: ``accepted`` (the server
+answered 250 to DATA), ``temporary`` (4xx, a timeout, a lost connection: try
+again later) or ``permanent`` (5xx for this recipient or message: retrying
+cannot help). A lost connection is reported as ``temporary`` and also ends the
+batch, since every later message would fail the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Literal, Protocol
+
+import aiosmtplib
+
+from webapp.config import Settings
+
+OutcomeKind = Literal["accepted", "temporary", "permanent"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: OutcomeKind
+    detail: str = ""
+    # True when the connection is gone, so the rest of the batch must wait.
+    connection_lost: bool = False
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    recipient: str
+    subject: str
+    body_text: str
+    body_html: str
+    header_message_id: str
+
+
+def header_safe(value: str) -> str:
+    """A header value with CR, LF and other control characters removed (no header injection)."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in value).split())
+
+
+def valid_address(address: str) -> bool:
+    """Whether ``address`` is one plain mailbox that can go in a To: header unchanged."""
+    if not address or len(address) > 254 or header_safe(address) != address:
+        return False
+    name, parsed = email.utils.parseaddr(address)
+    local, _, domain = parsed.partition("@")
+    return parsed == address and not name and bool(local) and bool(domain) and "@" not in domain
+
+
+def sender_domain(mail_from: str) -> str:
+    address = email.utils.parseaddr(mail_from)[1]
+    return address.rsplit("@", 1)[1] if "@" in address else "localhost"
+
+
+def build_email(message: OutgoingMessage, mail_from: str) -> EmailMessage:
+    """The MIME message: text and HTML alternatives, our fixed Message-ID."""
+    built = EmailMessage()
+    built["From"] = header_safe(mail_from)
+    built["To"] = header_safe(message.recipient)
+    built["Subject"] = header_safe(message.subject)
+    built["Date"] = email.utils.formatdate(localtime=False)
+    built["Message-ID"] = header_safe(message.header_message_id)
+    built["Auto-Submitted"] = "auto-generated"
+    built.set_content(message.body_text)
+    built.add_alternative(message.body_html, subtype="html")
+    return built
+
+
+class Transport(Protocol):
+    name: Literal["smtp", "mailbox"]
+
+    async def open(self) -> Outcome | None: ...
+
+    async def deliver(self, message: OutgoingMessage) -> Outcome: ...
+
+    async def close(self) -> None: ...
+
+
+class MailboxTransport:
+    """No mail server: every message is kept in the app, in the in-app mailbox."""
+
+    name: Literal["mailbox"] = "mailbox"
+
+    async def open(self) -> Outcome | None:
+        return None
+
+    async def deliver(self, message: OutgoingMessage) -> Outcome:
+        return Outcome("accepted", "kept in the in-app mailbox")
+
+    async def close(self) -> None:
+        return None
+
+
+class SmtpTransport:
+    """One SMTP connection for a whole batch, each message classified on its own."""
+
+    name: Literal["smtp"] = "smtp"
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._client = aiosmtplib.SMTP(
+            hostname=settings.smtp_host,
+            port=settings.smtp_port,
+            timeout=settings.smtp_timeout,
+            start_tls=settings.smtp_starttls,
+            username=settings.smtp_user or None,
+            password=settings.smtp_password or None,
+            local_hostname=sender_domain(settings.mail_from),
+        )
+
+    async def open(self) -> Outcome | None:
+        """Connect (and log in); an Outcome when the server cannot be used now."""
+        try:
+            await self._client.connect()
+        except aiosmtplib.SMTPAuthenticationError as error:
+            return Outcome("temporary", f"login refused: {error.code} {error.message}", True)
+        except aiosmtplib.SMTPResponseException as error:
+            return Outcome("temporary", f"server answered {error.code} {error.message}", True)
+        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
+            return Outcome("temporary", f"cannot reach the mail server: {error}", True)
+        return None
+
+    async def deliver(self, message: OutgoingMessage) -> Outcome:
+        if not valid_address(message.recipient):
+            return Outcome("permanent", f"not a usable email address: {message.recipient!r}")
+        built = build_email(message, self._settings.mail_from)
+        try:
+            await self._client.send_message(built)
+        except aiosmtplib.SMTPRecipientsRefused as error:
+            refused = error.recipients[0]
+            return _classify(refused.code, refused.message)
+        except aiosmtplib.SMTPSenderRefused as error:
+            return Outcome("temporary", f"sender refused: {error.code} {error.message}")
+        except aiosmtplib.SMTPServerDisconnected as error:
+            return Outcome("temporary", f"connection lost: {error}", True)
+        except aiosmtplib.SMTPResponseException as error:
+            return _classify(error.code, error.message)
+        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
+            return Outcome("temporary", f"connection lost: {error}", True)
+        return Outcome("accepted")
+
+    async def close(self) -> None:
+        if not self._client.is_connected:
+            return
+        try:
+            await self._client.quit()
+        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+            self._client.close()
+
+
+def _classify(code: int, text: str) -> Outcome:
+    detail = f"{code} {text}".strip()
+    if 500 <= code < 600:
+        return Outcome("permanent", detail)
+    return Outcome("temporary", detail)
+
+
+def transport_for(settings: Settings) -> Transport:
+    """SMTP only when a host is configured; the in-app mailbox otherwise."""
+    if settings.smtp_host:
+        return SmtpTransport(settings)
+    return MailboxTransport()

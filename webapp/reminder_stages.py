@@ -1,0 +1,81 @@
+"""Reminder stages: which notice a loan is due tonight. Pure functions, no I/O.
+
+A stage is a number of days relative to the due date: ``-2`` is a courtesy
+notice two days before it, ``1``, ``7`` and ``21`` are overdue notices. A loan
+"reaches" every stage at or below its days overdue; it is sent only the latest
+stage it has reached, so a night that was missed never turns into a burst of
+every stage skipped, and once a later stage has gone out an earlier one never
+does (the ledger is keyed by due date, so a renewal starts afresh).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+
+DEFAULT_STAGES = (-2, 1, 7, 21)
+MAX_STAGES = 10
+
+
+class StagesError(ValueError):
+    """A reminder stage setting that cannot be used."""
+
+
+def parse_stages(raw: str | None) -> tuple[int, ...]:
+    """Stages from the ``reminder_stages`` setting, e.g. ``'-2,1,7,21'``.
+
+    An empty or missing setting means the defaults. Zero is refused: a notice
+    on the due date itself is neither a courtesy nor an overdue notice.
+    """
+    if raw is None or not raw.strip():
+        return DEFAULT_STAGES
+    try:
+        stages = sorted({int(part) for part in raw.split(",") if part.strip()})
+    except ValueError:
+        raise StagesError(f"reminder stages must be whole numbers separated by commas, not {raw!r}")
+    if not stages or len(stages) > MAX_STAGES:
+        raise StagesError(f"give between 1 and {MAX_STAGES} reminder stages")
+    if 0 in stages:
+        raise StagesError("a stage of 0 days is neither before nor after the due date")
+    if stages[0] < -30 or stages[-1] > 365:
+        raise StagesError("stages run from 30 days before the due date to 365 days after it")
+    return tuple(stages)
+
+
+def days_overdue(due: date, today: date) -> int:
+    """Days past the due date; due today is 0 (not overdue), before it negative."""
+    return (today - due).days
+
+
+def is_overdue(due: date, today: date) -> bool:
+    return days_overdue(due, today) > 0
+
+
+def earliest_due_date_with_a_stage(stages: Iterable[int], today: date) -> date:
+    """Loans due after this date have reached no stage yet (the query bound)."""
+    return date.fromordinal(today.toordinal() - min(stages))
+
+
+def stage_to_send(
+    stages: Iterable[int], due: date, today: date, already_sent: Iterable[int]
+) -> int | None:
+    """The stage to send tonight for a loan due on ``due``, or None.
+
+    ``already_sent`` are the stages recorded in the ledger for this due date.
+    """
+    overdue_by = days_overdue(due, today)
+    reached = [stage for stage in stages if stage <= overdue_by]
+    if not reached:
+        return None
+    latest = max(reached)
+    sent = set(already_sent)
+    if sent and max(sent) >= latest:
+        return None
+    return latest
+
+
+def stage_heading(stage: int) -> str:
+    """How an email introduces the items at ``stage``."""
+    if stage < 0:
+        return "Due back soon"
+    return f"Overdue by {stage} day{'s' if stage != 1 else ''} or more"

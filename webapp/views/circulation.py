@@ -1,0 +1,297 @@
+"""The circulation desk, My account, holds, and the patron and copy pages.
+
+Every action is a POST. htmx gets the fragments back (the desk's patron panel
+plus its message in the aria-live region, or the account fragment); a plain
+form gets a 303 redirect to the page, with the message kept in the session to
+show once. Refusals change nothing and answer 422 with the reason.
+"""
+
+from __future__ import annotations
+
+from quart import Blueprint, abort, redirect, render_template, request, session, url_for
+
+from webapp.access import Access, allow
+from webapp.clock import library_today
+from webapp.models import catalogue, circulation
+from webapp.search_query import parse as parse_query
+from webapp.web import current_user, get_db, get_settings, is_htmx, render_page_or_fragment
+
+blueprint = Blueprint("circulation", __name__)
+
+DESK_MODES = {
+    "auto": "Lend or return",
+    "lend": "Lend only",
+    "return": "Return only",
+}
+MAX_CODE_LENGTH = 254
+
+
+def _today():
+    return library_today(get_settings())
+
+
+def _status_for(outcome: circulation.Outcome) -> int:
+    return 200 if outcome.ok else 422
+
+
+
+
+async def _desk_context(message: dict | None) -> dict:
+    db = get_db()
+    patron_id = session.get("desk_patron")
+    panel = await circulation.patron_panel(db, patron_id, _today()) if patron_id else None
+    if patron_id and panel is None:
+        session.pop("desk_patron", None)
+    return {
+        "panel": panel,
+        "message": message,
+        "mode": session.get("desk_mode", "auto"),
+        "modes": DESK_MODES,
+        "today": _today(),
+    }
+
+
+def _message(outcome: circulation.Outcome) -> dict:
+    return {
+        "ok": outcome.ok,
+        "text": outcome.message,
+        "undoable": outcome.action in ("lent", "returned"),
+    }
+
+
+async def _desk_answer(outcome: circulation.Outcome):
+    """The desk's answer to an action: fragments for htmx, a redirect for a plain form."""
+    message = _message(outcome)
+    if is_htmx():
+        body = await render_template("_desk_update.html", **await _desk_context(message))
+        return body, _status_for(outcome), {"Vary": "HX-Request"}
+    session["desk_message"] = message
+    return redirect(url_for("circulation.desk"), 303)
+
+
+@blueprint.get("/desk")
+@allow(Access.STAFF)
+async def desk():
+    context = await _desk_context(session.pop("desk_message", None))
+    return await render_page_or_fragment("desk.html", "_desk_panel.html", **context)
+
+
+@blueprint.post("/desk/scan")
+@allow(Access.STAFF)
+async def desk_scan():
+    """One scan: a patron's card or email selects them; a copy barcode lends or returns it."""
+    form = await request.form
+    code = form.get("code", "").strip()
+    mode = form.get("mode", session.get("desk_mode", "auto"))
+    if mode not in DESK_MODES:
+        mode = "auto"
+    session["desk_mode"] = mode
+    if not code:
+        return await _desk_answer(
+            circulation.Outcome("refused", "Scan a card or a copy barcode first.")
+        )
+    if len(code) > MAX_CODE_LENGTH:
+        return await _desk_answer(
+            circulation.Outcome("refused", "That is too long to be a card number or barcode.")
+        )
+    db = get_db()
+    patron = await circulation.find_patron(db, code)
+    if patron is not None:
+        session["desk_patron"] = patron.user_id
+        note = "" if patron.active else " This account is inactive: they cannot borrow."
+        return await _desk_answer(circulation.Outcome("selected", f"Patron: {patron.name}.{note}"))
+    outcome = await circulation.scan_copy(
+        db,
+        barcode=code,
+        patron_id=session.get("desk_patron"),
+        actor_id=current_user().user_id,
+        today=_today(),
+        mode=mode,
+        library_name=get_settings().library_name,
+    )
+    return await _desk_answer(outcome)
+
+
+async def _form_int(name: str) -> int | None:
+    raw = (await request.form).get(name, "").strip()
+    return int(raw) if raw.isdigit() and len(raw) < 12 else None
+
+
+@blueprint.post("/desk/renew")
+@allow(Access.STAFF)
+async def desk_renew():
+    loan_id = await _form_int("loan_id")
+    if loan_id is None:
+        outcome = circulation.Outcome("not_found", "There is no such open loan.")
+    else:
+        outcome = await circulation.renew(
+            get_db(), loan_id=loan_id, actor_id=current_user().user_id, today=_today()
+        )
+    if outcome.patron_id and not session.get("desk_patron"):
+        session["desk_patron"] = outcome.patron_id
+    return await _desk_answer(outcome)
+
+
+@blueprint.post("/desk/undo")
+@allow(Access.STAFF)
+async def desk_undo():
+    outcome = await circulation.undo_last(get_db(), actor_id=current_user().user_id, today=_today())
+    return await _desk_answer(outcome)
+
+
+@blueprint.post("/desk/hold")
+@allow(Access.STAFF)
+async def desk_hold():
+    """Place a hold for the selected patron on a title named by ISBN, copy barcode or number."""
+    patron_id = session.get("desk_patron")
+    if not patron_id:
+        return await _desk_answer(circulation.Outcome("refused", "Scan the patron's card first."))
+    book_id = await _book_named((await request.form).get("book", ""))
+    if book_id is None:
+        return await _desk_answer(
+            circulation.Outcome(
+                "refused", "No title has that ISBN, copy barcode or number.", patron_id
+            )
+        )
+    outcome = await circulation.place_hold(
+        get_db(), book_id=book_id, patron_id=patron_id, actor_id=current_user().user_id
+    )
+    return await _desk_answer(outcome)
+
+
+async def _book_named(text: str) -> int | None:
+    text = text.strip()
+    if not text or len(text) > 64:
+        return None
+    db = get_db()
+    query = parse_query(text)
+    if query.isbn13:
+        found = await catalogue.find_book_by_isbn(db, query.isbn13)
+        if found is not None:
+            return found
+    found = await catalogue.find_book_by_barcode(db, text)
+    if found is None and text.isdigit():
+        book = await catalogue.get_book(db, int(text))
+        found = book.book_id if book else None
+    return found
+
+
+@blueprint.post("/desk/done")
+@allow(Access.STAFF)
+async def desk_done():
+    """Finish with this patron: the desk is ready for the next one."""
+    session.pop("desk_patron", None)
+    return await _desk_answer(circulation.Outcome("cleared", "Ready for the next patron."))
+
+
+
+
+async def _account_context(message: dict | None) -> dict:
+    db = get_db()
+    user = current_user()
+    today = _today()
+    return {
+        "panel": await circulation.patron_panel(db, user.user_id, today),
+        "past": await circulation.past_loans(db, user.user_id, today),
+        "message": message,
+        "today": today,
+    }
+
+
+async def _account_answer(outcome: circulation.Outcome):
+    if outcome.action == "not_found":
+        abort(404)
+    message = {"ok": outcome.ok, "text": outcome.message}
+    if is_htmx():
+        body = await render_template("_account.html", **await _account_context(message))
+        return body, _status_for(outcome), {"Vary": "HX-Request"}
+    session["account_message"] = message
+    return redirect(url_for("circulation.account"), 303)
+
+
+@blueprint.get("/account")
+@allow(Access.LOGGED_IN)
+async def account():
+    context = await _account_context(session.pop("account_message", None))
+    return await render_page_or_fragment("account.html", "_account.html", **context)
+
+
+@blueprint.post("/account/loans/<int:loan_id>/renew")
+@allow(Access.LOGGED_IN)
+async def account_renew(loan_id: int):
+    user = current_user()
+    outcome = await circulation.renew(
+        get_db(), loan_id=loan_id, actor_id=user.user_id, today=_today(), owner_id=user.user_id
+    )
+    return await _account_answer(outcome)
+
+
+@blueprint.post("/account/holds/<int:hold_id>/cancel")
+@allow(Access.LOGGED_IN)
+async def account_cancel_hold(hold_id: int):
+    user = current_user()
+    outcome = await circulation.cancel_hold(
+        get_db(), hold_id=hold_id, actor_id=user.user_id, today=_today(), owner_id=user.user_id,
+        library_name=get_settings().library_name,
+    )
+    return await _account_answer(outcome)
+
+
+@blueprint.post("/books/<int:book_id>/hold")
+@allow(Access.LOGGED_IN)
+async def place_hold(book_id: int):
+    """A patron holds a title for themselves; the answer is My account, showing the queue."""
+    user = current_user()
+    outcome = await circulation.place_hold(
+        get_db(), book_id=book_id, patron_id=user.user_id, actor_id=user.user_id
+    )
+    return await _account_answer(outcome)
+
+
+
+
+@blueprint.get("/patrons/<int:user_id>")
+@allow(Access.STAFF)
+async def patron(user_id: int):
+    db = get_db()
+    today = _today()
+    panel = await circulation.patron_panel(db, user_id, today)
+    if panel is None:
+        abort(404)
+    return await render_page_or_fragment(
+        "patron.html",
+        "_patron.html",
+        panel=panel,
+        past=await circulation.past_loans(db, user_id, today),
+        events=await circulation.events_for_patron(db, user_id),
+        today=today,
+    )
+
+
+@blueprint.post("/patrons/<int:user_id>/desk")
+@allow(Access.STAFF)
+async def patron_to_desk(user_id: int):
+    """Open this patron at the desk."""
+    found = await circulation.get_patron(get_db(), user_id)
+    if found is None:
+        abort(404)
+    session["desk_patron"] = found.user_id
+    return redirect(url_for("circulation.desk"), 303)
+
+
+@blueprint.get("/copies/<barcode>")
+@allow(Access.STAFF)
+async def copy(barcode: str):
+    db = get_db()
+    today = _today()
+    record = await circulation.copy_record(db, barcode, today)
+    if record is None:
+        abort(404)
+    return await render_page_or_fragment(
+        "copy.html",
+        "_copy.html",
+        record=record,
+        loans=await circulation.copy_loans(db, record.copy_id, today),
+        events=await circulation.events_for_copy(db, record.copy_id),
+        today=today,
+    )
