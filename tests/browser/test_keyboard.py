@@ -41,12 +41,15 @@ def test_signing_in_and_out_by_keyboard(server: LiveServer, page: Page):
 
     page.keyboard.type("demo")
     page.keyboard.press("Enter")
-    expect(page).to_have_url(re.compile(r"/search$"))
+    expect(page).to_have_url(re.compile(r"/account$"))
     expect(page.locator("#flash")).to_have_text("Signed in as Alice Smith.")
-    expect(page.get_by_label("Search by title, author, subject or ISBN")).to_be_focused()
 
-    page.keyboard.press("Shift+Tab")
-    expect(page.get_by_role("button", name="Sign out Alice Smith")).to_be_focused()
+    sign_out = page.get_by_role("button", name="Sign out Alice Smith")
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        if sign_out.evaluate("button => button === document.activeElement"):
+            break
+    expect(sign_out).to_be_focused()
     page.keyboard.press("Enter")
     expect(page.locator("#flash")).to_have_text("You have signed out.")
     expect(page.get_by_role("link", name="Sign in")).to_be_visible()

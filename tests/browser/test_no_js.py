@@ -50,7 +50,7 @@ def test_signing_in_and_out_works_with_the_plain_forms(server: LiveServer, open_
     page.get_by_label("Email address").fill("alice@example.com")
     page.get_by_label("Password").fill("demo")
     page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(re.compile(r"/search$"))
+    expect(page).to_have_url(re.compile(r"/account$"))
     expect(page.locator("#flash")).to_contain_text("Signed in as Alice Smith.")
 
     page.get_by_role("button", name="Sign out Alice Smith").click()
