@@ -41,6 +41,9 @@ MAIN_PAGES = [
     MainPage("book", "/books/1", "The Great Gatsby"),
     MainPage("sign in", "/login", "Sign in"),
     MainPage("not found", "/no-such-page", "Not found"),
+    MainPage("my account", "/account", "My account", "alice@example.com"),
+    MainPage("desk", "/desk", "Circulation desk", "bob@example.com"),
+    MainPage("dashboard", "/dashboard", "Dashboard", "carol@example.com"),
 ]
 PAGE_IDS = [main_page.name for main_page in MAIN_PAGES]
 

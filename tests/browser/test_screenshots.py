@@ -28,6 +28,8 @@ class Screenshot:
 
 SCREENSHOTS = [
     Screenshot("search", "/search?q=the", "Search the catalogue"),
+    Screenshot("desk", "/desk", "Circulation desk", signed_in_as="bob@example.com"),
+    Screenshot("dashboard", "/dashboard", "Dashboard", signed_in_as="bob@example.com"),
     Screenshot("book-dark", "/books/1", "The Great Gatsby", dark=True),
     Screenshot("phone-search", "/search?q=gatsby", "Search the catalogue", width=360, height=740),
     Screenshot(
