@@ -267,6 +267,24 @@ _COLUMN = {
 }
 
 
+def first_occurrences(rows: list, summary: ImportSummary, progress: Callable[[int], None] | None):
+    """The valid rows, each identity once; invalid and repeated rows go into ``summary``."""
+    seen: set[tuple] = set()
+    for row in rows:
+        if progress:
+            progress(1)
+        if row.error:
+            summary.invalid += 1
+            summary.problems.append((row.line, row.error))
+            continue
+        if row.identity in seen:
+            summary.duplicate += 1
+            summary.problems.append((row.line, "repeats an earlier row of this file"))
+            continue
+        seen.add(row.identity)
+        yield row
+
+
 @dataclass
 class _Decision:
     """What importing one valid row does: add a book, change one, or nothing."""
@@ -283,20 +301,8 @@ def _classify(
 ) -> list[_Decision]:
     """Decide each row against the database without writing; counts go into ``summary``."""
     decisions: list[_Decision] = []
-    seen: set[tuple] = set()
     barcodes_in_file: set[str] = set()
-    for row in rows:
-        if progress:
-            progress(1)
-        if row.error:
-            summary.invalid += 1
-            summary.problems.append((row.line, row.error))
-            continue
-        if row.identity in seen:
-            summary.duplicate += 1
-            summary.problems.append((row.line, "repeats an earlier row of this file"))
-            continue
-        seen.add(row.identity)
+    for row in first_occurrences(rows, summary, progress):
         existing = _find_existing(conn, row)
         if existing is None:
             clash = _barcode_clash(conn, row.barcodes, barcodes_in_file)
