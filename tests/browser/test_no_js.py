@@ -74,7 +74,7 @@ def test_lending_at_the_desk_works_with_plain_forms(
     page: Page = open_page(javascript=False)
     log_in(page, server, "bob@example.com")
     page.goto(server.url("/desk"))
-    scan_box = page.get_by_label("Scan a card or a copy barcode")
+    scan_box = page.get_by_role("textbox", name="Scan a card or a copy barcode")
     message = page.locator("#desk-message")
 
     scan_box.fill("N001")
