@@ -5,8 +5,9 @@ Fixtures for every browser scenario:
 - ``server``: a Hypercorn server of the app for this test alone, on a free port with its
   own copy of the demo database (``server.url("/search")``, ``server.database``).
 - ``shared_server``: one such server for the whole run, for tests that change no data.
-- ``start_server(**env)``: a server with extra ``SHELFMARK_*`` settings,
-  e.g. ``start_server(SHELFMARK_SEARCH_DELAY_MS="1500")``.
+- ``start_server(prepare=None, **env)``: a server with extra ``SHELFMARK_*`` settings,
+  e.g. ``start_server(SHELFMARK_SEARCH_DELAY_MS="1500")``; ``prepare(conn)`` first adds
+  the rows a scenario needs to its database (``add_patron``, ``add_title``, ``add_loan``).
 - ``page``: a 1280×800 light-scheme page; ``open_page(width=…, height=…, dark=…,
   javascript=…)`` opens more. A page that breaks the Content-Security-Policy or
   asks another host for anything fails its test.
@@ -31,6 +32,7 @@ import itertools
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -39,6 +41,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -137,11 +140,23 @@ def demo_database_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @contextmanager
-def running_server(template: Path, folder: Path, **environment: str) -> Iterator[LiveServer]:
-    """``shelfmark serve`` on a free port with its own copy of ``template``, until exit."""
+def running_server(
+    template: Path,
+    folder: Path,
+    prepare: Callable[[sqlite3.Connection], None] | None = None,
+    **environment: str,
+) -> Iterator[LiveServer]:
+    """``shelfmark serve`` on a free port with its own copy of ``template``, until exit;
+    ``prepare(conn)`` changes that copy before the server opens it."""
     folder.mkdir(parents=True)
     database = folder / "shelfmark.sqlite3"
     shutil.copyfile(template, database)
+    if prepare is not None:
+        conn = connect_sync(database)
+        try:
+            prepare(conn)
+        finally:
+            conn.close()
     log = folder / "server.log"
     port = _free_port()
     env = {
@@ -172,14 +187,17 @@ def start_server(
     demo_database_template: Path, tmp_path: Path
 ) -> Iterator[Callable[..., LiveServer]]:
     """Start another server for this test; keyword arguments are extra environment
-    variables, e.g. ``start_server(SHELFMARK_SEARCH_DELAY_MS="1500")``."""
+    variables, e.g. ``start_server(SHELFMARK_SEARCH_DELAY_MS="1500")``, and
+    ``prepare(conn)`` adds the scenario's rows to its database first."""
     numbers = itertools.count(1)
     with ExitStack() as servers:
 
-        def start(**environment: str) -> LiveServer:
+        def start(
+            prepare: Callable[[sqlite3.Connection], None] | None = None, **environment: str
+        ) -> LiveServer:
             folder = tmp_path / f"server-{next(numbers)}"
             return servers.enter_context(
-                running_server(demo_database_template, folder, **environment)
+                running_server(demo_database_template, folder, prepare, **environment)
             )
 
         yield start
@@ -317,3 +335,37 @@ def save_screenshot(page: Page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), animations="disabled", caret="hide")
     return path
+
+
+def add_patron(
+    conn: sqlite3.Connection, name: str, card: str, email: str | None = None, role: str = "Student"
+) -> int:
+    """A new active patron with nothing on loan; with an email they sign in with the demo
+    password (the hash is the demo users' own, so no slow hashing here)."""
+    password_hash = conn.execute(
+        "SELECT PasswordHash FROM Users WHERE Email = 'alice@example.com'"
+    ).fetchone()[0]
+    return conn.execute(
+        "INSERT INTO Users (Name, Role, Email, CardNumber, PasswordHash) VALUES (?, ?, ?, ?, ?)",
+        (name, role, email, card, password_hash if email else None),
+    ).lastrowid
+
+
+def add_title(conn: sqlite3.Connection, title: str, barcodes: list[str]) -> list[int]:
+    """A new title with a copy on the shelf for each barcode; returns the copies' ids."""
+    book_id = conn.execute("INSERT INTO Books (Title) VALUES (?)", (title,)).lastrowid
+    return [
+        conn.execute(
+            "INSERT INTO Copies (BookID, Barcode) VALUES (?, ?)", (book_id, barcode)
+        ).lastrowid
+        for barcode in barcodes
+    ]
+
+
+def add_loan(conn: sqlite3.Connection, user_id: int, copy_id: int, lent: date, due: date) -> int:
+    """An open loan of that copy to that patron."""
+    return conn.execute(
+        "INSERT INTO Loans (UserID, BookID, CopyID, LoanDate, ReturnDate) "
+        "SELECT ?, BookID, CopyID, ?, ? FROM Copies WHERE CopyID = ?",
+        (user_id, lent.isoformat(), due.isoformat(), copy_id),
+    ).lastrowid

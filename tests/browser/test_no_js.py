@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
+import sqlite3
+from collections.abc import Callable
 
 from playwright.sync_api import Page, expect
 
-from .conftest import LiveServer
+from webapp.db import connect_sync
+
+from .conftest import LiveServer, add_patron, add_title, log_in
 
 SEARCH_BOX = "Search by title, author, subject or ISBN"
 
@@ -56,3 +60,41 @@ def test_signing_in_and_out_works_with_the_plain_forms(server: LiveServer, open_
     page.get_by_role("button", name="Sign out Alice Smith").click()
     expect(page.locator("#flash")).to_contain_text("You have signed out.")
     expect(page.get_by_role("link", name="Sign in")).to_be_attached()
+
+
+def _nina_and_a_copy(conn: sqlite3.Connection) -> None:
+    add_patron(conn, "Nina Noscript", "N001")
+    add_title(conn, "Plain Forms", ["PF-1"])
+
+
+def test_lending_at_the_desk_works_with_plain_forms(
+    start_server: Callable[..., LiveServer], open_page
+):
+    server = start_server(prepare=_nina_and_a_copy)
+    page: Page = open_page(javascript=False)
+    log_in(page, server, "bob@example.com")
+    page.goto(server.url("/desk"))
+    scan_box = page.get_by_role("textbox", name="Scan a card or a copy barcode")
+    message = page.locator("#desk-message")
+
+    scan_box.fill("N001")
+    scan_box.press("Enter")
+    expect(page).to_have_url(re.compile(r"/desk$"))
+    expect(message).to_contain_text("Patron: Nina Noscript")
+    expect(page.locator("#desk-panel")).to_contain_text("Nothing on loan")
+
+    scan_box.fill("PF-1")
+    scan_box.press("Enter")
+    expect(page).to_have_url(re.compile(r"/desk$"))
+    expect(message).to_contain_text("Lent: Plain Forms to Nina Noscript")
+    expect(page.locator("#desk-loans")).to_contain_text("Plain Forms")
+
+    conn = connect_sync(server.database)
+    try:
+        borrowers = conn.execute(
+            "SELECT u.Name FROM Loans l JOIN Users u ON u.UserID = l.UserID "
+            "JOIN Copies c ON c.CopyID = l.CopyID WHERE c.Barcode = 'PF-1' AND l.ReturnedAt IS NULL"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert [name for (name,) in borrowers] == ["Nina Noscript"]
