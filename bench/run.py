@@ -13,7 +13,7 @@ import sys
 
 # Benchmark modules in the order they run; those not present are skipped, so
 # each can land on its own.
-SCRIPTS = ("bench.search", "bench.circulation", "bench.reminders")
+SCRIPTS = ("bench.search", "bench.circulation", "bench.reminders", "bench.soak")
 
 
 def main(argv: list[str] | None = None) -> int:

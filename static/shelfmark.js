@@ -10,6 +10,23 @@ document.addEventListener("htmx:configRequest", (event) => {
   }
 });
 
+// Enter submits the search form at once (an exact ISBN then opens its book),
+// while the box's own live request for the same text may still be waiting out
+// its typing delay. Sent after the submit, it would replace it (hx-sync), so
+// skip it: the submitted request already asks for exactly that text.
+let submittedSearch = null;
+document.addEventListener("htmx:confirm", (event) => {
+  const source = event.detail.elt;
+  if (source.id === "search-form") {
+    submittedSearch = source.elements.q.value;
+  } else if (source.id === "q") {
+    if (source.value === submittedSearch) {
+      event.preventDefault();
+    }
+    submittedSearch = null;
+  }
+});
+
 // A page restored from htmx's history cache keeps the DOM but not what was
 // typed: put the search box back in step with the URL.
 document.addEventListener("htmx:historyRestore", () => {
@@ -17,6 +34,28 @@ document.addEventListener("htmx:historyRestore", () => {
   if (box) {
     box.value = new URLSearchParams(window.location.search).get("q") || "";
   }
+});
+
+// Error answers land in #flash (base.html's htmx config); a request that got no
+// answer at all says so there too, instead of silently doing nothing.
+document.addEventListener("htmx:sendError", () => {
+  const region = document.getElementById("flash");
+  if (region) {
+    const message = document.createElement("p");
+    message.className = "flash error";
+    message.setAttribute("role", "alert");
+    message.textContent = "The library could not be reached. Check your connection and try again.";
+    region.replaceChildren(message);
+  }
+});
+
+// A region being reloaded is marked busy, so screen readers announce its new
+// content once, when it has arrived, rather than the half-swapped state.
+document.addEventListener("htmx:beforeRequest", (event) => {
+  event.detail.target.setAttribute("aria-busy", "true");
+});
+document.addEventListener("htmx:afterRequest", (event) => {
+  event.detail.target.removeAttribute("aria-busy");
 });
 
 // Elements marked data-autofocus take the focus back after every swap, so a

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from quart import Quart, current_app, g, redirect, render_template, request, session, url_for
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from webapp import web
 from webapp.access import endpoint_policy, permits
@@ -43,6 +44,18 @@ SECURITY_HEADERS = {
 }
 
 
+class RowIdConverter(IntegerConverter):
+    """``<int:…>`` in a URL: a number beyond SQLite's 64-bit integers matches no route.
+
+    Without the bound, /books/9223372036854775808 reaches the query and sqlite3
+    raises OverflowError (a 500) instead of the 404 any other unknown id gets.
+    """
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(url_map, *args, **kwargs)
+
+
 def create_app(config: Settings | None = None) -> Quart:
     """Build the app. ``config`` defaults to the ``SHELFMARK_*`` environment."""
     settings = config or Settings.from_env()
@@ -65,6 +78,7 @@ def create_app(config: Settings | None = None) -> Quart:
         MAX_CONTENT_LENGTH=32 * 1024 * 1024,
         SEND_FILE_MAX_AGE_DEFAULT=3600,
     )
+    app.url_map.converters["int"] = RowIdConverter
     app.extensions["shelfmark.settings"] = settings
     app.jinja_env.globals.update(
         csrf_token=web.csrf_token,

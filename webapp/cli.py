@@ -121,79 +121,64 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_import_books(args: argparse.Namespace, settings: Settings) -> int:
-    from webapp.importing.books import apply_books, read_books_csv
-
+def _run_import(args: argparse.Namespace, settings: Settings, read, apply) -> int:
+    """Read ``args.file`` with ``read`` (bytes -> (column mapping or None, rows)), then write
+    the rows with ``apply(conn, rows, advance)`` in one transaction, with a progress bar."""
     try:
-        mapping, rows = read_books_csv(Path(args.file).read_bytes())
+        mapping, rows = read(Path(args.file).read_bytes())
     except (OSError, ValueError) as error:
         print(f"Cannot import {args.file}: {error}", file=sys.stderr)
         return 1
-    print("Columns: " + ", ".join(f"{column} -> {name}" for name, column in mapping.items()))
+    if mapping:
+        print("Columns: " + ", ".join(f"{column} -> {name}" for name, column in mapping.items()))
     conn = _open_migrated(settings)
     progress = Progress(f"importing {Path(args.file).name}", len(rows))
     try:
-        summary = apply_books(conn, rows, default_copies=args.copies, progress=progress.advance)
+        summary = apply(conn, rows, progress.advance)
     except ValueError as error:
         print(f"Nothing was imported: {error}", file=sys.stderr)
         return 1
     finally:
         conn.close()
     progress.finish()
-    _print_summary(summary, args.show_problems)
+    for line, problem in summary.problems[: args.show_problems]:
+        print(f"  line {line}: {problem}")
+    if len(summary.problems) > args.show_problems:
+        print(f"  … and {len(summary.problems) - args.show_problems:,} more")
+    print(f"{summary.new:,} new, {summary.updated:,} updated, {summary.duplicate:,} duplicate, "
+          f"{summary.invalid:,} invalid; {summary.copies_added:,} copies added.")
     return 0
 
 
-def _print_summary(summary, show_problems: int) -> None:
-    for line, problem in summary.problems[:show_problems]:
-        print(f"  line {line}: {problem}")
-    if len(summary.problems) > show_problems:
-        print(f"  … and {len(summary.problems) - show_problems:,} more")
-    print(f"{summary.new:,} new, {summary.updated:,} updated, {summary.duplicate:,} duplicate, "
-          f"{summary.invalid:,} invalid; {summary.copies_added:,} copies added.")
+def cmd_import_books(args: argparse.Namespace, settings: Settings) -> int:
+    from webapp.importing.books import apply_books, read_books_csv
+
+    return _run_import(
+        args, settings, read_books_csv,
+        lambda conn, rows, advance: apply_books(
+            conn, rows, default_copies=args.copies, progress=advance),
+    )
 
 
 def cmd_import_patrons(args: argparse.Namespace, settings: Settings) -> int:
     from webapp.importing.patrons import apply_patrons, read_patrons_csv
 
-    try:
-        mapping, rows = read_patrons_csv(Path(args.file).read_bytes(), allow_admin=True)
-    except (OSError, ValueError) as error:
-        print(f"Cannot import {args.file}: {error}", file=sys.stderr)
-        return 1
-    print("Columns: " + ", ".join(f"{column} -> {name}" for name, column in mapping.items()))
-    conn = _open_migrated(settings)
-    progress = Progress(f"importing {Path(args.file).name}", len(rows))
-    try:
-        summary = apply_patrons(conn, rows, allow_admin=True, progress=progress.advance)
-    finally:
-        conn.close()
-    progress.finish()
-    _print_summary(summary, args.show_problems)
-    return 0
+    return _run_import(
+        args, settings, lambda data: read_patrons_csv(data, allow_admin=True),
+        lambda conn, rows, advance: apply_patrons(
+            conn, rows, allow_admin=True, progress=advance),
+    )
 
 
 def cmd_import_marc(args: argparse.Namespace, settings: Settings) -> int:
     from webapp.importing.books import apply_books
     from webapp.importing.marc import read_marc
 
-    try:
-        rows = read_marc(Path(args.file).read_bytes())
-    except (OSError, ValueError) as error:
-        print(f"Cannot import {args.file}: {error}", file=sys.stderr)
-        return 1
-    conn = _open_migrated(settings)
-    progress = Progress(f"importing {Path(args.file).name}", len(rows))
-    try:
-        summary = apply_books(conn, rows, default_copies=args.copies, progress=progress.advance)
-    except ValueError as error:
-        print(f"Nothing was imported: {error}", file=sys.stderr)
-        return 1
-    finally:
-        conn.close()
-    progress.finish()
-    _print_summary(summary, args.show_problems)
-    return 0
+    return _run_import(
+        args, settings, lambda data: (None, read_marc(data)),
+        lambda conn, rows, advance: apply_books(
+            conn, rows, default_copies=args.copies, progress=advance),
+    )
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:

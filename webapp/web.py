@@ -54,5 +54,20 @@ async def render_page_or_fragment(
     ``Vary: HX-Request`` tells caches the two answers differ, so Back never
     shows a bare fragment as a page.
     """
-    body = await render_template(fragment_template if is_htmx() else page_template, **context)
+    if is_htmx():
+        return await render_fragment(fragment_template, status, **context)
+    body = await render_template(page_template, **context)
+    return body, status, {"Vary": "HX-Request"}
+
+
+async def render_fragment(fragment_template: str, status: int = 200, **context):
+    """A fragment for htmx, followed by any flashed messages as an out-of-band swap.
+
+    Views that answer htmx with a fragment of their own (a 422 form, a desk
+    message) use this instead of ``render_template`` so that a message from
+    ``await quart.flash(text, "success" | "error" | "info")`` reaches the page's
+    #flash live region; a full page shows the same messages itself (base.html).
+    """
+    body = await render_template(fragment_template, **context)
+    body += await render_template("_flash.html", oob=True)
     return body, status, {"Vary": "HX-Request"}

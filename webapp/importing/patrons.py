@@ -21,6 +21,7 @@ from webapp.importing.books import (
     ImportSummary,
     checked_mapping,
     decode_upload,
+    first_occurrences,
     unquote_formula,
 )
 
@@ -131,20 +132,8 @@ def _classify(
     progress: Callable[[int], None] | None, *, allow_admin: bool,
 ) -> list[_Decision]:
     decisions: list[_Decision] = []
-    seen: set[tuple] = set()
     cards_in_file: set[str] = set()
-    for row in rows:
-        if progress:
-            progress(1)
-        if row.error:
-            summary.invalid += 1
-            summary.problems.append((row.line, row.error))
-            continue
-        if row.identity in seen:
-            summary.duplicate += 1
-            summary.problems.append((row.line, "repeats an earlier row of this file"))
-            continue
-        seen.add(row.identity)
+    for row in first_occurrences(rows, summary, progress):
         existing = _find_existing(conn, row)
         card_owner = row.card_number and conn.execute(
             "SELECT UserID FROM Users WHERE CardNumber = ?", (row.card_number,)

@@ -52,7 +52,7 @@ def check_book_form(form: Mapping[str, str]) -> tuple[dict, Errors]:
 
 def _copy_count(raw: str | None) -> int:
     text = (raw or "").strip() or "0"
-    if not text.isdigit() or int(text) > MAX_NEW_COPIES:
+    if not text.isdecimal() or int(text) > MAX_NEW_COPIES:
         raise ValueError(f"Type a whole number from 0 to {MAX_NEW_COPIES}.")
     return int(text)
 
@@ -110,7 +110,7 @@ def _barcode_prefix(raw: str | None) -> str:
 
 def _sequence_number(raw: str | None) -> int:
     text = (raw or "").strip()
-    if not text.isdigit() or len(text) > 12:
+    if not text.isdecimal() or len(text) > 12:
         raise ValueError("Type a whole number of up to 12 digits.")
     return int(text)
 

@@ -45,7 +45,7 @@ async def _page(*, errors: dict[str, str] | None = None, form=None, status: int 
 
 def _bounded_int(raw: str | None, lowest: int, highest: int) -> int | None:
     raw = (raw or "").strip()
-    if not raw.isdigit() or len(raw) > 4:
+    if not raw.isdecimal() or len(raw) > 4:
         return None
     value = int(raw)
     return value if lowest <= value <= highest else None

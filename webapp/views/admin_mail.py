@@ -20,7 +20,7 @@ blueprint = Blueprint("admin_mail", __name__, url_prefix="/admin")
 PREVIEW_EMAILS = 50
 # The HTML body of an email is shown as its own document, sandboxed: it may
 # carry the inline styles mail clients need, but never a script or a request.
-EMAIL_BODY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox"
+EMAIL_BODY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; sandbox"
 
 
 @blueprint.get("/mailbox")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from quart import Blueprint, redirect, render_template, request, session, url_for
+from quart import Blueprint, flash, redirect, render_template, request, session, url_for
 
 from webapp.access import Access, allow
 from webapp.models import accounts
@@ -64,6 +64,7 @@ async def login_submit():
     session.clear()
     session["sid"] = await accounts.start_session(db, user)
     session.permanent = True
+    await flash(f"Signed in as {user.name}.", "success")
     return redirect(next_url or _home_for(user))
 
 
@@ -74,4 +75,5 @@ async def logout():
     if token:
         await accounts.end_session(get_db(), token)
     session.clear()
+    await flash("You have signed out.", "info")
     return redirect(url_for("catalogue.search"))

@@ -117,7 +117,7 @@ async def desk_scan():
 
 async def _form_int(name: str) -> int | None:
     raw = (await request.form).get(name, "").strip()
-    return int(raw) if raw.isdigit() and len(raw) < 12 else None
+    return int(raw) if raw.isdecimal() and len(raw) < 12 else None
 
 
 @blueprint.post("/desk/renew")
@@ -173,7 +173,7 @@ async def _book_named(text: str) -> int | None:
         if found is not None:
             return found
     found = await catalogue.find_book_by_barcode(db, text)
-    if found is None and text.isdigit():
+    if found is None and text.isdecimal() and len(text) < 19:
         book = await catalogue.get_book(db, int(text))
         found = book.book_id if book else None
     return found
