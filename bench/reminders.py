@@ -370,9 +370,10 @@ def main(argv: list[str] | None = None) -> int:
         f"Measured {common.utc_now()} on {common.machine()}, with `python -m bench.reminders"
         f"{' --full' if args.full else ''}`: {loans:,} loans ({overdue:,} overdue) across "
         f"{patrons:,} patrons ({_generation(generated_in)}). Medians of {args.repeat} "
-        f"runs. Load average at start: {load_at_start:.1f} (above the core count, absolute times "
-        "are pessimistic; the ratios are what to read). The SMTP server is aiosmtpd's Sink "
-        "handler in a separate process.",
+        f"runs. Load average at start: {load_at_start:.1f}"
+        + (" (above the core count: absolute times are pessimistic, the ratios are what to "
+           "read)" if load_at_start > (os.cpu_count() or 1) else "")
+        + ". The SMTP server is aiosmtpd's Sink handler in a separate process.",
         "",
         "| step | median | p95 |",
         "|---|---|---|",
