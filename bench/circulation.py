@@ -192,8 +192,8 @@ def report(runs: list[Run]) -> str:
         f"Measured {common.utc_now()} on {common.machine()}, with `python -m bench.circulation`: "
         "SQLite file in a temporary directory, `shelfmark serve` (one Hypercorn worker) in its "
         "own process; each desk is a signed-in librarian session lending and returning its own "
-        "copies (one operation = one lend or one return request, answered with the desk "
-        "fragments). Milliseconds.",
+        f"copies, a pile of {PILE} lent then returned (one operation = one lend or one return "
+        "request, answered with the desk fragments). Milliseconds.",
         "",
         common.table(
             ("desks", "operations", "ops/s", "median", "p95", "p99",
