@@ -59,14 +59,22 @@ def _message(outcome: circulation.Outcome) -> dict:
     }
 
 
-async def _desk_answer(outcome: circulation.Outcome):
-    """The desk's answer to an action: fragments for htmx, a redirect for a plain form."""
-    message = _message(outcome)
+async def _action_answer(outcome: circulation.Outcome, message, *, fragment: str,
+                         build_context, session_key: str, page: str):
+    """An action's answer: the page's fragments for htmx; for a plain form, the message kept
+    in the session and a redirect (post, then redirect) to the page, which shows it."""
     if is_htmx():
-        body = await render_template("_desk_update.html", **await _desk_context(message))
+        body = await render_template(fragment, **await build_context(message))
         return body, _status_for(outcome), {"Vary": "HX-Request"}
-    session["desk_message"] = message
-    return redirect(url_for("circulation.desk"), 303)
+    session[session_key] = message
+    return redirect(url_for(page), 303)
+
+
+async def _desk_answer(outcome: circulation.Outcome):
+    return await _action_answer(
+        outcome, _message(outcome), fragment="_desk_update.html", build_context=_desk_context,
+        session_key="desk_message", page="circulation.desk",
+    )
 
 
 @blueprint.get("/desk")
@@ -204,12 +212,10 @@ async def _account_context(message: dict | None) -> dict:
 async def _account_answer(outcome: circulation.Outcome):
     if outcome.action == "not_found":
         abort(404)
-    message = {"ok": outcome.ok, "text": outcome.message}
-    if is_htmx():
-        body = await render_template("_account.html", **await _account_context(message))
-        return body, _status_for(outcome), {"Vary": "HX-Request"}
-    session["account_message"] = message
-    return redirect(url_for("circulation.account"), 303)
+    return await _action_answer(
+        outcome, {"ok": outcome.ok, "text": outcome.message}, fragment="_account.html",
+        build_context=_account_context, session_key="account_message", page="circulation.account",
+    )
 
 
 @blueprint.get("/account")
