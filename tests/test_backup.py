@@ -44,7 +44,7 @@ def test_a_backup_taken_during_writes_passes_integrity_check_and_holds_a_consist
     thread.start()
     started.wait(5)
     try:
-        pages = backup_database(demo_database, tmp_path / "backup.sqlite3", pages_per_step=64)
+        pages = backup_database(demo_database, tmp_path / "backup.sqlite3")
     finally:
         stop.set()
         thread.join()
@@ -98,7 +98,7 @@ def test_a_backup_taken_under_load_restores_to_identical_data(demo_database, tmp
     thread = threading.Thread(target=writer)
     thread.start()
     try:
-        backup_database(demo_database, tmp_path / "backup.sqlite3", pages_per_step=16)
+        backup_database(demo_database, tmp_path / "backup.sqlite3")
     finally:
         stop.set()
         thread.join()
