@@ -14,7 +14,7 @@ from .security_helpers import table_checksums
 
 def test_a_backup_taken_during_writes_passes_integrity_check_and_holds_a_consistent_snapshot(demo_database, tmp_path):
     conn = connect_sync(demo_database)
-    # Make the file big enough that the backup takes many steps.
+    # Make the file big enough that copying it takes a while, with writes going on meanwhile.
     conn.execute("CREATE TABLE Filler (Id INTEGER PRIMARY KEY, Payload TEXT)")
     conn.executemany("INSERT INTO Filler (Payload) VALUES (?)", [("x" * 2000,) for _ in range(3000)])
     committed_before = conn.execute("SELECT count(*) FROM Filler").fetchone()[0]
