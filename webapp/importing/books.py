@@ -229,22 +229,34 @@ def checked_mapping(
     return {name: column for name, column in mapping.items() if name in known and column}
 
 
-def read_books_csv(data: bytes | str, mapping: dict[str, str] | None = None) -> tuple[dict[str, str], list[BookRow]]:
-    """Parse a CSV file into rows; returns the column mapping used and the rows.
+def open_csv(data: bytes | str, mapping: dict[str, str] | None, detect, fields, *, required: str):
+    """The file's records and the column mapping to read them with (``detect``ed unless given).
 
-    ``mapping`` (field -> column), when given, replaces the detected one: the
-    web preview lets a librarian correct it.
+    Shared by the book and patron importers; ``required`` is the field without
+    which no row can be read.
     """
     text = decode_upload(data) if isinstance(data, bytes) else data
     reader = csv.DictReader(io.StringIO(text, newline=""))
     if not reader.fieldnames:
         raise ValueError("the file is empty")
     if mapping is None:
-        mapping = detect_mapping(reader.fieldnames)
+        mapping = detect(reader.fieldnames)
     else:
-        mapping = checked_mapping(list(reader.fieldnames), mapping, FIELDS)
-    if "title" not in mapping:
-        raise ValueError("no title column was found (expected a column named 'title')")
+        mapping = checked_mapping(list(reader.fieldnames), mapping, fields)
+    if required not in mapping:
+        raise ValueError(
+            f"no {required} column was found (expected a column named '{required}')"
+        )
+    return mapping, reader
+
+
+def read_books_csv(data: bytes | str, mapping: dict[str, str] | None = None) -> tuple[dict[str, str], list[BookRow]]:
+    """Parse a CSV file into rows; returns the column mapping used and the rows.
+
+    ``mapping`` (field -> column), when given, replaces the detected one: the
+    web preview lets a librarian correct it.
+    """
+    mapping, reader = open_csv(data, mapping, detect_mapping, FIELDS, required="title")
     rows = [parse_book_row(number, record, mapping) for number, record in enumerate(reader, 2)]
     return mapping, rows
 

@@ -10,8 +10,6 @@ librarian sets one, or borrow at the desk with their card.
 
 from __future__ import annotations
 
-import csv
-import io
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -19,9 +17,8 @@ from dataclasses import dataclass, field
 from webapp import validation
 from webapp.importing.books import (
     ImportSummary,
-    checked_mapping,
-    decode_upload,
     first_occurrences,
+    open_csv,
     unquote_formula,
 )
 
@@ -99,16 +96,7 @@ def read_patrons_csv(
     data: bytes | str, mapping: dict[str, str] | None = None, *, allow_admin: bool = False
 ) -> tuple[dict[str, str], list[PatronRow]]:
     """Parse a CSV file of patrons; returns the column mapping used and the rows."""
-    text = decode_upload(data) if isinstance(data, bytes) else data
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    if not reader.fieldnames:
-        raise ValueError("the file is empty")
-    if mapping is None:
-        mapping = detect_mapping(reader.fieldnames)
-    else:
-        mapping = checked_mapping(list(reader.fieldnames), mapping, FIELDS)
-    if "name" not in mapping:
-        raise ValueError("no name column was found (expected a column named 'name')")
+    mapping, reader = open_csv(data, mapping, detect_mapping, FIELDS, required="name")
     rows = [
         parse_patron_row(number, record, mapping, allow_admin=allow_admin)
         for number, record in enumerate(reader, 2)
