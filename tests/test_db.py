@@ -1,0 +1,46 @@
+"""The database module's one-hand-off helpers, on a real SQLite file."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+
+async def test_read_runs_every_query_of_a_function_on_one_connection_off_the_loop(db):
+    loop_thread = threading.get_ident()
+
+    def titles_and_thread(conn):
+        count = conn.execute("SELECT count(*) FROM Books").fetchone()[0]
+        first = conn.execute("SELECT Title FROM Books ORDER BY BookID LIMIT 1").fetchone()
+        return count, first, threading.get_ident()
+
+    count, first, thread = await db.read(titles_and_thread)
+
+    assert count == 0 and first is None
+    assert thread != loop_thread
+
+
+async def test_write_commits_everything_the_function_wrote(db):
+    def add_two_books(conn, author):
+        for title in ("Dune", "Emma"):
+            conn.execute("INSERT INTO Books (Title, Author) VALUES (?, ?)", (title, author))
+        return conn.execute("SELECT count(*) FROM Books").fetchone()[0]
+
+    assert await db.write(add_two_books, "Someone") == 2
+    assert await db.fetch_value("SELECT count(*) FROM Books WHERE Author = 'Someone'") == 2
+
+
+async def test_write_keeps_nothing_when_the_function_fails_half_way(db):
+    def add_then_fail(conn):
+        conn.execute("INSERT INTO Books (Title, Author) VALUES ('Dune', 'Frank Herbert')")
+        raise LookupError("refused after the first insert")
+
+    with pytest.raises(LookupError):
+        await db.write(add_then_fail)
+
+    assert await db.fetch_value("SELECT count(*) FROM Books") == 0
+    # The writer is usable again: the failed transaction was rolled back.
+    await db.write(lambda conn: conn.execute(
+        "INSERT INTO Books (Title, Author) VALUES ('Emma', 'Jane Austen')"))
+    assert await db.fetch_value("SELECT Title FROM Books") == "Emma"
