@@ -5,6 +5,12 @@ that record it, so the log can never disagree with the loans and holds. The
 decisions themselves (due dates, limits, renewals) are the pure functions of
 ``webapp.rules``; this module loads what they need and carries out the answer.
 
+Each action is a synchronous function of a ``sqlite3`` connection run by
+``Database.write`` (and each multi-query read by ``Database.read``) in the
+connection's own thread: one hand-off between the event loop and that thread
+per action, instead of one per statement. At a busy desk those hand-offs, not
+the SQL, were most of the server's work (docs/benchmarks.md, Circulation).
+
 "A copy is on at most one open loan" is enforced by the partial unique index
 ``Loans_OneOpenLoanPerCopy``, not by a check here: ``lend`` simply inserts, and
 the IntegrityError from a second desk that scanned the same copy at the same
@@ -20,7 +26,7 @@ from datetime import date
 
 from webapp import notices, rules
 from webapp.config import Settings
-from webapp.db import Database, Transaction
+from webapp.db import Database
 from webapp.models.accounts import timestamp, utc_now
 from webapp.templating import short_date
 
@@ -140,6 +146,15 @@ class CopyRecord:
     current_borrower: Patron | None
 
 
+def _one(conn: sqlite3.Connection, sql: str, params=()) -> sqlite3.Row | None:
+    return conn.execute(sql, params).fetchone()
+
+
+def _value(conn: sqlite3.Connection, sql: str, params=()):
+    row = conn.execute(sql, params).fetchone()
+    return None if row is None else row[0]
+
+
 def _patron_from_row(row) -> Patron:
     return Patron(
         user_id=row["UserID"],
@@ -181,27 +196,39 @@ def _rule_from_row(row) -> rules.LoanRule:
 
 
 
-async def load_rules(db: Database | Transaction) -> dict[str, rules.LoanRule]:
+def _loan_rules(conn: sqlite3.Connection) -> dict[str, rules.LoanRule]:
+    return {row["Role"]: _rule_from_row(row) for row in conn.execute("SELECT * FROM LoanRules")}
+
+
+async def load_rules(db: Database) -> dict[str, rules.LoanRule]:
     """The loan rule of each role."""
-    rows = await db.fetch_all("SELECT * FROM LoanRules")
-    return {row["Role"]: _rule_from_row(row) for row in rows}
+    return await db.read(_loan_rules)
 
 
-async def library_setting(db: Database | Transaction, key: str) -> str:
-    return await db.fetch_value("SELECT Value FROM LibrarySettings WHERE Key = ?", (key,)) or ""
+def _library_setting(conn: sqlite3.Connection, key: str) -> str:
+    return _value(conn, "SELECT Value FROM LibrarySettings WHERE Key = ?", (key,)) or ""
 
 
-async def load_calendar(db: Database | Transaction) -> rules.Calendar:
-    rows = await db.fetch_all("SELECT Day FROM ClosedDays")
+def _calendar(conn: sqlite3.Connection) -> rules.Calendar:
     return rules.Calendar(
-        closed_days=frozenset(date.fromisoformat(row["Day"]) for row in rows),
-        closed_weekdays=rules.parse_closed_weekdays(await library_setting(db, "closed_weekdays")),
+        closed_days=frozenset(
+            date.fromisoformat(row["Day"]) for row in conn.execute("SELECT Day FROM ClosedDays")
+        ),
+        closed_weekdays=rules.parse_closed_weekdays(_library_setting(conn, "closed_weekdays")),
     )
 
 
-async def hold_pickup_days(db: Database | Transaction) -> int:
-    raw = await library_setting(db, "hold_pickup_days")
+async def load_calendar(db: Database) -> rules.Calendar:
+    return await db.read(_calendar)
+
+
+def _hold_pickup_days(conn: sqlite3.Connection) -> int:
+    raw = _library_setting(conn, "hold_pickup_days")
     return int(raw) if raw.isdigit() else 7
+
+
+async def hold_pickup_days(db: Database) -> int:
+    return await db.read(_hold_pickup_days)
 
 
 async def closed_days(db: Database) -> list[sqlite3.Row]:
@@ -217,63 +244,84 @@ async def save_rules(
     actor_id: int,
 ) -> list[str]:
     """Store the rules page; log each change as a 'rules_changed' event; return the changes."""
-    async with db.transaction() as tx:
-        before = await load_rules(tx)
-        changes = []
-        for rule in loan_rules:
-            old = before.get(rule.role)
-            if old == rule:
-                continue
-            await tx.execute(
-                "UPDATE LoanRules SET LoanDays = ?, MaxLoans = ?, MaxRenewals = ?, "
-                "BlockWhenOverdue = ?, RenewOverdueDays = ? WHERE Role = ?",
-                (rule.loan_days, rule.max_loans, rule.max_renewals, int(rule.block_when_overdue),
-                 rule.renew_overdue_days, rule.role),
-            )
-            changes.append(
-                f"{rule.role}: {rule.loan_days} days, {rule.max_loans} loans, "
-                f"{rule.max_renewals} renewals, overdue items "
-                f"{'block' if rule.block_when_overdue else 'do not block'} new loans, "
-                f"renewable up to {rule.renew_overdue_days} days overdue"
-            )
-        weekdays = rules.format_closed_weekdays(closed_weekdays)
-        if weekdays != await library_setting(tx, "closed_weekdays"):
-            await tx.execute(
-                "UPDATE LibrarySettings SET Value = ? WHERE Key = 'closed_weekdays'", (weekdays,)
-            )
-            names = ", ".join(rules.WEEKDAY_NAMES[day] for day in sorted(closed_weekdays))
-            changes.append(f"closed every {names}" if names else "open every weekday")
-        if str(pickup_days) != await library_setting(tx, "hold_pickup_days"):
-            await tx.execute(
-                "UPDATE LibrarySettings SET Value = ? WHERE Key = 'hold_pickup_days'",
-                (str(pickup_days),),
-            )
-            changes.append(f"holds wait {pickup_days} days for collection")
-        for change in changes:
-            await _log(tx, "rules_changed", actor_id, detail=change)
+    return await db.write(
+        _save_rules, loan_rules=loan_rules, closed_weekdays=closed_weekdays,
+        pickup_days=pickup_days, actor_id=actor_id,
+    )
+
+
+def _save_rules(
+    conn: sqlite3.Connection,
+    *,
+    loan_rules: list[rules.LoanRule],
+    closed_weekdays: frozenset[int],
+    pickup_days: int,
+    actor_id: int,
+) -> list[str]:
+    before = _loan_rules(conn)
+    changes = []
+    for rule in loan_rules:
+        old = before.get(rule.role)
+        if old == rule:
+            continue
+        conn.execute(
+            "UPDATE LoanRules SET LoanDays = ?, MaxLoans = ?, MaxRenewals = ?, "
+            "BlockWhenOverdue = ?, RenewOverdueDays = ? WHERE Role = ?",
+            (rule.loan_days, rule.max_loans, rule.max_renewals, int(rule.block_when_overdue),
+             rule.renew_overdue_days, rule.role),
+        )
+        changes.append(
+            f"{rule.role}: {rule.loan_days} days, {rule.max_loans} loans, "
+            f"{rule.max_renewals} renewals, overdue items "
+            f"{'block' if rule.block_when_overdue else 'do not block'} new loans, "
+            f"renewable up to {rule.renew_overdue_days} days overdue"
+        )
+    weekdays = rules.format_closed_weekdays(closed_weekdays)
+    if weekdays != _library_setting(conn, "closed_weekdays"):
+        conn.execute(
+            "UPDATE LibrarySettings SET Value = ? WHERE Key = 'closed_weekdays'", (weekdays,)
+        )
+        names = ", ".join(rules.WEEKDAY_NAMES[day] for day in sorted(closed_weekdays))
+        changes.append(f"closed every {names}" if names else "open every weekday")
+    if str(pickup_days) != _library_setting(conn, "hold_pickup_days"):
+        conn.execute(
+            "UPDATE LibrarySettings SET Value = ? WHERE Key = 'hold_pickup_days'",
+            (str(pickup_days),),
+        )
+        changes.append(f"holds wait {pickup_days} days for collection")
+    for change in changes:
+        _log(conn, "rules_changed", actor_id, detail=change)
     return changes
 
 
 async def add_closed_day(db: Database, *, day: date, reason: str | None, actor_id: int) -> bool:
     """Mark ``day`` closed; False when it already was."""
-    async with db.transaction() as tx:
-        cursor = await tx.execute(
-            "INSERT INTO ClosedDays (Day, Reason) VALUES (?, ?) ON CONFLICT (Day) DO NOTHING",
-            (day.isoformat(), reason or None),
-        )
-        if cursor.rowcount == 0:
-            return False
-        detail = f"closed on {day.isoformat()}" + (f" ({reason})" if reason else "")
-        await _log(tx, "rules_changed", actor_id, detail=detail)
+    return await db.write(_add_closed_day, day=day, reason=reason, actor_id=actor_id)
+
+
+def _add_closed_day(
+    conn: sqlite3.Connection, *, day: date, reason: str | None, actor_id: int
+) -> bool:
+    cursor = conn.execute(
+        "INSERT INTO ClosedDays (Day, Reason) VALUES (?, ?) ON CONFLICT (Day) DO NOTHING",
+        (day.isoformat(), reason or None),
+    )
+    if cursor.rowcount == 0:
+        return False
+    detail = f"closed on {day.isoformat()}" + (f" ({reason})" if reason else "")
+    _log(conn, "rules_changed", actor_id, detail=detail)
     return True
 
 
 async def remove_closed_day(db: Database, *, day: date, actor_id: int) -> bool:
-    async with db.transaction() as tx:
-        cursor = await tx.execute("DELETE FROM ClosedDays WHERE Day = ?", (day.isoformat(),))
-        if cursor.rowcount == 0:
-            return False
-        await _log(tx, "rules_changed", actor_id, detail=f"open again on {day.isoformat()}")
+    return await db.write(_remove_closed_day, day=day, actor_id=actor_id)
+
+
+def _remove_closed_day(conn: sqlite3.Connection, *, day: date, actor_id: int) -> bool:
+    cursor = conn.execute("DELETE FROM ClosedDays WHERE Day = ?", (day.isoformat(),))
+    if cursor.rowcount == 0:
+        return False
+    _log(conn, "rules_changed", actor_id, detail=f"open again on {day.isoformat()}")
     return True
 
 
@@ -292,9 +340,13 @@ async def find_patron(db: Database, text: str) -> Patron | None:
     return _patron_from_row(row) if row else None
 
 
-async def get_patron(db: Database, user_id: int) -> Patron | None:
-    row = await db.fetch_one("SELECT * FROM Users WHERE UserID = ?", (user_id,))
+def _patron(conn: sqlite3.Connection, user_id: int) -> Patron | None:
+    row = _one(conn, "SELECT * FROM Users WHERE UserID = ?", (user_id,))
     return _patron_from_row(row) if row else None
+
+
+async def get_patron(db: Database, user_id: int) -> Patron | None:
+    return await db.read(_patron, user_id)
 
 
 _LOAN_COLUMNS = (
@@ -304,9 +356,9 @@ _LOAN_COLUMNS = (
 _LOAN_TABLES = "Loans l JOIN Books b ON b.BookID = l.BookID JOIN Copies c ON c.CopyID = l.CopyID"
 
 
-async def open_loans(db: Database, user_id: int, today: date) -> list[LoanLine]:
+def _open_loans(conn: sqlite3.Connection, user_id: int, today: date) -> list[LoanLine]:
     """A patron's open loans, soonest due first."""
-    rows = await db.fetch_all(
+    rows = conn.execute(
         f"SELECT {_LOAN_COLUMNS} FROM {_LOAN_TABLES} WHERE l.UserID = ? AND l.ReturnedAt IS NULL "
         "ORDER BY l.ReturnDate, l.LoanID",
         (user_id,),
@@ -325,9 +377,9 @@ async def past_loans(db: Database, user_id: int, today: date, limit: int = 50) -
     return [_loan_from_row(row, today) for row in rows]
 
 
-async def active_holds(db: Database, user_id: int) -> list[HoldLine]:
+def _active_holds(conn: sqlite3.Connection, user_id: int) -> list[HoldLine]:
     """A patron's waiting and ready holds, with each waiting hold's place in its queue."""
-    rows = await db.fetch_all(
+    rows = conn.execute(
         """
         SELECT h.HoldID, h.BookID, b.Title, h.Status, h.PlacedAt, h.PickupBy, c.Barcode,
                CASE WHEN h.Status = 'waiting' THEN
@@ -360,15 +412,18 @@ async def active_holds(db: Database, user_id: int) -> list[HoldLine]:
 
 async def patron_panel(db: Database, user_id: int, today: date) -> PatronPanel | None:
     """What the desk shows about a patron: loans, holds, and how many more they may borrow."""
-    patron = await get_patron(db, user_id)
+    return await db.read(_patron_panel, user_id, today)
+
+
+def _patron_panel(conn: sqlite3.Connection, user_id: int, today: date) -> PatronPanel | None:
+    patron = _patron(conn, user_id)
     if patron is None:
         return None
-    loan_rules = await load_rules(db)
     return PatronPanel(
         patron=patron,
-        rule=loan_rules[patron.role],
-        loans=await open_loans(db, user_id, today),
-        holds=await active_holds(db, user_id),
+        rule=_loan_rules(conn)[patron.role],
+        loans=_open_loans(conn, user_id, today),
+        holds=_active_holds(conn, user_id),
     )
 
 
@@ -418,14 +473,20 @@ async def copy_record(db: Database, barcode: str, today: date) -> CopyRecord | N
     """A copy by barcode, with its open loan and borrower if it is out."""
     if not barcode or len(barcode) > 64:
         return None
-    row = await db.fetch_one(
+    return await db.read(_copy_record, barcode, today)
+
+
+def _copy_record(conn: sqlite3.Connection, barcode: str, today: date) -> CopyRecord | None:
+    row = _one(
+        conn,
         "SELECT c.*, b.Title, b.Author FROM Copies c JOIN Books b ON b.BookID = c.BookID "
         "WHERE c.Barcode = ?",
         (barcode,),
     )
     if row is None:
         return None
-    loan_row = await db.fetch_one(
+    loan_row = _one(
+        conn,
         f"SELECT {_LOAN_COLUMNS} FROM {_LOAN_TABLES} WHERE l.CopyID = ? AND l.ReturnedAt IS NULL",
         (row["CopyID"],),
     )
@@ -438,7 +499,7 @@ async def copy_record(db: Database, barcode: str, today: date) -> CopyRecord | N
         location=row["Location"],
         status=row["Status"],
         current_loan=_loan_from_row(loan_row, today) if loan_row else None,
-        current_borrower=await get_patron(db, loan_row["UserID"]) if loan_row else None,
+        current_borrower=_patron(conn, loan_row["UserID"]) if loan_row else None,
     )
 
 
@@ -457,8 +518,8 @@ async def copy_loans(
 
 
 
-async def _log(
-    tx: Transaction,
+def _log(
+    conn: sqlite3.Connection,
     kind: str,
     actor_id: int | None,
     *,
@@ -470,22 +531,23 @@ async def _log(
     detail: str | None = None,
 ) -> None:
     """Append one row to the event log (never updated or deleted)."""
-    await tx.execute(
+    conn.execute(
         "INSERT INTO Events (Kind, ActorID, UserID, BookID, CopyID, LoanID, HoldID, Detail) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (kind, actor_id, user_id, book_id, copy_id, loan_id, hold_id, detail),
     )
 
 
-async def _copy_by_barcode(tx: Transaction, barcode: str):
-    return await tx.fetch_one(
+def _copy_by_barcode(conn: sqlite3.Connection, barcode: str) -> sqlite3.Row | None:
+    return _one(
+        conn,
         "SELECT c.CopyID, c.BookID, c.Barcode, c.Status, b.Title, b.Author "
         "FROM Copies c JOIN Books b ON b.BookID = c.BookID WHERE c.Barcode = ?",
         (barcode,),
     )
 
 
-async def _repeat_scan(tx: Transaction, actor_id: int, copy_id: int) -> str | None:
+def _repeat_scan(conn: sqlite3.Connection, actor_id: int, copy_id: int) -> str | None:
     """The desk action this librarian took on this copy in the last couple of seconds, if any.
 
     The memory is the event log itself rather than the browser session: Quart's
@@ -495,7 +557,8 @@ async def _repeat_scan(tx: Transaction, actor_id: int, copy_id: int) -> str | No
     the writer lock, so check and action cannot interleave. It is keyed by the
     signed-in librarian, so two desks sharing one login share the window.
     """
-    return await tx.fetch_value(
+    return _value(
+        conn,
         "SELECT Kind FROM Events WHERE CopyID = ? AND ActorID = ? AND Kind IN ('lend', 'return') "
         "AND At > strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?) ORDER BY EventID DESC LIMIT 1",
         (copy_id, actor_id, f"-{REPEAT_SCAN_SECONDS} seconds"),
@@ -512,8 +575,9 @@ def _repeat_outcome(kind: str, copy, patron_id: int | None) -> Outcome:
     )
 
 
-async def _standing(tx: Transaction, patron, today: date) -> rules.PatronStanding:
-    row = await tx.fetch_one(
+def _standing(conn: sqlite3.Connection, patron, today: date) -> rules.PatronStanding:
+    row = _one(
+        conn,
         "SELECT count(*) AS Open, count(*) FILTER (WHERE ReturnDate < ?) AS Overdue "
         "FROM Loans WHERE UserID = ? AND ReturnedAt IS NULL",
         (today.isoformat(), patron["UserID"]),
@@ -524,8 +588,9 @@ async def _standing(tx: Transaction, patron, today: date) -> rules.PatronStandin
     )
 
 
-async def _holder_message(tx: Transaction, copy) -> str:
-    row = await tx.fetch_one(
+def _holder_message(conn: sqlite3.Connection, copy) -> str:
+    row = _one(
+        conn,
         "SELECT u.Name, l.ReturnDate FROM Loans l JOIN Users u ON u.UserID = l.UserID "
         "WHERE l.CopyID = ? AND l.ReturnedAt IS NULL",
         (copy["CopyID"],),
@@ -546,8 +611,8 @@ class SetAside:
     emailed: bool
 
 
-async def _offer_to_queue(
-    tx: Transaction,
+def _offer_to_queue(
+    conn: sqlite3.Connection,
     *,
     copy_id: int,
     book_id: int,
@@ -562,7 +627,8 @@ async def _offer_to_queue(
     in the same second). Returns None when nobody is waiting: the copy goes back
     on the shelf.
     """
-    hold = await tx.fetch_one(
+    hold = _one(
+        conn,
         "SELECT h.HoldID, h.UserID, u.Name, u.Email "
         "FROM Holds h JOIN Users u ON u.UserID = h.UserID "
         "WHERE h.BookID = ? AND h.Status = 'waiting' AND u.Active = 1 "
@@ -571,17 +637,18 @@ async def _offer_to_queue(
     )
     if hold is None:
         return None
-    pickup_by = rules.pickup_deadline(today, await hold_pickup_days(tx), await load_calendar(tx))
-    await tx.execute(
+    pickup_by = rules.pickup_deadline(today, _hold_pickup_days(conn), _calendar(conn))
+    conn.execute(
         "UPDATE Holds SET Status = 'ready', CopyID = ?, PickupBy = ? WHERE HoldID = ?",
         (copy_id, pickup_by.isoformat(), hold["HoldID"]),
     )
-    await _log(
-        tx, "hold_ready", actor_id, user_id=hold["UserID"], book_id=book_id, copy_id=copy_id,
+    _log(
+        conn, "hold_ready", actor_id, user_id=hold["UserID"], book_id=book_id, copy_id=copy_id,
         loan_id=loan_id, hold_id=hold["HoldID"], detail=f"collect by {pickup_by.isoformat()}",
     )
     if hold["Email"]:
-        book = await tx.fetch_one(
+        book = _one(
+            conn,
             "SELECT b.Title, b.Author, c.Barcode FROM Copies c JOIN Books b ON b.BookID = c.BookID "
             "WHERE c.CopyID = ?",
             (copy_id,),
@@ -590,7 +657,7 @@ async def _offer_to_queue(
             library_name=library_name, patron_name=hold["Name"], title=book["Title"],
             author=book["Author"], barcode=book["Barcode"], pickup_by=pickup_by,
         )
-        await tx.execute(
+        conn.execute(
             "INSERT INTO Outbox (Kind, UserID, Recipient, Subject, BodyText, BodyHtml, "
             "HeaderMessageID) VALUES ('hold_ready', ?, ?, ?, ?, ?, ?)",
             (hold["UserID"], hold["Email"], mail.subject, mail.body_text, mail.body_html,
@@ -629,75 +696,77 @@ async def lend(
     a copy this librarian lent or returned in the last couple of seconds with a
     "scanned twice" note instead of acting again.
     """
-    async with db.transaction() as tx:
-        copy = await _copy_by_barcode(tx, barcode)
-        if copy is None:
-            return _refused(f"No copy has the barcode “{barcode}”.", patron_id)
-        if ignore_repeat and (kind := await _repeat_scan(tx, actor_id, copy["CopyID"])):
-            return _repeat_outcome(kind, copy, patron_id)
-        return await _lend_in(
-            tx, copy, patron_id=patron_id, actor_id=actor_id, today=today, library_name=library_name
-        )
+    return await db.write(
+        _lend, barcode=barcode, patron_id=patron_id, actor_id=actor_id, today=today,
+        library_name=library_name, ignore_repeat=ignore_repeat,
+    )
 
 
-async def _lend_in(
-    tx: Transaction, copy, *, patron_id: int, actor_id: int, today: date, library_name: str
+def _lend(
+    conn: sqlite3.Connection, *, barcode: str, patron_id: int, actor_id: int, today: date,
+    library_name: str, ignore_repeat: bool,
 ) -> Outcome:
-    patron = await tx.fetch_one("SELECT * FROM Users WHERE UserID = ?", (patron_id,))
+    copy = _copy_by_barcode(conn, barcode)
+    if copy is None:
+        return _refused(f"No copy has the barcode “{barcode}”.", patron_id)
+    if ignore_repeat and (kind := _repeat_scan(conn, actor_id, copy["CopyID"])):
+        return _repeat_outcome(kind, copy, patron_id)
+    patron = _one(conn, "SELECT * FROM Users WHERE UserID = ?", (patron_id,))
     if patron is None:
         return _refused("No such patron.")
-    ready_hold = await tx.fetch_one(
+    ready_hold = _one(
+        conn,
         "SELECT h.HoldID, h.UserID, u.Name FROM Holds h JOIN Users u ON u.UserID = h.UserID "
         "WHERE h.CopyID = ? AND h.Status = 'ready'",
         (copy["CopyID"],),
     )
     set_aside_for = ready_hold["Name"] if ready_hold and ready_hold["UserID"] != patron_id else None
-    rule = (await load_rules(tx))[patron["Role"]]
+    rule = _loan_rules(conn)[patron["Role"]]
     decision = rules.can_lend(
-        await _standing(tx, patron, today), rule,
+        _standing(conn, patron, today), rule,
         copy_status=copy["Status"], set_aside_for=set_aside_for,
     )
     if not decision:
         return _refused(decision.reason, patron_id)
-    due = rules.due_date(today, rule, await load_calendar(tx))
+    due = rules.due_date(today, rule, _calendar(conn))
     try:
-        loan_id = await tx.insert(
+        loan_id = conn.execute(
             "INSERT INTO Loans (UserID, BookID, CopyID, LoanDate, ReturnDate, LentBy) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             (patron_id, copy["BookID"], copy["CopyID"], today.isoformat(), due.day.isoformat(),
              actor_id),
-        )
+        ).lastrowid
     except sqlite3.IntegrityError as error:
         if "Loans.CopyID" not in str(error):
             raise
-        return _refused(await _holder_message(tx, copy), patron_id)
-    await _log(
-        tx, "lend", actor_id, user_id=patron_id, book_id=copy["BookID"], copy_id=copy["CopyID"],
+        return _refused(_holder_message(conn, copy), patron_id)
+    _log(
+        conn, "lend", actor_id, user_id=patron_id, book_id=copy["BookID"], copy_id=copy["CopyID"],
         loan_id=loan_id, detail=f"due {due.day.isoformat()} ({due.explanation})",
     )
     message = (
         f"Lent: {copy['Title']} to {patron['Name']}, due {short_date(due.day)} ({due.explanation})."
     )
     # The patron's own holds on this title are served by this loan, whichever copy it is.
-    served = await tx.fetch_all(
+    served = conn.execute(
         "SELECT HoldID, Status, CopyID FROM Holds WHERE UserID = ? AND BookID = ? "
         "AND Status IN ('waiting', 'ready')",
         (patron_id, copy["BookID"]),
-    )
+    ).fetchall()
     for hold in served:
-        await tx.execute(
+        conn.execute(
             "UPDATE Holds SET Status = 'filled', ClosedAt = ? WHERE HoldID = ?",
             (timestamp(utc_now()), hold["HoldID"]),
         )
-        await _log(
-            tx, "hold_filled", actor_id, user_id=patron_id, book_id=copy["BookID"],
+        _log(
+            conn, "hold_filled", actor_id, user_id=patron_id, book_id=copy["BookID"],
             copy_id=copy["CopyID"], loan_id=loan_id, hold_id=hold["HoldID"],
             detail=f"was {hold['Status']}",
         )
         message += " Their hold on this title is filled."
         if hold["Status"] == "ready" and hold["CopyID"] != copy["CopyID"]:
-            set_aside = await _offer_to_queue(
-                tx, copy_id=hold["CopyID"], book_id=copy["BookID"], today=today,
+            set_aside = _offer_to_queue(
+                conn, copy_id=hold["CopyID"], book_id=copy["BookID"], today=today,
                 actor_id=actor_id, library_name=library_name,
             )
             if set_aside:
@@ -714,40 +783,48 @@ async def return_copy(
 
     ``patron_id`` is only the patron the desk has selected, echoed back in the outcome.
     """
-    async with db.transaction() as tx:
-        copy = await _copy_by_barcode(tx, barcode)
-        if copy is None:
-            return _refused(f"No copy has the barcode “{barcode}”.", patron_id)
-        if ignore_repeat and (kind := await _repeat_scan(tx, actor_id, copy["CopyID"])):
-            return _repeat_outcome(kind, copy, patron_id)
-        loan = await tx.fetch_one(
-            "SELECT l.LoanID, l.UserID, l.ReturnDate, u.Name FROM Loans l "
-            "JOIN Users u ON u.UserID = l.UserID WHERE l.CopyID = ? AND l.ReturnedAt IS NULL",
-            (copy["CopyID"],),
+    return await db.write(
+        _return_copy, barcode=barcode, actor_id=actor_id, today=today,
+        library_name=library_name, ignore_repeat=ignore_repeat, patron_id=patron_id,
+    )
+
+
+def _return_copy(
+    conn: sqlite3.Connection, *, barcode: str, actor_id: int, today: date, library_name: str,
+    ignore_repeat: bool, patron_id: int | None,
+) -> Outcome:
+    copy = _copy_by_barcode(conn, barcode)
+    if copy is None:
+        return _refused(f"No copy has the barcode “{barcode}”.", patron_id)
+    if ignore_repeat and (kind := _repeat_scan(conn, actor_id, copy["CopyID"])):
+        return _repeat_outcome(kind, copy, patron_id)
+    loan = _one(
+        conn,
+        "SELECT l.LoanID, l.UserID, l.ReturnDate, u.Name FROM Loans l "
+        "JOIN Users u ON u.UserID = l.UserID WHERE l.CopyID = ? AND l.ReturnedAt IS NULL",
+        (copy["CopyID"],),
+    )
+    if loan is None:
+        return _refused(f"{copy['Title']} ({copy['Barcode']}) is not on loan.", patron_id)
+    conn.execute(CLOSE_LOAN, (timestamp(utc_now()), loan["LoanID"]))
+    due = date.fromisoformat(loan["ReturnDate"])
+    late = rules.days_overdue(due, today)
+    lateness = f"{late} day{'s' if late != 1 else ''} late" if late else "on time"
+    _log(
+        conn, "return", actor_id, user_id=loan["UserID"], book_id=copy["BookID"],
+        copy_id=copy["CopyID"], loan_id=loan["LoanID"], detail=lateness,
+    )
+    message = (
+        f"Returned: {copy['Title']}, due {short_date(due)}, {lateness} (from {loan['Name']})."
+    )
+    if copy["Status"] == "in_stock":
+        set_aside = _offer_to_queue(
+            conn, copy_id=copy["CopyID"], book_id=copy["BookID"], today=today,
+            actor_id=actor_id, library_name=library_name, loan_id=loan["LoanID"],
         )
-        if loan is None:
-            return _refused(f"{copy['Title']} ({copy['Barcode']}) is not on loan.", patron_id)
-        await tx.execute(
-            CLOSE_LOAN, (timestamp(utc_now()), loan["LoanID"])
-        )
-        due = date.fromisoformat(loan["ReturnDate"])
-        late = rules.days_overdue(due, today)
-        lateness = f"{late} day{'s' if late != 1 else ''} late" if late else "on time"
-        await _log(
-            tx, "return", actor_id, user_id=loan["UserID"], book_id=copy["BookID"],
-            copy_id=copy["CopyID"], loan_id=loan["LoanID"], detail=lateness,
-        )
-        message = (
-            f"Returned: {copy['Title']}, due {short_date(due)}, {lateness} (from {loan['Name']})."
-        )
-        if copy["Status"] == "in_stock":
-            set_aside = await _offer_to_queue(
-                tx, copy_id=copy["CopyID"], book_id=copy["BookID"], today=today,
-                actor_id=actor_id, library_name=library_name, loan_id=loan["LoanID"],
-            )
-            if set_aside:
-                message += _set_aside_text(set_aside)
-        return Outcome("returned", message, patron_id, loan["LoanID"])
+        if set_aside:
+            message += _set_aside_text(set_aside)
+    return Outcome("returned", message, patron_id, loan["LoanID"])
 
 
 async def scan_copy(
@@ -762,7 +839,18 @@ async def scan_copy(
     return-only modes), so two desks lending the same copy at the same instant
     meet at the unique index and one of them is told "already on loan".
     """
-    found = await db.fetch_one(
+    return await db.write(
+        _scan_copy, barcode=barcode, patron_id=patron_id, actor_id=actor_id, today=today,
+        mode=mode, library_name=library_name,
+    )
+
+
+def _scan_copy(
+    conn: sqlite3.Connection, *, barcode: str, patron_id: int | None, actor_id: int, today: date,
+    mode: str, library_name: str,
+) -> Outcome:
+    found = _one(
+        conn,
         "SELECT EXISTS (SELECT 1 FROM Loans l WHERE l.CopyID = c.CopyID AND l.ReturnedAt IS NULL) "
         "AS OnLoan FROM Copies c WHERE c.Barcode = ?",
         (barcode,),
@@ -773,14 +861,14 @@ async def scan_copy(
     if mode == "auto":
         mode = "return" if found["OnLoan"] else "lend"
     if mode == "return":
-        return await return_copy(
-            db, barcode=barcode, actor_id=actor_id, today=today, library_name=library_name,
+        return _return_copy(
+            conn, barcode=barcode, actor_id=actor_id, today=today, library_name=library_name,
             ignore_repeat=ignore_repeat, patron_id=patron_id,
         )
     if patron_id is None:
         return _refused("Scan the patron's card first, then the copies to lend them.")
-    return await lend(
-        db, barcode=barcode, patron_id=patron_id, actor_id=actor_id, today=today,
+    return _lend(
+        conn, barcode=barcode, patron_id=patron_id, actor_id=actor_id, today=today,
         library_name=library_name, ignore_repeat=ignore_repeat,
     )
 
@@ -789,44 +877,53 @@ async def renew(
     db: Database, *, loan_id: int, actor_id: int, today: date, owner_id: int | None = None,
 ) -> Outcome:
     """Renew an open loan; ``owner_id`` restricts it to that patron's own loans (My account)."""
-    async with db.transaction() as tx:
-        loan = await tx.fetch_one(
-            "SELECT l.*, u.Role, b.Title FROM Loans l JOIN Users u ON u.UserID = l.UserID "
-            "JOIN Books b ON b.BookID = l.BookID WHERE l.LoanID = ? AND l.ReturnedAt IS NULL",
-            (loan_id,),
-        )
-        if loan is None or (owner_id is not None and loan["UserID"] != owner_id):
-            return Outcome("not_found", "There is no such open loan.")
-        rule = (await load_rules(tx))[loan["Role"]]
-        due = date.fromisoformat(loan["ReturnDate"])
-        held_by_another = await tx.fetch_value(
-            "SELECT EXISTS (SELECT 1 FROM Holds WHERE BookID = ? AND Status = 'waiting' "
-            "AND UserID <> ?)",
-            (loan["BookID"], loan["UserID"]),
-        )
-        decision = rules.can_renew(
-            rule=rule, renewals=loan["Renewals"], due=due, today=today,
-            held_by_another=bool(held_by_another),
-        )
-        if not decision:
-            return _refused(f"{loan['Title']} cannot be renewed. {decision.reason}", loan["UserID"])
-        renewed = rules.renewed_due_date(today, due, rule, await load_calendar(tx))
-        await tx.execute(
-            "UPDATE Loans SET ReturnDate = ?, Renewals = Renewals + 1 WHERE LoanID = ?",
-            (renewed.day.isoformat(), loan_id),
-        )
-        await _log(
-            tx, "renew", actor_id, user_id=loan["UserID"], book_id=loan["BookID"],
-            copy_id=loan["CopyID"], loan_id=loan_id,
-            detail=f"due {due.isoformat()} → {renewed.day.isoformat()} ({renewed.explanation})",
-        )
-        used = loan["Renewals"] + 1
-        return Outcome(
-            "renewed",
-            f"Renewed: {loan['Title']}, now due {short_date(renewed.day)} ({renewed.explanation}; "
-            f"renewal {used} of {rule.max_renewals}).",
-            loan["UserID"], loan_id,
-        )
+    return await db.write(
+        _renew, loan_id=loan_id, actor_id=actor_id, today=today, owner_id=owner_id
+    )
+
+
+def _renew(
+    conn: sqlite3.Connection, *, loan_id: int, actor_id: int, today: date, owner_id: int | None,
+) -> Outcome:
+    loan = _one(
+        conn,
+        "SELECT l.*, u.Role, b.Title FROM Loans l JOIN Users u ON u.UserID = l.UserID "
+        "JOIN Books b ON b.BookID = l.BookID WHERE l.LoanID = ? AND l.ReturnedAt IS NULL",
+        (loan_id,),
+    )
+    if loan is None or (owner_id is not None and loan["UserID"] != owner_id):
+        return Outcome("not_found", "There is no such open loan.")
+    rule = _loan_rules(conn)[loan["Role"]]
+    due = date.fromisoformat(loan["ReturnDate"])
+    held_by_another = _value(
+        conn,
+        "SELECT EXISTS (SELECT 1 FROM Holds WHERE BookID = ? AND Status = 'waiting' "
+        "AND UserID <> ?)",
+        (loan["BookID"], loan["UserID"]),
+    )
+    decision = rules.can_renew(
+        rule=rule, renewals=loan["Renewals"], due=due, today=today,
+        held_by_another=bool(held_by_another),
+    )
+    if not decision:
+        return _refused(f"{loan['Title']} cannot be renewed. {decision.reason}", loan["UserID"])
+    renewed = rules.renewed_due_date(today, due, rule, _calendar(conn))
+    conn.execute(
+        "UPDATE Loans SET ReturnDate = ?, Renewals = Renewals + 1 WHERE LoanID = ?",
+        (renewed.day.isoformat(), loan_id),
+    )
+    _log(
+        conn, "renew", actor_id, user_id=loan["UserID"], book_id=loan["BookID"],
+        copy_id=loan["CopyID"], loan_id=loan_id,
+        detail=f"due {due.isoformat()} → {renewed.day.isoformat()} ({renewed.explanation})",
+    )
+    used = loan["Renewals"] + 1
+    return Outcome(
+        "renewed",
+        f"Renewed: {loan['Title']}, now due {short_date(renewed.day)} ({renewed.explanation}; "
+        f"renewal {used} of {rule.max_renewals}).",
+        loan["UserID"], loan_id,
+    )
 
 
 async def undo_last(db: Database, *, actor_id: int, today: date) -> Outcome:
@@ -839,61 +936,65 @@ async def undo_last(db: Database, *, actor_id: int, today: date) -> Outcome:
     return had made ready, cancelling its notice if it has not been sent yet.
     Either way an 'undo' event records what was reversed.
     """
-    async with db.transaction() as tx:
-        last = await tx.fetch_one(
-            "SELECT *, At > strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?) AS Recent FROM Events "
-            "WHERE ActorID = ? AND Kind IN ('lend', 'return', 'undo', 'renew', 'hold_placed') "
-            "ORDER BY EventID DESC LIMIT 1",
-            (f"-{UNDO_SECONDS} seconds", actor_id),
-        )
-        if last is None or last["Kind"] == "undo":
-            return _refused("There is nothing to undo.")
-        if last["Kind"] in ("renew", "hold_placed"):
-            done = "a renewal" if last["Kind"] == "renew" else "a hold"
-            return _refused(f"Only a lend or a return can be undone; your last action was {done}.")
-        if not last["Recent"]:
-            return _refused(
-                "Too late to undo: only the last minute's lend or return can be undone."
-            )
-        loan = await tx.fetch_one(
-            "SELECT l.*, b.Title, u.Name FROM Loans l JOIN Books b ON b.BookID = l.BookID "
-            "JOIN Users u ON u.UserID = l.UserID WHERE l.LoanID = ?",
-            (last["LoanID"],),
-        )
-        if last["Kind"] == "lend":
-            return await _undo_lend(tx, loan, actor_id=actor_id, today=today)
-        return await _undo_return(tx, loan, return_event_id=last["EventID"], actor_id=actor_id)
+    return await db.write(_undo_last, actor_id=actor_id, today=today)
 
 
-async def _undo_lend(tx: Transaction, loan, *, actor_id: int, today: date) -> Outcome:
+def _undo_last(conn: sqlite3.Connection, *, actor_id: int, today: date) -> Outcome:
+    last = _one(
+        conn,
+        "SELECT *, At > strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?) AS Recent FROM Events "
+        "WHERE ActorID = ? AND Kind IN ('lend', 'return', 'undo', 'renew', 'hold_placed') "
+        "ORDER BY EventID DESC LIMIT 1",
+        (f"-{UNDO_SECONDS} seconds", actor_id),
+    )
+    if last is None or last["Kind"] == "undo":
+        return _refused("There is nothing to undo.")
+    if last["Kind"] in ("renew", "hold_placed"):
+        done = "a renewal" if last["Kind"] == "renew" else "a hold"
+        return _refused(f"Only a lend or a return can be undone; your last action was {done}.")
+    if not last["Recent"]:
+        return _refused(
+            "Too late to undo: only the last minute's lend or return can be undone."
+        )
+    loan = _one(
+        conn,
+        "SELECT l.*, b.Title, u.Name FROM Loans l JOIN Books b ON b.BookID = l.BookID "
+        "JOIN Users u ON u.UserID = l.UserID WHERE l.LoanID = ?",
+        (last["LoanID"],),
+    )
+    if last["Kind"] == "lend":
+        return _undo_lend(conn, loan, actor_id=actor_id, today=today)
+    return _undo_return(conn, loan, return_event_id=last["EventID"], actor_id=actor_id)
+
+
+def _undo_lend(conn: sqlite3.Connection, loan, *, actor_id: int, today: date) -> Outcome:
     if loan["ReturnedAt"] is not None:
         return _refused(
             f"{loan['Title']} has already been returned; nothing to undo.", loan["UserID"]
         )
-    await tx.execute(
-        CLOSE_LOAN, (timestamp(utc_now()), loan["LoanID"])
-    )
+    conn.execute(CLOSE_LOAN, (timestamp(utc_now()), loan["LoanID"]))
     message = f"Undone: {loan['Title']} is no longer lent to {loan['Name']}."
-    filled = await tx.fetch_one(
+    filled = _one(
+        conn,
         "SELECT h.HoldID, h.CopyID, h.PickupBy FROM Events e JOIN Holds h ON h.HoldID = e.HoldID "
         "WHERE e.LoanID = ? AND e.Kind = 'hold_filled' AND h.Status = 'filled'",
         (loan["LoanID"],),
     )
     if filled and filled["CopyID"] == loan["CopyID"] and filled["PickupBy"]:
-        await tx.execute(
+        conn.execute(
             "UPDATE Holds SET Status = 'ready', ClosedAt = NULL WHERE HoldID = ?",
             (filled["HoldID"],),
         )
         message += " Their hold is ready again: put the copy back on the hold shelf."
     elif filled:
-        await tx.execute(
+        conn.execute(
             "UPDATE Holds SET Status = 'waiting', CopyID = NULL, PickupBy = NULL, ClosedAt = NULL "
             "WHERE HoldID = ?",
             (filled["HoldID"],),
         )
         message += " Their hold is waiting again."
-    await _log(
-        tx, "undo", actor_id, user_id=loan["UserID"], book_id=loan["BookID"],
+    _log(
+        conn, "undo", actor_id, user_id=loan["UserID"], book_id=loan["BookID"],
         copy_id=loan["CopyID"], loan_id=loan["LoanID"],
         hold_id=filled["HoldID"] if filled else None,
         detail="lend undone: loan closed" + ("; their hold reopened" if filled else ""),
@@ -901,8 +1002,11 @@ async def _undo_lend(tx: Transaction, loan, *, actor_id: int, today: date) -> Ou
     return Outcome("undone", message, loan["UserID"], loan["LoanID"])
 
 
-async def _undo_return(tx: Transaction, loan, *, return_event_id: int, actor_id: int) -> Outcome:
-    readied = await tx.fetch_one(
+def _undo_return(
+    conn: sqlite3.Connection, loan, *, return_event_id: int, actor_id: int
+) -> Outcome:
+    readied = _one(
+        conn,
         "SELECT h.HoldID, h.UserID, u.Name FROM Events e JOIN Holds h ON h.HoldID = e.HoldID "
         "JOIN Users u ON u.UserID = h.UserID "
         "WHERE e.LoanID = ? AND e.Kind = 'hold_ready' AND e.EventID > ? "
@@ -910,7 +1014,7 @@ async def _undo_return(tx: Transaction, loan, *, return_event_id: int, actor_id:
         (loan["LoanID"], return_event_id, loan["CopyID"]),
     )
     try:
-        await tx.execute("UPDATE Loans SET ReturnedAt = NULL WHERE LoanID = ?", (loan["LoanID"],))
+        conn.execute("UPDATE Loans SET ReturnedAt = NULL WHERE LoanID = ?", (loan["LoanID"],))
     except sqlite3.IntegrityError as error:
         if "Loans.CopyID" not in str(error):
             raise
@@ -920,11 +1024,11 @@ async def _undo_return(tx: Transaction, loan, *, return_event_id: int, actor_id:
     message = f"Undone: {loan['Title']} is on loan to {loan['Name']} again."
     detail = "return undone: loan reopened"
     if readied:
-        await tx.execute(
+        conn.execute(
             "UPDATE Holds SET Status = 'waiting', CopyID = NULL, PickupBy = NULL WHERE HoldID = ?",
             (readied["HoldID"],),
         )
-        cancelled = await tx.execute(
+        cancelled = conn.execute(
             "UPDATE Outbox SET Status = 'cancelled' "
             "WHERE Kind = 'hold_ready' AND Status = 'pending' "
             "AND HeaderMessageID LIKE ?",
@@ -933,72 +1037,74 @@ async def _undo_return(tx: Transaction, loan, *, return_event_id: int, actor_id:
         told = "" if cancelled.rowcount else " (their notice had already been sent)"
         message += f" {readied['Name']}'s hold is waiting again{told}."
         detail += f"; {readied['Name']}'s hold waiting again"
-    await _log(
-        tx, "undo", actor_id, user_id=loan["UserID"], book_id=loan["BookID"],
+    _log(
+        conn, "undo", actor_id, user_id=loan["UserID"], book_id=loan["BookID"],
         copy_id=loan["CopyID"], loan_id=loan["LoanID"],
         hold_id=readied["HoldID"] if readied else None, detail=detail,
     )
     return Outcome("undone", message, loan["UserID"], loan["LoanID"])
 
 
-
-
 async def place_hold(db: Database, *, book_id: int, patron_id: int, actor_id: int) -> Outcome:
     """Queue the patron for a title with no copy on the shelf."""
-    async with db.transaction() as tx:
-        book = await tx.fetch_one(
-            "SELECT BookID, Title, WithdrawnAt FROM Books WHERE BookID = ?", (book_id,)
-        )
-        if book is None:
-            return Outcome("not_found", "There is no such title.", patron_id)
-        patron = await tx.fetch_one("SELECT Name, Active FROM Users WHERE UserID = ?", (patron_id,))
-        if patron is None:
-            return Outcome("not_found", "No such patron.")
-        if not patron["Active"]:
-            return _refused(
-                f"{patron['Name']}'s account is inactive: no holds until it is reactivated.",
-                patron_id,
-            )
-        if book["WithdrawnAt"] is not None:
-            return _refused(f"{book['Title']} has been withdrawn: it cannot be held.", patron_id)
-        availability = await tx.fetch_one(
-            "SELECT Copies, Availability FROM BookAvailability WHERE BookID = ?", (book_id,)
-        )
-        if availability is None:
-            return _refused(f"The library has no copies of {book['Title']} to hold.", patron_id)
-        if availability["Availability"] > 0:
-            return _refused(
-                f"A copy of {book['Title']} is on the shelf: "
-                "take it from there instead of holding it.",
-                patron_id,
-            )
-        has_it = await tx.fetch_value(
-            "SELECT EXISTS (SELECT 1 FROM Loans "
-            "WHERE UserID = ? AND BookID = ? AND ReturnedAt IS NULL)",
-            (patron_id, book_id),
-        )
-        if has_it:
-            return _refused(f"{patron['Name']} already has {book['Title']} on loan.", patron_id)
-        try:
-            hold_id = await tx.insert(
-                "INSERT INTO Holds (UserID, BookID) VALUES (?, ?)", (patron_id, book_id)
-            )
-        except sqlite3.IntegrityError as error:
-            if "Holds.UserID" not in str(error):
-                raise
-            return _refused(f"{patron['Name']} already has a hold on {book['Title']}.", patron_id)
-        position = await tx.fetch_value(
-            "SELECT count(*) FROM Holds WHERE BookID = ? AND Status = 'waiting'", (book_id,)
-        )
-        await _log(
-            tx, "hold_placed", actor_id, user_id=patron_id, book_id=book_id, hold_id=hold_id,
-            detail=f"position {position} in the queue",
-        )
-        return Outcome(
-            "hold_placed",
-            f"Hold placed: {book['Title']} for {patron['Name']}, number {position} in the queue.",
+    return await db.write(_place_hold, book_id=book_id, patron_id=patron_id, actor_id=actor_id)
+
+
+def _place_hold(
+    conn: sqlite3.Connection, *, book_id: int, patron_id: int, actor_id: int
+) -> Outcome:
+    book = _one(conn, "SELECT BookID, Title, WithdrawnAt FROM Books WHERE BookID = ?", (book_id,))
+    if book is None:
+        return Outcome("not_found", "There is no such title.", patron_id)
+    patron = _one(conn, "SELECT Name, Active FROM Users WHERE UserID = ?", (patron_id,))
+    if patron is None:
+        return Outcome("not_found", "No such patron.")
+    if not patron["Active"]:
+        return _refused(
+            f"{patron['Name']}'s account is inactive: no holds until it is reactivated.",
             patron_id,
         )
+    if book["WithdrawnAt"] is not None:
+        return _refused(f"{book['Title']} has been withdrawn: it cannot be held.", patron_id)
+    availability = _one(
+        conn, "SELECT Copies, Availability FROM BookAvailability WHERE BookID = ?", (book_id,)
+    )
+    if availability is None:
+        return _refused(f"The library has no copies of {book['Title']} to hold.", patron_id)
+    if availability["Availability"] > 0:
+        return _refused(
+            f"A copy of {book['Title']} is on the shelf: "
+            "take it from there instead of holding it.",
+            patron_id,
+        )
+    has_it = _value(
+        conn,
+        "SELECT EXISTS (SELECT 1 FROM Loans "
+        "WHERE UserID = ? AND BookID = ? AND ReturnedAt IS NULL)",
+        (patron_id, book_id),
+    )
+    if has_it:
+        return _refused(f"{patron['Name']} already has {book['Title']} on loan.", patron_id)
+    try:
+        hold_id = conn.execute(
+            "INSERT INTO Holds (UserID, BookID) VALUES (?, ?)", (patron_id, book_id)
+        ).lastrowid
+    except sqlite3.IntegrityError as error:
+        if "Holds.UserID" not in str(error):
+            raise
+        return _refused(f"{patron['Name']} already has a hold on {book['Title']}.", patron_id)
+    position = _value(
+        conn, "SELECT count(*) FROM Holds WHERE BookID = ? AND Status = 'waiting'", (book_id,)
+    )
+    _log(
+        conn, "hold_placed", actor_id, user_id=patron_id, book_id=book_id, hold_id=hold_id,
+        detail=f"position {position} in the queue",
+    )
+    return Outcome(
+        "hold_placed",
+        f"Hold placed: {book['Title']} for {patron['Name']}, number {position} in the queue.",
+        patron_id,
+    )
 
 
 async def cancel_hold(
@@ -1006,31 +1112,41 @@ async def cancel_hold(
     library_name: str = DEFAULT_LIBRARY_NAME,
 ) -> Outcome:
     """Cancel a waiting or ready hold; a ready hold's copy passes to the next in the queue."""
-    async with db.transaction() as tx:
-        hold = await tx.fetch_one(
-            "SELECT h.*, b.Title FROM Holds h JOIN Books b ON b.BookID = h.BookID "
-            "WHERE h.HoldID = ? AND h.Status IN ('waiting', 'ready')",
-            (hold_id,),
+    return await db.write(
+        _cancel_hold, hold_id=hold_id, actor_id=actor_id, today=today, owner_id=owner_id,
+        library_name=library_name,
+    )
+
+
+def _cancel_hold(
+    conn: sqlite3.Connection, *, hold_id: int, actor_id: int, today: date,
+    owner_id: int | None, library_name: str,
+) -> Outcome:
+    hold = _one(
+        conn,
+        "SELECT h.*, b.Title FROM Holds h JOIN Books b ON b.BookID = h.BookID "
+        "WHERE h.HoldID = ? AND h.Status IN ('waiting', 'ready')",
+        (hold_id,),
+    )
+    if hold is None or (owner_id is not None and hold["UserID"] != owner_id):
+        return Outcome("not_found", "There is no such hold.")
+    conn.execute(
+        "UPDATE Holds SET Status = 'cancelled', ClosedAt = ? WHERE HoldID = ?",
+        (timestamp(utc_now()), hold_id),
+    )
+    _log(
+        conn, "hold_cancelled", actor_id, user_id=hold["UserID"], book_id=hold["BookID"],
+        copy_id=hold["CopyID"], hold_id=hold_id, detail=f"was {hold['Status']}",
+    )
+    message = f"Hold cancelled: {hold['Title']}."
+    if hold["Status"] == "ready":
+        set_aside = _offer_to_queue(
+            conn, copy_id=hold["CopyID"], book_id=hold["BookID"], today=today,
+            actor_id=actor_id, library_name=library_name,
         )
-        if hold is None or (owner_id is not None and hold["UserID"] != owner_id):
-            return Outcome("not_found", "There is no such hold.")
-        await tx.execute(
-            "UPDATE Holds SET Status = 'cancelled', ClosedAt = ? WHERE HoldID = ?",
-            (timestamp(utc_now()), hold_id),
-        )
-        await _log(
-            tx, "hold_cancelled", actor_id, user_id=hold["UserID"], book_id=hold["BookID"],
-            copy_id=hold["CopyID"], hold_id=hold_id, detail=f"was {hold['Status']}",
-        )
-        message = f"Hold cancelled: {hold['Title']}."
-        if hold["Status"] == "ready":
-            set_aside = await _offer_to_queue(
-                tx, copy_id=hold["CopyID"], book_id=hold["BookID"], today=today,
-                actor_id=actor_id, library_name=library_name,
-            )
-            if set_aside:
-                message += " The copy on the hold shelf passes to the next in the queue."
-        return Outcome("hold_cancelled", message, hold["UserID"])
+        if set_aside:
+            message += " The copy on the hold shelf passes to the next in the queue."
+    return Outcome("hold_cancelled", message, hold["UserID"])
 
 
 async def expire_ready_holds(
@@ -1045,24 +1161,31 @@ async def expire_ready_holds(
     through the Outbox) or goes back on the shelf. One transaction: running it
     twice on the same day expires nothing the second time.
     """
-    async with db.transaction() as tx:
-        expiring = await tx.fetch_all(
-            "SELECT HoldID, UserID, BookID, CopyID, PickupBy FROM Holds "
-            "WHERE Status = 'ready' AND PickupBy < ? ORDER BY PickupBy, HoldID",
-            (today.isoformat(),),
+    return await db.write(
+        _expire_ready_holds, today=today, actor_id=actor_id, library_name=library_name
+    )
+
+
+def _expire_ready_holds(
+    conn: sqlite3.Connection, *, today: date, actor_id: int | None, library_name: str
+) -> int:
+    expiring = conn.execute(
+        "SELECT HoldID, UserID, BookID, CopyID, PickupBy FROM Holds "
+        "WHERE Status = 'ready' AND PickupBy < ? ORDER BY PickupBy, HoldID",
+        (today.isoformat(),),
+    ).fetchall()
+    for hold in expiring:
+        conn.execute(
+            "UPDATE Holds SET Status = 'expired', ClosedAt = ? WHERE HoldID = ?",
+            (timestamp(utc_now()), hold["HoldID"]),
         )
-        for hold in expiring:
-            await tx.execute(
-                "UPDATE Holds SET Status = 'expired', ClosedAt = ? WHERE HoldID = ?",
-                (timestamp(utc_now()), hold["HoldID"]),
-            )
-            await _log(
-                tx, "hold_expired", actor_id, user_id=hold["UserID"], book_id=hold["BookID"],
-                copy_id=hold["CopyID"], hold_id=hold["HoldID"],
-                detail=f"not collected by {hold['PickupBy']}",
-            )
-            await _offer_to_queue(
-                tx, copy_id=hold["CopyID"], book_id=hold["BookID"], today=today,
-                actor_id=actor_id, library_name=library_name,
-            )
+        _log(
+            conn, "hold_expired", actor_id, user_id=hold["UserID"], book_id=hold["BookID"],
+            copy_id=hold["CopyID"], hold_id=hold["HoldID"],
+            detail=f"not collected by {hold['PickupBy']}",
+        )
+        _offer_to_queue(
+            conn, copy_id=hold["CopyID"], book_id=hold["BookID"], today=today,
+            actor_id=actor_id, library_name=library_name,
+        )
     return len(expiring)
