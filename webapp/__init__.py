@@ -6,6 +6,7 @@ import hmac
 import logging
 from datetime import timedelta
 
+from flask.templating import _default_template_ctx_processor as flask_default_context
 from quart import Quart, current_app, g, redirect, render_template, request, session, url_for
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
@@ -119,6 +120,7 @@ def create_app(config: Settings | None = None) -> Quart:
         dashboard.blueprint,
     ):
         app.register_blueprint(blueprint)
+    _drop_flask_context_processors(app)
 
     _check_every_route_has_a_policy(app)
 
@@ -129,6 +131,21 @@ def create_app(config: Settings | None = None) -> Quart:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     return app
+
+
+def _drop_flask_context_processors(app: Quart) -> None:
+    """Remove the template context processor each blueprint inherits from Flask.
+
+    Quart's blueprints start with Flask's synchronous default processor, which
+    Quart runs in a worker thread on every render; it reads Flask's context
+    variables, which Quart never sets, so it adds nothing but a thread hand-off.
+    Quart's own (async) default processor stays on the app.
+    """
+    for name, processors in app.template_context_processors.items():
+        if name is not None:
+            processors[:] = [
+                processor for processor in processors if processor is not flask_default_context
+            ]
 
 
 def _check_every_route_has_a_policy(app: Quart) -> None:
@@ -187,7 +204,8 @@ async def _check_csrf():
     return None
 
 
-def _add_security_headers(response):
+# Async, like every hook here: Quart runs a synchronous hook in a worker thread.
+async def _add_security_headers(response):
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     return response

@@ -327,13 +327,14 @@ def _remove_closed_day(conn: sqlite3.Connection, *, day: date, actor_id: int) ->
 
 
 
-async def find_patron(db: Database, text: str) -> Patron | None:
+def _find_patron(conn: sqlite3.Connection, text: str) -> Patron | None:
     """The patron whose card number or email is ``text`` (emails in any case, cards as printed
     or typed in lower case)."""
     text = text.strip()
     if not text or len(text) > 254:
         return None
-    row = await db.fetch_one(
+    row = _one(
+        conn,
         "SELECT * FROM Users WHERE CardNumber = ? OR CardNumber = upper(?) OR Email = ? LIMIT 1",
         (text, text, text),
     )
@@ -827,9 +828,59 @@ def _return_copy(
     return Outcome("returned", message, patron_id, loan["LoanID"])
 
 
-async def scan_copy(
-    db: Database, *, barcode: str, patron_id: int | None, actor_id: int, today: date,
+@dataclass(frozen=True)
+class DeskScan:
+    """What a scan at the desk did, and the selected patron's panel after it (None: nobody)."""
+
+    outcome: Outcome
+    panel: PatronPanel | None
+
+
+async def desk_scan(
+    db: Database, *, code: str, patron_id: int | None, actor_id: int, today: date,
     mode: str = "auto", library_name: str = DEFAULT_LIBRARY_NAME,
+) -> DeskScan:
+    """What a code scanned at the desk does, with the panel the desk shows next.
+
+    A patron's card number or email selects them: one read. Anything else is a
+    copy barcode, lent or returned (``_scan_copy``) in one write transaction
+    that also reads the panel of the patron ``patron_id`` the desk has
+    selected, so the desk shows their loans as this scan left them.
+    """
+    selected = await db.read(_select_patron, code, today)
+    if selected is not None:
+        return selected
+    return await db.write(
+        _scan_copy_at_desk, barcode=code, patron_id=patron_id, actor_id=actor_id, today=today,
+        mode=mode, library_name=library_name,
+    )
+
+
+def _select_patron(conn: sqlite3.Connection, code: str, today: date) -> DeskScan | None:
+    patron = _find_patron(conn, code)
+    if patron is None:
+        return None
+    note = "" if patron.active else " This account is inactive: they cannot borrow."
+    return DeskScan(
+        Outcome("selected", f"Patron: {patron.name}.{note}", patron.user_id),
+        _patron_panel(conn, patron.user_id, today),
+    )
+
+
+def _scan_copy_at_desk(
+    conn: sqlite3.Connection, *, barcode: str, patron_id: int | None, actor_id: int, today: date,
+    mode: str, library_name: str,
+) -> DeskScan:
+    outcome = _scan_copy(
+        conn, barcode=barcode, patron_id=patron_id, actor_id=actor_id, today=today, mode=mode,
+        library_name=library_name,
+    )
+    return DeskScan(outcome, _patron_panel(conn, patron_id, today) if patron_id else None)
+
+
+def _scan_copy(
+    conn: sqlite3.Connection, *, barcode: str, patron_id: int | None, actor_id: int, today: date,
+    mode: str, library_name: str,
 ) -> Outcome:
     """What a copy barcode scanned at the desk does.
 
@@ -839,16 +890,6 @@ async def scan_copy(
     return-only modes), so two desks lending the same copy at the same instant
     meet at the unique index and one of them is told "already on loan".
     """
-    return await db.write(
-        _scan_copy, barcode=barcode, patron_id=patron_id, actor_id=actor_id, today=today,
-        mode=mode, library_name=library_name,
-    )
-
-
-def _scan_copy(
-    conn: sqlite3.Connection, *, barcode: str, patron_id: int | None, actor_id: int, today: date,
-    mode: str, library_name: str,
-) -> Outcome:
     found = _one(
         conn,
         "SELECT EXISTS (SELECT 1 FROM Loans l WHERE l.CopyID = c.CopyID AND l.ReturnedAt IS NULL) "

@@ -37,11 +37,14 @@ def _status_for(outcome: circulation.Outcome) -> int:
 
 
 async def _desk_context(message: dict | None) -> dict:
-    db = get_db()
     patron_id = session.get("desk_patron")
-    panel = await circulation.patron_panel(db, patron_id, _today()) if patron_id else None
+    panel = await circulation.patron_panel(get_db(), patron_id, _today()) if patron_id else None
     if patron_id and panel is None:
         session.pop("desk_patron", None)
+    return _desk_page(panel, message)
+
+
+def _desk_page(panel: circulation.PatronPanel | None, message: dict | None) -> dict:
     return {
         "panel": panel,
         "message": message,
@@ -70,9 +73,9 @@ async def _action_answer(outcome: circulation.Outcome, message, *, fragment: str
     return redirect(url_for(page), 303)
 
 
-async def _desk_answer(outcome: circulation.Outcome):
+async def _desk_answer(outcome: circulation.Outcome, build_context=_desk_context):
     return await _action_answer(
-        outcome, _message(outcome), fragment="_desk_update.html", build_context=_desk_context,
+        outcome, _message(outcome), fragment="_desk_update.html", build_context=build_context,
         session_key="desk_message", page="circulation.desk",
     )
 
@@ -104,23 +107,26 @@ async def desk_scan():
         return await _desk_answer(
             circulation.Outcome("refused", "That is too long to be a card number or barcode.")
         )
-    db = get_db()
-    patron = await circulation.find_patron(db, code)
-    if patron is not None:
-        if session.get("desk_patron") != patron.user_id:
-            session["desk_patron"] = patron.user_id
-        note = "" if patron.active else " This account is inactive: they cannot borrow."
-        return await _desk_answer(circulation.Outcome("selected", f"Patron: {patron.name}.{note}"))
-    outcome = await circulation.scan_copy(
-        db,
-        barcode=code,
+    scan = await circulation.desk_scan(
+        get_db(),
+        code=code,
         patron_id=session.get("desk_patron"),
         actor_id=current_user().user_id,
         today=_today(),
         mode=mode,
         library_name=get_settings().library_name,
     )
-    return await _desk_answer(outcome)
+    selected = scan.panel.patron.user_id if scan.panel else None
+    if session.get("desk_patron") != selected:
+        if selected is None:
+            session.pop("desk_patron", None)
+        else:
+            session["desk_patron"] = selected
+
+    async def scanned_desk(message: dict | None) -> dict:
+        return _desk_page(scan.panel, message)
+
+    return await _desk_answer(scan.outcome, scanned_desk)
 
 
 async def _form_int(name: str) -> int | None:
