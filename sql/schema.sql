@@ -162,6 +162,12 @@ CREATE TABLE Outbox (
     SentAt        TEXT
 , Transport TEXT CHECK (Transport IS NULL OR Transport IN ('smtp', 'mailbox')), SendingSince TEXT);
 
+CREATE TABLE SearchVersions (
+    Singleton   INTEGER PRIMARY KEY CHECK (Singleton = 1),
+    Catalogue   INTEGER NOT NULL DEFAULT 0,
+    Circulation INTEGER NOT NULL DEFAULT 0
+);
+
 CREATE TABLE Sessions (
     TokenHash  TEXT PRIMARY KEY,
     UserID     INTEGER NOT NULL REFERENCES Users (UserID) ON DELETE CASCADE,
@@ -189,7 +195,7 @@ CREATE INDEX Books_Title ON Books (Title);
 
 CREATE INDEX Books_TitleNoCase ON Books (Title COLLATE NOCASE);
 
-CREATE INDEX Copies_BookID ON Copies (BookID);
+CREATE INDEX Copies_ByBookAndStatus ON Copies (BookID, Status);
 
 CREATE INDEX Events_ByBook ON Events (BookID, EventID);
 
@@ -252,6 +258,22 @@ SELECT BookID, Title, Author,
        coalesce(Series, '') || ' ' || coalesce(Subjects, '') || ' ' || coalesce(ISBN, '') AS Extra
 FROM Books;
 
+CREATE TRIGGER Books_CatalogueChangedByDelete AFTER DELETE ON Books
+BEGIN
+    UPDATE SearchVersions SET Catalogue = Catalogue + 1;
+END;
+
+CREATE TRIGGER Books_CatalogueChangedByInsert AFTER INSERT ON Books
+BEGIN
+    UPDATE SearchVersions SET Catalogue = Catalogue + 1;
+END;
+
+CREATE TRIGGER Books_CatalogueChangedByUpdate
+AFTER UPDATE OF Title, Author, Series, Subjects, ISBN, Year, WithdrawnAt ON Books
+BEGIN
+    UPDATE SearchVersions SET Catalogue = Catalogue + 1;
+END;
+
 CREATE TRIGGER Books_SearchDelete AFTER DELETE ON Books
 BEGIN
     INSERT INTO BooksSearch (BooksSearch, rowid, Title, Author, Extra)
@@ -282,6 +304,21 @@ BEGIN
     SELECT RAISE(ABORT, 'a copy with loan history cannot move to another book');
 END;
 
+CREATE TRIGGER Copies_CirculationChangedByDelete AFTER DELETE ON Copies
+BEGIN
+    UPDATE SearchVersions SET Circulation = Circulation + 1;
+END;
+
+CREATE TRIGGER Copies_CirculationChangedByInsert AFTER INSERT ON Copies
+BEGIN
+    UPDATE SearchVersions SET Circulation = Circulation + 1;
+END;
+
+CREATE TRIGGER Copies_CirculationChangedByUpdate AFTER UPDATE ON Copies
+BEGIN
+    UPDATE SearchVersions SET Circulation = Circulation + 1;
+END;
+
 CREATE TRIGGER Events_AppendOnlyNoDelete BEFORE DELETE ON Events
 BEGIN
     SELECT RAISE(ABORT, 'the event log is append-only');
@@ -292,10 +329,40 @@ BEGIN
     SELECT RAISE(ABORT, 'the event log is append-only');
 END;
 
+CREATE TRIGGER Holds_CirculationChangedByDelete AFTER DELETE ON Holds
+BEGIN
+    UPDATE SearchVersions SET Circulation = Circulation + 1;
+END;
+
+CREATE TRIGGER Holds_CirculationChangedByInsert AFTER INSERT ON Holds
+BEGIN
+    UPDATE SearchVersions SET Circulation = Circulation + 1;
+END;
+
+CREATE TRIGGER Holds_CirculationChangedByUpdate AFTER UPDATE ON Holds
+BEGIN
+    UPDATE SearchVersions SET Circulation = Circulation + 1;
+END;
+
 CREATE TRIGGER Loans_BookMatchesCopy BEFORE INSERT ON Loans
 WHEN NEW.BookID IS NOT (SELECT BookID FROM Copies WHERE CopyID = NEW.CopyID)
 BEGIN
     SELECT RAISE(ABORT, 'Loans.BookID must be the book of Loans.CopyID');
+END;
+
+CREATE TRIGGER Loans_CirculationChangedByDelete AFTER DELETE ON Loans
+BEGIN
+    UPDATE SearchVersions SET Circulation = Circulation + 1;
+END;
+
+CREATE TRIGGER Loans_CirculationChangedByInsert AFTER INSERT ON Loans
+BEGIN
+    UPDATE SearchVersions SET Circulation = Circulation + 1;
+END;
+
+CREATE TRIGGER Loans_CirculationChangedByUpdate AFTER UPDATE ON Loans
+BEGIN
+    UPDATE SearchVersions SET Circulation = Circulation + 1;
 END;
 
 CREATE TRIGGER Loans_CountBorrowing AFTER INSERT ON Loans

@@ -17,6 +17,7 @@ from webapp.config import Settings
 from webapp.db import Database, migrate
 from webapp.models import accounts
 from webapp.resources import MIGRATIONS, STATIC, TEMPLATES
+from webapp.search_cache import SearchCache
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ def create_app(config: Settings | None = None) -> Quart:
     )
     app.url_map.converters["int"] = RowIdConverter
     app.extensions["shelfmark.settings"] = settings
+    app.extensions["shelfmark.search_cache"] = SearchCache(settings.search_cache_entries)
     app.jinja_env.globals.update(
         csrf_token=web.csrf_token,
         current_user=web.current_user,

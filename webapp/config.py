@@ -61,6 +61,7 @@ class Settings:
     reminder_time: time = time(2, 0)
     in_process_scheduler: bool = False
     search_delay_ms: int = 0
+    search_cache_entries: int = 256
 
     @property
     def zone(self) -> ZoneInfo:

@@ -9,6 +9,7 @@ from quart import current_app, g, render_template, request, session
 from webapp.config import Settings
 from webapp.db import Database
 from webapp.models.accounts import User
+from webapp.search_cache import SearchCache
 
 
 def get_db() -> Database:
@@ -17,6 +18,10 @@ def get_db() -> Database:
 
 def get_settings() -> Settings:
     return current_app.extensions["shelfmark.settings"]
+
+
+def get_search_cache() -> SearchCache:
+    return current_app.extensions["shelfmark.search_cache"]
 
 
 def current_user() -> User | None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass, replace
 from datetime import date
 
 from webapp import ranking
 from webapp.db import Database
+from webapp.search_cache import SearchCache, Versions
 from webapp.search_query import SearchQuery
 
 # How many matches are read for one query, newest first. When there are no
@@ -88,16 +90,15 @@ class CopyStatus:
     held_for_pickup: bool
 
 
-async def availability_for(db: Database, book_ids: list[int]) -> dict[int, Availability]:
-    """Availability of each book in ``book_ids`` (books without copies get the default)."""
+def _availability(conn: sqlite3.Connection, book_ids: list[int]) -> dict[int, Availability]:
     if not book_ids:
         return {}
     placeholders = ",".join("?" * len(book_ids))
-    rows = await db.fetch_all(
+    rows = conn.execute(
         f"SELECT BookID, Copies, Availability, NextDueBack FROM BookAvailability "
         f"WHERE BookID IN ({placeholders})",
         book_ids,
-    )
+    ).fetchall()
     found = {
         row["BookID"]: Availability(
             copies=row["Copies"],
@@ -109,7 +110,18 @@ async def availability_for(db: Database, book_ids: list[int]) -> dict[int, Avail
     return {book_id: found.get(book_id, Availability()) for book_id in book_ids}
 
 
-async def search(db: Database, query: SearchQuery, page: int = 1, per_page: int = 20) -> SearchPage:
+async def availability_for(db: Database, book_ids: list[int]) -> dict[int, Availability]:
+    """Availability of each book in ``book_ids`` (books without copies get the default)."""
+    return await db.read(_availability, book_ids)
+
+
+async def search(
+    db: Database,
+    query: SearchQuery,
+    page: int = 1,
+    per_page: int = 20,
+    cache: SearchCache | None = None,
+) -> SearchPage:
     """One page of books matching ``query``, best first, with matched words marked.
 
     The index is read newest first and only ``CANDIDATES`` rows deep, so every
@@ -122,27 +134,65 @@ async def search(db: Database, query: SearchQuery, page: int = 1, per_page: int 
     borrowed books and the titles beginning with the typed text join the
     candidates, the page says "many results" instead of a count, and paging
     stops at the candidates: another letter narrows the set.
+
+    Every query of a search runs in one trip to a reader's thread
+    (``Database.read``): five small indexed queries cost less than the
+    hand-offs between the event loop and the connection's thread they would
+    otherwise need. With a ``cache``, a query typed again while the catalogue
+    is unchanged skips finding and ranking (see ``webapp.search_cache``).
     """
     if query.is_empty:
         return SearchPage(query, [], page, per_page, 0, False)
-    match = query.match_expression()
-    rows = await db.fetch_all(
+    return await db.read(_search, query, page, per_page, _NO_CACHE if cache is None else cache)
+
+
+_NO_CACHE = SearchCache(entries=0)
+
+
+@dataclass(frozen=True)
+class _Ranking:
+    """A query's candidates, best first before the shelf check, and their rows."""
+
+    scored: list[tuple[float, ranking.Candidate]]
+    rows: dict[int, sqlite3.Row]
+    huge: bool
+
+
+def _search(
+    conn: sqlite3.Connection, query: SearchQuery, page: int, per_page: int, cache: SearchCache
+) -> SearchPage:
+    versions = Versions(*conn.execute("SELECT Catalogue, Circulation FROM SearchVersions").fetchone())
+    # The words decide the answer; the text may differ in case or spacing.
+    key = query.terms
+    built = cache.page(key, versions, (page, per_page))
+    if built is not None:
+        return replace(built, query=query)
+    found = cache.ranking(key, versions)
+    if found is None:
+        found = _rank(conn, query)
+        cache.keep_ranking(key, versions, found)
+    built = _page(conn, query, found, page, per_page)
+    cache.keep_page(key, versions, (page, per_page), built)
+    return built
+
+
+def _rank(conn: sqlite3.Connection, query: SearchQuery) -> _Ranking:
+    rows = conn.execute(
         """
         SELECT s.rowid AS BookID, b.Title, b.Author, b.Year, b.TimesBorrowed
         FROM BooksSearch s JOIN Books b ON b.BookID = s.rowid
         WHERE BooksSearch MATCH ?
         ORDER BY s.rowid DESC LIMIT ?
         """,
-        (match, CANDIDATES + 1),
-    )
+        (query.match_expression(), CANDIDATES + 1),
+    ).fetchall()
     huge = len(rows) > CANDIDATES
     if huge:
         rows = _unique([
-            *await _popular_matches(db, query),
-            *await _title_start_matches(db, query),
+            *_popular_matches(conn, query),
+            *_title_start_matches(conn, query),
             *rows[:CANDIDATES],
         ])
-    terms = ranking.query_words(query.terms)
     candidates = [
         ranking.Candidate(
             book_id=row["BookID"],
@@ -152,22 +202,30 @@ async def search(db: Database, query: SearchQuery, page: int = 1, per_page: int 
         )
         for row in rows
     ]
-    ranked = ranking.rerank(candidates, query.terms)
+    return _Ranking(
+        scored=ranking.scored(candidates, query.terms),
+        rows={row["BookID"]: row for row in rows},
+        huge=huge,
+    )
+
+
+def _page(
+    conn: sqlite3.Connection, query: SearchQuery, found: _Ranking, page: int, per_page: int
+) -> SearchPage:
     # Whether a copy is on the shelf only breaks near-ties, and finding out
     # costs a few page reads per copy: ask only for the best SHELF_WINDOW
     # (whatever the page, so paging never repeats or skips a book).
-    window = ranked[:SHELF_WINDOW]
-    availability = await availability_for(db, [candidate.book_id for candidate in window])
-    ordered = ranking.rerank(
-        [replace(candidate, on_shelf=availability[candidate.book_id].on_shelf > 0)
-         for candidate in window],
-        query.terms,
-    ) + ranked[SHELF_WINDOW:]
-    by_id = {row["BookID"]: row for row in rows}
+    window = found.scored[:SHELF_WINDOW]
+    availability = _availability(conn, [candidate.book_id for _, candidate in window])
+    on_shelf = {book_id for book_id, known in availability.items() if known.on_shelf > 0}
+    ordered = ranking.with_shelf(window, on_shelf) + [
+        candidate for _, candidate in found.scored[SHELF_WINDOW:]
+    ]
     offset = (page - 1) * per_page
-    page_rows = [by_id[candidate.book_id] for candidate in ordered[offset : offset + per_page]]
+    page_rows = [found.rows[candidate.book_id] for candidate in ordered[offset : offset + per_page]]
     beyond_window = [row["BookID"] for row in page_rows if row["BookID"] not in availability]
-    availability.update(await availability_for(db, beyond_window))
+    availability.update(_availability(conn, beyond_window))
+    terms = ranking.query_words(query.terms)
     results = [
         BookSummary(
             book_id=row["BookID"],
@@ -183,8 +241,8 @@ async def search(db: Database, query: SearchQuery, page: int = 1, per_page: int 
         results=results,
         page=page,
         per_page=per_page,
-        total=len(rows),
-        total_is_capped=huge,
+        total=len(found.rows),
+        total_is_capped=found.huge,
     )
 
 
@@ -198,7 +256,7 @@ def _unique(rows: list) -> list:
     return kept
 
 
-async def _popular_matches(db: Database, query: SearchQuery) -> list:
+def _popular_matches(conn: sqlite3.Connection, query: SearchQuery) -> list:
     """Books among the ``POPULAR_TIER`` most borrowed whose title or author matches,
     most borrowed first.
 
@@ -213,7 +271,7 @@ async def _popular_matches(db: Database, query: SearchQuery) -> list:
     if not terms:
         return []
     likes = " AND ".join(["Title || ' ' || Author LIKE ?"] * len(terms))
-    rows = await db.fetch_all(
+    rows = conn.execute(
         f"""
         SELECT BookID, Title, Author, Year, TimesBorrowed FROM (
             SELECT BookID, Title, Author, Year, TimesBorrowed
@@ -225,11 +283,11 @@ async def _popular_matches(db: Database, query: SearchQuery) -> list:
         ORDER BY TimesBorrowed DESC, BookID DESC LIMIT ?
         """,
         (POPULAR_TIER, *[f"%{term}%" for term in terms], POPULAR_CANDIDATES),
-    )
+    ).fetchall()
     return [row for row in rows if ranking.matches_all(terms, row["Title"], row["Author"])]
 
 
-async def _title_start_matches(db: Database, query: SearchQuery) -> list:
+def _title_start_matches(conn: sqlite3.Connection, query: SearchQuery) -> list:
     """Up to ``TITLE_START_CANDIDATES`` titles beginning with the typed words, with or
     without a leading "The", read in index order (a range scan on Books_TitleNoCase).
 
@@ -241,13 +299,13 @@ async def _title_start_matches(db: Database, query: SearchQuery) -> list:
     if any(wildcard in typed for wildcard in "%_"):
         return []
     beginnings = [typed] if typed.startswith("the ") else [typed, f"the {typed}"]
-    rows = await db.fetch_all(
+    rows = conn.execute(
         " UNION ALL ".join(
-            ["SELECT * FROM (SELECT BookID, Title, Author, Year, TimesBorrowed FROM Books "
-             "WHERE Title LIKE ? LIMIT ?)"] * len(beginnings)
+            [("SELECT * FROM (SELECT BookID, Title, Author, Year, TimesBorrowed FROM Books "
+             "WHERE Title LIKE ? LIMIT ?)")] * len(beginnings)
         ),
         [value for beginning in beginnings for value in (beginning + "%", TITLE_START_CANDIDATES)],
-    )
+    ).fetchall()
     terms = [term for term in ranking.query_words(query.required_terms) if term]
     return [row for row in rows if ranking.matches_all(terms, row["Title"], row["Author"])]
 

@@ -9,7 +9,7 @@ from quart import Blueprint, abort, redirect, request, url_for
 from webapp import search_query
 from webapp.access import Access, allow
 from webapp.models import catalogue
-from webapp.web import get_db, get_settings, is_htmx, render_page_or_fragment
+from webapp.web import get_db, get_search_cache, get_settings, is_htmx, render_page_or_fragment
 
 blueprint = Blueprint("catalogue", __name__)
 
@@ -63,7 +63,7 @@ async def search():
             query, await catalogue.summaries(db, [direct_hit]), 1, PER_PAGE, 1, False
         )
     else:
-        page = await catalogue.search(db, query, page_number, PER_PAGE)
+        page = await catalogue.search(db, query, page_number, PER_PAGE, get_search_cache())
     suggestions = None
     if query.is_empty:
         suggestions = {
