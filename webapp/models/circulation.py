@@ -842,37 +842,32 @@ async def desk_scan(
 ) -> DeskScan:
     """What a code scanned at the desk does, with the panel the desk shows next.
 
-    A patron's card number or email selects them: one read. Anything else is a
-    copy barcode, lent or returned (``_scan_copy``) in one write transaction
-    that also reads the panel of the patron ``patron_id`` the desk has
-    selected, so the desk shows their loans as this scan left them.
+    A patron's card number or email selects them; anything else is a copy
+    barcode, lent or returned (``_scan_copy``), and the panel is then that of
+    the patron ``patron_id`` the desk has selected, as this scan left it. One
+    write transaction whatever the code turns out to be: a card scan only
+    reads, but looking the code up on a reader first would cost every copy
+    scan, most of a desk's work, a second hand-off between threads.
     """
-    selected = await db.read(_select_patron, code, today)
-    if selected is not None:
-        return selected
     return await db.write(
-        _scan_copy_at_desk, barcode=code, patron_id=patron_id, actor_id=actor_id, today=today,
-        mode=mode, library_name=library_name,
+        _desk_scan, code=code, patron_id=patron_id, actor_id=actor_id, today=today, mode=mode,
+        library_name=library_name,
     )
 
 
-def _select_patron(conn: sqlite3.Connection, code: str, today: date) -> DeskScan | None:
-    patron = _find_patron(conn, code)
-    if patron is None:
-        return None
-    note = "" if patron.active else " This account is inactive: they cannot borrow."
-    return DeskScan(
-        Outcome("selected", f"Patron: {patron.name}.{note}", patron.user_id),
-        _patron_panel(conn, patron.user_id, today),
-    )
-
-
-def _scan_copy_at_desk(
-    conn: sqlite3.Connection, *, barcode: str, patron_id: int | None, actor_id: int, today: date,
+def _desk_scan(
+    conn: sqlite3.Connection, *, code: str, patron_id: int | None, actor_id: int, today: date,
     mode: str, library_name: str,
 ) -> DeskScan:
+    patron = _find_patron(conn, code)
+    if patron is not None:
+        note = "" if patron.active else " This account is inactive: they cannot borrow."
+        return DeskScan(
+            Outcome("selected", f"Patron: {patron.name}.{note}", patron.user_id),
+            _patron_panel(conn, patron.user_id, today),
+        )
     outcome = _scan_copy(
-        conn, barcode=barcode, patron_id=patron_id, actor_id=actor_id, today=today, mode=mode,
+        conn, barcode=code, patron_id=patron_id, actor_id=actor_id, today=today, mode=mode,
         library_name=library_name,
     )
     return DeskScan(outcome, _patron_panel(conn, patron_id, today) if patron_id else None)
