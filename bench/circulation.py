@@ -276,7 +276,8 @@ def run_all(args) -> list[Run]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     epilog="The load comes from wrk: apt-get install wrk.")
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each run (default 10)")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16],
                         help="concurrent desks per run (default: 1 16)")
