@@ -126,19 +126,17 @@ def open_desk(base_url: str, card: str) -> tuple[str, str]:
 def measure(server: common.Server, plan, seconds: float) -> Run:
     """One wrk run: a thread and a connection per desk of ``plan``, for ``seconds``."""
     run = Run(len(plan), load_average=os.getloadavg()[0])
-    desks = [
-        f"{cookie} {token} {','.join(copies)}"
-        for (cookie, token), (_, copies) in zip(
-            (open_desk(server.base_url, card) for card, _ in plan), plan, strict=True
-        )
-    ]
+    desks = []
+    for card, copies in plan:
+        cookie, token = open_desk(server.base_url, card)
+        desks.append(f"{cookie} {token} {','.join(copies)}")
     cpu_before = server.cpu_seconds()
     wrk_before = _children_cpu_seconds()
     finished = subprocess.run(
         ["wrk", f"--threads={len(plan)}", f"--connections={len(plan)}",
          f"--duration={seconds:g}s", "--timeout=30s", f"--script={WRK_SCRIPT}",
          server.base_url, "--", *desks],
-        capture_output=True, text=True, check=True,
+        stdout=subprocess.PIPE, text=True, check=True,
     )
     run.server_cpu_seconds = server.cpu_seconds() - cpu_before
     run.wrk_cpu_seconds = _children_cpu_seconds() - wrk_before
@@ -156,7 +154,8 @@ def measure(server: common.Server, plan, seconds: float) -> Run:
 
 
 def _children_cpu_seconds() -> float:
-    """CPU time of this process's finished children (here: wrk, once it has exited)."""
+    """CPU time of this process's children that have exited: wrk, once its run is over (the
+    server, a child too, counts only once it has stopped)."""
     times = os.times()
     return times.children_user + times.children_system
 
