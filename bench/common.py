@@ -137,7 +137,8 @@ class Server:
 
 
 @contextmanager
-def serve(database: Path, timeout: float = 30.0, log_path: Path | None = None):
+def serve(database: Path, timeout: float = 30.0, log_path: Path | None = None,
+          settings: dict[str, str] | None = None):
     """Run ``shelfmark serve`` on a free loopback port exactly as the README does.
 
     Access logging stays on as in production; it goes to ``log_path`` (or
@@ -147,6 +148,7 @@ def serve(database: Path, timeout: float = 30.0, log_path: Path | None = None):
     log = open(log_path, "w") if log_path else subprocess.DEVNULL
     env = {**os.environ, "SHELFMARK_SECRET_KEY": "benchmark-secret-key"}
     env.pop("SHELFMARK_SEARCH_DELAY_MS", None)
+    env.update(settings or {})
     started = time.monotonic()
     process = subprocess.Popen(
         [sys.executable, "-m", "webapp.cli", "--database", str(database), "serve",
