@@ -962,7 +962,7 @@ def _renew(
     )
 
 
-async def undo_last(db: Database, *, actor_id: int, today: date) -> Outcome:
+async def undo_last(db: Database, *, actor_id: int) -> Outcome:
     """Take back this librarian's last action if it was a lend or return within ``UNDO_SECONDS``.
 
     The event log is append-only, so nothing is deleted: undoing a lend closes
@@ -972,10 +972,10 @@ async def undo_last(db: Database, *, actor_id: int, today: date) -> Outcome:
     return had made ready, cancelling its notice if it has not been sent yet.
     Either way an 'undo' event records what was reversed.
     """
-    return await db.write(_undo_last, actor_id=actor_id, today=today)
+    return await db.write(_undo_last, actor_id=actor_id)
 
 
-def _undo_last(conn: sqlite3.Connection, *, actor_id: int, today: date) -> Outcome:
+def _undo_last(conn: sqlite3.Connection, *, actor_id: int) -> Outcome:
     last = _one(
         conn,
         "SELECT *, At > strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?) AS Recent FROM Events "
@@ -999,11 +999,11 @@ def _undo_last(conn: sqlite3.Connection, *, actor_id: int, today: date) -> Outco
         (last["LoanID"],),
     )
     if last["Kind"] == "lend":
-        return _undo_lend(conn, loan, actor_id=actor_id, today=today)
+        return _undo_lend(conn, loan, actor_id=actor_id)
     return _undo_return(conn, loan, return_event_id=last["EventID"], actor_id=actor_id)
 
 
-def _undo_lend(conn: sqlite3.Connection, loan, *, actor_id: int, today: date) -> Outcome:
+def _undo_lend(conn: sqlite3.Connection, loan, *, actor_id: int) -> Outcome:
     if loan["ReturnedAt"] is not None:
         return _refused(
             f"{loan['Title']} has already been returned; nothing to undo.", loan["UserID"]

@@ -152,7 +152,7 @@ async def desk_renew():
 @blueprint.post("/desk/undo")
 @allow(Access.STAFF)
 async def desk_undo():
-    outcome = await circulation.undo_last(get_db(), actor_id=current_user().user_id, today=_today())
+    outcome = await circulation.undo_last(get_db(), actor_id=current_user().user_id)
     return await _desk_answer(outcome)
 
 
