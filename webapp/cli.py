@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import getpass
 import sqlite3
 import sys
@@ -69,7 +70,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     config.errorlog = "-"
     print(f"Shelfmark on http://{args.host}:{args.port}/ (database {settings.database})",
           file=sys.stderr)
-    asyncio.run(serve(create_app(settings), config))
+    app = create_app(settings)
+    # Python's cycle collector walks every tracked object on each full
+    # collection: with the imported framework that took 30 ms or more, in
+    # the middle of whatever request was running (docs/benchmarks.md, Search).
+    # What start-up created lives as long as the process; freezing it takes
+    # it out of those walks.
+    gc.freeze()
+    asyncio.run(serve(app, config))
     return 0
 
 

@@ -22,7 +22,9 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 LEADING_ARTICLES = frozenset({"the", "a", "an"})
 _WORD = re.compile(r"[^\W_]+")
@@ -31,6 +33,8 @@ _WORD = re.compile(r"[^\W_]+")
 # counts against one found in the title.
 AUTHOR_WEIGHT = 0.6
 EXTRA_WEIGHT = 0.2
+T = TypeVar("T", bound=tuple)
+
 # What a copy on the shelf adds: enough to break a near-tie, never to lift a
 # worse match.
 SHELF_BONUS = 0.3
@@ -131,17 +135,18 @@ def rerank(candidates: list[Candidate], query_terms: tuple[str, ...]) -> list[Ca
     return [candidate for _, candidate in scored(candidates, query_terms)]
 
 
-def with_shelf(ranked: list[tuple[float, Candidate]], on_shelf: set[int]) -> list[Candidate]:
-    """Reorder scored candidates, best first, once it is known which of them have a
-    copy on the shelf (``on_shelf``, book ids); scoring them again would give the same."""
+def with_shelf(ranked: Sequence[T], on_shelf: set[int]) -> list[T]:
+    """Reorder ranked items, each ``(score, book_id, ...)`` and best first, once it is
+    known which books have a copy on the shelf (``on_shelf``, book ids); scoring them
+    again would give the same."""
     order = sorted(
         enumerate(ranked),
         key=lambda item: (
-            -(item[1][0] + (SHELF_BONUS if item[1][1].book_id in on_shelf else 0.0)),
+            -(item[1][0] + (SHELF_BONUS if item[1][1] in on_shelf else 0.0)),
             item[0],
         ),
     )
-    return [candidate for _, (_, candidate) in order]
+    return [item for _, item in order]
 
 
 def _plain(word: str) -> str:

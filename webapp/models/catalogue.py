@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, replace
 from datetime import date
+from typing import NamedTuple
 
 from webapp import ranking
 from webapp.db import Database
@@ -30,8 +31,9 @@ TITLE_START_CANDIDATES = 50
 SHELF_WINDOW = 40
 
 
-@dataclass(frozen=True)
-class Availability:
+# Availability and BookSummary are named tuples: the search cache keeps
+# thousands of them, and tuples cost the cycle collector less than dataclasses.
+class Availability(NamedTuple):
     """What a reader wants to know at a glance: is a copy on the shelf, and if not, when?"""
 
     copies: int = 0
@@ -39,8 +41,7 @@ class Availability:
     next_due_back: date | None = None
 
 
-@dataclass(frozen=True)
-class BookSummary:
+class BookSummary(NamedTuple):
     book_id: int
     title_parts: tuple[tuple[str, bool], ...]
     author_parts: tuple[tuple[str, bool], ...]
@@ -149,12 +150,18 @@ async def search(
 _NO_CACHE = SearchCache(entries=0)
 
 
-@dataclass(frozen=True)
-class _Ranking:
-    """A query's candidates, best first before the shelf check, and their rows."""
+class _Ranking(NamedTuple):
+    """A query's candidates, best first before the shelf check.
 
-    scored: list[tuple[float, ranking.Candidate]]
-    rows: dict[int, sqlite3.Row]
+    ``scored`` holds plain tuples (score, book id, title, author, year): the
+    cache keeps hundreds of rankings, and Python's cycle collector stops
+    tracking a plain tuple of numbers and strings, but never a named tuple or
+    a dataclass, whose every instance it would walk on each full collection
+    (measured: 100 ms pauses with a full cache of those, in the middle of a
+    keystroke).
+    """
+
+    scored: tuple[tuple[float, int, str, str, int | None], ...]
     huge: bool
 
 
@@ -202,9 +209,12 @@ def _rank(conn: sqlite3.Connection, query: SearchQuery) -> _Ranking:
         )
         for row in rows
     ]
+    years = {row["BookID"]: row["Year"] for row in rows}
     return _Ranking(
-        scored=ranking.scored(candidates, query.terms),
-        rows={row["BookID"]: row for row in rows},
+        scored=tuple(
+            (score, candidate.book_id, candidate.title, candidate.author, years[candidate.book_id])
+            for score, candidate in ranking.scored(candidates, query.terms)
+        ),
         huge=huge,
     )
 
@@ -216,32 +226,30 @@ def _page(
     # costs a few page reads per copy: ask only for the best SHELF_WINDOW
     # (whatever the page, so paging never repeats or skips a book).
     window = found.scored[:SHELF_WINDOW]
-    availability = _availability(conn, [candidate.book_id for _, candidate in window])
+    availability = _availability(conn, [book_id for _, book_id, *_ in window])
     on_shelf = {book_id for book_id, known in availability.items() if known.on_shelf > 0}
-    ordered = ranking.with_shelf(window, on_shelf) + [
-        candidate for _, candidate in found.scored[SHELF_WINDOW:]
-    ]
+    ordered = ranking.with_shelf(window, on_shelf) + list(found.scored[SHELF_WINDOW:])
     offset = (page - 1) * per_page
-    page_rows = [found.rows[candidate.book_id] for candidate in ordered[offset : offset + per_page]]
-    beyond_window = [row["BookID"] for row in page_rows if row["BookID"] not in availability]
+    page_rows = ordered[offset : offset + per_page]
+    beyond_window = [book_id for _, book_id, *_ in page_rows if book_id not in availability]
     availability.update(_availability(conn, beyond_window))
     terms = ranking.query_words(query.terms)
     results = [
         BookSummary(
-            book_id=row["BookID"],
-            title_parts=ranking.mark_matches(row["Title"], terms),
-            author_parts=ranking.mark_matches(row["Author"], terms),
-            year=row["Year"],
-            availability=availability[row["BookID"]],
+            book_id=book_id,
+            title_parts=ranking.mark_matches(title, terms),
+            author_parts=ranking.mark_matches(author, terms),
+            year=year,
+            availability=availability[book_id],
         )
-        for row in page_rows
+        for _, book_id, title, author, year in page_rows
     ]
     return SearchPage(
         query=query,
         results=results,
         page=page,
         per_page=per_page,
-        total=len(found.rows),
+        total=len(found.scored),
         total_is_capped=found.huge,
     )
 
