@@ -228,8 +228,8 @@ def cmd_run_reminders(args: argparse.Namespace, settings: Settings) -> int:
                 plan = preview.plan
                 print(f"Dry run for {today}: {plan.flagged:,} overdue loans; would queue "
                       f"{len(plan.emails):,} emails ({plan.notice_count:,} notices, "
-                      f"{len(plan.by_hand):,} to notify by hand); {preview.pending:,} already pending.")
-                for message in plan.emails[: args.show]:
+                      f"{plan.by_hand:,} to notify by hand); {preview.pending:,} already pending.")
+                for message in preview.emails[: args.show]:
                     print(f"  {message.recipient}: {message.subject}")
                 return 0
             try:

@@ -70,7 +70,7 @@ async def reminders_page():
         runs=await job_runs.recent_runs(db),
         failed=await reminders.failed_messages(db),
         preview=preview,
-        preview_emails=preview.plan.emails[:PREVIEW_EMAILS],
+        preview_emails=preview.emails[:PREVIEW_EMAILS],
         tonight=tonight,
         started=request.args.get("started") == "1",
         settings=settings,
