@@ -64,6 +64,7 @@ Without ``SHELFMARK_SMTP_HOST`` delivery is the in-app mailbox: marking a batch
 from __future__ import annotations
 
 import logging
+import secrets
 import sqlite3
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
@@ -412,7 +413,7 @@ async def run_reminders(
             await circulation.expire_ready_holds(db, today, library_name=settings.library_name)
             queued = await db.write(
                 reminders.queue_tonight, await reminders.reminder_stages(db), today,
-                sender_domain(settings.mail_from),
+                utc_stamp(clock()), secrets.token_hex(8), sender_domain(settings.mail_from),
             )
             delivery = await deliver_outbox(
                 db, settings, transport or transport_for(settings),

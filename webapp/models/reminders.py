@@ -29,17 +29,22 @@ async def reminder_stages(db: Database) -> tuple[int, ...]:
 # The open loans that reach a reminder stage tonight, each with that stage. The
 # rule is ``reminder_stages.stage_for``, called by SQLite as reminder_stage()
 # (see _register_stage_rule) with the days overdue and the latest stage in the
-# ledger for the loan's current due date.
+# ledger for the loan's current due date. MATERIALIZED: otherwise SQLite
+# flattens the outer filter into the inner query and evaluates the stage (the
+# Python call and the ledger probe) twice per loan. Loans_OpenByUser holds
+# every column read here, so walking it needs no table lookups, whereas the
+# planner's pick by due date fetched each loan's row (measured 30-40% slower
+# on bench.reminders --full).
 _DUE_TONIGHT = """
-    SELECT LoanID, UserID, DueDate, Stage FROM (
+    WITH Candidates AS MATERIALIZED (
         SELECT l.LoanID, l.UserID, l.ReturnDate AS DueDate,
                reminder_stage(CAST(julianday(:today) - julianday(l.ReturnDate) AS INTEGER),
                               (SELECT max(n.Stage) FROM Notices n
                                WHERE n.LoanID = l.LoanID AND n.DueDate = l.ReturnDate)) AS Stage
-        FROM Loans l
+        FROM Loans l INDEXED BY Loans_OpenByUser
         WHERE l.ReturnedAt IS NULL AND l.ReturnDate <= :last_due
     )
-    WHERE Stage IS NOT NULL
+    SELECT LoanID, UserID, DueDate, Stage FROM Candidates WHERE Stage IS NOT NULL
 """
 
 _FLAGGED = """
@@ -121,7 +126,8 @@ class Queued:
 
 
 def queue_tonight(
-    conn: sqlite3.Connection, stages: tuple[int, ...], today: date, sender_domain: str
+    conn: sqlite3.Connection, stages: tuple[int, ...], today: date, now: str,
+    header_id_prefix: str, sender_domain: str,
 ) -> Queued:
     """Write tonight's notices to the ledger and one email per patron to the outbox (``db.write``).
 
@@ -132,9 +138,13 @@ def queue_tonight(
     out (``webapp.jobs.reminders``), so a night after a long closure queues
     tens of thousands of emails at the cost of the query. Patrons without an
     address get ledger rows with no message: the "notify by hand" list.
+
+    ``now`` stamps the rows. Each email's Message-ID header is
+    ``<prefix.MessageID.rUserID@domain>``: a random ``header_id_prefix`` per run
+    keeps it unique across copies of the database.
     """
     _register_stage_rule(conn, stages)
-    params = _tonight(stages, today)
+    params = {**_tonight(stages, today), "now": now}
     conn.execute(
         "CREATE TEMP TABLE DueTonight (UserID INTEGER NOT NULL, LoanID INTEGER NOT NULL, "
         "DueDate TEXT NOT NULL, Stage INTEGER NOT NULL, PRIMARY KEY (UserID, LoanID)) WITHOUT ROWID"
@@ -156,18 +166,18 @@ def queue_tonight(
     emails = conn.execute(
         """
         INSERT INTO Outbox (MessageID, Kind, UserID, Recipient, Subject, BodyText, BodyHtml,
-                            HeaderMessageID)
+                            HeaderMessageID, CreatedAt, NextAttemptAt)
         SELECT m.MessageID, 'reminder', m.UserID, u.Email, '', '', '',
-               '<' || lower(hex(randomblob(10))) || '.r' || m.UserID || '@' || :domain || '>'
+               printf('<%s.%d.r%d@%s>', :prefix, m.MessageID, m.UserID, :domain), :now, :now
         FROM temp.TonightsMail m JOIN Users u ON u.UserID = m.UserID
         ORDER BY m.MessageID
         """,
-        {"domain": sender_domain},
+        {"prefix": header_id_prefix, "domain": sender_domain, "now": now},
     ).rowcount
     notices = conn.execute(
         """
-        INSERT INTO Notices (LoanID, UserID, Stage, DueDate, RunDate, MessageID)
-        SELECT d.LoanID, d.UserID, d.Stage, d.DueDate, :today, m.MessageID
+        INSERT INTO Notices (LoanID, UserID, Stage, DueDate, RunDate, MessageID, CreatedAt)
+        SELECT d.LoanID, d.UserID, d.Stage, d.DueDate, :today, m.MessageID, :now
         FROM temp.DueTonight d LEFT JOIN temp.TonightsMail m ON m.UserID = d.UserID
         """,
         params,
