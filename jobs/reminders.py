@@ -354,6 +354,14 @@ def _deliver_to_mailbox(
     return reminders.mark_all_sent(conn, message_ids, "mailbox", now), cancelled
 
 
+async def queue(db: Database, settings: Settings, today: date, now: datetime) -> reminders.Queued:
+    """Flag and queue tonight's notices: one transaction of set-based SQL in the writer's thread."""
+    return await db.write(
+        reminders.queue_tonight, await reminders.reminder_stages(db), today, utc_stamp(now),
+        secrets.token_hex(8), sender_domain(settings.mail_from),
+    )
+
+
 @dataclass(frozen=True)
 class RunReport:
     run_date: date
@@ -411,10 +419,7 @@ async def run_reminders(
         counts = RunCounts()
         try:
             await circulation.expire_ready_holds(db, today, library_name=settings.library_name)
-            queued = await db.write(
-                reminders.queue_tonight, await reminders.reminder_stages(db), today,
-                utc_stamp(clock()), secrets.token_hex(8), sender_domain(settings.mail_from),
-            )
+            queued = await queue(db, settings, today, clock())
             delivery = await deliver_outbox(
                 db, settings, transport or transport_for(settings),
                 respect_backoff=False, keep_lease=lease.keep, clock=clock,
