@@ -109,8 +109,8 @@ def plan_tonight(conn: sqlite3.Connection, stages: tuple[int, ...], today: date)
         params,
     ).fetchall()
     emails = [PlannedEmail(row["UserID"], row["Email"], row["Overdue"], row["DueSoon"])
-              for row in rows if row["Email"]]
-    by_hand = sum(row["Overdue"] + row["DueSoon"] for row in rows if not row["Email"])
+              for row in rows if row["Email"] is not None]
+    by_hand = sum(row["Overdue"] + row["DueSoon"] for row in rows if row["Email"] is None)
     flagged = conn.execute(_FLAGGED, params).fetchone()[0]
     return Plan(today, flagged, emails, by_hand)
 
@@ -160,7 +160,7 @@ def queue_tonight(
                          + row_number() OVER (ORDER BY d.UserID)
         FROM (SELECT DISTINCT UserID FROM temp.DueTonight) d
         JOIN Users u ON u.UserID = d.UserID
-        WHERE coalesce(u.Email, '') <> ''
+        WHERE u.Email IS NOT NULL
         """
     )
     emails = conn.execute(
