@@ -262,9 +262,11 @@ def unsent_messages(conn: sqlite3.Connection, message_ids: Sequence[int]) -> lis
     ids = json.dumps(list(message_ids))
     messages = conn.execute(
         """
-        SELECT o.*, u.Name AS PatronName FROM Outbox o JOIN Users u ON u.UserID = o.UserID
-        WHERE o.MessageID IN (SELECT value FROM json_each(?))
-          AND o.Status IN ('pending', 'sending')
+        SELECT o.*, u.Name AS PatronName
+        FROM json_each(?) wanted
+        JOIN Outbox o ON o.MessageID = wanted.value
+        JOIN Users u ON u.UserID = o.UserID
+        WHERE o.Status IN ('pending', 'sending')
         ORDER BY o.MessageID
         """,
         (ids,),
@@ -294,6 +296,14 @@ def unsent_messages(conn: sqlite3.Connection, message_ids: Sequence[int]) -> lis
     ]
 
 
+# The unary plus keeps SQLite from walking the Outbox_Due index over every
+# pending message to find a handful by id: with a night's 30,000 emails
+# pending, that made each update cost milliseconds instead of microseconds.
+_THESE_UNSENT = (
+    "MessageID IN (SELECT value FROM json_each(?)) AND +Status IN ('pending', 'sending')"
+)
+
+
 def write_content(
     conn: sqlite3.Connection, message_id: int, subject: str, text: str, html: str
 ) -> None:
@@ -310,7 +320,7 @@ def mark_all_sent(
     """Mark the still-unsent messages among these as sent; returns how many."""
     return conn.execute(
         "UPDATE Outbox SET Status = 'sent', SentAt = ?, Transport = ?, SendingSince = NULL "
-        "WHERE MessageID IN (SELECT value FROM json_each(?)) AND Status IN ('pending', 'sending')",
+        f"WHERE {_THESE_UNSENT}",
         (now, transport, json.dumps(list(message_ids))),
     ).rowcount
 
@@ -356,7 +366,7 @@ def defer(
     """Put back to pending, with the reason, messages the server could not take now."""
     conn.execute(
         "UPDATE Outbox SET Status = 'pending', SendingSince = NULL, LastError = ?, NextAttemptAt = ? "
-        "WHERE MessageID IN (SELECT value FROM json_each(?)) AND Status IN ('pending', 'sending')",
+        f"WHERE {_THESE_UNSENT}",
         (error, next_attempt_at, json.dumps(list(message_ids))),
     )
 
