@@ -140,8 +140,9 @@ def queue_tonight(
     address get ledger rows with no message: the "notify by hand" list.
 
     ``now`` stamps the rows. Each email's Message-ID header is
-    ``<prefix.MessageID.rUserID@domain>``: a random ``header_id_prefix`` per run
-    keeps it unique across copies of the database.
+    ``<prefix.rUserID@domain>``: one email per patron per run, and a random
+    ``header_id_prefix`` per run, keep it unique across runs and copies of the
+    database.
     """
     _register_stage_rule(conn, stages)
     params = {**_tonight(stages, today), "now": now}
@@ -150,30 +151,28 @@ def queue_tonight(
         "DueDate TEXT NOT NULL, Stage INTEGER NOT NULL, PRIMARY KEY (UserID, LoanID)) WITHOUT ROWID"
     )
     conn.execute(f"INSERT INTO temp.DueTonight (LoanID, UserID, DueDate, Stage) {_DUE_TONIGHT}", params)
+    first_new = conn.execute("SELECT coalesce(max(MessageID), 0) + 1 FROM Outbox").fetchone()[0]
+    emails = conn.execute(
+        """
+        INSERT INTO Outbox (Kind, UserID, Recipient, Subject, BodyText, BodyHtml,
+                            HeaderMessageID, CreatedAt, NextAttemptAt)
+        SELECT 'reminder', d.UserID, u.Email, '', '', '',
+               printf('<%s.r%d@%s>', :prefix, d.UserID, :domain), :now, :now
+        FROM (SELECT DISTINCT UserID FROM temp.DueTonight) d
+        JOIN Users u ON u.UserID = d.UserID
+        WHERE u.Email IS NOT NULL
+        ORDER BY d.UserID
+        """,
+        {"prefix": header_id_prefix, "domain": sender_domain, "now": now},
+    ).rowcount
     conn.execute(
         "CREATE TEMP TABLE TonightsMail (UserID INTEGER PRIMARY KEY, MessageID INTEGER NOT NULL)"
     )
     conn.execute(
-        """
-        INSERT INTO temp.TonightsMail (UserID, MessageID)
-        SELECT d.UserID, (SELECT coalesce(max(MessageID), 0) FROM Outbox)
-                         + row_number() OVER (ORDER BY d.UserID)
-        FROM (SELECT DISTINCT UserID FROM temp.DueTonight) d
-        JOIN Users u ON u.UserID = d.UserID
-        WHERE u.Email IS NOT NULL
-        """
+        "INSERT INTO temp.TonightsMail (UserID, MessageID) "
+        "SELECT UserID, MessageID FROM Outbox WHERE MessageID >= ?",
+        (first_new,),
     )
-    emails = conn.execute(
-        """
-        INSERT INTO Outbox (MessageID, Kind, UserID, Recipient, Subject, BodyText, BodyHtml,
-                            HeaderMessageID, CreatedAt, NextAttemptAt)
-        SELECT m.MessageID, 'reminder', m.UserID, u.Email, '', '', '',
-               printf('<%s.%d.r%d@%s>', :prefix, m.MessageID, m.UserID, :domain), :now, :now
-        FROM temp.TonightsMail m JOIN Users u ON u.UserID = m.UserID
-        ORDER BY m.MessageID
-        """,
-        {"prefix": header_id_prefix, "domain": sender_domain, "now": now},
-    ).rowcount
     notices = conn.execute(
         """
         INSERT INTO Notices (LoanID, UserID, Stage, DueDate, RunDate, MessageID, CreatedAt)
