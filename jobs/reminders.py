@@ -475,17 +475,22 @@ class Preview:
     """A dry run: what a run for ``plan.today`` would queue, and what waits in the outbox."""
 
     plan: reminders.Plan
+    # The first emails of the plan, with their subjects, to list.
     emails: list[PreviewEmail]
     pending: int
 
 
-async def preview(db: Database, settings: Settings, today: date) -> Preview:
-    """What the run would queue, by its own query, with each email's subject; nothing is written."""
+async def preview(db: Database, settings: Settings, today: date, listed: int) -> Preview:
+    """What the run would queue, by its own query, nothing written; subjects for ``listed`` emails.
+
+    Only the listed emails get a subject: after a long closure the plan holds
+    tens of thousands, and the loop would stall formatting them all.
+    """
     plan = await db.read(reminders.plan_tonight, await reminders.reminder_stages(db), today)
     emails = [
         PreviewEmail(header_safe(email.recipient),
                      reminder_subject(settings.library_name, email.overdue, email.due_soon),
                      email.items)
-        for email in plan.emails
+        for email in plan.emails[:listed]
     ]
     return Preview(plan, emails, await reminders.count_pending(db))

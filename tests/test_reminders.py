@@ -440,7 +440,7 @@ async def test_the_preview_lists_what_the_run_then_sends(db, database_path, libr
     library.loan(library.patron("Eve Nomail", None), "Paper Notice", days(-1))
     settings = mail_settings(database_path, smtp.port)
 
-    preview = await reminders.preview(db, settings, TODAY)
+    preview = await reminders.preview(db, settings, TODAY, listed=10)
     await reminders.run_reminders(db, settings, today=TODAY)
 
     (planned,) = preview.emails
@@ -450,4 +450,4 @@ async def test_the_preview_lists_what_the_run_then_sends(db, database_path, libr
     )
     assert sent["Subject"] == "Test Library: 1 overdue item and 1 item due back soon"
     assert (preview.plan.flagged, preview.plan.by_hand, preview.plan.notice_count) == (2, 1, 3)
-    assert (await reminders.preview(db, settings, TODAY)).emails == []
+    assert (await reminders.preview(db, settings, TODAY, listed=10)).emails == []
