@@ -103,7 +103,9 @@ def email_bytes(message: OutgoingMessage, mail_from: str) -> bytes:
 
 
 def _encoded(value: str) -> str:
-    return email.header.Header(value, "utf-8" if not value.isascii() else "us-ascii").encode()
+    """A header value as RFC 2047 words where it needs them, folded with CRLF."""
+    charset = "us-ascii" if value.isascii() else "utf-8"
+    return email.header.Header(value, charset).encode(linesep="\r\n")
 
 
 @lru_cache(maxsize=4)
