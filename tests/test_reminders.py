@@ -418,3 +418,36 @@ async def test_an_uncollected_hold_expires_and_the_next_patron_is_emailed(db, da
     assert message["To"] == "ben@example.org" and message["Subject"] == "Ready to collect: Much Wanted"
     statuses = conn.execute("SELECT UserID, Status FROM Holds ORDER BY HoldID").fetchall()
     assert [tuple(row) for row in statuses] == [(ann, "expired"), (ben, "ready")]
+
+
+async def test_names_and_titles_beyond_ascii_arrive_intact(db, database_path, library, smtp):
+    zoe = library.patron("Zoë Ørsted", "zoe@example.org")
+    library.loan(zoe, "Les Misérables — tome 1", days(-1))
+    settings = replace(mail_settings(database_path, smtp.port), library_name="Bibliothèque Étoile")
+
+    await reminders.run_reminders(db, settings, today=TODAY)
+
+    (message,) = smtp.handler.messages()
+    assert message["Subject"] == "Bibliothèque Étoile: 1 overdue item"
+    assert "Dear Zoë Ørsted" in text_of(message) and "Les Misérables — tome 1" in text_of(message)
+    assert "Les Misérables — tome 1" in html_of(message)
+
+
+async def test_the_preview_lists_what_the_run_then_sends(db, database_path, library, smtp):
+    ann = library.patron("Ann Archer", "ann@example.org")
+    library.loan(ann, "Late", days(-3))
+    library.loan(ann, "Soon", days(2))
+    library.loan(library.patron("Eve Nomail", None), "Paper Notice", days(-1))
+    settings = mail_settings(database_path, smtp.port)
+
+    preview = await reminders.preview(db, settings, TODAY, listed=10)
+    await reminders.run_reminders(db, settings, today=TODAY)
+
+    (planned,) = preview.emails
+    (sent,) = smtp.handler.messages()
+    assert (planned.recipient, planned.subject, planned.items) == (
+        sent["To"], sent["Subject"], 2
+    )
+    assert sent["Subject"] == "Test Library: 1 overdue item and 1 item due back soon"
+    assert (preview.plan.flagged, preview.plan.by_hand, preview.plan.notice_count) == (2, 1, 3)
+    assert (await reminders.preview(db, settings, TODAY, listed=10)).emails == []

@@ -232,12 +232,12 @@ def cmd_run_reminders(args: argparse.Namespace, settings: Settings) -> int:
     async def run() -> int:
         async with database.Database(settings.database, readers=2) as db:
             if args.dry_run:
-                preview = await reminders.preview(db, settings, today)
+                preview = await reminders.preview(db, settings, today, args.show)
                 plan = preview.plan
                 print(f"Dry run for {today}: {plan.flagged:,} overdue loans; would queue "
                       f"{len(plan.emails):,} emails ({plan.notice_count:,} notices, "
-                      f"{len(plan.by_hand):,} to notify by hand); {preview.pending:,} already pending.")
-                for message in plan.emails[: args.show]:
+                      f"{plan.by_hand:,} to notify by hand); {preview.pending:,} already pending.")
+                for message in preview.emails:
                     print(f"  {message.recipient}: {message.subject}")
                 return 0
             try:

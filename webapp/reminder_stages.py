@@ -63,13 +63,22 @@ def stage_to_send(
 
     ``already_sent`` are the stages recorded in the ledger for this due date.
     """
-    overdue_by = days_overdue(due, today)
+    sent = tuple(already_sent)
+    return stage_for(stages, days_overdue(due, today), max(sent) if sent else None)
+
+
+def stage_for(stages: Iterable[int], overdue_by: int, latest_sent: int | None) -> int | None:
+    """The stage to send for a loan ``overdue_by`` days past due, or None.
+
+    ``latest_sent`` is the highest stage in the ledger for the current due date
+    (None when there is none). The nightly run calls this from its SQL, once
+    per open loan, so the rule lives here alone.
+    """
     reached = [stage for stage in stages if stage <= overdue_by]
     if not reached:
         return None
     latest = max(reached)
-    sent = set(already_sent)
-    if sent and max(sent) >= latest:
+    if latest_sent is not None and latest_sent >= latest:
         return None
     return latest
 

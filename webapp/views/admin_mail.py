@@ -62,7 +62,7 @@ async def reminders_page():
     settings = get_settings()
     now = datetime.now(UTC)
     tonight = today_of_next_run(now, settings.reminder_time, settings.zone)
-    preview = await reminder_job.preview(db, settings, tonight)
+    preview = await reminder_job.preview(db, settings, tonight, PREVIEW_EMAILS)
     return await render_page_or_fragment(
         "admin/reminders.html",
         "admin/_reminder_status.html",
@@ -70,7 +70,7 @@ async def reminders_page():
         runs=await job_runs.recent_runs(db),
         failed=await reminders.failed_messages(db),
         preview=preview,
-        preview_emails=preview.plan.emails[:PREVIEW_EMAILS],
+        preview_emails=preview.emails,
         tonight=tonight,
         started=request.args.get("started") == "1",
         settings=settings,
