@@ -16,7 +16,7 @@ SCRIPTS = (
     ("bench.search", True),
     ("bench.circulation", False),
     ("bench.reminders", True),
-    ("bench.soak", False),
+    ("bench.soak", True),
 )
 
 
