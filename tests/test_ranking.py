@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from webapp.ranking import Candidate, mark_matches, matches_all, rerank, words
+from webapp.ranking import Candidate, mark_matches, matches_all, scored, with_shelf, words
+
+
+def rerank(candidates: list[Candidate], query_terms: tuple[str, ...]) -> list[Candidate]:
+    return [candidate for _, candidate in scored(candidates, query_terms)]
 
 
 def titles(ranked: list[Candidate]) -> list[str]:
@@ -73,3 +77,9 @@ def test_matched_words_are_marked_and_the_text_is_kept_exactly():
     assert "".join(text for text, _ in parts) == "Mary GrandPré, illustrator"
     assert [text for text, hit in parts if hit] == ["GrandPré", "illustrator"]
     assert mark_matches("The Hobbit", ["zzz"]) == (("The Hobbit", False),)
+
+
+def test_a_copy_on_the_shelf_breaks_a_near_tie_but_never_lifts_a_worse_match():
+    ranked = [(5.0, 1, "Winter Garden"), (4.9, 2, "Winter Gardens"), (3.0, 3, "Garden in Winter")]
+    assert [book_id for _, book_id, _ in with_shelf(ranked, on_shelf={2})] == [2, 1, 3]
+    assert [book_id for _, book_id, _ in with_shelf(ranked, on_shelf={3})] == [1, 2, 3]

@@ -35,7 +35,7 @@ async def goodbooks(goodbooks_path):
 
 
 async def titles_for(db, text: str, count: int = 5) -> list[str]:
-    page = await catalogue.search(db, search_query.parse(text), per_page=count)
+    page = (await catalogue.lookup(db, search_query.parse(text), per_page=count)).page
     return ["".join(part for part, _ in result.title_parts) for result in page.results]
 
 
@@ -55,7 +55,7 @@ async def test_typical_partial_queries_find_the_right_book_first(goodbooks, type
 
 
 async def test_an_author_query_finds_that_authors_books_first(goodbooks):
-    page = await catalogue.search(goodbooks, search_query.parse("tolkien"), per_page=5)
+    page = (await catalogue.lookup(goodbooks, search_query.parse("tolkien"), per_page=5)).page
     authors = ["".join(part for part, _ in result.author_parts) for result in page.results]
     assert authors and all("Tolkien" in author for author in authors)
 
@@ -77,7 +77,7 @@ async def test_the_series_in_brackets_is_kept_as_the_series(goodbooks):
 
 
 async def test_non_latin_titles_and_accented_authors_are_searchable(goodbooks):
-    page = await catalogue.search(goodbooks, search_query.parse("grandpre"), per_page=3)
+    page = (await catalogue.lookup(goodbooks, search_query.parse("grandpre"), per_page=3)).page
     authors = "".join(part for part, _ in page.results[0].author_parts)
     assert "GrandPré" in authors
 
@@ -91,11 +91,11 @@ async def test_the_first_keystrokes_reach_harry_potter_by_harr(goodbooks):
 async def test_the_first_keystrokes_reach_tolkien_by_tolk(goodbooks):
     for typed in ("t", "to", "tol"):
         assert await titles_for(goodbooks, typed, count=20), typed
-    page = await catalogue.search(goodbooks, search_query.parse("tolk"), per_page=5)
+    page = (await catalogue.lookup(goodbooks, search_query.parse("tolk"), per_page=5)).page
     authors = ["".join(part for part, _ in result.author_parts) for result in page.results]
     assert "Tolkien" in authors[0]
 
 
 async def test_a_one_letter_query_says_many_results_instead_of_counting(goodbooks):
-    page = await catalogue.search(goodbooks, search_query.parse("t"), per_page=20)
+    page = (await catalogue.lookup(goodbooks, search_query.parse("t"), per_page=20)).page
     assert page.total_is_capped and len(page.results) == 20

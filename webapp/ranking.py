@@ -13,7 +13,7 @@ title and author alone:
 - when relevance ties, the book lent often and on the shelf now first.
 
 FTS5's bm25 is not among them: computing it costs more than a keystroke
-allows at a million titles (see ``catalogue.search``), so where the terms were
+allows at a million titles (see ``catalogue._search``), so where the terms were
 found (title, author, elsewhere) stands in for it.
 """
 
@@ -128,11 +128,6 @@ def scored(candidates: list[Candidate], query_terms: tuple[str, ...]) -> list[tu
         key=lambda item: (-item[0], item[1]),
     )
     return [(value, candidate) for value, _, candidate in order]
-
-
-def rerank(candidates: list[Candidate], query_terms: tuple[str, ...]) -> list[Candidate]:
-    """``candidates`` ordered best first; ties keep the order they came in."""
-    return [candidate for _, candidate in scored(candidates, query_terms)]
 
 
 def with_shelf(ranked: Sequence[T], on_shelf: set[int]) -> list[T]:

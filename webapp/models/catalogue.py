@@ -116,38 +116,52 @@ async def availability_for(db: Database, book_ids: list[int]) -> dict[int, Avail
     return await db.read(_availability, book_ids)
 
 
-async def search(
+_NO_CACHE = SearchCache(entries=0)
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What the search box found: the book an exact ISBN or copy barcode names
+    (``direct_hit``, shown as the only result), or else a page of matches."""
+
+    direct_hit: int | None
+    page: SearchPage
+
+
+async def lookup(
     db: Database,
     query: SearchQuery,
     page: int = 1,
     per_page: int = 20,
     cache: SearchCache | None = None,
-) -> SearchPage:
-    """One page of books matching ``query``, best first, with matched words marked.
+) -> Lookup:
+    """``search``, unless the query is an exact ISBN or copy barcode: one reader call
+    either way, since every keystroke of a one-word query may be a barcode."""
+    return await db.read(_lookup, query, page, per_page, _NO_CACHE if cache is None else cache)
 
-    The index is read newest first and only ``CANDIDATES`` rows deep, so every
-    keystroke costs about the same at any catalogue size; ``ranking.rerank``
-    orders what was read. bm25 is not used: it scores every match and counts
-    every term's documents first, which costs hundreds of milliseconds for the
-    first keystrokes at a million titles (and tens for ``lord of the r``, where
-    ``of`` and ``the`` are in most titles) even when few books match them all.
-    When more than ``CANDIDATES`` books match, the matches among the most
-    borrowed books and the titles beginning with the typed text join the
-    candidates, the page says "many results" instead of a count, and paging
-    stops at the candidates: another letter narrows the set.
 
-    Every query of a search runs in one trip to a reader's thread
-    (``Database.read``): five small indexed queries cost less than the
-    hand-offs between the event loop and the connection's thread they would
-    otherwise need. With a ``cache``, a query typed again while the catalogue
-    is unchanged skips finding and ranking (see ``webapp.search_cache``).
-    """
+def _lookup(
+    conn: sqlite3.Connection, query: SearchQuery, page: int, per_page: int, cache: SearchCache
+) -> Lookup:
+    book_id = _direct_hit(conn, query)
+    if book_id is not None:
+        return Lookup(book_id, SearchPage(query, _summaries_of(conn, [book_id]), 1, per_page, 1, False))
     if query.is_empty:
-        return SearchPage(query, [], page, per_page, 0, False)
-    return await db.read(_search, query, page, per_page, _NO_CACHE if cache is None else cache)
+        return Lookup(None, SearchPage(query, [], page, per_page, 0, False))
+    return Lookup(None, _search(conn, query, page, per_page, cache))
 
 
-_NO_CACHE = SearchCache(entries=0)
+def _direct_hit(conn: sqlite3.Connection, query: SearchQuery) -> int | None:
+    """The book an exact ISBN or copy barcode names, if the query is one."""
+    if query.isbn13:
+        row = conn.execute("SELECT BookID FROM Books WHERE ISBN = ?", (query.isbn13,)).fetchone()
+        if row is not None:
+            return row[0]
+    if len(query.terms) == 1 and len(query.text) <= 64:
+        row = conn.execute("SELECT BookID FROM Copies WHERE Barcode = ?", (query.text,)).fetchone()
+        if row is not None:
+            return row[0]
+    return None
 
 
 class _Ranking(NamedTuple):
@@ -168,6 +182,25 @@ class _Ranking(NamedTuple):
 def _search(
     conn: sqlite3.Connection, query: SearchQuery, page: int, per_page: int, cache: SearchCache
 ) -> SearchPage:
+    """One page of books matching ``query``, best first, with matched words marked.
+
+    The index is read newest first and only ``CANDIDATES`` rows deep, so every
+    keystroke costs about the same at any catalogue size; ``ranking.scored``
+    orders what was read. bm25 is not used: it scores every match and counts
+    every term's documents first, which costs hundreds of milliseconds for the
+    first keystrokes at a million titles (and tens for ``lord of the r``, where
+    ``of`` and ``the`` are in most titles) even when few books match them all.
+    When more than ``CANDIDATES`` books match, the matches among the most
+    borrowed books and the titles beginning with the typed text join the
+    candidates, the page says "many results" instead of a count, and paging
+    stops at the candidates: another letter narrows the set.
+
+    Every query of a search runs in one trip to a reader's thread
+    (``Database.read``): five small indexed queries cost less than the
+    hand-offs between the event loop and the connection's thread they would
+    otherwise need. With a ``cache``, a query typed again while the catalogue
+    is unchanged skips finding and ranking (see ``webapp.search_cache``).
+    """
     versions = Versions(*conn.execute("SELECT Catalogue, Circulation FROM SearchVersions").fetchone())
     # The words decide the answer; the text may differ in case or spacing.
     key = query.terms
@@ -318,8 +351,8 @@ def _title_start_matches(conn: sqlite3.Connection, query: SearchQuery) -> list:
     return [row for row in rows if ranking.matches_all(terms, row["Title"], row["Author"])]
 
 
-async def _summaries(db: Database, rows) -> list[BookSummary]:
-    availability = await availability_for(db, [row["BookID"] for row in rows])
+def _summaries(conn: sqlite3.Connection, rows) -> list[BookSummary]:
+    availability = _availability(conn, [row["BookID"] for row in rows])
     return [
         BookSummary(
             book_id=row["BookID"],
@@ -332,39 +365,40 @@ async def _summaries(db: Database, rows) -> list[BookSummary]:
     ]
 
 
-async def summaries(db: Database, book_ids: list[int]) -> list[BookSummary]:
-    """Summaries of the given books, in the given order, without highlighting."""
+def _summaries_of(conn: sqlite3.Connection, book_ids: list[int]) -> list[BookSummary]:
     if not book_ids:
         return []
     placeholders = ",".join("?" * len(book_ids))
-    rows = await db.fetch_all(
-        f"SELECT BookID, Title, Author, Year FROM Books "
-        f"WHERE BookID IN ({placeholders})",
+    rows = conn.execute(
+        f"SELECT BookID, Title, Author, Year FROM Books WHERE BookID IN ({placeholders})",
         book_ids,
-    )
+    ).fetchall()
     by_id = {row["BookID"]: row for row in rows}
-    return await _summaries(db, [by_id[book_id] for book_id in book_ids if book_id in by_id])
+    return _summaries(conn, [by_id[book_id] for book_id in book_ids if book_id in by_id])
+
+
+async def summaries(db: Database, book_ids: list[int]) -> list[BookSummary]:
+    """Summaries of the given books, in the given order, without highlighting."""
+    return await db.read(_summaries_of, book_ids)
 
 
 async def recent_arrivals(db: Database, limit: int = 10) -> list[BookSummary]:
     """The newest titles in the catalogue, for the empty search page."""
-    rows = await db.fetch_all(
+    return await db.read(lambda conn: _summaries(conn, conn.execute(
         "SELECT BookID, Title, Author, Year FROM Books "
         "WHERE WithdrawnAt IS NULL ORDER BY BookID DESC LIMIT ?",
         (limit,),
-    )
-    return await _summaries(db, rows)
+    ).fetchall()))
 
 
 async def most_borrowed(db: Database, limit: int = 10) -> list[BookSummary]:
     """The titles lent most often, for the empty search page."""
-    rows = await db.fetch_all(
+    return await db.read(lambda conn: _summaries(conn, conn.execute(
         "SELECT BookID, Title, Author, Year FROM Books "
         "WHERE WithdrawnAt IS NULL AND TimesBorrowed > 0 "
         "ORDER BY TimesBorrowed DESC, BookID DESC LIMIT ?",
         (limit,),
-    )
-    return await _summaries(db, rows)
+    ).fetchall()))
 
 
 async def find_book_by_isbn(db: Database, isbn13: str) -> int | None:

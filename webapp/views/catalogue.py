@@ -49,21 +49,16 @@ async def search():
     delay = get_settings().search_delay_ms
     if delay and len(query.text) < SLOW_QUERY_CHARS:
         await asyncio.sleep(delay / 1000)
-    page_number = _page_number(request.args.get("page"))
-    direct_hit = await _direct_hit(query)
-    if direct_hit is not None and request.args.get("go") != "0":
-        target = url_for("catalogue.book", book_id=direct_hit)
+    found = await catalogue.lookup(
+        db, query, _page_number(request.args.get("page")), PER_PAGE, get_search_cache()
+    )
+    if found.direct_hit is not None and request.args.get("go") != "0":
+        target = url_for("catalogue.book", book_id=found.direct_hit)
         submitted = not is_htmx() or request.headers.get("HX-Trigger") == "search-form"
         if submitted:
             if is_htmx():
                 return "", 200, {"HX-Redirect": target, "Vary": "HX-Request"}
             return redirect(target)
-    if direct_hit is not None:
-        page = catalogue.SearchPage(
-            query, await catalogue.summaries(db, [direct_hit]), 1, PER_PAGE, 1, False
-        )
-    else:
-        page = await catalogue.search(db, query, page_number, PER_PAGE, get_search_cache())
     suggestions = None
     if query.is_empty:
         suggestions = {
@@ -71,20 +66,8 @@ async def search():
             "New in the library": await catalogue.recent_arrivals(db),
         }
     return await render_page_or_fragment(
-        "search.html", "_search_results.html", page=page, suggestions=suggestions
+        "search.html", "_search_results.html", page=found.page, suggestions=suggestions
     )
-
-
-async def _direct_hit(query: search_query.SearchQuery) -> int | None:
-    """The book an exact ISBN or copy barcode names, if the query is one."""
-    db = get_db()
-    if query.isbn13:
-        book_id = await catalogue.find_book_by_isbn(db, query.isbn13)
-        if book_id is not None:
-            return book_id
-    if len(query.terms) == 1 and len(query.text) <= 64:
-        return await catalogue.find_book_by_barcode(db, query.text)
-    return None
 
 
 @blueprint.get("/books/<int:book_id>")
