@@ -143,25 +143,26 @@ async def lookup(
 def _lookup(
     conn: sqlite3.Connection, query: SearchQuery, page: int, per_page: int, cache: SearchCache
 ) -> Lookup:
-    book_id = _direct_hit(conn, query)
+    # One statement for the direct hits and the cache's versions: an answer
+    # from the cache is then a single SQLite call, and each call hands the GIL
+    # to the event loop and waits to get it back.
+    one_word = query.text if len(query.terms) == 1 and len(query.text) <= 64 else None
+    state = conn.execute(
+        """
+        SELECT Catalogue, Circulation,
+               (SELECT BookID FROM Books WHERE ISBN = ?) AS ByIsbn,
+               (SELECT BookID FROM Copies WHERE Barcode = ?) AS ByBarcode
+        FROM SearchVersions
+        """,
+        (query.isbn13, one_word),
+    ).fetchone()
+    book_id = state["ByIsbn"] if state["ByIsbn"] is not None else state["ByBarcode"]
     if book_id is not None:
         return Lookup(book_id, SearchPage(query, _summaries_of(conn, [book_id]), 1, per_page, 1, False))
     if query.is_empty:
         return Lookup(None, SearchPage(query, [], page, per_page, 0, False))
-    return Lookup(None, _search(conn, query, page, per_page, cache))
-
-
-def _direct_hit(conn: sqlite3.Connection, query: SearchQuery) -> int | None:
-    """The book an exact ISBN or copy barcode names, if the query is one."""
-    if query.isbn13:
-        row = conn.execute("SELECT BookID FROM Books WHERE ISBN = ?", (query.isbn13,)).fetchone()
-        if row is not None:
-            return row[0]
-    if len(query.terms) == 1 and len(query.text) <= 64:
-        row = conn.execute("SELECT BookID FROM Copies WHERE Barcode = ?", (query.text,)).fetchone()
-        if row is not None:
-            return row[0]
-    return None
+    versions = Versions(state["Catalogue"], state["Circulation"])
+    return Lookup(None, _search(conn, query, page, per_page, cache, versions))
 
 
 class _Ranking(NamedTuple):
@@ -180,7 +181,12 @@ class _Ranking(NamedTuple):
 
 
 def _search(
-    conn: sqlite3.Connection, query: SearchQuery, page: int, per_page: int, cache: SearchCache
+    conn: sqlite3.Connection,
+    query: SearchQuery,
+    page: int,
+    per_page: int,
+    cache: SearchCache,
+    versions: Versions,
 ) -> SearchPage:
     """One page of books matching ``query``, best first, with matched words marked.
 
@@ -199,9 +205,9 @@ def _search(
     (``Database.read``): five small indexed queries cost less than the
     hand-offs between the event loop and the connection's thread they would
     otherwise need. With a ``cache``, a query typed again while the catalogue
-    is unchanged skips finding and ranking (see ``webapp.search_cache``).
+    is unchanged skips finding and ranking (see ``webapp.search_cache``);
+    ``versions`` are the cache's counters, read before anything else.
     """
-    versions = Versions(*conn.execute("SELECT Catalogue, Circulation FROM SearchVersions").fetchone())
     # The words decide the answer; the text may differ in case or spacing.
     key = query.terms
     built = cache.page(key, versions, (page, per_page))
