@@ -211,21 +211,26 @@ class _TimedConnection:
         self._conn.create_function(*args, **kwargs)
 
 
-def queue_breakdown(path: Path) -> list[tuple[str, float]]:
-    """One flag-and-queue transaction with each statement and the commit timed."""
+def time_raw_flag_and_queue(path: Path, repeat: int) -> tuple[list[float], list[tuple[str, float]]]:
+    """The job's flag-and-queue statements run on a plain sqlite3 connection, each
+    timed: the raw SQL of the step. Returns each run's total (statements and commit)
+    and, for the breakdown, the last run's statements over 1 ms."""
     conn = connect_sync(path)
+    totals = []
     try:
-        conn.execute("DELETE FROM Notices")
-        conn.execute("DELETE FROM Outbox")
-        timed = _TimedConnection(conn)
-        conn.execute("BEGIN IMMEDIATE")
-        notices.queue_tonight(timed, DEFAULT_STAGES, TODAY, reminders.utc_stamp(reminders.utc_now()),
-                              "bench", "bench.example")
-        timed.execute("COMMIT")
+        for _ in range(repeat):
+            conn.execute("DELETE FROM Notices")
+            conn.execute("DELETE FROM Outbox")
+            timed = _TimedConnection(conn)
+            timed.execute("BEGIN IMMEDIATE")
+            notices.queue_tonight(timed, DEFAULT_STAGES, TODAY,
+                                  reminders.utc_stamp(reminders.utc_now()), "bench", "bench.example")
+            timed.execute("COMMIT")
+            totals.append(sum(seconds for _, seconds in timed.timings))
     finally:
         conn.close()
-    return [(sql[:72] + ("…" if len(sql) > 72 else ""), seconds)
-            for sql, seconds in timed.timings if seconds >= 0.001]
+    return totals, [(sql[:72] + ("…" if len(sql) > 72 else ""), seconds)
+                    for sql, seconds in timed.timings if seconds >= 0.001]
 
 
 @dataclass(frozen=True)
@@ -455,24 +460,29 @@ def connection_verdict(
     return " ".join(lines)
 
 
-def queue_verdict(ratio: float, preview_ratio: float) -> str:
+def queue_verdict(ratio: float, selection_ratio: float, preview_ratio: float) -> str:
     """The sentences under the flag-and-queue table."""
     line = (
-        f"Flag and queue costs {ratio:.1f}× the raw query ({_verdict(ratio <= 2)}, target at "
-        f"most 2×); the preview, the same selection without writing, {preview_ratio:.1f}×. "
-        "The job queues each email without its subject and bodies and renders them from the "
-        "ledger just before sending (in the transaction that marks it `sending`), so what "
-        "it adds to the selection is writing the rows: the Outbox and Notices inserts with "
-        "their indexes, CHECKs and foreign-key probes, and the commit."
+        f"Flag and queue costs {ratio:.1f}× its own SQL run raw ({_verdict(ratio <= 2)}, target "
+        "at most 2×): the job is that SQL, run in one transaction on the writer's thread, "
+        "with the stage rule a Python function SQLite calls per loan. Against the selection "
+        f"query alone (the first row) it costs {selection_ratio:.1f}× "
+        f"({_verdict(selection_ratio <= 2)}); the preview, the same selection without "
+        f"writing, {preview_ratio:.1f}×. The job queues each email without its subject and "
+        "bodies and renders them from the ledger just before sending (in the transaction "
+        "that marks it `sending`), so what it adds to the selection is writing the rows: the "
+        "Outbox and Notices inserts with their indexes, CHECKs and foreign-key probes, and "
+        "the commit."
     )
-    if ratio <= 2:
+    if selection_ratio <= 2:
         return line
     return line + (
         " In the breakdown below the first statement is the selection itself (the raw "
         "query's work, less the titles and barcodes it no longer needs) and the two inserts "
-        "are most of the rest. Within 2× would need fewer rows or fewer checks per row -- "
-        "one ledger row per email instead of per loan, or Notices without its foreign keys "
-        "and CHECKs -- which would give up the per-loan ledger that exactly-once is keyed on."
+        "are most of the rest. Within 2× of the selection alone would need fewer rows or "
+        "fewer checks per row -- one ledger row per email instead of per loan, or Notices "
+        "without its foreign keys and CHECKs -- which would give up the per-loan ledger that "
+        "exactly-once is keyed on."
     )
 
 
@@ -523,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
     raw = time_raw_query(path, args.repeat)
     without_bodies = asyncio.run(time_plan_without_bodies(path, args.repeat))
     queue, emails, notice_count = asyncio.run(time_flag_and_queue(path, args.repeat))
-    breakdown = queue_breakdown(path)
+    raw_queue, breakdown = time_raw_flag_and_queue(path, args.repeat)
     lag = asyncio.run(time_loop_lag(path))
     prepared = asyncio.run(prepared_messages(path, messages))
     with tempfile.TemporaryDirectory() as directory:
@@ -555,11 +565,15 @@ def main(argv: list[str] | None = None) -> int:
         f"| flag without writing: the job's query and stage rule, per-patron counts and "
         f"subjects, nothing written (the preview) | {statistics.median(without_bodies) * 1000:.0f} ms "
         f"| {common.percentile(without_bodies, 0.95) * 1000:.0f} ms |",
+        f"| raw SQL: the flag-and-queue statements alone, on a plain sqlite3 connection "
+        f"| {statistics.median(raw_queue) * 1000:.0f} ms "
+        f"| {common.percentile(raw_queue, 0.95) * 1000:.0f} ms |",
         f"| flag and queue: the stage rule per open loan, {emails:,} emails and {notice_count:,} "
         f"notices written by INSERT … SELECT in one transaction | {queue_median * 1000:.0f} ms | "
         f"{common.percentile(queue, 0.95) * 1000:.0f} ms |",
         "",
-        queue_verdict(queue_median / raw_median, statistics.median(without_bodies) / raw_median),
+        queue_verdict(queue_median / statistics.median(raw_queue), queue_median / raw_median,
+                      statistics.median(without_bodies) / raw_median),
         "",
         "Where one flag-and-queue run's time goes, statement by statement (those over 1 ms):",
         "",
