@@ -51,9 +51,10 @@ def test_typing_a_title_from_its_leading_article_counts_as_its_start():
 def test_when_relevance_ties_the_often_borrowed_book_on_the_shelf_comes_first():
     obscure = book(1, "Winter Garden")
     popular = book(2, "Winter Garden", times_borrowed=40)
-    on_shelf = book(3, "Winter Garden", on_shelf=True)
+    on_shelf = book(3, "Winter Garden")
     assert rerank([obscure, popular], ("winter",))[0].book_id == 2
-    assert rerank([obscure, on_shelf], ("winter",))[0].book_id == 3
+    tied = [(value, candidate.book_id) for value, candidate in scored([obscure, on_shelf], ("winter",))]
+    assert with_shelf(tied, on_shelf={3})[0][1] == 3
 
 
 def test_ties_keep_the_order_the_candidates_came_in():

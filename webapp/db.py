@@ -146,10 +146,10 @@ async def _in_connection_thread(
     return await conn._execute(function, conn._conn, *args, **kwargs)
 
 
-def _in_transaction(conn: sqlite3.Connection, function: Callable[..., T], *args: Any) -> T:
+def _in_transaction(conn: sqlite3.Connection, function: Callable[[sqlite3.Connection], T]) -> T:
     conn.execute("BEGIN IMMEDIATE")
     try:
-        result = function(conn, *args)
+        result = function(conn)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:

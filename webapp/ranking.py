@@ -28,12 +28,12 @@ from typing import TypeVar
 
 LEADING_ARTICLES = frozenset({"the", "a", "an"})
 _WORD = re.compile(r"[^\W_]+")
+T = TypeVar("T", bound=tuple)
 
 # How much a term found only in the author, or only in series/subjects/ISBN,
 # counts against one found in the title.
 AUTHOR_WEIGHT = 0.6
 EXTRA_WEIGHT = 0.2
-T = TypeVar("T", bound=tuple)
 
 # What a copy on the shelf adds: enough to break a near-tie, never to lift a
 # worse match.
@@ -45,7 +45,6 @@ class Candidate:
     book_id: int
     title: str
     times_borrowed: int = 0
-    on_shelf: bool = False
     author: str = ""
 
 
@@ -110,7 +109,6 @@ def score(candidate: Candidate, terms: list[str]) -> float:
         (3.0 * text + 2.0 * in_title + 1.0 * whole_words + 0.5 * in_author) / len(terms)
         + starts_bonus
         + 0.5 * math.log1p(candidate.times_borrowed)
-        + (SHELF_BONUS if candidate.on_shelf else 0.0)
         - 0.1 * extra_words
     )
 

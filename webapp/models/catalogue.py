@@ -135,8 +135,8 @@ async def lookup(
     per_page: int = 20,
     cache: SearchCache | None = None,
 ) -> Lookup:
-    """``search``, unless the query is an exact ISBN or copy barcode: one reader call
-    either way, since every keystroke of a one-word query may be a barcode."""
+    """The book an exact ISBN or copy barcode names, else a page of matches (``_search``):
+    one reader call either way, since every keystroke of a one-word query may be a barcode."""
     return await db.read(_lookup, query, page, per_page, _NO_CACHE if cache is None else cache)
 
 
