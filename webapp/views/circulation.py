@@ -34,8 +34,6 @@ def _status_for(outcome: circulation.Outcome) -> int:
     return 200 if outcome.ok else 422
 
 
-
-
 async def _desk_context(message: dict | None) -> dict:
     patron_id = session.get("desk_patron")
     panel = await circulation.patron_panel(get_db(), patron_id, _today()) if patron_id else None
@@ -201,8 +199,6 @@ async def desk_done():
     return await _desk_answer(circulation.Outcome("cleared", "Ready for the next patron."))
 
 
-
-
 async def _account_context(message: dict | None) -> dict:
     db = get_db()
     user = current_user()
@@ -261,8 +257,6 @@ async def place_hold(book_id: int):
         get_db(), book_id=book_id, patron_id=user.user_id, actor_id=user.user_id
     )
     return await _account_answer(outcome)
-
-
 
 
 @blueprint.get("/patrons/<int:user_id>")
