@@ -9,6 +9,7 @@ if the server does not come up.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -30,17 +31,23 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wait_until_up(base_url: str, process: subprocess.Popen, log_path: Path) -> None:
+def _wait_until_up(
+    base_url: str, process: subprocess.Popen, log_path: Path, workers: int = 1
+) -> None:
+    """Until /healthz answers and, with several workers, every one of them listens."""
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
             break
         try:
             with urllib.request.urlopen(f"{base_url}/healthz", timeout=1) as response:
-                if response.status == 200:
+                if response.status == 200 and (
+                    workers == 1 or log_path.read_text().count("Running on") >= workers
+                ):
                     return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)
     tail = log_path.read_text(errors="replace")[-3000:]
     raise RuntimeError(f"the server at {base_url} did not start:\n{tail}")
 
@@ -49,9 +56,10 @@ def _wait_until_up(base_url: str, process: subprocess.Popen, log_path: Path) -> 
 def running_server(database: Path, log_path: Path | None = None, **environment: str) -> Iterator[str]:
     """Serve ``database`` with Hypercorn on a free port; yields ``http://127.0.0.1:<port>``.
 
-    ``environment`` adds ``SHELFMARK_*`` variables (e.g. ``SHELFMARK_SEARCH_DELAY_MS="300"``).
-    The server's output goes to ``log_path`` when given (and is kept), else to a
-    temporary file removed afterwards.
+    ``environment`` adds ``SHELFMARK_*`` variables (e.g. ``SHELFMARK_SEARCH_DELAY_MS="300"``);
+    with ``SHELFMARK_WORKERS`` above 1 it yields once every worker listens. The server's
+    output goes to ``log_path`` when given (and is kept), else to a temporary file
+    removed afterwards.
     """
     port = free_port()
     env = {
@@ -65,22 +73,24 @@ def running_server(database: Path, log_path: Path | None = None, **environment: 
         with tempfile.NamedTemporaryFile(prefix="shelfmark-server-", suffix=".log", delete=False) as log:
             log_path = Path(log.name)
     with open(log_path, "wb") as log:
+        # A session of its own, so that whatever happens its workers are stopped with it.
         process = subprocess.Popen(
             [sys.executable, "-m", "webapp.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_up(base_url, process, log_path)
+        _wait_until_up(base_url, process, log_path, int(environment.get("SHELFMARK_WORKERS", "1")))
         yield base_url
     finally:
         process.terminate()
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait()
         if not keep_log:
             log_path.unlink(missing_ok=True)

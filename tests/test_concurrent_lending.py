@@ -1,4 +1,5 @@
-"""Two desks lending the same copy at the same instant: the database lets exactly one win."""
+"""Desks lending the same copy at the same instant: the database lets exactly one win,
+whether one server process answers them or several workers do."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from .server import running_server
 
 DESKS = 20
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
+# Hypercorn's access log names the process that answered: "[pid] [INFO] … "POST /desk/scan".
+SCAN_ANSWERED_BY = re.compile(r'^\S+ \S+ \S+\] \[(\d+)\] \[INFO\] .*"POST /desk/scan ', re.MULTILINE)
 
 
 @pytest.fixture
@@ -40,8 +43,14 @@ def _prepare(database) -> list[str]:
 
 
 async def _desk_session(base_url: str, card: str) -> tuple[httpx.AsyncClient, str]:
-    """A librarian signed in on their own desk with the patron ``card`` selected."""
-    client = httpx.AsyncClient(base_url=base_url, timeout=30)
+    """A librarian signed in on their own desk with the patron ``card`` selected.
+
+    Every request opens a connection of its own, so that with several workers each
+    request may be answered by any of them, as behind a browser's many connections.
+    """
+    client = httpx.AsyncClient(
+        base_url=base_url, timeout=30, limits=httpx.Limits(max_keepalive_connections=0)
+    )
     page = await client.get("/login")
     token = CSRF_META.search(page.text).group(1)
     response = await client.post(
@@ -56,9 +65,13 @@ async def _desk_session(base_url: str, card: str) -> tuple[httpx.AsyncClient, st
     return client, token
 
 
-async def test_twenty_desks_lending_one_copy_at_once_give_one_loan_and_nineteen_refusals(demo_database):
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_twenty_desks_lending_one_copy_at_once_give_one_loan_and_nineteen_refusals(
+    demo_database, tmp_path, workers
+):
     cards = _prepare(demo_database)
-    with running_server(demo_database) as base_url:
+    log_path = tmp_path / "server.log"
+    with running_server(demo_database, log_path, SHELFMARK_WORKERS=str(workers)) as base_url:
         desks = await asyncio.gather(*(_desk_session(base_url, card) for card in cards))
         try:
             responses = await asyncio.gather(
@@ -80,6 +93,9 @@ async def test_twenty_desks_lending_one_copy_at_once_give_one_loan_and_nineteen_
     assert len(refused) == DESKS - 1
     assert all("Contested Copy (RACE-1) is already on loan to Racer" in r.text for r in refused)
     assert not any("database is locked" in response.text for response in responses)
+    log = log_path.read_text()
+    assert "database is locked" not in log
+    assert len(set(SCAN_ANSWERED_BY.findall(log))) == workers
 
     conn = connect_sync(demo_database)
     try:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import gc
 import getpass
+import os
 import sqlite3
 import sys
 from pathlib import Path
@@ -58,18 +59,10 @@ def cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from hypercorn.asyncio import serve
-    from hypercorn.config import Config
-
+def served_app(settings: Settings | None = None):
+    """The app as ``shelfmark serve`` runs it, in the one process or in each worker."""
     from webapp import create_app
 
-    config = Config()
-    config.bind = [f"{args.host}:{args.port}"]
-    config.accesslog = "-"
-    config.errorlog = "-"
-    print(f"Shelfmark on http://{args.host}:{args.port}/ (database {settings.database})",
-          file=sys.stderr)
     app = create_app(settings)
     # Python's cycle collector walks every tracked object on each full
     # collection: with the imported framework that took 30 ms or more, in
@@ -77,8 +70,42 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     # What start-up created lives as long as the process; freezing it takes
     # it out of those walks.
     gc.freeze()
-    asyncio.run(serve(app, config))
-    return 0
+    return app
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from hypercorn.config import Config
+
+    if settings.workers < 1:
+        print("SHELFMARK_WORKERS must be 1 or more.", file=sys.stderr)
+        return 2
+    if settings.workers > 1 and settings.in_process_scheduler:
+        print("SHELFMARK_IN_PROCESS_SCHEDULER runs the nightly job inside the web process, so it "
+              "needs SHELFMARK_WORKERS=1; with more workers, run `shelfmark scheduler` beside "
+              "the server.", file=sys.stderr)
+        return 2
+    config = Config()
+    config.bind = [f"{args.host}:{args.port}"]
+    config.accesslog = "-"
+    config.errorlog = "-"
+    print(f"Shelfmark on http://{args.host}:{args.port}/ (database {settings.database}, "
+          f"{settings.workers} worker{'s' if settings.workers > 1 else ''})", file=sys.stderr)
+    if settings.workers == 1:
+        from hypercorn.asyncio import serve
+
+        asyncio.run(serve(served_app(settings), config))
+        return 0
+    from hypercorn.run import run
+
+    # Two workers applying the same migration at once would both find it
+    # pending; the schema is brought up to date once, before they start.
+    _open_migrated(settings).close()
+    # Each worker is a new interpreter (multiprocessing's spawn) that builds
+    # its settings from the environment, so --database travels there too.
+    os.environ["SHELFMARK_DATABASE"] = str(settings.database)
+    config.workers = settings.workers
+    config.application_path = "webapp.cli:served_app()"
+    return run(config)
 
 
 def cmd_create_user(args: argparse.Namespace, settings: Settings) -> int:

@@ -62,6 +62,7 @@ class Settings:
     in_process_scheduler: bool = False
     search_delay_ms: int = 0
     search_cache_entries: int = 256
+    workers: int = 1
 
     @property
     def zone(self) -> ZoneInfo:
