@@ -81,10 +81,10 @@ class Run:
 
     @property
     def ceiling_per_second(self) -> float:
-        """Operations per second the server could answer with a core to each worker: a
-        worker's Python runs on one core at a time (one process, one GIL), and the
-        workers share the machine's cores."""
-        cores = min(self.workers, os.cpu_count() or 1)
+        """Operations per second the server could answer with a core to each busy worker:
+        a worker's Python runs on one core at a time (one process, one GIL), the workers
+        share the machine's cores, and one desk keeps only one worker busy at a time."""
+        cores = min(self.workers, self.concurrency, os.cpu_count() or 1)
         return self.operations * cores / self.server_cpu_seconds
 
 
@@ -200,7 +200,7 @@ def report(runs: list[Run]) -> str:
         common.table(
             ("workers", "desks", "operations", "ops/s", "median", "p95", "p99",
              "server CPU per operation", "wrk's CPU per operation",
-             "server's ceiling (a core per worker), ops/s", "errors",
+             "server's ceiling (a core per busy worker), ops/s", "errors",
              "\"database is locked\"", "copies on two open loans", "load average at start"),
             rows,
         ),
