@@ -152,6 +152,18 @@ class Server:
     def peak_rss_mb(self) -> float:
         return self.memory_mb("VmHWM")
 
+    def disk_read_bytes(self) -> int:
+        """Bytes the server's processes have read from storage so far (/proc/PID/io
+        ``read_bytes``): what the operating system's page cache did not already hold."""
+        total = 0
+        for pid in self.processes():
+            try:
+                io = Path(f"/proc/{pid}/io").read_text()
+            except OSError:
+                continue
+            total += int(re.search(r"^read_bytes: (\d+)$", io, re.MULTILINE).group(1))
+        return total
+
     def cpu_seconds(self) -> float:
         """CPU time (user + system, all threads, all its processes) the server has used so
         far: a cost per request that, unlike latency, does not grow when other work shares

@@ -8,7 +8,8 @@ For each catalogue size, in one run on one machine:
   ``HX-Request``) through ``shelfmark serve`` (Hypercorn, access log on) from
   this separate process over loopback, with 1 and 32 concurrent clients;
 - a keystroke replay: real titles and authors from goodbooks-10k typed one
-  character at a time, every prefix a query through the app;
+  character at a time, every prefix a query through the app, then typed again,
+  with what the server read from disk each time;
 - the serving process's peak RSS and its start-up time to ``/healthz``;
 - for the largest size, the one-letter prefix queries with the FTS5 prefix
   index the app uses (``prefix='1 2 3'``) against the one it replaced (``'2 3'``).
@@ -164,8 +165,9 @@ def prefix_index_comparison(path: Path) -> list[tuple[str, float, float, float, 
     return rows
 
 
-async def through_app(base_url: str, queries: list[str], replay: list[str],
+async def through_app(server: common.Server, queries: list[str], replay: list[str],
                       requests_1: int, requests_32: int) -> dict[str, object]:
+    base_url = server.base_url
     search_paths = [f"/search?q={quote(text)}" for text in queries]
     figures: dict[str, object] = {}
     # Warm the page cache and the app the way a running library would be.
@@ -177,8 +179,15 @@ async def through_app(base_url: str, queries: list[str], replay: list[str],
         figures[f"search_{clients}"] = await common.load(
             base_url, search_paths, clients=clients, requests=count, max_seconds=120, headers=HX)
     replay_paths = [f"/search?q={quote(text)}" for text in replay]
-    figures["replay"] = await common.load(
-        base_url, replay_paths, clients=1, requests=len(replay_paths), max_seconds=300, headers=HX)
+    # The replay's queries were not asked before, so the first time they may read pages of
+    # the database the operating system does not hold in memory; typed again they read
+    # from memory. Both are kept, with the disk reads that tell them apart.
+    for key in ("replay", "replay_again"):
+        read_before = server.disk_read_bytes()
+        figures[key] = await common.load(
+            base_url, replay_paths, clients=1, requests=len(replay_paths), max_seconds=300,
+            headers=HX)
+        figures[f"{key}_disk_mb"] = (server.disk_read_bytes() - read_before) / 1e6
     return figures
 
 
@@ -208,7 +217,7 @@ def measure(size: str, quick_rounds: bool) -> dict[str, object]:
     with common.serve(path, log_path=log_path) as server:
         figures["startup_s"] = server.started_in
         figures.update(asyncio.run(through_app(
-            server.base_url, list(QUERY_MIX), replay,
+            server, list(QUERY_MIX), replay,
             requests_1=100 if quick_rounds else 300,
             requests_32=320 if quick_rounds else 960,
         )))
@@ -272,16 +281,20 @@ def report(results: dict[str, dict[str, object]], prefix_rows, largest: str,
     lines += ["### Keystroke replay", "",
               f"The first {REPLAY_TITLES} titles and {REPLAY_AUTHORS} authors of goodbooks-10k "
               "typed one character at a time; every prefix is a query through the app, one "
-              "client.", ""]
+              "client. Then the same again: \"read from disk\" is what the server read from "
+              "storage meanwhile, the pages of the database the operating system's cache did "
+              "not hold.", ""]
     rows = []
     for size, figures in results.items():
-        samples, _ = figures["replay"]
-        summary = S(samples)
-        rows.append((size, len(samples), common.ms(summary.median), common.ms(summary.p95),
-                     common.ms(summary.p99), common.ms(summary.maximum),
-                     sum(sample > 50 for sample in samples)))
-    lines += [common.table(("titles", "keystrokes", "p50", "p95", "p99", "max", "over 50 ms"),
-                           rows), ""]
+        for key, label in (("replay", "first time"), ("replay_again", "typed again")):
+            samples, _ = figures[key]
+            summary = S(samples)
+            rows.append((size, label, len(samples), common.ms(summary.median),
+                         common.ms(summary.p95), common.ms(summary.p99),
+                         common.ms(summary.maximum), sum(sample > 50 for sample in samples),
+                         f"{figures[f'{key}_disk_mb']:.1f} MB"))
+    lines += [common.table(("titles", "pass", "keystrokes", "p50", "p95", "p99", "max",
+                            "over 50 ms", "read from disk"), rows), ""]
     lines += ["### Start-up and memory", ""]
     rows = [(size, f"{figures['startup_s']:.2f} s", f"{figures['peak_rss_mb']:.0f} MB",
              f"{figures['anon_mb']:.0f} MB", f"{figures['file_mb']:.0f} MB")
@@ -412,9 +425,13 @@ def _targets(results: dict[str, dict[str, object]]) -> list[str]:
     replay_ratio = S(big["replay"][0]).p95 / S(small["replay"][0]).p95
     slow = sum(sample > 50 for sample in big["replay"][0])
     slow_small = sum(sample > 50 for sample in small["replay"][0])
-    line = (f"- Keystroke replay p95 at {largest} / at {smallest}: {replay_ratio:.2f}×, "
-            f"{verdict(replay_ratio <= 3)}, target at most 3×; keystrokes over 50 ms at "
-            f"{largest}: {slow} of {len(big['replay'][0])}, {verdict(slow == 0)}, target 0.")
+    again_ratio = S(big["replay_again"][0]).p95 / S(small["replay_again"][0]).p95
+    slow_again = sum(sample > 50 for sample in big["replay_again"][0])
+    line = (f"- Keystroke replay, first time, p95 at {largest} / at {smallest}: "
+            f"{replay_ratio:.2f}×, {verdict(replay_ratio <= 3)}, target at most 3×; keystrokes "
+            f"over 50 ms at {largest}: {slow} of {len(big['replay'][0])}, {verdict(slow == 0)}, "
+            f"target 0. Typed again: {again_ratio:.2f}× ({verdict(again_ratio <= 3)}) and "
+            f"{slow_again} over 50 ms ({verdict(slow_again == 0)}).")
     if slow:
         # One client, so the latencies are in the order the keystrokes were sent.
         typed = keystroke_queries()
@@ -425,7 +442,12 @@ def _targets(results: dict[str, dict[str, object]]) -> list[str]:
                 f"`{text}` {common.ms(latency)} ({common.ms(small_by_text.get(text, 0.0))})"
                 for latency, text in slowest
             ) + f". At {smallest} {slow_small} keystrokes were over 50 ms under the same load "
-            "(see the load averages above)."
+            f"(see the load averages above). The first time at {largest} the server read "
+            f"{big['replay_disk_mb']:.1f} MB from disk, typed again "
+            f"{big['replay_again_disk_mb']:.1f} MB: each new query reads a few hundred "
+            "candidate rows and index entries spread over the file, and a page the "
+            "operating system no longer holds in memory is a read from disk in the middle "
+            "of a keystroke."
         )
     lines.append(line)
     rss = big["peak_rss_mb"]

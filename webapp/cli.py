@@ -10,6 +10,7 @@ import os
 import sqlite3
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from webapp import db as database
 from webapp import demo
@@ -18,6 +19,9 @@ from webapp.config import Settings, SettingsError
 from webapp.models.accounts import hash_password
 from webapp.progress import Progress
 from webapp.resources import MIGRATIONS
+
+if TYPE_CHECKING:
+    from quart import Quart
 
 ROLES = ("Student", "Librarian", "Admin")
 
@@ -59,7 +63,7 @@ def cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def served_app(settings: Settings | None = None):
+def served_app(settings: Settings | None = None) -> Quart:
     """The app as ``shelfmark serve`` runs it, in the one process or in each worker."""
     from webapp import create_app
 

@@ -11,6 +11,9 @@ into an orderly queue inside the process, and ``BEGIN IMMEDIATE`` takes the
 write lock up front, so a transaction that reads then writes can never fail
 half-way with SQLITE_BUSY (a deferred transaction that upgrades ignores
 ``busy_timeout``). In WAL mode readers never wait behind the writer.
+Other processes (the scheduler, the CLI, a server's further workers) have a
+writer each: their ``BEGIN IMMEDIATE`` waits up to ``busy_timeout`` for
+SQLite's write lock, so they take turns instead of failing.
 """
 
 from __future__ import annotations
