@@ -62,6 +62,22 @@ async def test_login_goes_back_to_the_page_that_asked_for_it_but_never_off_site(
     assert response.headers["Location"] == "/account"
 
 
+async def test_the_menus_sign_in_link_comes_back_to_the_page_the_reader_was_on(client):
+    book = await (await client.get("/books/1")).get_data(as_text=True)
+    assert 'href="/login?next=/books/1">Sign in</a>' in book
+    results = await (await client.get("/search?q=gatsby")).get_data(as_text=True)
+    assert 'href="/login?next=/search?q%3Dgatsby">Sign in</a>' in results
+    front = await (await client.get("/search")).get_data(as_text=True)
+    assert 'href="/login">Sign in</a>' in front
+
+    token = await csrf_from(client, "/login?next=/search?q%3Dgatsby")
+    response = await client.post("/login", form={
+        "email": "alice@example.com", "password": "demo", "next": "/search?q=gatsby",
+        "csrf_token": token,
+    })
+    assert response.headers["Location"] == "/search?q=gatsby"
+
+
 async def test_a_librarian_lands_on_the_dashboard(client):
     response = await sign_in(client, "bob@example.com", "demo")
     assert response.headers["Location"] == "/dashboard"
@@ -134,6 +150,15 @@ async def test_many_failures_from_one_address_refuse_every_account_from_it(clien
     response = await sign_in(client, "carol@example.com", "demo")
     assert response.status_code == 429
     assert "Too many failed sign-in attempts" in await response.get_data(as_text=True)
+
+
+async def test_a_method_a_page_does_not_take_is_a_405_and_an_unknown_address_a_404_without_a_token(
+    client,
+):
+    wrong_method = await client.put("/search")
+    assert wrong_method.status_code == 405
+    assert "That action is not possible on this page." in await wrong_method.get_data(as_text=True)
+    assert (await client.post("/no-such-page", form={})).status_code == 404
 
 
 async def test_state_changing_requests_without_the_csrf_token_are_refused(client, settings):

@@ -86,6 +86,7 @@ def create_app(config: Settings | None = None) -> Quart:
     app.jinja_env.globals.update(
         csrf_token=web.csrf_token,
         current_user=web.current_user,
+        sign_in_url=web.sign_in_url,
         library_name=settings.library_name,
     )
     from webapp import templating
@@ -188,9 +189,11 @@ async def _check_csrf():
     """Refuse state-changing requests without this session's token or from another site.
 
     htmx sends the token in the X-CSRF-Token header (set from a meta tag by
-    static/shelfmark.js); plain forms send it in a hidden csrf_token field.
+    static/shelfmark.js); plain forms send it in a hidden csrf_token field. A
+    request no route accepts (an unknown address, or a method the page does not
+    take) changes nothing, so it gets its own answer, 404 or 405, instead.
     """
-    if request.method not in UNSAFE_METHODS:
+    if request.method not in UNSAFE_METHODS or request.routing_exception is not None:
         return None
     if request.headers.get("Sec-Fetch-Site") == "cross-site":
         return await _error_page(403, "Requests from other sites are refused.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from quart import current_app, g, render_template, request, session
+from quart import current_app, g, render_template, request, session, url_for
 
 from webapp.config import Settings
 from webapp.db import Database
@@ -40,6 +40,20 @@ def is_htmx() -> bool:
         and headers.get("HX-History-Restore-Request") != "true"
         and headers.get("HX-Boosted") != "true"
     )
+
+
+def sign_in_url() -> str:
+    """The sign-in page, coming back afterwards to the page the reader was on.
+
+    Not from the search page without a query, the front page: a sign-in there
+    lands on the reader's own home (the dashboard, or their loans). Not from the
+    sign-in page itself, nor after a form was sent.
+    """
+    here = request.full_path.rstrip("?")
+    if (request.method != "GET" or request.endpoint in (None, "auth.login")
+            or here == url_for("catalogue.search")):
+        return url_for("auth.login")
+    return url_for("auth.login", next=here)
 
 
 def csrf_token() -> str:
