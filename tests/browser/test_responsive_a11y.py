@@ -105,3 +105,14 @@ def test_on_a_wide_screen_the_copies_table_is_a_table(shared_server: LiveServer,
     table = page.get_by_role("table")
     expect(table.get_by_role("columnheader", name="Barcode")).to_be_visible()
     expect(table.locator("tbody tr").first).to_have_css("display", "table-row")
+
+
+def test_on_a_1280_px_screen_an_admins_whole_menu_is_one_row(shared_server: LiveServer, open_page):
+    page: Page = open_page(**DESKTOP)
+    log_in(page, shared_server, "carol@example.com")
+    page.goto(shared_server.url("/desk"))
+    items = page.get_by_role("navigation", name="Main").locator("li")
+    expect(items.last).to_contain_text("Sign out Carol Davis")
+    tops = {round(item.bounding_box()["y"]) for item in items.all()}
+    assert len(tops) == 1, f"the menu wraps onto {len(tops)} rows"
+    assert not has_horizontal_scroll(page)
