@@ -13,6 +13,7 @@ from webapp import demo
 from webapp.clock import library_today
 from webapp.db import connect_sync
 from webapp.models import circulation
+from webapp.templating import short_date
 
 from .conftest import log_in
 
@@ -501,6 +502,21 @@ async def test_renewal_is_refused_when_another_patron_holds_the_title(desk, sett
     assert "Another patron is waiting for this title" in message_of(await response.get_data(as_text=True))
 
 
+
+
+async def test_a_past_loan_shows_the_library_day_it_came_back_not_the_utc_one(app, settings):
+    # 23:30 UTC on 1 July is 00:30 on 2 July in London (the settings' timezone, in summer time).
+    (copy,) = sql(settings, "SELECT CopyID, BookID FROM Copies c WHERE NOT EXISTS "
+                            "(SELECT 1 FROM Loans l WHERE l.CopyID = c.CopyID) LIMIT 1")
+    sql(settings, "INSERT INTO Loans (UserID, BookID, CopyID, LoanDate, ReturnDate, ReturnedAt) "
+                  "SELECT UserID, ?, ?, '2026-06-20', '2026-07-04', '2026-07-01T23:30:00Z' "
+                  "FROM Users WHERE Email = 'alice@example.com'", (copy["BookID"], copy["CopyID"]))
+    alice = app.test_client()
+    await log_in(alice, "alice@example.com")
+    html = await (await alice.get("/account")).get_data(as_text=True)
+    returned_cells = re.findall(r'<td data-label="Returned">([^<]*)</td>', html)
+    assert short_date(date(2026, 7, 2)) in returned_cells
+    assert short_date(date(2026, 7, 1)) not in returned_cells
 
 
 async def test_my_account_shows_own_loans_overdue_marks_and_past_loans_only(app, settings):

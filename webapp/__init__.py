@@ -91,7 +91,7 @@ def create_app(config: Settings | None = None) -> Quart:
     )
     from webapp import templating
 
-    templating.install(app)
+    templating.install(app, settings.zone)
 
     if settings.uses_development_secret:
         log.warning("SHELFMARK_SECRET_KEY is not set: using the development key, not for production")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from functools import partial
+from zoneinfo import ZoneInfo
 
 from quart import Quart
 
@@ -18,6 +20,15 @@ def short_date(value: date | str | None) -> str:
         value = date.fromisoformat(value[:10])
     text = f"{value.day} {value:%b}"
     return text if value.year == date.today().year else f"{text} {value.year}"
+
+
+def library_date(instant: str | None, zone: ZoneInfo) -> str:
+    """The short date, in the library's timezone, of a UTC instant such as a loan's
+    ReturnedAt: a book returned at 00:30 on a summer morning in London (23:30 UTC the
+    evening before) shows that morning's date."""
+    if instant is None:
+        return ""
+    return short_date(datetime.fromisoformat(instant).astimezone(zone).date())
 
 
 def availability_text(availability: Availability) -> str:
@@ -36,9 +47,10 @@ def availability_class(availability: Availability) -> str:
     return "available" if availability.on_shelf > 0 else "out"
 
 
-def install(app: Quart) -> None:
+def install(app: Quart, zone: ZoneInfo) -> None:
     app.jinja_env.filters.update(
         short_date=short_date,
+        library_date=partial(library_date, zone=zone),
         isbn=format_isbn,
         availability_text=availability_text,
         availability_class=availability_class,
