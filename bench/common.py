@@ -139,15 +139,7 @@ class Server:
         """A memory figure from /proc of the largest of the server's processes (VmHWM: peak
         resident; RssAnon: private memory now; RssFile: mapped file pages now, e.g.
         SQLite's mmap), in MB."""
-        largest = 0
-        for pid in self.processes():
-            try:
-                status = Path(f"/proc/{pid}/status").read_text()
-            except OSError:
-                continue
-            found = re.search(rf"^{field}:\s+(\d+) kB", status, re.MULTILINE)
-            largest = max(largest, int(found.group(1)) if found else 0)
-        return largest / 1024
+        return max(self._per_process("status", rf"^{field}:\s+(\d+) kB"), default=0) / 1024
 
     def peak_rss_mb(self) -> float:
         return self.memory_mb("VmHWM")
@@ -155,14 +147,20 @@ class Server:
     def disk_read_bytes(self) -> int:
         """Bytes the server's processes have read from storage so far (/proc/PID/io
         ``read_bytes``): what the operating system's page cache did not already hold."""
-        total = 0
+        return sum(self._per_process("io", r"^read_bytes: (\d+)$"))
+
+    def _per_process(self, name: str, pattern: str) -> list[int]:
+        """The number ``pattern`` finds in /proc/PID/``name``, for each of the server's
+        processes (one that has exited meanwhile is left out)."""
+        values = []
         for pid in self.processes():
             try:
-                io = Path(f"/proc/{pid}/io").read_text()
+                found = re.search(pattern, Path(f"/proc/{pid}/{name}").read_text(), re.MULTILINE)
             except OSError:
                 continue
-            total += int(re.search(r"^read_bytes: (\d+)$", io, re.MULTILINE).group(1))
-        return total
+            if found:
+                values.append(int(found.group(1)))
+        return values
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system, all threads, all its processes) the server has used so
