@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from webapp.clock import library_today
 from webapp.db import connect_sync
 from webapp.search_cache import SearchCache, Versions
+from webapp.templating import short_date
 
 HX = {"HX-Request": "true"}
 
@@ -94,11 +98,11 @@ async def test_lending_the_last_copy_on_the_shelf_shows_in_the_same_search(clien
     assert "1 of 1 on the shelf" in await _results(client, "quixo")
 
     user_id = conn.execute("SELECT UserID FROM Users WHERE Name = 'Alice Smith'").fetchone()[0]
+    due = library_today(settings) + timedelta(days=10)
     conn.execute(
-        "INSERT INTO Loans (UserID, BookID, CopyID, LoanDate, ReturnDate) "
-        "VALUES (?, ?, ?, '2026-11-01', '2026-12-24')",
-        (user_id, book_id, copy_id),
+        "INSERT INTO Loans (UserID, BookID, CopyID, LoanDate, ReturnDate) VALUES (?, ?, ?, ?, ?)",
+        (user_id, book_id, copy_id, library_today(settings).isoformat(), due.isoformat()),
     )
     conn.close()
 
-    assert "all out, next due back 24 Dec" in await _results(client, "quixo")
+    assert f"all out, next due back {short_date(due)}" in await _results(client, "quixo")

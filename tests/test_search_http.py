@@ -48,6 +48,26 @@ async def test_words_match_as_prefixes_and_results_show_availability(client):
     assert "on the shelf" in html or "all out, next due back" in html
 
 
+async def test_a_title_whose_only_copy_is_overdue_says_so_instead_of_a_past_due_date(
+    client, settings
+):
+    conn = connect_sync(settings.database)
+    book_id = conn.execute("INSERT INTO Books (Title) VALUES ('Overdue Odyssey')").lastrowid
+    copy_id = conn.execute(
+        "INSERT INTO Copies (BookID, Barcode) VALUES (?, 'OO-1')", (book_id,)
+    ).lastrowid
+    conn.execute(
+        "INSERT INTO Loans (UserID, BookID, CopyID, LoanDate, ReturnDate) "
+        "SELECT UserID, ?, ?, '2025-03-01', '2025-03-15' FROM Users WHERE Name = 'Alice Smith'",
+        (book_id, copy_id),
+    )
+    conn.close()
+    for path in ("/search?q=overdue odys", f"/books/{book_id}"):
+        html = await (await client.get(path)).get_data(as_text=True)
+        assert "all out, due back 15 Mar 2025 (overdue)" in html, path
+        assert "next due back" not in html, path
+
+
 async def test_a_title_with_markup_is_escaped(client, settings):
     conn = connect_sync(settings.database)
     conn.execute(

@@ -31,14 +31,19 @@ def library_date(instant: str | None, zone: ZoneInfo) -> str:
     return short_date(datetime.fromisoformat(instant).astimezone(zone).date())
 
 
-def availability_text(availability: Availability) -> str:
+def availability_text(availability: Availability, today: date) -> str:
+    """The badge beside a title. When every copy is out it gives the earliest due date,
+    marked overdue once that has passed (then nobody can say when a copy comes back)."""
     if availability.copies == 0:
         return "no copies in the library"
     if availability.on_shelf > 0:
         return f"{availability.on_shelf} of {availability.copies} on the shelf"
-    if availability.next_due_back is not None:
-        return f"all out, next due back {short_date(availability.next_due_back)}"
-    return "all copies set aside for holds"
+    due = availability.next_due_back
+    if due is None:
+        return "all copies set aside for holds"
+    if due < today:
+        return f"all out, due back {short_date(due)} (overdue)"
+    return f"all out, next due back {short_date(due)}"
 
 
 def availability_class(availability: Availability) -> str:
@@ -48,10 +53,13 @@ def availability_class(availability: Availability) -> str:
 
 
 def install(app: Quart, zone: ZoneInfo) -> None:
+    def availability_text_today(availability: Availability) -> str:
+        return availability_text(availability, datetime.now(zone).date())
+
     app.jinja_env.filters.update(
         short_date=short_date,
         library_date=partial(library_date, zone=zone),
         isbn=format_isbn,
-        availability_text=availability_text,
+        availability_text=availability_text_today,
         availability_class=availability_class,
     )
