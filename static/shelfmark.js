@@ -36,6 +36,15 @@ document.addEventListener("htmx:historyRestore", () => {
   }
 });
 
+// A message has been read by the time the reader moves on: the snapshot htmx keeps for
+// Back is taken without it, so Back does not say "Signed in" or "Saved" a second time.
+document.addEventListener("htmx:beforeHistorySave", () => {
+  const region = document.getElementById("flash");
+  if (region) {
+    region.replaceChildren();
+  }
+});
+
 // Error answers land in #flash (base.html's htmx config); a request that got no
 // answer at all says so there too, instead of silently doing nothing.
 document.addEventListener("htmx:sendError", () => {

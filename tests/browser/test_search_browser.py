@@ -6,6 +6,8 @@ import re
 
 from playwright.sync_api import Page, expect
 
+from webapp import demo
+
 from .conftest import LiveServer
 
 SEARCH_BOX = "Search by title, author, subject or ISBN"
@@ -179,3 +181,21 @@ def test_a_request_that_gets_no_answer_says_so(shared_server: LiveServer, page: 
         "The library could not be reached. Check your connection and try again."
     )
     expect(page.locator("#search-results")).to_contain_text("1 match for “gatsby”")
+
+
+def test_a_message_already_shown_does_not_come_back_with_back(shared_server: LiveServer, page: Page):
+    page.goto(shared_server.url("/search?q=gatsby"))
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Sign in").click()
+    page.get_by_label("Email address").fill("alice@example.com")
+    page.get_by_label("Password").fill(demo.DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    # The menu's link came back to the search, which says who signed in.
+    expect(page).to_have_url(search_address("gatsby"))
+    flash = page.locator("#flash")
+    expect(flash).to_contain_text("Signed in as Alice Smith")
+
+    page.get_by_label(SEARCH_BOX).fill("orwell")
+    expect(page.locator("#search-results")).to_contain_text("1 match for “orwell”")
+    page.go_back()
+    expect(page.locator("#search-results")).to_contain_text("1 match for “gatsby”")
+    expect(flash).to_be_empty()
