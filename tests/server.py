@@ -20,6 +20,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 STARTUP_SECONDS = 30
 
@@ -52,6 +53,27 @@ def _wait_until_up(
     raise RuntimeError(f"the server at {base_url} did not start:\n{tail}")
 
 
+def launch_server(database: Path, log: BinaryIO, **environment: str) -> tuple[subprocess.Popen, int]:
+    """``shelfmark serve`` for ``database`` on a free port, its output to ``log``; returns at
+    once with the process and its port. The process leads a session of its own, so that
+    whatever happens its workers can be stopped with it (``os.killpg``)."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "SHELFMARK_DATABASE": str(database),
+        "SHELFMARK_SECRET_KEY": "test-secret-for-a-real-server",
+        **environment,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "webapp.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    return process, port
+
+
 @contextmanager
 def running_server(database: Path, log_path: Path | None = None, **environment: str) -> Iterator[str]:
     """Serve ``database`` with Hypercorn on a free port; yields ``http://127.0.0.1:<port>``.
@@ -61,26 +83,12 @@ def running_server(database: Path, log_path: Path | None = None, **environment: 
     output goes to ``log_path`` when given (and is kept), else to a temporary file
     removed afterwards.
     """
-    port = free_port()
-    env = {
-        **os.environ,
-        "SHELFMARK_DATABASE": str(database),
-        "SHELFMARK_SECRET_KEY": "test-secret-for-a-real-server",
-        **environment,
-    }
     keep_log = log_path is not None
     if log_path is None:
         with tempfile.NamedTemporaryFile(prefix="shelfmark-server-", suffix=".log", delete=False) as log:
             log_path = Path(log.name)
     with open(log_path, "wb") as log:
-        # A session of its own, so that whatever happens its workers are stopped with it.
-        process = subprocess.Popen(
-            [sys.executable, "-m", "webapp.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        process, port = launch_server(database, log, **environment)
     base_url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(base_url, process, log_path, int(environment.get("SHELFMARK_WORKERS", "1")))

@@ -8,22 +8,10 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 
-from .server import _wait_until_up, free_port
+from .server import _wait_until_up, launch_server
 
 WORKER_LISTENING = re.compile(r"\[(\d+)\] \[INFO\] Running on ")
-
-
-def _serve(database, log, **environment: str) -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    env = {**os.environ, "SHELFMARK_DATABASE": str(database),
-           "SHELFMARK_SECRET_KEY": "test-secret-for-a-real-server", **environment}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "webapp.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    return process, port
 
 
 def _exit_code(server: subprocess.Popen) -> int:
@@ -47,7 +35,7 @@ def _alive(pid: int) -> bool:
 def test_two_workers_serve_and_sigterm_stops_every_one_of_them(database_path, tmp_path):
     log_path = tmp_path / "server.log"
     with open(log_path, "wb") as log:
-        server, port = _serve(database_path, log, SHELFMARK_WORKERS="2")
+        server, port = launch_server(database_path, log, SHELFMARK_WORKERS="2")
     try:
         _wait_until_up(f"http://127.0.0.1:{port}", server, log_path, workers=2)
         workers = {int(pid) for pid in WORKER_LISTENING.findall(log_path.read_text())}
@@ -69,7 +57,7 @@ def test_the_in_process_scheduler_with_several_workers_is_refused_with_what_to_d
     database_path, tmp_path
 ):
     with open(tmp_path / "server.log", "wb") as log:
-        server, _ = _serve(database_path, log, SHELFMARK_WORKERS="2",
+        server, _ = launch_server(database_path, log, SHELFMARK_WORKERS="2",
                            SHELFMARK_IN_PROCESS_SCHEDULER="true")
     assert _exit_code(server) == 2
     output = (tmp_path / "server.log").read_text()
@@ -79,6 +67,6 @@ def test_the_in_process_scheduler_with_several_workers_is_refused_with_what_to_d
 
 def test_no_workers_is_refused(database_path, tmp_path):
     with open(tmp_path / "server.log", "wb") as log:
-        server, _ = _serve(database_path, log, SHELFMARK_WORKERS="0")
+        server, _ = launch_server(database_path, log, SHELFMARK_WORKERS="0")
     assert _exit_code(server) == 2
     assert "SHELFMARK_WORKERS must be 1 or more" in (tmp_path / "server.log").read_text()
