@@ -92,8 +92,9 @@ def build_library(path: Path, desks: int) -> list[tuple[str, list[str]]]:
     """A demo library plus, for each desk, a patron card and copies on the shelf to lend."""
     conn = connect_sync(path)
     migrate(conn, MIGRATIONS)
-    demo.load(conn, books=2000, patrons=100, seed=1, today=library_today(Settings()),
-              show_progress=False)
+    demo.load(
+        conn, books=2000, patrons=100, seed=1, today=library_today(Settings()), show_progress=False
+    )
     free = [
         row[0]
         for row in conn.execute(
@@ -105,9 +106,11 @@ def build_library(path: Path, desks: int) -> list[tuple[str, list[str]]]:
     plan = []
     for number in range(desks):
         card = f"BENCH{number:03d}"
-        conn.execute("INSERT INTO Users (Name, Role, CardNumber) VALUES (?, 'Student', ?)",
-                     (f"Bench Patron {number}", card))
-        plan.append((card, free[number * COPIES_PER_DESK:(number + 1) * COPIES_PER_DESK]))
+        conn.execute(
+            "INSERT INTO Users (Name, Role, CardNumber) VALUES (?, 'Student', ?)",
+            (f"Bench Patron {number}", card),
+        )
+        plan.append((card, free[number * COPIES_PER_DESK : (number + 1) * COPIES_PER_DESK]))
     conn.close()
     return plan
 
@@ -123,8 +126,9 @@ def open_desk(base_url: str, card: str) -> tuple[str, str]:
         if response.status_code != 302:
             raise RuntimeError(f"could not sign in: {response.status_code}")
         token = CSRF_META.search(client.get("/desk").text).group(1)
-        client.post("/desk/scan", data={"code": card, "csrf_token": token},
-                    headers={"HX-Request": "true"}).raise_for_status()
+        client.post(
+            "/desk/scan", data={"code": card, "csrf_token": token}, headers={"HX-Request": "true"}
+        ).raise_for_status()
         return client.cookies["shelfmark_session"], token
 
 
@@ -138,10 +142,20 @@ def measure(server: common.Server, plan, seconds: float, workers: int) -> Run:
     cpu_before = server.cpu_seconds()
     wrk_before = _children_cpu_seconds()
     finished = subprocess.run(
-        ["wrk", f"--threads={len(plan)}", f"--connections={len(plan)}",
-         f"--duration={seconds:g}s", "--timeout=30s", f"--script={WRK_SCRIPT}",
-         server.base_url, "--", *desks],
-        stdout=subprocess.PIPE, text=True, check=True,
+        [
+            "wrk",
+            f"--threads={len(plan)}",
+            f"--connections={len(plan)}",
+            f"--duration={seconds:g}s",
+            "--timeout=30s",
+            f"--script={WRK_SCRIPT}",
+            server.base_url,
+            "--",
+            *desks,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        check=True,
     )
     run.server_cpu_seconds = server.cpu_seconds() - cpu_before
     run.wrk_cpu_seconds = _children_cpu_seconds() - wrk_before
@@ -180,41 +194,66 @@ def report(runs: list[Run]) -> str:
     """The body of the Circulation section."""
     rows = []
     for run in runs:
-        rows.append((
-            run.workers, run.concurrency, f"{run.operations:,}", f"{run.per_second:,.0f}",
-            common.ms(run.median_ms), common.ms(run.p95_ms), common.ms(run.p99_ms),
-            common.ms(run.server_cpu_ms_per_operation), common.ms(run.wrk_cpu_ms_per_operation),
-            f"{run.ceiling_per_second:,.0f}",
-            run.errors, run.locked, run.double_loans, f"{run.load_average:.1f}",
-        ))
-    return "\n".join([
-        f"Measured {common.utc_now()} on {common.machine()}, with `python -m bench.circulation`: "
-        "SQLite file in a temporary directory, `shelfmark serve` in its own process with one "
-        "Hypercorn worker (the default) and with one per core (`SHELFMARK_WORKERS`, as the "
-        "README serves a busy library); the load from wrk in another process on loopback, one "
-        "connection per desk (`bench/circulation.lua`); each desk is a signed-in librarian "
-        f"session lending and returning its own copies, a pile of {PILE} lent then returned "
-        "(one operation = one lend or one return request, answered with the desk fragments). "
-        "Server CPU counts all the server's processes. Milliseconds.",
-        "",
-        common.table(
-            ("workers", "desks", "operations", "ops/s", "median", "p95", "p99",
-             "server CPU per operation", "wrk's CPU per operation",
-             "server's ceiling (a core per busy worker), ops/s", "errors",
-             "\"database is locked\"", "copies on two open loans", "load average at start"),
-            rows,
-        ),
-        "",
-        *targets(runs),
-        "",
-        "Within a worker every write goes through its one writer connection (`BEGIN IMMEDIATE` "
-        "behind an asyncio lock), so more desks queue inside the process instead of meeting "
-        "SQLite's busy lock. Workers are separate processes, each with its writer: they meet "
-        "at SQLite's write lock and wait for it (`busy_timeout`, 10 s, `webapp/db.py`) "
-        "instead of failing, which the \"database is locked\" column counts. wrk shares the "
-        "machine's cores with the server, and a load average above the core count means "
-        "other work was running too: compare runs made on a quiet machine.",
-    ])
+        rows.append(
+            (
+                run.workers,
+                run.concurrency,
+                f"{run.operations:,}",
+                f"{run.per_second:,.0f}",
+                common.ms(run.median_ms),
+                common.ms(run.p95_ms),
+                common.ms(run.p99_ms),
+                common.ms(run.server_cpu_ms_per_operation),
+                common.ms(run.wrk_cpu_ms_per_operation),
+                f"{run.ceiling_per_second:,.0f}",
+                run.errors,
+                run.locked,
+                run.double_loans,
+                f"{run.load_average:.1f}",
+            )
+        )
+    return "\n".join(
+        [
+            f"Measured {common.utc_now()} on {common.machine()}, with `python -m bench.circulation`: "
+            "SQLite file in a temporary directory, `shelfmark serve` in its own process with one "
+            "Hypercorn worker (the default) and with one per core (`SHELFMARK_WORKERS`, as the "
+            "README serves a busy library); the load from wrk in another process on loopback, one "
+            "connection per desk (`bench/circulation.lua`); each desk is a signed-in librarian "
+            f"session lending and returning its own copies, a pile of {PILE} lent then returned "
+            "(one operation = one lend or one return request, answered with the desk fragments). "
+            "Server CPU counts all the server's processes. Milliseconds.",
+            "",
+            common.table(
+                (
+                    "workers",
+                    "desks",
+                    "operations",
+                    "ops/s",
+                    "median",
+                    "p95",
+                    "p99",
+                    "server CPU per operation",
+                    "wrk's CPU per operation",
+                    "server's ceiling (a core per busy worker), ops/s",
+                    "errors",
+                    '"database is locked"',
+                    "copies on two open loans",
+                    "load average at start",
+                ),
+                rows,
+            ),
+            "",
+            *targets(runs),
+            "",
+            "Within a worker every write goes through its one writer connection (`BEGIN IMMEDIATE` "
+            "behind an asyncio lock), so more desks queue inside the process instead of meeting "
+            "SQLite's busy lock. Workers are separate processes, each with its writer: they meet "
+            "at SQLite's write lock and wait for it (`busy_timeout`, 10 s, `webapp/db.py`) "
+            'instead of failing, which the "database is locked" column counts. wrk shares the '
+            "machine's cores with the server, and a load average above the core count means "
+            "other work was running too: compare runs made on a quiet machine.",
+        ]
+    )
 
 
 def targets(runs: list[Run]) -> list[str]:
@@ -232,7 +271,7 @@ def _target_line(run: Run) -> str:
     fast = run.per_second >= TARGET_PER_SECOND
     line = (
         f"- {run.workers} worker{'s' if run.workers > 1 else ''}, {run.concurrency} desks: "
-        f"{run.locked} \"database is locked\", {run.double_loans} double loans, {run.errors} "
+        f'{run.locked} "database is locked", {run.double_loans} double loans, {run.errors} '
         f"errors: {_verdict(safe)} (target none); {run.per_second:,.0f} operations/s: "
         f"{_verdict(fast)} (target at least {TARGET_PER_SECOND})."
     )
@@ -273,38 +312,56 @@ def run_all(args) -> list[Run]:
         first_desk = 0
         for workers in args.workers:
             for concurrency in args.concurrency:
-                desks = plan[first_desk:first_desk + concurrency]
+                desks = plan[first_desk : first_desk + concurrency]
                 first_desk += concurrency
                 log_path = Path(directory) / f"server-{workers}-{concurrency}.log"
-                with common.serve(database, log_path=log_path,
-                                  settings={"SHELFMARK_WORKERS": str(workers)}) as server:
+                with common.serve(
+                    database, log_path=log_path, settings={"SHELFMARK_WORKERS": str(workers)}
+                ) as server:
                     run = measure(server, desks, args.seconds, workers)
                 run.locked += log_path.read_text(errors="replace").count("database is locked")
                 run.double_loans = count_double_loans(database)
                 runs.append(run)
-                print(f"{workers} worker(s), {concurrency:>2} desks: {run.operations:,} ops in "
-                      f"{run.seconds:.1f} s = {run.per_second:,.0f} ops/s; median "
-                      f"{run.median_ms:.1f} ms, p95 {run.p95_ms:.1f} ms, p99 {run.p99_ms:.1f} ms; "
-                      f"server CPU {run.server_cpu_ms_per_operation:.2f} ms/op, wrk "
-                      f"{run.wrk_cpu_ms_per_operation:.2f} ms/op; errors {run.errors}, "
-                      f"locked {run.locked}, double loans {run.double_loans}")
+                print(
+                    f"{workers} worker(s), {concurrency:>2} desks: {run.operations:,} ops in "
+                    f"{run.seconds:.1f} s = {run.per_second:,.0f} ops/s; median "
+                    f"{run.median_ms:.1f} ms, p95 {run.p95_ms:.1f} ms, p99 {run.p99_ms:.1f} ms; "
+                    f"server CPU {run.server_cpu_ms_per_operation:.2f} ms/op, wrk "
+                    f"{run.wrk_cpu_ms_per_operation:.2f} ms/op; errors {run.errors}, "
+                    f"locked {run.locked}, double loans {run.double_loans}"
+                )
     return runs
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     epilog="The load comes from wrk: apt-get install wrk.")
-    parser.add_argument("--seconds", type=float, default=10.0, help="duration of each run (default 10)")
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16],
-                        help="concurrent desks per run (default: 1 16)")
-    parser.add_argument("--workers", type=int, nargs="+",
-                        default=sorted({1, os.cpu_count() or 1}),
-                        help="server workers per run (default: 1 and one per core)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], epilog="The load comes from wrk: apt-get install wrk."
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=10.0, help="duration of each run (default 10)"
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        nargs="+",
+        default=[1, 16],
+        help="concurrent desks per run (default: 1 16)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=sorted({1, os.cpu_count() or 1}),
+        help="server workers per run (default: 1 and one per core)",
+    )
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
-        print("bench.circulation drives the load with wrk, which is not installed: "
-              "apt-get install wrk", file=sys.stderr)
+        print(
+            "bench.circulation drives the load with wrk, which is not installed: "
+            "apt-get install wrk",
+            file=sys.stderr,
+        )
         return 2
     runs = run_all(args)
     if not args.no_write:

@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.error import URLError
 from urllib.request import urlopen
@@ -60,7 +60,7 @@ class Summary:
     maximum: float
 
     @classmethod
-    def of(cls, samples_ms: Sequence[float]) -> "Summary":
+    def of(cls, samples_ms: Sequence[float]) -> Summary:
         return cls(
             count=len(samples_ms),
             median=statistics.median(samples_ms),
@@ -87,7 +87,7 @@ def machine() -> str:
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def write_section(heading: str, body: str, report: Path = REPORT) -> None:
@@ -182,8 +182,12 @@ def _stat_fields(pid: int) -> list[str]:
 
 
 @contextmanager
-def serve(database: Path, timeout: float = 30.0, log_path: Path | None = None,
-          settings: dict[str, str] | None = None):
+def serve(
+    database: Path,
+    timeout: float = 30.0,
+    log_path: Path | None = None,
+    settings: dict[str, str] | None = None,
+):
     """Run ``shelfmark serve`` on a free loopback port exactly as the README does.
 
     Access logging stays on as in production; it goes to ``log_path`` (or
@@ -204,9 +208,23 @@ def serve(database: Path, timeout: float = 30.0, log_path: Path | None = None,
     started = time.monotonic()
     # A session of its own, so that whatever happens its workers are stopped with it.
     process = subprocess.Popen(
-        [sys.executable, "-m", "webapp.cli", "--database", str(database), "serve",
-         "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "webapp.cli",
+            "--database",
+            str(database),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=REPO,
+        start_new_session=True,
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
@@ -243,7 +261,9 @@ async def _get(host: str, port: int, path: str, headers: dict[str, str]) -> floa
     started = time.perf_counter()
     reader, writer = await asyncio.open_connection(host, port)
     extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-    writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{extra}\r\n".encode())
+    writer.write(
+        f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{extra}\r\n".encode()
+    )
     await writer.drain()
     status_line = await reader.readline()
     await reader.read()
@@ -274,9 +294,7 @@ async def load(
         for number in counter:
             if time.monotonic() > deadline:
                 return
-            latencies.append(
-                await _get(host, int(port), paths[number % len(paths)], headers or {})
-            )
+            latencies.append(await _get(host, int(port), paths[number % len(paths)], headers or {}))
 
     started = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(clients)))

@@ -37,7 +37,9 @@ from webapp.models.accounts import hash_password
 from webapp.progress import Progress
 from webapp.resources import MIGRATIONS
 
-GOODBOOKS_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "goodbooks-10k" / "books.csv"
+GOODBOOKS_CSV = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "goodbooks-10k" / "books.csv"
+)
 BATCH_ROWS = 5_000
 # Every generated patron and the staff account share this password, hashed
 # once: argon2 per patron would take longer than everything else together.
@@ -47,15 +49,61 @@ TODAY = date(2026, 11, 29)
 # Loans spread over this many days before TODAY.
 HISTORY_DAYS = 3 * 365
 SUBJECTS = (
-    "Adventure", "Fantasy", "Mystery", "Science fiction", "History", "Biography", "Poetry",
-    "Nature", "Friendship", "Family", "Science", "Mathematics", "Art", "Sport", "Travel",
-    "Animals", "Space", "Music", "Humour", "Graphic novels", "Romance", "Horror", "Classics",
-    "Philosophy", "Cookery", "Politics", "Religion", "Young adult", "Picture books", "Drama",
+    "Adventure",
+    "Fantasy",
+    "Mystery",
+    "Science fiction",
+    "History",
+    "Biography",
+    "Poetry",
+    "Nature",
+    "Friendship",
+    "Family",
+    "Science",
+    "Mathematics",
+    "Art",
+    "Sport",
+    "Travel",
+    "Animals",
+    "Space",
+    "Music",
+    "Humour",
+    "Graphic novels",
+    "Romance",
+    "Horror",
+    "Classics",
+    "Philosophy",
+    "Cookery",
+    "Politics",
+    "Religion",
+    "Young adult",
+    "Picture books",
+    "Drama",
 )
-PUBLISHERS = ("Penguin", "Puffin", "Bloomsbury", "Walker Books", "Scholastic", "Faber",
-              "Usborne", "Macmillan", "HarperCollins", "Vintage", "Orion", "Hodder")
-LOCATIONS = ("Fiction A–F", "Fiction G–M", "Fiction N–S", "Fiction T–Z", "Non-fiction",
-             "Reference", "Junior", "Young adult")
+PUBLISHERS = (
+    "Penguin",
+    "Puffin",
+    "Bloomsbury",
+    "Walker Books",
+    "Scholastic",
+    "Faber",
+    "Usborne",
+    "Macmillan",
+    "HarperCollins",
+    "Vintage",
+    "Orion",
+    "Hodder",
+)
+LOCATIONS = (
+    "Fiction A–F",
+    "Fiction G–M",
+    "Fiction N–S",
+    "Fiction T–Z",
+    "Non-fiction",
+    "Reference",
+    "Junior",
+    "Young adult",
+)
 
 _START, _END = "\x00start", "\x00end"
 
@@ -73,7 +121,9 @@ class Vocabulary:
 def load_vocabulary(csv_path: Path = GOODBOOKS_CSV) -> Vocabulary:
     """Learn the title chain and the names from a goodbooks-style ``books.csv``."""
     if not csv_path.exists():
-        raise FileNotFoundError(f"the vocabulary file {csv_path} is missing (goodbooks-10k books.csv)")
+        raise FileNotFoundError(
+            f"the vocabulary file {csv_path} is missing (goodbooks-10k books.csv)"
+        )
     followers: dict[str, list[str]] = {}
     first_names: list[str] = []
     last_names: list[str] = []
@@ -133,8 +183,9 @@ def _batches(rows: Iterator[tuple], size: int = BATCH_ROWS) -> Iterator[list[tup
         yield batch
 
 
-def _insert_batches(conn: sqlite3.Connection, sql: str, rows: Iterator[tuple],
-                    progress: Progress | None) -> None:
+def _insert_batches(
+    conn: sqlite3.Connection, sql: str, rows: Iterator[tuple], progress: Progress | None
+) -> None:
     for batch in _batches(rows):
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(sql, batch)
@@ -191,10 +242,13 @@ def generate(
     first_copy, copy_count = _add_copies(conn, rng, titles, copies_per_title, bar)
     total_copies = sum(copy_count)
     if overdue > total_copies:
-        raise ValueError(f"{overdue:,} overdue loans need as many copies; there are {total_copies:,}")
+        raise ValueError(
+            f"{overdue:,} overdue loans need as many copies; there are {total_copies:,}"
+        )
     librarian_id = _add_users(conn, patrons, bar)
-    _add_loans(conn, rng, titles, patrons, loans, overdue, first_copy, copy_count,
-               librarian_id, bar)
+    _add_loans(
+        conn, rng, titles, patrons, loans, overdue, first_copy, copy_count, librarian_id, bar
+    )
     conn.execute("INSERT INTO BooksSearch (BooksSearch) VALUES ('optimize')")
     conn.execute("PRAGMA optimize")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -253,8 +307,10 @@ def _add_copies(conn, rng, titles, copies_per_title, bar) -> tuple[list[int], li
                 yield copy_id, book_id, f"B{copy_id:08d}", LOCATIONS[book_id % len(LOCATIONS)]
 
     _insert_batches(
-        conn, "INSERT INTO Copies (CopyID, BookID, Barcode, Location) VALUES (?,?,?,?)",
-        rows(), bar("copies", next_copy - 1),
+        conn,
+        "INSERT INTO Copies (CopyID, BookID, Barcode, Location) VALUES (?,?,?,?)",
+        rows(),
+        bar("copies", next_copy - 1),
     )
     conn.execute(
         "UPDATE LibrarySettings SET Value = ? WHERE Key = 'barcode_next'", (str(next_copy),)
@@ -269,14 +325,22 @@ def _add_users(conn, patrons, bar) -> int:
 
     def rows() -> Iterator[tuple]:
         for number in range(1, patrons + 1):
-            yield (number, f"Patron {number}", "Student", f"patron{number}@bench.example.org",
-                   f"P{number:07d}", f"Year {7 + number % 7}", password_hash)
+            yield (
+                number,
+                f"Patron {number}",
+                "Student",
+                f"patron{number}@bench.example.org",
+                f"P{number:07d}",
+                f"Year {7 + number % 7}",
+                password_hash,
+            )
 
     _insert_batches(
         conn,
         "INSERT INTO Users (UserID, Name, Role, Email, CardNumber, GroupName, PasswordHash) "
         "VALUES (?,?,?,?,?,?,?)",
-        rows(), bar("patrons", patrons),
+        rows(),
+        bar("patrons", patrons),
     )
     return conn.execute(
         "INSERT INTO Users (Name, Role, Email, CardNumber, PasswordHash) VALUES (?,?,?,?,?)",
@@ -294,8 +358,9 @@ def _popular_book(rng: random.Random, titles: int) -> int:
     return (rank * 1_000_003) % titles + 1
 
 
-def _add_loans(conn, rng, titles, patrons, loans, overdue, first_copy, copy_count,
-               librarian_id, bar) -> None:
+def _add_loans(
+    conn, rng, titles, patrons, loans, overdue, first_copy, copy_count, librarian_id, bar
+) -> None:
     """``overdue`` open loans past due, on distinct copies; the rest returned."""
     if patrons < 1 and loans:
         raise ValueError("loans need at least one patron")
@@ -316,22 +381,37 @@ def _add_loans(conn, rng, titles, patrons, loans, overdue, first_copy, copy_coun
                 book_id = _book_of_copy(first_copy, copy_id)
                 loan_date = TODAY - timedelta(days=rng.randint(15, 120))
                 due = loan_date + timedelta(days=14)
-                yield (patron, book_id, copy_id, loan_date.isoformat(), due.isoformat(), None,
-                       librarian_id)
+                yield (
+                    patron,
+                    book_id,
+                    copy_id,
+                    loan_date.isoformat(),
+                    due.isoformat(),
+                    None,
+                    librarian_id,
+                )
                 continue
             book_id = _popular_book(rng, titles)
             copy_id = first_copy[book_id] + rng.randrange(copy_count[book_id])
             loan_date = TODAY - timedelta(days=rng.randint(130, HISTORY_DAYS))
             due = loan_date + timedelta(days=14)
             returned = loan_date + timedelta(days=rng.randint(1, 20))
-            yield (patron, book_id, copy_id, loan_date.isoformat(), due.isoformat(),
-                   f"{returned.isoformat()}T15:00:00Z", librarian_id)
+            yield (
+                patron,
+                book_id,
+                copy_id,
+                loan_date.isoformat(),
+                due.isoformat(),
+                f"{returned.isoformat()}T15:00:00Z",
+                librarian_id,
+            )
 
     _insert_batches(
         conn,
         "INSERT INTO Loans (UserID, BookID, CopyID, LoanDate, ReturnDate, ReturnedAt, LentBy) "
         "VALUES (?,?,?,?,?,?,?)",
-        rows(), bar("loans", loans),
+        rows(),
+        bar("loans", loans),
     )
 
 
@@ -358,8 +438,12 @@ PRESETS = {
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Generate a benchmark library database.")
     parser.add_argument("path", help="new SQLite file to create")
-    parser.add_argument("--size", choices=PRESETS, default="10k",
-                        help="preset sizes: titles/patrons/loans/overdue (default 10k)")
+    parser.add_argument(
+        "--size",
+        choices=PRESETS,
+        default="10k",
+        help="preset sizes: titles/patrons/loans/overdue (default 10k)",
+    )
     parser.add_argument("--titles", type=int)
     parser.add_argument("--patrons", type=int)
     parser.add_argument("--loans", type=int)

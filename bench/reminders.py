@@ -38,12 +38,11 @@ from typing import TypeVar
 
 import aiosmtpd
 import aiosmtplib
+from webapp.jobs import reminders
 
 from bench import common, smtp_sink
-
 from webapp.config import Settings
 from webapp.db import Database, connect_sync, migrate
-from webapp.jobs import reminders
 from webapp.mail import OutgoingMessage, SmtpTransport, email_bytes, envelope_sender, sender_domain
 from webapp.models import reminders as notices
 from webapp.progress import Progress
@@ -231,14 +230,23 @@ def time_raw_flag_and_queue(path: Path, repeat: int) -> tuple[list[float], list[
             conn.execute("DELETE FROM Outbox")
             timed = _TimedConnection(conn)
             timed.execute("BEGIN IMMEDIATE")
-            notices.queue_tonight(timed, DEFAULT_STAGES, TODAY,
-                                  reminders.utc_stamp(reminders.utc_now()), "bench", "bench.example")
+            notices.queue_tonight(
+                timed,
+                DEFAULT_STAGES,
+                TODAY,
+                reminders.utc_stamp(reminders.utc_now()),
+                "bench",
+                "bench.example",
+            )
             timed.execute("COMMIT")
             totals.append(sum(seconds for _, seconds in timed.timings))
     finally:
         conn.close()
-    return totals, [(sql[:72] + ("…" if len(sql) > 72 else ""), seconds)
-                    for sql, seconds in timed.timings if seconds >= 0.001]
+    return totals, [
+        (sql[:72] + ("…" if len(sql) > 72 else ""), seconds)
+        for sql, seconds in timed.timings
+        if seconds >= 0.001
+    ]
 
 
 @dataclass(frozen=True)
@@ -301,10 +309,27 @@ def self_signed_certificate(directory: Path) -> Certificate | None:
         return None
     made = Certificate(directory / "cert.pem", directory / "key.pem")
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(made.key), "-out", str(made.cert)],
-        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(made.key),
+            "-out",
+            str(made.cert),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     return made
 
@@ -323,8 +348,9 @@ def start_smtp_sink(
         command += ["--tls", str(tls.cert), str(tls.key)]
     if login:
         command.append("--auth")
-    server = subprocess.Popen(command, cwd=common.REPO, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        command, cwd=common.REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -344,7 +370,8 @@ async def prepared_messages(path: Path, messages: int) -> list[tuple[str, bytes]
     async with Database(path) as db:
         rows = await db.fetch_all(
             "SELECT Recipient, Subject, BodyText, BodyHtml, HeaderMessageID FROM Outbox "
-            "WHERE Status = 'sent' ORDER BY MessageID LIMIT ?", (messages,),
+            "WHERE Status = 'sent' ORDER BY MessageID LIMIT ?",
+            (messages,),
         )
     return [(row[0], email_bytes(OutgoingMessage(*row), MAIL_FROM)) for row in rows]
 
@@ -378,8 +405,17 @@ RCPT_STEP = Step("RCPT TO", 1, True)
 # DATA waits for 354 before the message is sent, and the message for 250.
 DATA_STEP = Step("DATA, then the message", 2, True)
 QUIT_STEP = Step("QUIT, close", 1, False)
-NEW_CONNECTION_STEPS = (CONNECT_STEP, EHLO_STEP, STARTTLS_STEP, TLS_EHLO_STEP,
-                        AUTH_STEP, MAIL_STEP, RCPT_STEP, DATA_STEP, QUIT_STEP)
+NEW_CONNECTION_STEPS = (
+    CONNECT_STEP,
+    EHLO_STEP,
+    STARTTLS_STEP,
+    TLS_EHLO_STEP,
+    AUTH_STEP,
+    MAIL_STEP,
+    RCPT_STEP,
+    DATA_STEP,
+    QUIT_STEP,
+)
 
 
 @dataclass(frozen=True)
@@ -414,8 +450,9 @@ class TransportTimes:
     @property
     def every_message_seconds(self) -> float:
         """What one reused connection still does for each message: MAIL, RCPT, DATA."""
-        return sum(statistics.median(times) for step, times in self.steps.items()
-                   if step.every_message)
+        return sum(
+            statistics.median(times) for step, times in self.steps.items() if step.every_message
+        )
 
     @property
     def steps_ratio(self) -> float:
@@ -454,7 +491,10 @@ async def time_transport(
     """
     server, port = start_smtp_sink(tls, login)
     options = {
-        "hostname": "127.0.0.1", "port": port, "timeout": 30, "start_tls": tls is not None,
+        "hostname": "127.0.0.1",
+        "port": port,
+        "timeout": 30,
+        "start_tls": tls is not None,
         "tls_context": ssl.create_default_context(cafile=str(tls.cert)) if tls else None,
         "local_hostname": sender_domain(MAIL_FROM),
     }
@@ -476,7 +516,7 @@ async def time_transport(
             await client.noop()
             exchange.append(time.perf_counter() - started)
         for start in range(0, len(prepared), ALTERNATE_EVERY):
-            block = prepared[start:start + ALTERNATE_EVERY]
+            block = prepared[start : start + ALTERNATE_EVERY]
             for recipient, message in block:
                 started = time.perf_counter()
                 await client.sendmail(sender, [recipient], message)
@@ -511,8 +551,14 @@ class SteppedSending:
     some tens of microseconds in the client.
     """
 
-    def __init__(self, port: int, tls_context: ssl.SSLContext | None, login: bool,
-                 sender: str, local_hostname: str) -> None:
+    def __init__(
+        self,
+        port: int,
+        tls_context: ssl.SSLContext | None,
+        login: bool,
+        sender: str,
+        local_hostname: str,
+    ) -> None:
         self._port = port
         self._local_hostname = local_hostname
         self._tls_context = tls_context
@@ -523,9 +569,14 @@ class SteppedSending:
         self.extensions: dict[str, None] = {}
 
     async def send(self, recipient: str, message: bytes) -> None:
-        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=self._port, timeout=30,
-                                 start_tls=False, tls_context=self._tls_context,
-                                 local_hostname=self._local_hostname)
+        client = aiosmtplib.SMTP(
+            hostname="127.0.0.1",
+            port=self._port,
+            timeout=30,
+            start_tls=False,
+            tls_context=self._tls_context,
+            local_hostname=self._local_hostname,
+        )
         await self._timed(CONNECT_STEP, client.connect())
         await self._timed(EHLO_STEP, client.ehlo())
         self.extensions |= dict.fromkeys(client.esmtp_extensions)
@@ -566,8 +617,9 @@ async def time_job_delivery(path: Path, messages: int) -> JobDelivery:
     MAIL/RCPT/DATA on the one connection, commit 'sent'.
     """
     server, port = start_smtp_sink()
-    settings = Settings(database=path, smtp_host="127.0.0.1", smtp_port=port, smtp_timeout=30,
-                        mail_from=MAIL_FROM)
+    settings = Settings(
+        database=path, smtp_host="127.0.0.1", smtp_port=port, smtp_timeout=30, mail_from=MAIL_FROM
+    )
     try:
         async with Database(path) as db:
             async with db.transaction() as tx:
@@ -584,8 +636,12 @@ async def time_job_delivery(path: Path, messages: int) -> JobDelivery:
 
             started = time.perf_counter()
             delivery = await reminders.deliver_outbox(
-                db, settings, SmtpTransport(settings), respect_backoff=False,
-                keep_lease=keep_lease, clock=reminders.utc_now,
+                db,
+                settings,
+                SmtpTransport(settings),
+                respect_backoff=False,
+                keep_lease=keep_lease,
+                clock=reminders.utc_now,
             )
             seconds = time.perf_counter() - started
     finally:
@@ -602,22 +658,39 @@ def steps_table(transports: dict[str, TransportTimes]) -> str:
     for step in NEW_CONNECTION_STEPS:
         medians = [kind.step_median(step) for kind in kinds]
         if any(median is not None for median in medians):
-            rows.append([step.name, step.round_trips,
-                         *("–" if median is None else common.ms(median * 1000)
-                           for median in medians)])
+            rows.append(
+                [
+                    step.name,
+                    step.round_trips,
+                    *("–" if median is None else common.ms(median * 1000) for median in medians),
+                ]
+            )
     rows += [
-        ["**all the steps: a new connection**",
-         " / ".join(str(kind.round_trips) for kind in kinds),
-         *(common.ms(kind.new_connection_seconds * 1000) for kind in kinds)],
-        ["`aiosmtplib.send`, per message (the median in the table above)", "",
-         *(common.ms(statistics.median(kind.per_message) * 1000) for kind in kinds)],
-        ["**what a reused connection repeats per message: MAIL, RCPT, DATA**",
-         " / ".join(str(kind.every_message_round_trips) for kind in kinds),
-         *(common.ms(kind.every_message_seconds * 1000) for kind in kinds)],
-        ["all the steps over those repeated: the ratio the steps imply", "",
-         *(f"{kind.steps_ratio:.2f}×" for kind in kinds)],
-        ["round trips over those repeated: what the ratio tends to when they dominate", "",
-         *(f"{kind.round_trip_ratio:.2f}×" for kind in kinds)],
+        [
+            "**all the steps: a new connection**",
+            " / ".join(str(kind.round_trips) for kind in kinds),
+            *(common.ms(kind.new_connection_seconds * 1000) for kind in kinds),
+        ],
+        [
+            "`aiosmtplib.send`, per message (the median in the table above)",
+            "",
+            *(common.ms(statistics.median(kind.per_message) * 1000) for kind in kinds),
+        ],
+        [
+            "**what a reused connection repeats per message: MAIL, RCPT, DATA**",
+            " / ".join(str(kind.every_message_round_trips) for kind in kinds),
+            *(common.ms(kind.every_message_seconds * 1000) for kind in kinds),
+        ],
+        [
+            "all the steps over those repeated: the ratio the steps imply",
+            "",
+            *(f"{kind.steps_ratio:.2f}×" for kind in kinds),
+        ],
+        [
+            "round trips over those repeated: what the ratio tends to when they dominate",
+            "",
+            *(f"{kind.round_trip_ratio:.2f}×" for kind in kinds),
+        ],
     ]
     return common.table(("step", "round trips", *transports), rows)
 
@@ -629,8 +702,10 @@ def connection_verdict(transports: dict[str, TransportTimes]) -> str:
     kinds = list(transports.values())
     target = MAIL_TARGET_RATIO
     lines = [
-        (f"Without TLS a new connection per message took {plain.ratio:.2f}× the time of one "
-         f"reused connection: {_verdict(plain.ratio >= target)}, target at least {target:.0f}×.")
+        (
+            f"Without TLS a new connection per message took {plain.ratio:.2f}× the time of one "
+            f"reused connection: {_verdict(plain.ratio >= target)}, target at least {target:.0f}×."
+        )
     ]
     if "STARTTLS" in transports and "STARTTLS and AUTH" in transports:
         starttls = transports["STARTTLS"].ratio
@@ -651,16 +726,22 @@ def connection_verdict(transports: dict[str, TransportTimes]) -> str:
         "those, all the steps of a new connection come to "
         f"{_by_kind(transports, lambda kind: f'{kind.steps_ratio:.2f}×')}: the ratio these "
         "steps imply with this client and server"
-        + (f", so {target:.0f}× is out of reach with them on loopback."
-           if all(max(kind.steps_ratio, kind.ratio) < target for kind in kinds) else ".")
+        + (
+            f", so {target:.0f}× is out of reach with them on loopback."
+            if all(max(kind.steps_ratio, kind.ratio) < target for kind in kinds)
+            else "."
+        )
     )
     lines.append(
         "Against a remote relay each exchange also waits for the network; where those waits "
         "outweigh the Python on both sides, the ratio tends to the ratio of round trips, a new "
         f"connection's over a reused one's {plain.every_message_round_trips}: "
         f"{_by_kind(transports, lambda kind: f'{kind.round_trip_ratio:.2f}×')}"
-        + (f", all short of {target:.0f}×."
-           if all(kind.round_trip_ratio < target for kind in kinds) else ".")
+        + (
+            f", all short of {target:.0f}×."
+            if all(kind.round_trip_ratio < target for kind in kinds)
+            else "."
+        )
     )
     offered = dict.fromkeys(extension for kind in kinds for extension in kind.extensions)
     lines.append(
@@ -680,11 +761,13 @@ def connection_verdict(transports: dict[str, TransportTimes]) -> str:
     return " ".join(lines)
 
 
-def _by_kind(transports: dict[str, TransportTimes],
-             figure: Callable[[TransportTimes], str]) -> str:
+def _by_kind(transports: dict[str, TransportTimes], figure: Callable[[TransportTimes], str]) -> str:
     """'2 without TLS, 3 with STARTTLS and 4 with STARTTLS and a login', for the kinds measured."""
-    words = {"plain": "without TLS", "STARTTLS": "with STARTTLS",
-             "STARTTLS and AUTH": "with STARTTLS and a login"}
+    words = {
+        "plain": "without TLS",
+        "STARTTLS": "with STARTTLS",
+        "STARTTLS and AUTH": "with STARTTLS and a login",
+    }
     parts = [f"{figure(kind)} {words[name]}" for name, kind in transports.items()]
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
@@ -717,8 +800,10 @@ def queue_verdict(ratio: float, selection_ratio: float, preview_ratio: float) ->
 
 def lag_verdict(during: common.Summary, idle: common.Summary) -> str:
     """The sentence under the lag table, read against what the machine alone adds."""
-    line = (f"p99 {common.ms(during.p99)} ms: {_verdict(during.p99 < LAG_TARGET_MS)}, target "
-            f"under {LAG_TARGET_MS:.0f} ms.")
+    line = (
+        f"p99 {common.ms(during.p99)} ms: {_verdict(during.p99 < LAG_TARGET_MS)}, target "
+        f"under {LAG_TARGET_MS:.0f} ms."
+    )
     if during.p99 < LAG_TARGET_MS:
         return line
     if idle.p99 >= LAG_TARGET_MS:
@@ -752,7 +837,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full", action="store_true", help="1M loans, 50k overdue, 30k patrons")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--messages", type=int, default=None, help="messages for the SMTP test")
-    parser.add_argument("--no-write", action="store_true", help="print, do not update docs/benchmarks.md")
+    parser.add_argument(
+        "--no-write", action="store_true", help="print, do not update docs/benchmarks.md"
+    )
     args = parser.parse_args(argv)
     loans, overdue, patrons = (1_000_000, 50_000, 30_000) if args.full else (100_000, 5_000, 3_000)
     messages = args.messages or (5_000 if args.full else 1_000)
@@ -783,8 +870,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{' --full' if args.full else ''}`: {loans:,} loans ({overdue:,} overdue) across "
         f"{patrons:,} patrons ({_generation(generated_in)}). Medians of {args.repeat} "
         f"runs. Load average at start: {load_at_start:.1f}"
-        + (" (above the core count: absolute times are pessimistic, the ratios are what to "
-           "read)" if load_at_start > (os.cpu_count() or 1) else "")
+        + (
+            " (above the core count: absolute times are pessimistic, the ratios are what to read)"
+            if load_at_start > (os.cpu_count() or 1)
+            else ""
+        )
         + ". The SMTP server is aiosmtpd's Sink handler in a separate process.",
         "",
         "| step | median | p95 |",
@@ -801,13 +891,18 @@ def main(argv: list[str] | None = None) -> int:
         f"notices written by INSERT … SELECT in one transaction | {queue_median * 1000:.0f} ms | "
         f"{common.percentile(queue, 0.95) * 1000:.0f} ms |",
         "",
-        queue_verdict(queue_median / statistics.median(raw_queue), queue_median / raw_median,
-                      statistics.median(without_bodies) / raw_median),
+        queue_verdict(
+            queue_median / statistics.median(raw_queue),
+            queue_median / raw_median,
+            statistics.median(without_bodies) / raw_median,
+        ),
         "",
         "Where one flag-and-queue run's time goes, statement by statement (those over 1 ms):",
         "",
-        common.table(("statement", "ms"), [(f"`{sql}`", f"{seconds * 1000:.0f}")
-                                          for sql, seconds in breakdown]),
+        common.table(
+            ("statement", "ms"),
+            [(f"`{sql}`", f"{seconds * 1000:.0f}") for sql, seconds in breakdown],
+        ),
         "",
         f"Event-loop lag while one whole run (`run_reminders`: flag, queue, render and deliver "
         f"every email to the in-app mailbox) took {lag.run_seconds:.1f} s in the loop a web server "
@@ -816,12 +911,22 @@ def main(argv: list[str] | None = None) -> int:
         "",
         common.table(
             ("loop", "samples", "p50", "p99", "max"),
-            [(label, f"{summary.count:,}", common.ms(summary.median), common.ms(summary.p99),
-              common.ms(summary.maximum))
-             for label, summary in (
-                 (f"idle, {IDLE_BASELINE_SECONDS:.0f} s before the run (the machine alone)",
-                  idle_summary),
-                 ("while the run goes on", lag_summary))],
+            [
+                (
+                    label,
+                    f"{summary.count:,}",
+                    common.ms(summary.median),
+                    common.ms(summary.p99),
+                    common.ms(summary.maximum),
+                )
+                for label, summary in (
+                    (
+                        f"idle, {IDLE_BASELINE_SECONDS:.0f} s before the run (the machine alone)",
+                        idle_summary,
+                    ),
+                    ("while the run goes on", lag_summary),
+                )
+            ],
         ),
         "",
         lag_verdict(lag_summary, idle_summary),
@@ -836,15 +941,19 @@ def main(argv: list[str] | None = None) -> int:
             f"| {common.percentile(times, 0.95) * 1000:.2f} ms "
             f"| {common.percentile(times, 0.99) * 1000:.2f} ms |"
             for kind, results in transports.items()
-            for label, times in (("one reused connection", results.reused),
-                                 ("a new connection per message", results.per_message))
+            for label, times in (
+                ("one reused connection", results.reused),
+                ("a new connection per message", results.per_message),
+            )
         ),
         "",
-        (f"Where a message sent on a new connection spends its time: the calls "
-         f"`aiosmtplib.send` makes, run one at a time on "
-         f"{len(transports['plain'].steps[CONNECT_STEP]):,} new connections of each kind, in "
-         "the same blocks as the sending above; median milliseconds per step, `–` where that "
-         "kind has no such step, and the round trips each step waits for:"),
+        (
+            f"Where a message sent on a new connection spends its time: the calls "
+            f"`aiosmtplib.send` makes, run one at a time on "
+            f"{len(transports['plain'].steps[CONNECT_STEP]):,} new connections of each kind, in "
+            "the same blocks as the sending above; median milliseconds per step, `–` where that "
+            "kind has no such step, and the round trips each step waits for:"
+        ),
         "",
         steps_table(transports),
         "",

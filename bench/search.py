@@ -25,8 +25,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
-import json
 import inspect
+import json
 import os
 import re
 import sqlite3
@@ -48,10 +48,31 @@ HX = {"HX-Request": "true"}
 # Partial queries as readers type them: unfinished last words, abbreviations,
 # authors, a common word or two.
 QUERY_MIX = (
-    "harr pot", "hunger ga", "lord of the r", "tolk", "the gre", "gats", "pride and p",
-    "mockingb", "rowl", "king", "to kill", "the hob", "dune", "agatha chr", "sherl",
-    "jane aust", "game of thr", "da vin", "orwel", "catch", "twil", "the girl with",
-    "fault in", "divergent", "nar",
+    "harr pot",
+    "hunger ga",
+    "lord of the r",
+    "tolk",
+    "the gre",
+    "gats",
+    "pride and p",
+    "mockingb",
+    "rowl",
+    "king",
+    "to kill",
+    "the hob",
+    "dune",
+    "agatha chr",
+    "sherl",
+    "jane aust",
+    "game of thr",
+    "da vin",
+    "orwel",
+    "catch",
+    "twil",
+    "the girl with",
+    "fault in",
+    "divergent",
+    "nar",
 )
 REPLAY_TITLES = 50
 REPLAY_AUTHORS = 20
@@ -106,7 +127,9 @@ def _timed(conn: sqlite3.Connection, sql: str, params, rounds: int) -> list[floa
     return samples
 
 
-def in_process(path: Path, queries: list[str], rounds: int, like_rounds: int) -> dict[str, list[float]]:
+def in_process(
+    path: Path, queries: list[str], rounds: int, like_rounds: int
+) -> dict[str, list[float]]:
     """Raw FTS5 (ranked and unranked) and the LIKE scan over the query mix, in ms."""
     conn = configure(sqlite3.connect(path, isolation_level=None))
     figures: dict[str, list[float]] = {"fts_ranked": [], "fts_unranked": [], "like": []}
@@ -116,17 +139,21 @@ def in_process(path: Path, queries: list[str], rounds: int, like_rounds: int) ->
             conn,
             "SELECT rowid FROM BooksSearch WHERE BooksSearch MATCH ? "
             "ORDER BY bm25(BooksSearch, ?, ?, ?) LIMIT 20",
-            (match, *BM25_WEIGHTS), rounds,
+            (match, *BM25_WEIGHTS),
+            rounds,
         )
         figures["fts_unranked"] += _timed(
-            conn, "SELECT rowid FROM BooksSearch WHERE BooksSearch MATCH ? LIMIT 20",
-            (match,), rounds,
+            conn,
+            "SELECT rowid FROM BooksSearch WHERE BooksSearch MATCH ? LIMIT 20",
+            (match,),
+            rounds,
         )
         pattern = f"%{text}%"
         figures["like"] += _timed(
             conn,
             "SELECT BookID FROM Books WHERE Title LIKE ? OR Author LIKE ? LIMIT 20",
-            (pattern, pattern), like_rounds,
+            (pattern, pattern),
+            like_rounds,
         )
     conn.close()
     return figures
@@ -152,11 +179,14 @@ def prefix_index_comparison(path: Path) -> list[tuple[str, float, float, float, 
             match = parse(text).match_expression()
             figures = []
             for table in ("BooksSearch", "BenchSearchPrefix23"):
-                sql = (f"SELECT s.rowid FROM {table} s WHERE {table} MATCH ? "
-                       f"ORDER BY s.rowid DESC LIMIT {CANDIDATES + 1}")
+                sql = (
+                    f"SELECT s.rowid FROM {table} s WHERE {table} MATCH ? "
+                    f"ORDER BY s.rowid DESC LIMIT {CANDIDATES + 1}"
+                )
                 figures.append(statistics.median(_timed(conn, sql, (match,), 5)))
-                count_sql = (f"SELECT count(*) FROM (SELECT 1 FROM {table} "
-                             f"WHERE {table} MATCH ? LIMIT 1001)")
+                count_sql = (
+                    f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {table} MATCH ? LIMIT 1001)"
+                )
                 figures.append(statistics.median(_timed(conn, count_sql, (match,), 5)))
             rows.append((text, *figures))
     finally:
@@ -165,19 +195,28 @@ def prefix_index_comparison(path: Path) -> list[tuple[str, float, float, float, 
     return rows
 
 
-async def through_app(server: common.Server, queries: list[str], replay: list[str],
-                      requests_1: int, requests_32: int) -> dict[str, object]:
+async def through_app(
+    server: common.Server, queries: list[str], replay: list[str], requests_1: int, requests_32: int
+) -> dict[str, object]:
     base_url = server.base_url
     search_paths = [f"/search?q={quote(text)}" for text in queries]
     figures: dict[str, object] = {}
     # Warm the page cache and the app the way a running library would be.
-    await common.load(base_url, search_paths, clients=4, requests=len(search_paths) * 2,
-                      max_seconds=60, headers=HX)
+    await common.load(
+        base_url,
+        search_paths,
+        clients=4,
+        requests=len(search_paths) * 2,
+        max_seconds=60,
+        headers=HX,
+    )
     for clients, count in ((1, requests_1), (32, requests_32)):
         figures[f"healthz_{clients}"] = await common.load(
-            base_url, ["/healthz"], clients=clients, requests=count, max_seconds=60)
+            base_url, ["/healthz"], clients=clients, requests=count, max_seconds=60
+        )
         figures[f"search_{clients}"] = await common.load(
-            base_url, search_paths, clients=clients, requests=count, max_seconds=120, headers=HX)
+            base_url, search_paths, clients=clients, requests=count, max_seconds=120, headers=HX
+        )
     replay_paths = [f"/search?q={quote(text)}" for text in replay]
     # The replay's queries were not asked before, so the first time they may read pages of
     # the database the operating system does not hold in memory; typed again they read
@@ -185,21 +224,34 @@ async def through_app(server: common.Server, queries: list[str], replay: list[st
     for key in ("replay", "replay_again"):
         read_before = server.disk_read_bytes()
         figures[key] = await common.load(
-            base_url, replay_paths, clients=1, requests=len(replay_paths), max_seconds=300,
-            headers=HX)
+            base_url,
+            replay_paths,
+            clients=1,
+            requests=len(replay_paths),
+            max_seconds=300,
+            headers=HX,
+        )
         figures[f"{key}_disk_mb"] = (server.disk_read_bytes() - read_before) / 1e6
     return figures
 
 
-async def uncached(base_url: str, queries: list[str], requests_1: int,
-                   requests_32: int) -> dict[str, object]:
+async def uncached(
+    base_url: str, queries: list[str], requests_1: int, requests_32: int
+) -> dict[str, object]:
     """The query mix with every query found and ranked anew (no search cache)."""
     search_paths = [f"/search?q={quote(text)}" for text in queries]
-    await common.load(base_url, search_paths, clients=4, requests=len(search_paths) * 2,
-                      max_seconds=60, headers=HX)
+    await common.load(
+        base_url,
+        search_paths,
+        clients=4,
+        requests=len(search_paths) * 2,
+        max_seconds=60,
+        headers=HX,
+    )
     return {
         f"uncached_{clients}": await common.load(
-            base_url, search_paths, clients=clients, requests=count, max_seconds=120, headers=HX)
+            base_url, search_paths, clients=clients, requests=count, max_seconds=120, headers=HX
+        )
         for clients, count in ((1, requests_1), (32, requests_32))
     }
 
@@ -216,27 +268,39 @@ def measure(size: str, quick_rounds: bool) -> dict[str, object]:
     print(f"{size}: through the app ({len(replay)} keystrokes in the replay)", file=sys.stderr)
     with common.serve(path, log_path=log_path) as server:
         figures["startup_s"] = server.started_in
-        figures.update(asyncio.run(through_app(
-            server, list(QUERY_MIX), replay,
-            requests_1=100 if quick_rounds else 300,
-            requests_32=320 if quick_rounds else 960,
-        )))
+        figures.update(
+            asyncio.run(
+                through_app(
+                    server,
+                    list(QUERY_MIX),
+                    replay,
+                    requests_1=100 if quick_rounds else 300,
+                    requests_32=320 if quick_rounds else 960,
+                )
+            )
+        )
         figures["peak_rss_mb"] = server.peak_rss_mb()
         figures["anon_mb"] = server.memory_mb("RssAnon")
         figures["file_mb"] = server.memory_mb("RssFile")
     print(f"{size}: through the app with the search cache off", file=sys.stderr)
     with common.serve(path, log_path=log_path, settings=CACHE_OFF) as server:
-        figures.update(asyncio.run(uncached(
-            server.base_url, list(QUERY_MIX),
-            requests_1=100 if quick_rounds else 300,
-            requests_32=320 if quick_rounds else 960,
-        )))
+        figures.update(
+            asyncio.run(
+                uncached(
+                    server.base_url,
+                    list(QUERY_MIX),
+                    requests_1=100 if quick_rounds else 300,
+                    requests_32=320 if quick_rounds else 960,
+                )
+            )
+        )
     figures["load"] = (load_before, os.getloadavg()[0])
     return figures
 
 
-def report(results: dict[str, dict[str, object]], prefix_rows, largest: str,
-           measured_on: str) -> str:
+def report(
+    results: dict[str, dict[str, object]], prefix_rows, largest: str, measured_on: str
+) -> str:
     S = common.Summary.of
     lines = [
         f"Measured {measured_on}, with `python -m bench.search"
@@ -244,76 +308,163 @@ def report(results: dict[str, dict[str, object]], prefix_rows, largest: str,
         "`shelfmark serve` (Hypercorn, access log on) in its own process; the load client is "
         "an asyncio HTTP client in this process on loopback, one connection per request. "
         "The query mix is " + ", ".join(f"`{text}`" for text in QUERY_MIX) + ". "
-        "\"search fragment\" is the app as shipped, with its search cache "
-        "(`webapp/search_cache.py`); \"cache off\" is the same server started with "
+        '"search fragment" is the app as shipped, with its search cache '
+        '(`webapp/search_cache.py`); "cache off" is the same server started with '
         "`SHELFMARK_SEARCH_CACHE_ENTRIES=0`, so every query is found and ranked anew. "
         "The machine was shared with other work; its 1-minute load average before and after "
-        "each size: " + ", ".join(
+        "each size: "
+        + ", ".join(
             f"{size} {figures['load'][0]:.1f} → {figures['load'][1]:.1f}"
-            for size, figures in results.items()) + ".",
+            for size, figures in results.items()
+        )
+        + ".",
         "",
         "### In-process references (query mix)",
         "",
     ]
     rows = []
     for size, figures in results.items():
-        for key, label in (("fts_ranked", "raw FTS5, bm25 top 20"),
-                           ("fts_unranked", "raw FTS5, first 20 unranked"),
-                           ("like", "teaching-style `LIKE '%q%'` scan")):
+        for key, label in (
+            ("fts_ranked", "raw FTS5, bm25 top 20"),
+            ("fts_unranked", "raw FTS5, first 20 unranked"),
+            ("like", "teaching-style `LIKE '%q%'` scan"),
+        ):
             summary = S(figures[key])
-            rows.append((size, label, common.ms(summary.median), common.ms(summary.p95),
-                         common.ms(summary.p99)))
+            rows.append(
+                (
+                    size,
+                    label,
+                    common.ms(summary.median),
+                    common.ms(summary.p95),
+                    common.ms(summary.p99),
+                )
+            )
     lines += [common.table(("titles", "query", "median", "p95", "p99"), rows), ""]
     lines += ["### Through the app (query mix)", ""]
     rows = []
     for size, figures in results.items():
         for clients in (1, 32):
-            for key, label in (("healthz", "trivial route `/healthz`"),
-                               ("search", "search fragment"),
-                               ("uncached", "search fragment, cache off")):
+            for key, label in (
+                ("healthz", "trivial route `/healthz`"),
+                ("search", "search fragment"),
+                ("uncached", "search fragment, cache off"),
+            ):
                 samples, throughput = figures[f"{key}_{clients}"]
                 summary = S(samples)
-                rows.append((size, clients, label, len(samples), common.ms(summary.median),
-                             common.ms(summary.p95), common.ms(summary.p99),
-                             f"{throughput:.0f}/s"))
-    lines += [common.table(("titles", "clients", "route", "requests", "median", "p95", "p99",
-                            "throughput"), rows), ""]
-    lines += ["### Keystroke replay", "",
-              f"The first {REPLAY_TITLES} titles and {REPLAY_AUTHORS} authors of goodbooks-10k "
-              "typed one character at a time; every prefix is a query through the app, one "
-              "client. Then the same again: \"read from disk\" is what the server read from "
-              "storage meanwhile, the pages of the database the operating system's cache did "
-              "not hold.", ""]
+                rows.append(
+                    (
+                        size,
+                        clients,
+                        label,
+                        len(samples),
+                        common.ms(summary.median),
+                        common.ms(summary.p95),
+                        common.ms(summary.p99),
+                        f"{throughput:.0f}/s",
+                    )
+                )
+    lines += [
+        common.table(
+            ("titles", "clients", "route", "requests", "median", "p95", "p99", "throughput"), rows
+        ),
+        "",
+    ]
+    lines += [
+        "### Keystroke replay",
+        "",
+        f"The first {REPLAY_TITLES} titles and {REPLAY_AUTHORS} authors of goodbooks-10k "
+        "typed one character at a time; every prefix is a query through the app, one "
+        'client. Then the same again: "read from disk" is what the server read from '
+        "storage meanwhile, the pages of the database the operating system's cache did "
+        "not hold.",
+        "",
+    ]
     rows = []
     for size, figures in results.items():
         for key, label in (("replay", "first time"), ("replay_again", "typed again")):
             samples, _ = figures[key]
             summary = S(samples)
-            rows.append((size, label, len(samples), common.ms(summary.median),
-                         common.ms(summary.p95), common.ms(summary.p99),
-                         common.ms(summary.maximum), sum(sample > 50 for sample in samples),
-                         f"{figures[f'{key}_disk_mb']:.1f} MB"))
-    lines += [common.table(("titles", "pass", "keystrokes", "p50", "p95", "p99", "max",
-                            "over 50 ms", "read from disk"), rows), ""]
+            rows.append(
+                (
+                    size,
+                    label,
+                    len(samples),
+                    common.ms(summary.median),
+                    common.ms(summary.p95),
+                    common.ms(summary.p99),
+                    common.ms(summary.maximum),
+                    sum(sample > 50 for sample in samples),
+                    f"{figures[f'{key}_disk_mb']:.1f} MB",
+                )
+            )
+    lines += [
+        common.table(
+            (
+                "titles",
+                "pass",
+                "keystrokes",
+                "p50",
+                "p95",
+                "p99",
+                "max",
+                "over 50 ms",
+                "read from disk",
+            ),
+            rows,
+        ),
+        "",
+    ]
     lines += ["### Start-up and memory", ""]
-    rows = [(size, f"{figures['startup_s']:.2f} s", f"{figures['peak_rss_mb']:.0f} MB",
-             f"{figures['anon_mb']:.0f} MB", f"{figures['file_mb']:.0f} MB")
-            for size, figures in results.items()]
-    lines += [common.table(("titles", "`shelfmark serve` to first /healthz 200",
-                            "peak RSS after the load", "of it now: private (RssAnon)",
-                            "mapped file pages (RssFile)"), rows), ""]
+    rows = [
+        (
+            size,
+            f"{figures['startup_s']:.2f} s",
+            f"{figures['peak_rss_mb']:.0f} MB",
+            f"{figures['anon_mb']:.0f} MB",
+            f"{figures['file_mb']:.0f} MB",
+        )
+        for size, figures in results.items()
+    ]
+    lines += [
+        common.table(
+            (
+                "titles",
+                "`shelfmark serve` to first /healthz 200",
+                "peak RSS after the load",
+                "of it now: private (RssAnon)",
+                "mapped file pages (RssFile)",
+            ),
+            rows,
+        ),
+        "",
+    ]
     lines += ["### Targets", ""]
     lines += _targets(results)
     lines += ["", "### How search works, and why", "", CHOICES]
     if prefix_rows:
-        lines += ["", f"### FTS5 prefix index ({largest} titles)", "",
-                  f"Median of 5, in-process: reading the newest {CANDIDATES + 1} matches (what "
-                  "search does per keystroke) and a count capped at 1,001.", ""]
-        lines.append(common.table(
-            ("query", "read, prefix='1 2 3'", "count, '1 2 3'", "read, prefix='2 3'",
-             "count, '2 3'"),
-            [(f"`{text}`", *(common.ms(value) for value in values))
-             for text, *values in prefix_rows]))
+        lines += [
+            "",
+            f"### FTS5 prefix index ({largest} titles)",
+            "",
+            f"Median of 5, in-process: reading the newest {CANDIDATES + 1} matches (what "
+            "search does per keystroke) and a count capped at 1,001.",
+            "",
+        ]
+        lines.append(
+            common.table(
+                (
+                    "query",
+                    "read, prefix='1 2 3'",
+                    "count, '1 2 3'",
+                    "read, prefix='2 3'",
+                    "count, '2 3'",
+                ),
+                [
+                    (f"`{text}`", *(common.ms(value) for value in values))
+                    for text, *values in prefix_rows
+                ],
+            )
+        )
     return "\n".join(lines)
 
 
@@ -405,9 +556,11 @@ def _targets(results: dict[str, dict[str, object]]) -> list[str]:
         lines.append(line)
     ratio = S(big["search_1"][0]).median / S(small["search_1"][0]).median
     cold_ratio = S(big["uncached_1"][0]).median / S(small["uncached_1"][0]).median
-    lines.append(f"- Fragment median at {largest} / at {smallest} (1 client): {ratio:.2f}×, "
-                 f"{verdict(ratio <= 3)}; target at most 3×. With the search cache off: "
-                 f"{cold_ratio:.2f}×, {verdict(cold_ratio <= 3)}.")
+    lines.append(
+        f"- Fragment median at {largest} / at {smallest} (1 client): {ratio:.2f}×, "
+        f"{verdict(ratio <= 3)}; target at most 3×. With the search cache off: "
+        f"{cold_ratio:.2f}×, {verdict(cold_ratio <= 3)}."
+    )
     share = big["search_32"][1] / big["healthz_32"][1]
     cold_share = big["uncached_32"][1] / big["healthz_32"][1]
     line = (
@@ -427,21 +580,25 @@ def _targets(results: dict[str, dict[str, object]]) -> list[str]:
     slow_small = sum(sample > 50 for sample in small["replay"][0])
     again_ratio = S(big["replay_again"][0]).p95 / S(small["replay_again"][0]).p95
     slow_again = sum(sample > 50 for sample in big["replay_again"][0])
-    line = (f"- Keystroke replay, first time, p95 at {largest} / at {smallest}: "
-            f"{replay_ratio:.2f}×, {verdict(replay_ratio <= 3)}, target at most 3×; keystrokes "
-            f"over 50 ms at {largest}: {slow} of {len(big['replay'][0])}, {verdict(slow == 0)}, "
-            f"target 0. Typed again: {again_ratio:.2f}× ({verdict(again_ratio <= 3)}) and "
-            f"{slow_again} over 50 ms ({verdict(slow_again == 0)}).")
+    line = (
+        f"- Keystroke replay, first time, p95 at {largest} / at {smallest}: "
+        f"{replay_ratio:.2f}×, {verdict(replay_ratio <= 3)}, target at most 3×; keystrokes "
+        f"over 50 ms at {largest}: {slow} of {len(big['replay'][0])}, {verdict(slow == 0)}, "
+        f"target 0. Typed again: {again_ratio:.2f}× ({verdict(again_ratio <= 3)}) and "
+        f"{slow_again} over 50 ms ({verdict(slow_again == 0)})."
+    )
     if slow:
         # One client, so the latencies are in the order the keystrokes were sent.
         typed = keystroke_queries()
         small_by_text = dict(zip(typed, small["replay"][0], strict=False))
         slowest = sorted(zip(big["replay"][0], typed, strict=False), reverse=True)[:5]
         line += (
-            f" The slowest at {largest}, with the same keystroke at {smallest}: " + "; ".join(
+            f" The slowest at {largest}, with the same keystroke at {smallest}: "
+            + "; ".join(
                 f"`{text}` {common.ms(latency)} ({common.ms(small_by_text.get(text, 0.0))})"
                 for latency, text in slowest
-            ) + f". At {smallest} {slow_small} keystrokes were over 50 ms under the same load "
+            )
+            + f". At {smallest} {slow_small} keystrokes were over 50 ms under the same load "
             f"(see the load averages above). The first time at {largest} the server read "
             f"{big['replay_disk_mb']:.1f} MB from disk, typed again "
             f"{big['replay_again_disk_mb']:.1f} MB: each new query reads a few hundred "
@@ -451,8 +608,10 @@ def _targets(results: dict[str, dict[str, object]]) -> list[str]:
         )
     lines.append(line)
     rss = big["peak_rss_mb"]
-    line = (f"- Peak RSS at {largest} under load: {rss:.0f} MB, {verdict(rss <= 250)}; target "
-            "at most 250 MB.")
+    line = (
+        f"- Peak RSS at {largest} under load: {rss:.0f} MB, {verdict(rss <= 250)}; target "
+        "at most 250 MB."
+    )
     if rss > 250:
         line += (
             f" Of the resident memory after the load, {big['anon_mb']:.0f} MB is the process's "
@@ -463,12 +622,16 @@ def _targets(results: dict[str, dict[str, object]]) -> list[str]:
         )
     lines.append(line)
     startup = big["startup_s"]
-    line = (f"- Start-up of `shelfmark serve` to /healthz at {largest}: {startup:.2f} s, "
-            f"{verdict(startup <= 2)}; target at most 2 s.")
+    line = (
+        f"- Start-up of `shelfmark serve` to /healthz at {largest}: {startup:.2f} s, "
+        f"{verdict(startup <= 2)}; target at most 2 s."
+    )
     if startup > 2:
-        line += (f" At {smallest} it took {small['startup_s']:.2f} s under the same load: "
-                 "start-up does not grow with the catalogue (it opens connections and checks "
-                 "the schema version); the time is Python importing the app on a busy machine.")
+        line += (
+            f" At {smallest} it took {small['startup_s']:.2f} s under the same load: "
+            "start-up does not grow with the catalogue (it opens connections and checks "
+            "the schema version); the time is Python importing the app on a busy machine."
+        )
     lines.append(line)
     return lines
 
@@ -477,8 +640,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--full", action="store_true", help="also measure 1M titles")
     parser.add_argument("--sizes", help="comma-separated preset sizes (overrides --full)")
-    parser.add_argument("--from-json", action="store_true",
-                        help="rewrite the report from the last run's raw figures")
+    parser.add_argument(
+        "--from-json",
+        action="store_true",
+        help="rewrite the report from the last run's raw figures",
+    )
     args = parser.parse_args(argv)
     sizes = args.sizes.split(",") if args.sizes else ["10k", "100k", *(["1m"] if args.full else [])]
     common.RESULTS.mkdir(parents=True, exist_ok=True)
@@ -492,8 +658,9 @@ def main(argv: list[str] | None = None) -> int:
         results = {size: measure(size, quick_rounds=not args.full) for size in sizes}
         print(f"{sizes[-1]}: prefix index comparison", file=sys.stderr)
         prefix_rows = prefix_index_comparison(database_for(sizes[-1]))
-        raw.write_text(json.dumps(
-            {"results": results, "prefix_rows": prefix_rows, "measured_on": measured_on}))
+        raw.write_text(
+            json.dumps({"results": results, "prefix_rows": prefix_rows, "measured_on": measured_on})
+        )
     body = report(results, prefix_rows, list(results)[-1], measured_on)
     common.write_section(SECTION, body)
     print(body)

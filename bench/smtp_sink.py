@@ -44,8 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         context.load_cert_chain(*args.tls)
         options = {"tls_context": context, "require_starttls": True}
     if args.auth:
-        options |= {"authenticator": _authenticate, "auth_required": True,
-                    "auth_require_tls": True}
+        options |= {"authenticator": _authenticate, "auth_required": True, "auth_require_tls": True}
     Controller(Sink(), hostname="127.0.0.1", port=args.port, **options).start()
     signal.pause()
     return 0

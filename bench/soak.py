@@ -52,8 +52,9 @@ FLAT_MEMORY_GROWTH = 0.10
 class Tally:
     """What the clients were told: every write the server confirmed, every failure."""
 
-    latencies: dict[str, list[float]] = field(default_factory=lambda: {
-        "search": [], "lend": [], "return": [], "edit": [], "add copy": []})
+    latencies: dict[str, list[float]] = field(
+        default_factory=lambda: {"search": [], "lend": [], "return": [], "edit": [], "add copy": []}
+    )
     errors: Counter = field(default_factory=Counter)
     lent: int = 0
     returned: int = 0
@@ -70,16 +71,26 @@ def build_library(path: Path) -> tuple[list[tuple[str, list[str]]], list[int]]:
         desks = []
         for desk in range(DESKS):
             card = f"SOAK{desk:02d}"
-            conn.execute("INSERT INTO Users (Name, Role, CardNumber) VALUES (?, 'Student', ?)",
-                         (f"Soak Borrower {desk}", card))
-            book_id = conn.execute("INSERT INTO Books (Title, Author) VALUES (?, 'Soak')",
-                                   (f"Soak Desk Title {desk}",)).lastrowid
+            conn.execute(
+                "INSERT INTO Users (Name, Role, CardNumber) VALUES (?, 'Student', ?)",
+                (f"Soak Borrower {desk}", card),
+            )
+            book_id = conn.execute(
+                "INSERT INTO Books (Title, Author) VALUES (?, 'Soak')", (f"Soak Desk Title {desk}",)
+            ).lastrowid
             barcodes = [f"SOAK-{desk}-{n}" for n in range(COPIES_PER_DESK)]
-            conn.executemany("INSERT INTO Copies (BookID, Barcode) VALUES (?, ?)",
-                             [(book_id, code) for code in barcodes])
+            conn.executemany(
+                "INSERT INTO Copies (BookID, Barcode) VALUES (?, ?)",
+                [(book_id, code) for code in barcodes],
+            )
             desks.append((card, barcodes))
-        edited = [row[0] for row in conn.execute(
-            "SELECT BookID FROM Books WHERE Title NOT LIKE 'Soak%' ORDER BY BookID LIMIT ?", (EDITED_BOOKS,))]
+        edited = [
+            row[0]
+            for row in conn.execute(
+                "SELECT BookID FROM Books WHERE Title NOT LIKE 'Soak%' ORDER BY BookID LIMIT ?",
+                (EDITED_BOOKS,),
+            )
+        ]
         return desks, edited
     finally:
         conn.close()
@@ -89,8 +100,9 @@ async def signed_in(base_url: str, email: str | None) -> tuple[httpx.AsyncClient
     client = httpx.AsyncClient(base_url=base_url, timeout=30)
     token = CSRF_META.search((await client.get("/login")).text).group(1)
     if email:
-        response = await client.post("/login", data={"email": email, "password": demo.DEMO_PASSWORD,
-                                                     "csrf_token": token})
+        response = await client.post(
+            "/login", data={"email": email, "password": demo.DEMO_PASSWORD, "csrf_token": token}
+        )
         if response.status_code != 302:
             raise RuntimeError(f"could not sign in as {email}: {response.status_code}")
         token = CSRF_META.search((await client.get("/search")).text).group(1)
@@ -115,25 +127,37 @@ async def searcher(base_url: str, tally: Tally, deadline: float, seed: int) -> N
         while time.monotonic() < deadline:
             word = rng.choice(SEARCH_WORDS)
             query = word[: rng.randint(1, len(word))]
-            response = await timed(tally, "search", client.get(
-                "/search", params={"q": query}, headers={"HX-Request": "true"}))
+            response = await timed(
+                tally,
+                "search",
+                client.get("/search", params={"q": query}, headers={"HX-Request": "true"}),
+            )
             if response is not None and response.status_code != 200:
                 tally.errors[f"search {response.status_code}"] += 1
     finally:
         await client.aclose()
 
 
-async def desk(base_url: str, tally: Tally, deadline: float, card: str, barcodes: list[str]) -> None:
+async def desk(
+    base_url: str, tally: Tally, deadline: float, card: str, barcodes: list[str]
+) -> None:
     client, token = await signed_in(base_url, "bob@example.com")
     try:
-        await client.post("/desk/scan", data={"code": card, "csrf_token": token},
-                          headers={"HX-Request": "true"})
+        await client.post(
+            "/desk/scan", data={"code": card, "csrf_token": token}, headers={"HX-Request": "true"}
+        )
         while time.monotonic() < deadline:
             for mode, kind in (("lend", "lend"), ("return", "return")):
                 for code in barcodes:
-                    response = await timed(tally, kind, client.post(
-                        "/desk/scan", data={"code": code, "mode": mode, "csrf_token": token},
-                        headers={"HX-Request": "true"}))
+                    response = await timed(
+                        tally,
+                        kind,
+                        client.post(
+                            "/desk/scan",
+                            data={"code": code, "mode": mode, "csrf_token": token},
+                            headers={"HX-Request": "true"},
+                        ),
+                    )
                     if response is None:
                         continue
                     if response.status_code != 200:
@@ -154,17 +178,27 @@ async def editor(base_url: str, tally: Tally, deadline: float, books: list[int])
             book_id = books[number % len(books)]
             number += 1
             title = f"Soak edit {number}"
-            response = await timed(tally, "edit", client.post(
-                f"/books/{book_id}/edit",
-                data={"title": title, "author": "Soak Editor", "csrf_token": token}))
+            response = await timed(
+                tally,
+                "edit",
+                client.post(
+                    f"/books/{book_id}/edit",
+                    data={"title": title, "author": "Soak Editor", "csrf_token": token},
+                ),
+            )
             if response is not None:
                 if response.status_code == 303:
                     tally.titles[book_id] = title
                 else:
                     tally.errors[f"edit {response.status_code}"] += 1
             if number % 5 == 0:
-                response = await timed(tally, "add copy", client.post(
-                    f"/books/{book_id}/copies", data={"copies": "1", "csrf_token": token}))
+                response = await timed(
+                    tally,
+                    "add copy",
+                    client.post(
+                        f"/books/{book_id}/copies", data={"copies": "1", "csrf_token": token}
+                    ),
+                )
                 if response is not None:
                     if response.status_code == 303:
                         tally.copies_added[book_id] += 1
@@ -184,23 +218,33 @@ def audit(database: Path, tally: Tally, copies_before: dict[int, int]) -> dict[s
     """What the database holds against what the clients were told."""
     conn = connect_sync(database)
     try:
-        soak_loans = "SELECT l.* FROM Loans l JOIN Copies c USING (CopyID) WHERE c.Barcode LIKE 'SOAK-%'"
+        soak_loans = (
+            "SELECT l.* FROM Loans l JOIN Copies c USING (CopyID) WHERE c.Barcode LIKE 'SOAK-%'"
+        )
         loans = conn.execute(f"SELECT count(*) FROM ({soak_loans})").fetchone()[0]
         returned = conn.execute(
-            f"SELECT count(*) FROM ({soak_loans}) WHERE ReturnedAt IS NOT NULL").fetchone()[0]
-        events = dict(conn.execute(
-            "SELECT Kind, count(*) FROM Events WHERE Kind IN ('lend', 'return') AND LoanID IN "
-            f"(SELECT LoanID FROM ({soak_loans})) GROUP BY Kind").fetchall())
+            f"SELECT count(*) FROM ({soak_loans}) WHERE ReturnedAt IS NOT NULL"
+        ).fetchone()[0]
+        events = dict(
+            conn.execute(
+                "SELECT Kind, count(*) FROM Events WHERE Kind IN ('lend', 'return') AND LoanID IN "
+                f"(SELECT LoanID FROM ({soak_loans})) GROUP BY Kind"
+            ).fetchall()
+        )
         doubled = conn.execute(
             f"SELECT count(*) FROM (SELECT CopyID FROM ({soak_loans}) WHERE ReturnedAt IS NULL "
-            "GROUP BY CopyID HAVING count(*) > 1)").fetchone()[0]
+            "GROUP BY CopyID HAVING count(*) > 1)"
+        ).fetchone()[0]
         wrong_titles = sum(
-            conn.execute("SELECT Title FROM Books WHERE BookID = ?", (book_id,)).fetchone()[0] != title
-            for book_id, title in tally.titles.items())
+            conn.execute("SELECT Title FROM Books WHERE BookID = ?", (book_id,)).fetchone()[0]
+            != title
+            for book_id, title in tally.titles.items()
+        )
         wrong_copies = sum(
             conn.execute("SELECT count(*) FROM Copies WHERE BookID = ?", (book_id,)).fetchone()[0]
             != count + tally.copies_added[book_id]
-            for book_id, count in copies_before.items())
+            for book_id, count in copies_before.items()
+        )
         integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
         conn.execute("INSERT INTO BooksSearch (BooksSearch) VALUES ('integrity-check')")
         indexed = conn.execute("SELECT count(*) FROM BooksSearch").fetchone()[0]
@@ -221,8 +265,8 @@ def audit(database: Path, tally: Tally, copies_before: dict[int, int]) -> dict[s
 
 def memory_verdict(samples: list[float]) -> tuple[float, float, float, bool]:
     """(median after warm-up, median of the last quarter, growth, flat?)."""
-    settled = samples[max(1, len(samples) // 10):] or samples
-    quarter = settled[-max(1, len(settled) // 4):]
+    settled = samples[max(1, len(samples) // 10) :] or samples
+    quarter = settled[-max(1, len(settled) // 4) :]
     start, end = statistics.median(settled[: max(1, len(settled) // 4)]), statistics.median(quarter)
     growth = (end - start) / start
     return start, end, growth, growth <= FLAT_MEMORY_GROWTH
@@ -233,8 +277,12 @@ async def soak(seconds: float) -> tuple[Tally, dict, list[float], float]:
         database = Path(directory) / "soak.sqlite3"
         desks, edited = build_library(database)
         conn = connect_sync(database)
-        copies_before = {book_id: conn.execute(
-            "SELECT count(*) FROM Copies WHERE BookID = ?", (book_id,)).fetchone()[0] for book_id in edited}
+        copies_before = {
+            book_id: conn.execute(
+                "SELECT count(*) FROM Copies WHERE BookID = ?", (book_id,)
+            ).fetchone()[0]
+            for book_id in edited
+        }
         conn.close()
         tally = Tally()
         samples: list[float] = []
@@ -255,12 +303,17 @@ def report(tally: Tally, checks: dict, samples: list[float], elapsed: float) -> 
     start, end, growth, flat = memory_verdict(samples)
     rows = [
         (kind, f"{len(values):,}", ms(statistics.median(values)), ms(percentile(values, 0.99)))
-        for kind, values in tally.latencies.items() if values
+        for kind, values in tally.latencies.items()
+        if values
     ]
     total = sum(len(values) for values in tally.latencies.values())
     errors = sum(tally.errors.values())
-    passed = errors == 0 and flat and checks["integrity check"] == "ok" and all(
-        value == 0 for name, value in checks.items() if name != "integrity check")
+    passed = (
+        errors == 0
+        and flat
+        and checks["integrity check"] == "ok"
+        and all(value == 0 for name, value in checks.items() if name != "integrity check")
+    )
     lines = [
         f"{utc_now()}, {elapsed:.0f} s on {machine()}: {SEARCHERS} visitors searching as they type, "
         f"{DESKS} librarians lending and returning at the desk, one admin editing titles and adding "
@@ -269,10 +322,16 @@ def report(tally: Tally, checks: dict, samples: list[float], elapsed: float) -> 
         table(("request", "count", "median ms", "p99 ms"), rows),
         "",
         f"{total:,} requests, {total / elapsed:,.0f} per second; errors: {errors}"
-        + (f" ({', '.join(f'{name} ×{count}' for name, count in tally.errors.items())})" if errors else "")
+        + (
+            f" ({', '.join(f'{name} ×{count}' for name, count in tally.errors.items())})"
+            if errors
+            else ""
+        )
         + ".",
         "",
-        table(("check after the soak", "result"), [(name, value) for name, value in checks.items()]),
+        table(
+            ("check after the soak", "result"), [(name, value) for name, value in checks.items()]
+        ),
         "",
         f"Server memory (RSS, sampled every second, {len(samples)} samples): {start:.1f} MB after "
         f"warm-up, {end:.1f} MB in the last quarter ({growth:+.1%}): "

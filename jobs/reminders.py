@@ -118,8 +118,10 @@ _email_templates = Environment(
 
 @lru_cache(maxsize=1)
 def _reminder_templates() -> tuple[Template, Template]:
-    return (_email_templates.get_template("reminder.txt"),
-            _email_templates.get_template("reminder.html"))
+    return (
+        _email_templates.get_template("reminder.txt"),
+        _email_templates.get_template("reminder.html"),
+    )
 
 
 class LeaseHeld(Exception):
@@ -229,7 +231,9 @@ async def deliver_outbox(
             for start in range(0, len(due), MAILBOX_BATCH):
                 await keep_lease()
                 sent, cancelled = await db.write(
-                    _deliver_to_mailbox, settings, due[start:start + MAILBOX_BATCH],
+                    _deliver_to_mailbox,
+                    settings,
+                    due[start : start + MAILBOX_BATCH],
                     utc_stamp(clock()),
                 )
                 delivery.sent += sent
@@ -245,8 +249,13 @@ async def deliver_outbox(
             outcome = await transport.deliver(prepared.outgoing)
             now = clock()
             await db.write(
-                _record_outcome, message_id, outcome.kind, outcome.detail, transport.name,
-                utc_stamp(now), utc_stamp(now + retry_delay(prepared.attempts)),
+                _record_outcome,
+                message_id,
+                outcome.kind,
+                outcome.detail,
+                transport.name,
+                utc_stamp(now),
+                utc_stamp(now + retry_delay(prepared.attempts)),
             )
             if outcome.kind == "accepted":
                 delivery.sent += 1
@@ -255,7 +264,7 @@ async def deliver_outbox(
             else:
                 delivery.deferred += 1
             if outcome.connection_lost:
-                rest = due[index + 1:]
+                rest = due[index + 1 :]
                 await _defer_all(db, rest, outcome.detail, clock())
                 delivery.deferred += len(rest)
                 delivery.error = outcome.detail
@@ -284,8 +293,10 @@ def _content(settings: Settings, unsent: reminders.Unsent) -> RenderedEmail | No
     if not live:
         return None
     return render_reminder(
-        settings.library_name, unsent.patron_name,
-        ((i.stage, i.title, i.barcode, i.due) for i in live), live[0].run_date,
+        settings.library_name,
+        unsent.patron_name,
+        ((i.stage, i.title, i.barcode, i.due) for i in live),
+        live[0].run_date,
     )
 
 
@@ -313,15 +324,23 @@ def _prepare(conn: sqlite3.Connection, settings: Settings, message_id: int, now:
         reminders.write_content(conn, message_id, rendered.subject, rendered.text, rendered.html)
     reminders.mark_sending(conn, message_id, now, message.status == "sending")
     outgoing = OutgoingMessage(
-        header_safe(message.recipient), rendered.subject, rendered.text, rendered.html,
+        header_safe(message.recipient),
+        rendered.subject,
+        rendered.text,
+        rendered.html,
         message.header_message_id,
     )
     return Prepared(outgoing, message.attempts + 1)
 
 
 def _record_outcome(
-    conn: sqlite3.Connection, message_id: int, kind: OutcomeKind, detail: str,
-    transport: str, now: str, retry_at: str,
+    conn: sqlite3.Connection,
+    message_id: int,
+    kind: OutcomeKind,
+    detail: str,
+    transport: str,
+    now: str,
+    retry_at: str,
 ) -> None:
     """The server's answer to one message, one statement: sent, failed for good, or retry."""
     if kind == "accepted":
@@ -358,8 +377,12 @@ def _deliver_to_mailbox(
 async def queue(db: Database, settings: Settings, today: date, now: datetime) -> reminders.Queued:
     """Flag and queue tonight's notices: one transaction of set-based SQL in the writer's thread."""
     return await db.write(
-        reminders.queue_tonight, await reminders.reminder_stages(db), today, utc_stamp(now),
-        secrets.token_hex(8), sender_domain(settings.mail_from),
+        reminders.queue_tonight,
+        await reminders.reminder_stages(db),
+        today,
+        utc_stamp(now),
+        secrets.token_hex(8),
+        sender_domain(settings.mail_from),
     )
 
 
@@ -385,7 +408,9 @@ class _Lease:
         self._renewed_at = clock()
 
     async def acquire(self) -> None:
-        holder = await job_runs.acquire_lease(self._db, LEASE, self.holder, LEASE_TTL, self._clock())
+        holder = await job_runs.acquire_lease(
+            self._db, LEASE, self.holder, LEASE_TTL, self._clock()
+        )
         if holder is not None:
             raise LeaseHeld(holder)
         self._renewed_at = self._clock()
@@ -422,8 +447,12 @@ async def run_reminders(
             await circulation.expire_ready_holds(db, today, library_name=settings.library_name)
             queued = await queue(db, settings, today, clock())
             delivery = await deliver_outbox(
-                db, settings, transport or transport_for(settings),
-                respect_backoff=False, keep_lease=lease.keep, clock=clock,
+                db,
+                settings,
+                transport or transport_for(settings),
+                respect_backoff=False,
+                keep_lease=lease.keep,
+                clock=clock,
             )
             counts = RunCounts(
                 flagged=queued.flagged,
@@ -434,7 +463,9 @@ async def run_reminders(
             )
         except Exception as error:
             log.exception("the reminder run for %s failed", today)
-            await job_runs.finish_run(db, run_id, counts, clock(), f"{type(error).__name__}: {error}")
+            await job_runs.finish_run(
+                db, run_id, counts, clock(), f"{type(error).__name__}: {error}"
+            )
             raise
         error = None
         if delivery.error:
@@ -457,8 +488,12 @@ async def send_pending(
     await lease.acquire()
     try:
         return await deliver_outbox(
-            db, settings, transport or transport_for(settings),
-            respect_backoff=True, keep_lease=lease.keep, clock=clock,
+            db,
+            settings,
+            transport or transport_for(settings),
+            respect_backoff=True,
+            keep_lease=lease.keep,
+            clock=clock,
         )
     finally:
         await lease.release()
@@ -489,9 +524,11 @@ async def preview(db: Database, settings: Settings, today: date, listed: int) ->
     """
     plan = await db.read(reminders.plan_tonight, await reminders.reminder_stages(db), today)
     emails = [
-        PreviewEmail(header_safe(email.recipient),
-                     reminder_subject(settings.library_name, email.overdue, email.due_soon),
-                     email.items)
+        PreviewEmail(
+            header_safe(email.recipient),
+            reminder_subject(settings.library_name, email.overdue, email.due_soon),
+            email.items,
+        )
         for email in plan.emails[:listed]
     ]
     return Preview(plan, emails, await reminders.count_pending(db))

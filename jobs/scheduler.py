@@ -17,10 +17,10 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from webapp.jobs import reminders
 
 from webapp.config import Settings
 from webapp.db import Database
-from webapp.jobs import reminders
 from webapp.models import job_runs
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,8 @@ async def start(db: Database, settings: Settings, now: datetime | None = None) -
     scheduler.add_job(
         nightly,
         CronTrigger(
-            hour=settings.reminder_time.hour, minute=settings.reminder_time.minute,
+            hour=settings.reminder_time.hour,
+            minute=settings.reminder_time.minute,
             timezone=settings.zone,
         ),
         args=(db, settings),
@@ -84,7 +85,9 @@ async def start(db: Database, settings: Settings, now: datetime | None = None) -
         max_instances=1,
     )
     now = now or datetime.now(UTC)
-    if needs_catch_up(await job_runs.last_success_at(db), now, settings.reminder_time, settings.zone):
+    if needs_catch_up(
+        await job_runs.last_success_at(db), now, settings.reminder_time, settings.zone
+    ):
         log.info("last night's reminder run is missing: catching up now")
         scheduler.add_job(nightly, args=(db, settings, "catch-up"), id="catch-up-reminders")
     scheduler.start()

@@ -77,7 +77,7 @@ class SmtpServer:
         self.handler = RecordingHandler()
         self._controller: Controller | None = None
 
-    def start(self) -> "SmtpServer":
+    def start(self) -> SmtpServer:
         self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
         self._controller.start()
         return self
@@ -113,7 +113,8 @@ class Library:
         self._barcodes += 1
         book_id = self.conn.execute("INSERT INTO Books (Title) VALUES (?)", (title,)).lastrowid
         copy_id = self.conn.execute(
-            "INSERT INTO Copies (BookID, Barcode) VALUES (?, ?)", (book_id, f"T{self._barcodes:05d}")
+            "INSERT INTO Copies (BookID, Barcode) VALUES (?, ?)",
+            (book_id, f"T{self._barcodes:05d}"),
         ).lastrowid
         lent = lent or date.fromordinal(due.toordinal() - 14)
         return self.conn.execute(

@@ -68,8 +68,12 @@ def build_library(path: Path) -> Records:
             "VALUES ('Dave Other', 'Student', 'dave@example.com', 'S0999', ?)",
             (hash_password(demo.DEMO_PASSWORD),),
         )
-        alice_id = conn.execute("SELECT UserID FROM Users WHERE Email = 'alice@example.com'").fetchone()[0]
-        carol_id = conn.execute("SELECT UserID FROM Users WHERE Email = 'carol@example.com'").fetchone()[0]
+        alice_id = conn.execute(
+            "SELECT UserID FROM Users WHERE Email = 'alice@example.com'"
+        ).fetchone()[0]
+        carol_id = conn.execute(
+            "SELECT UserID FROM Users WHERE Email = 'carol@example.com'"
+        ).fetchone()[0]
         loan = conn.execute(
             "SELECT l.LoanID, l.BookID, l.CopyID, c.Barcode FROM Loans l JOIN Copies c USING (CopyID) "
             "WHERE l.UserID = ? AND l.ReturnedAt IS NULL ORDER BY l.LoanID LIMIT 1",
@@ -87,8 +91,14 @@ def build_library(path: Path) -> Records:
         ).lastrowid
         conn.execute("INSERT INTO ClosedDays (Day, Reason) VALUES (?, 'Christmas')", (CLOSED_DAY,))
         return Records(
-            alice_id=alice_id, carol_id=carol_id, book_id=loan["BookID"], copy_id=loan["CopyID"],
-            barcode=loan["Barcode"], loan_id=loan["LoanID"], hold_id=hold_id, message_id=message_id,
+            alice_id=alice_id,
+            carol_id=carol_id,
+            book_id=loan["BookID"],
+            copy_id=loan["CopyID"],
+            barcode=loan["Barcode"],
+            loan_id=loan["LoanID"],
+            hold_id=hold_id,
+            message_id=message_id,
         )
     finally:
         conn.close()
@@ -104,7 +114,8 @@ def table_checksums(path: Path, ignore: frozenset[str] = frozenset()) -> dict[st
     conn = connect_sync(path)
     try:
         tables = [
-            row[0] for row in conn.execute(
+            row[0]
+            for row in conn.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
             )
             if row[0] not in ignore and row[0] != "BooksSearch"

@@ -53,7 +53,9 @@ def _wait_until_up(
     raise RuntimeError(f"the server at {base_url} did not start:\n{tail}")
 
 
-def launch_server(database: Path, log: BinaryIO, **environment: str) -> tuple[subprocess.Popen, int]:
+def launch_server(
+    database: Path, log: BinaryIO, **environment: str
+) -> tuple[subprocess.Popen, int]:
     """``shelfmark serve`` for ``database`` on a free port, its output to ``log``; returns at
     once with the process and its port. The process leads a session of its own, so that
     whatever happens its workers can be stopped with it (``os.killpg``)."""
@@ -75,7 +77,9 @@ def launch_server(database: Path, log: BinaryIO, **environment: str) -> tuple[su
 
 
 @contextmanager
-def running_server(database: Path, log_path: Path | None = None, **environment: str) -> Iterator[str]:
+def running_server(
+    database: Path, log_path: Path | None = None, **environment: str
+) -> Iterator[str]:
     """Serve ``database`` with Hypercorn on a free port; yields ``http://127.0.0.1:<port>``.
 
     ``environment`` adds ``SHELFMARK_*`` variables (e.g. ``SHELFMARK_SEARCH_DELAY_MS="300"``);
@@ -85,7 +89,9 @@ def running_server(database: Path, log_path: Path | None = None, **environment: 
     """
     keep_log = log_path is not None
     if log_path is None:
-        with tempfile.NamedTemporaryFile(prefix="shelfmark-server-", suffix=".log", delete=False) as log:
+        with tempfile.NamedTemporaryFile(
+            prefix="shelfmark-server-", suffix=".log", delete=False
+        ) as log:
             log_path = Path(log.name)
     with open(log_path, "wb") as log:
         process, port = launch_server(database, log, **environment)

@@ -20,7 +20,9 @@ def demo_database(demo_copy):
 
 async def sign_in(client, email: str, password: str):
     token = await csrf_from(client)
-    return await client.post("/login", form={"email": email, "password": password, "csrf_token": token})
+    return await client.post(
+        "/login", form={"email": email, "password": password, "csrf_token": token}
+    )
 
 
 def rows(settings, statement: str, params=()):
@@ -49,7 +51,13 @@ async def test_the_cookie_is_secure_when_configured_for_https(demo_database):
 async def test_login_goes_back_to_the_page_that_asked_for_it_but_never_off_site(client):
     token = await csrf_from(client, "/login?next=/account")
     response = await client.post(
-        "/login", form={"email": "alice@example.com", "password": "demo", "next": "/account", "csrf_token": token}
+        "/login",
+        form={
+            "email": "alice@example.com",
+            "password": "demo",
+            "next": "/account",
+            "csrf_token": token,
+        },
     )
     assert response.headers["Location"] == "/account"
     other = await client.post("/logout", form={"csrf_token": await csrf_from(client, "/account")})
@@ -57,7 +65,12 @@ async def test_login_goes_back_to_the_page_that_asked_for_it_but_never_off_site(
     token = await csrf_from(client)
     response = await client.post(
         "/login",
-        form={"email": "alice@example.com", "password": "demo", "next": "//evil.example/", "csrf_token": token},
+        form={
+            "email": "alice@example.com",
+            "password": "demo",
+            "next": "//evil.example/",
+            "csrf_token": token,
+        },
     )
     assert response.headers["Location"] == "/account"
 
@@ -71,10 +84,15 @@ async def test_the_menus_sign_in_link_comes_back_to_the_page_the_reader_was_on(c
     assert 'href="/login">Sign in</a>' in front
 
     token = await csrf_from(client, "/login?next=/search?q%3Dgatsby")
-    response = await client.post("/login", form={
-        "email": "alice@example.com", "password": "demo", "next": "/search?q=gatsby",
-        "csrf_token": token,
-    })
+    response = await client.post(
+        "/login",
+        form={
+            "email": "alice@example.com",
+            "password": "demo",
+            "next": "/search?q=gatsby",
+            "csrf_token": token,
+        },
+    )
     assert response.headers["Location"] == "/search?q=gatsby"
 
 
@@ -102,7 +120,9 @@ async def test_staff_sessions_last_a_working_day_and_student_sessions_longer(app
         await log_in(app.test_client(), email)
     expiry = {
         row["Role"]: datetime.strptime(row["ExpiresAt"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-        for row in rows(settings, "SELECT u.Role, s.ExpiresAt FROM Sessions s JOIN Users u USING (UserID)")
+        for row in rows(
+            settings, "SELECT u.Role, s.ExpiresAt FROM Sessions s JOIN Users u USING (UserID)"
+        )
     }
     now = datetime.now(UTC)
     assert 8 <= (expiry["Librarian"] - now).total_seconds() / 3600 <= 12
@@ -126,7 +146,9 @@ async def test_a_session_ended_elsewhere_or_expired_no_longer_works(client, sett
     assert response.status_code == 302 and "/login" in response.headers["Location"]
 
 
-async def test_repeated_failures_for_one_account_are_refused_for_a_while_even_with_the_right_password(client):
+async def test_repeated_failures_for_one_account_are_refused_for_a_while_even_with_the_right_password(
+    client,
+):
     for _ in range(5):
         assert (await sign_in(client, "bob@example.com", "guess")).status_code == 401
     response = await sign_in(client, "bob@example.com", "demo")

@@ -12,13 +12,19 @@ from webapp.db import connect_sync
 from .security_helpers import table_checksums
 
 
-def test_a_backup_taken_during_writes_passes_integrity_check_and_holds_a_consistent_snapshot(demo_database, tmp_path):
+def test_a_backup_taken_during_writes_passes_integrity_check_and_holds_a_consistent_snapshot(
+    demo_database, tmp_path
+):
     conn = connect_sync(demo_database)
     # Make the file big enough that copying it takes a while, with writes going on meanwhile.
     conn.execute("CREATE TABLE Filler (Id INTEGER PRIMARY KEY, Payload TEXT)")
-    conn.executemany("INSERT INTO Filler (Payload) VALUES (?)", [("x" * 2000,) for _ in range(3000)])
+    conn.executemany(
+        "INSERT INTO Filler (Payload) VALUES (?)", [("x" * 2000,) for _ in range(3000)]
+    )
     committed_before = conn.execute("SELECT count(*) FROM Filler").fetchone()[0]
-    barcode_next_before = int(conn.execute("SELECT Value FROM LibrarySettings WHERE Key = 'barcode_next'").fetchone()[0])
+    barcode_next_before = int(
+        conn.execute("SELECT Value FROM LibrarySettings WHERE Key = 'barcode_next'").fetchone()[0]
+    )
     conn.close()
 
     started = threading.Event()
@@ -53,8 +59,12 @@ def test_a_backup_taken_during_writes_passes_integrity_check_and_holds_a_consist
     copy = sqlite3.connect(tmp_path / "backup.sqlite3")
     assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     rows = copy.execute("SELECT count(*) FROM Filler").fetchone()[0]
-    during = copy.execute("SELECT count(*) FROM Filler WHERE Payload = 'during backup'").fetchone()[0]
-    barcode_next = int(copy.execute("SELECT Value FROM LibrarySettings WHERE Key = 'barcode_next'").fetchone()[0])
+    during = copy.execute("SELECT count(*) FROM Filler WHERE Payload = 'during backup'").fetchone()[
+        0
+    ]
+    barcode_next = int(
+        copy.execute("SELECT Value FROM LibrarySettings WHERE Key = 'barcode_next'").fetchone()[0]
+    )
     # A snapshot of one moment: every row committed before the backup began,
     # and the two writes of each transaction either both there or both not.
     assert rows >= committed_before
@@ -74,7 +84,10 @@ def test_the_command_line_backs_up_and_refuses_to_overwrite(demo_database, tmp_p
     assert "it passed an integrity check" in capsys.readouterr().out
     assert main(["--database", str(demo_database), "backup", str(target)]) == 1
     copy = sqlite3.connect(target)
-    assert copy.execute("SELECT count(*) FROM Users WHERE Email = 'alice@example.com'").fetchone()[0] == 1
+    assert (
+        copy.execute("SELECT count(*) FROM Users WHERE Email = 'alice@example.com'").fetchone()[0]
+        == 1
+    )
     copy.close()
 
 
@@ -91,7 +104,9 @@ def test_a_backup_taken_under_load_restores_to_identical_data(demo_database, tmp
             seq = 0
             while not stop.is_set():
                 seq += 1
-                writing.execute("INSERT INTO Ledger (Seq, Payload) VALUES (?, ?)", (seq, f"row {seq} " * 50))
+                writing.execute(
+                    "INSERT INTO Ledger (Seq, Payload) VALUES (?, ?)", (seq, f"row {seq} " * 50)
+                )
         finally:
             writing.close()
 
@@ -111,7 +126,9 @@ def test_a_backup_taken_under_load_restores_to_identical_data(demo_database, tmp
     assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     copy.execute("INSERT INTO BooksSearch (BooksSearch) VALUES ('integrity-check')")
     (last,) = copy.execute("SELECT coalesce(max(Seq), 0) FROM Ledger").fetchone()
-    assert copy.execute("SELECT count(*) FROM Ledger").fetchone()[0] == last, "no gap in the snapshot"
+    assert copy.execute("SELECT count(*) FROM Ledger").fetchone()[0] == last, (
+        "no gap in the snapshot"
+    )
     copy.close()
     # Apart from the ledger rows written after the snapshot, source and restored copy are identical.
     source = connect_sync(demo_database)

@@ -37,7 +37,9 @@ def sql(settings, statement: str, params=()) -> list[sqlite3.Row]:
 def add_book(settings, title: str, barcodes: tuple[str, ...]) -> int:
     conn = connect_sync(settings.database)
     try:
-        book_id = conn.execute("INSERT INTO Books (Title, Author) VALUES (?, 'Test Author')", (title,)).lastrowid
+        book_id = conn.execute(
+            "INSERT INTO Books (Title, Author) VALUES (?, 'Test Author')", (title,)
+        ).lastrowid
         for barcode in barcodes:
             conn.execute("INSERT INTO Copies (BookID, Barcode) VALUES (?, ?)", (book_id, barcode))
         return book_id
@@ -45,8 +47,9 @@ def add_book(settings, title: str, barcodes: tuple[str, ...]) -> int:
         conn.close()
 
 
-def add_patron(settings, name: str, card: str, role: str = "Student", active: int = 1,
-               email: str | None = None) -> int:
+def add_patron(
+    settings, name: str, card: str, role: str = "Student", active: int = 1, email: str | None = None
+) -> int:
     conn = connect_sync(settings.database)
     try:
         password_hash = conn.execute(
@@ -91,7 +94,9 @@ class Desk:
 
     async def post(self, path: str, htmx: bool = True, **fields):
         headers = HX if htmx else {}
-        return await self.client.post(path, form={"csrf_token": self.token, **fields}, headers=headers)
+        return await self.client.post(
+            path, form={"csrf_token": self.token, **fields}, headers=headers
+        )
 
     async def scan(self, code: str, mode: str = "auto", htmx: bool = True):
         response = await self.post("/desk/scan", htmx=htmx, code=code, mode=mode)
@@ -137,8 +142,6 @@ def age_events(settings, seconds: int) -> None:
         conn.close()
 
 
-
-
 async def test_scanning_a_card_selects_the_patron_and_shows_loans_overdue_and_allowance(desk):
     response, html = await desk.scan("S0001")
     assert response.status_code == 200
@@ -171,9 +174,14 @@ async def test_scanning_a_copy_that_is_out_returns_it_whoever_had_it_and_says_ho
     await desk.scan("S9001")
     await desk.scan("T1")
     conn = connect_sync(settings.database)
-    conn.execute("UPDATE Loans SET LoanDate = ?, ReturnDate = ? WHERE ReturnedAt IS NULL AND UserID = ?",
-                 ((today - timedelta(days=20)).isoformat(), (today - timedelta(days=3)).isoformat(),
-                  patrons["dana"]))
+    conn.execute(
+        "UPDATE Loans SET LoanDate = ?, ReturnDate = ? WHERE ReturnedAt IS NULL AND UserID = ?",
+        (
+            (today - timedelta(days=20)).isoformat(),
+            (today - timedelta(days=3)).isoformat(),
+            patrons["dana"],
+        ),
+    )
     conn.close()
     age_events(settings, 10)
     await desk.scan("S9002")  # another patron at the desk now
@@ -250,9 +258,15 @@ async def test_each_refusal_says_why_and_changes_nothing(
         await desk.scan("U1")
     if setup == "overdue":
         await desk.scan("U1")
-        sql(settings, "UPDATE Loans SET LoanDate = ?, ReturnDate = ? WHERE ReturnedAt IS NULL AND UserID = ?",
-            ((today - timedelta(days=30)).isoformat(), (today - timedelta(days=1)).isoformat(),
-             patrons["dana"]))
+        sql(
+            settings,
+            "UPDATE Loans SET LoanDate = ?, ReturnDate = ? WHERE ReturnedAt IS NULL AND UserID = ?",
+            (
+                (today - timedelta(days=30)).isoformat(),
+                (today - timedelta(days=1)).isoformat(),
+                patrons["dana"],
+            ),
+        )
     loans_before = sql(settings, "SELECT count(*) FROM Loans")[0][0]
     events_before = sql(settings, "SELECT count(*) FROM Events")[0][0]
     response, html = await desk.scan(code)
@@ -289,14 +303,14 @@ async def test_return_only_mode_never_lends(desk, settings, shelf, patrons):
     assert open_loans(settings, "T1") == []
 
 
-async def test_a_copy_on_loan_is_shown_on_the_book_page_with_its_due_date(desk, app, shelf, patrons, today):
+async def test_a_copy_on_loan_is_shown_on_the_book_page_with_its_due_date(
+    desk, app, shelf, patrons, today
+):
     await desk.scan("S9001")
     await desk.scan("T1")
     html = await (await app.test_client().get(f"/books/{shelf}")).get_data(as_text=True)
     due = today + timedelta(days=14)
     assert f"On loan, due back {due.day} {due:%b}" in html
-
-
 
 
 async def test_undo_of_a_lend_closes_the_loan_and_logs_it_without_deleting_anything(
@@ -312,7 +326,13 @@ async def test_undo_of_a_lend_closes_the_loan_and_logs_it_without_deleting_anyth
     assert open_loans(settings, "T1") == []
     kinds = [row["Kind"] for row in sql(settings, "SELECT Kind FROM Events ORDER BY EventID")]
     assert kinds[-2:] == ["lend", "undo"]
-    assert sql(settings, "SELECT count(*) FROM Loans l JOIN Copies c USING (CopyID) WHERE c.Barcode = 'T1'")[0][0] == 1
+    assert (
+        sql(
+            settings,
+            "SELECT count(*) FROM Loans l JOIN Copies c USING (CopyID) WHERE c.Barcode = 'T1'",
+        )[0][0]
+        == 1
+    )
     second = await desk.post("/desk/undo")
     assert second.status_code == 422
     assert "nothing to undo" in message_of(await second.get_data(as_text=True))
@@ -326,7 +346,9 @@ async def test_undo_of_a_return_reopens_the_loan_unless_the_copy_was_lent_again(
     age_events(settings, 5)
     await desk.scan("T1")
     response = await desk.post("/desk/undo")
-    assert "Undone: Tidewater is on loan to Dana Ito again" in message_of(await response.get_data(as_text=True))
+    assert "Undone: Tidewater is on loan to Dana Ito again" in message_of(
+        await response.get_data(as_text=True)
+    )
     assert [loan["UserID"] for loan in open_loans(settings, "T1")] == [patrons["dana"]]
 
     age_events(settings, 5)
@@ -345,7 +367,10 @@ async def circulation_lend_from_another_desk(settings, barcode: str, patron_id: 
 
     async with Database(settings.database) as db:
         outcome = await circulation.lend(
-            db, barcode=barcode, patron_id=patron_id, actor_id=carol_id,
+            db,
+            barcode=barcode,
+            patron_id=patron_id,
+            actor_id=carol_id,
             today=library_today(settings),
         )
     return outcome.action == "lent"
@@ -361,16 +386,17 @@ async def test_undo_is_refused_after_the_window(desk, settings, shelf, patrons):
     assert len(open_loans(settings, "T1")) == 1
 
 
-
-
 async def test_renewing_at_the_desk_moves_the_due_date_until_renewals_are_used_up(
     desk, settings, shelf, patrons, today
 ):
     await desk.scan("S9001")
     await desk.scan("T1")
     (loan,) = open_loans(settings, "T1")
-    sql(settings, "UPDATE Loans SET ReturnDate = ? WHERE LoanID = ?",
-        ((today + timedelta(days=2)).isoformat(), loan["LoanID"]))
+    sql(
+        settings,
+        "UPDATE Loans SET ReturnDate = ? WHERE LoanID = ?",
+        ((today + timedelta(days=2)).isoformat(), loan["LoanID"]),
+    )
     for renewal in (1, 2):
         response = await desk.post("/desk/renew", loan_id=str(loan["LoanID"]))
         html = await response.get_data(as_text=True)
@@ -395,8 +421,6 @@ async def test_renewing_an_unknown_loan_is_a_clear_refusal(desk):
         response = await desk.post("/desk/renew", loan_id=loan_id)
         assert response.status_code == 422
         assert "no such open loan" in message_of(await response.get_data(as_text=True))
-
-
 
 
 async def lend_everything(desk, card: str, *barcodes: str) -> None:
@@ -432,7 +456,10 @@ async def test_a_hold_queue_sets_a_returned_copy_aside_and_writes_the_email_to_t
     assert hold["Status"] == "ready" and hold["PickupBy"] == pickup.isoformat()
     (mail,) = sql(settings, "SELECT * FROM Outbox")
     assert mail["Kind"] == "hold_ready" and mail["Status"] == "pending"
-    assert mail["Recipient"] == "s9002@example.com" and mail["Subject"] == "Ready to collect: Tidewater"
+    assert (
+        mail["Recipient"] == "s9002@example.com"
+        and mail["Subject"] == "Ready to collect: Tidewater"
+    )
     assert "Dear Eli Park" in mail["BodyText"] and "<strong>Tidewater</strong>" in mail["BodyHtml"]
     assert mail["HeaderMessageID"].startswith("<hold-ready-")
 
@@ -443,11 +470,19 @@ async def test_a_hold_queue_sets_a_returned_copy_aside_and_writes_the_email_to_t
     await desk.scan("S9002")
     response, html = await desk.scan("T1")
     assert response.status_code == 200 and "Their hold on this title is filled" in message_of(html)
-    kinds = [row[0] for row in sql(settings, "SELECT Kind FROM Events WHERE HoldID = ? ORDER BY EventID",
-                                   (hold["HoldID"],))]
+    kinds = [
+        row[0]
+        for row in sql(
+            settings, "SELECT Kind FROM Events WHERE HoldID = ? ORDER BY EventID", (hold["HoldID"],)
+        )
+    ]
     assert kinds == ["hold_placed", "hold_ready", "hold_filled"]
     account = await (await eli.get("/account")).get_data(as_text=True)
-    assert "Tidewater" in account and "Number 1 in the queue" not in account and "Ready at the desk" not in account
+    assert (
+        "Tidewater" in account
+        and "Number 1 in the queue" not in account
+        and "Ready at the desk" not in account
+    )
 
 
 async def test_a_hold_is_refused_while_a_copy_is_on_the_shelf_and_twice_for_the_same_title(
@@ -462,7 +497,9 @@ async def test_a_hold_is_refused_while_a_copy_is_on_the_shelf_and_twice_for_the_
     await lend_everything(desk, "S9001", "T1", "T2")
     await eli.post(f"/books/{shelf}/hold", form={"csrf_token": token})
     await eli.post(f"/books/{shelf}/hold", form={"csrf_token": token})
-    assert "already has a hold on Tidewater" in await (await eli.get("/account")).get_data(as_text=True)
+    assert "already has a hold on Tidewater" in await (await eli.get("/account")).get_data(
+        as_text=True
+    )
     assert sql(settings, "SELECT count(*) FROM Holds")[0][0] == 1
     missing = await eli.post("/books/999999/hold", form={"csrf_token": token})
     assert missing.status_code == 404
@@ -486,31 +523,41 @@ async def test_a_ready_hold_past_its_deadline_expires_and_passes_to_the_next_in_
     statuses = dict(sql(settings, "SELECT UserID, Status FROM Holds"))
     assert statuses == {patrons["eli"]: "expired", patrons["finn"]: "ready"}
     assert [row[0] for row in sql(settings, "SELECT Recipient FROM Outbox ORDER BY MessageID")] == [
-        "s9002@example.com", "s9003@example.com",
+        "s9002@example.com",
+        "s9003@example.com",
     ]
     (expired,) = sql(settings, "SELECT ActorID FROM Events WHERE Kind = 'hold_expired'")
     assert expired[0] is None
 
 
-async def test_renewal_is_refused_when_another_patron_holds_the_title(desk, settings, shelf, patrons):
+async def test_renewal_is_refused_when_another_patron_holds_the_title(
+    desk, settings, shelf, patrons
+):
     await lend_everything(desk, "S9001", "T1", "T2")
     await desk.scan("S9002")
     await desk.post("/desk/hold", book=str(shelf))
     (loan,) = open_loans(settings, "T1")
     response = await desk.post("/desk/renew", loan_id=str(loan["LoanID"]))
     assert response.status_code == 422
-    assert "Another patron is waiting for this title" in message_of(await response.get_data(as_text=True))
-
-
+    assert "Another patron is waiting for this title" in message_of(
+        await response.get_data(as_text=True)
+    )
 
 
 async def test_a_past_loan_shows_the_library_day_it_came_back_not_the_utc_one(app, settings):
     # 23:30 UTC on 1 July is 00:30 on 2 July in London (the settings' timezone, in summer time).
-    (copy,) = sql(settings, "SELECT CopyID, BookID FROM Copies c WHERE NOT EXISTS "
-                            "(SELECT 1 FROM Loans l WHERE l.CopyID = c.CopyID) LIMIT 1")
-    sql(settings, "INSERT INTO Loans (UserID, BookID, CopyID, LoanDate, ReturnDate, ReturnedAt) "
-                  "SELECT UserID, ?, ?, '2026-06-20', '2026-07-04', '2026-07-01T23:30:00Z' "
-                  "FROM Users WHERE Email = 'alice@example.com'", (copy["BookID"], copy["CopyID"]))
+    (copy,) = sql(
+        settings,
+        "SELECT CopyID, BookID FROM Copies c WHERE NOT EXISTS "
+        "(SELECT 1 FROM Loans l WHERE l.CopyID = c.CopyID) LIMIT 1",
+    )
+    sql(
+        settings,
+        "INSERT INTO Loans (UserID, BookID, CopyID, LoanDate, ReturnDate, ReturnedAt) "
+        "SELECT UserID, ?, ?, '2026-06-20', '2026-07-04', '2026-07-01T23:30:00Z' "
+        "FROM Users WHERE Email = 'alice@example.com'",
+        (copy["BookID"], copy["CopyID"]),
+    )
     alice = app.test_client()
     await log_in(alice, "alice@example.com")
     html = await (await alice.get("/account")).get_data(as_text=True)
@@ -530,17 +577,23 @@ async def test_my_account_shows_own_loans_overdue_marks_and_past_loans_only(app,
     assert "Please bring back your overdue items" in html and "You may borrow" not in html
 
 
-async def test_a_student_renews_and_cancels_only_their_own_things(desk, app, settings, shelf, patrons, today):
+async def test_a_student_renews_and_cancels_only_their_own_things(
+    desk, app, settings, shelf, patrons, today
+):
     await lend_everything(desk, "S9001", "T1")
     await lend_everything(desk, "S9002", "T2")
     dana = app.test_client()
     token = await log_in(dana, "s9001@example.com")
     (mine,) = open_loans(settings, "T1")
     (theirs,) = open_loans(settings, "T2")
-    response = await dana.post(f"/account/loans/{mine['LoanID']}/renew", form={"csrf_token": token}, headers=HX)
+    response = await dana.post(
+        f"/account/loans/{mine['LoanID']}/renew", form={"csrf_token": token}, headers=HX
+    )
     html = await response.get_data(as_text=True)
     assert response.status_code == 200 and "Renewed: Tidewater" in html and "<html" not in html
-    response = await dana.post(f"/account/loans/{theirs['LoanID']}/renew", form={"csrf_token": token})
+    response = await dana.post(
+        f"/account/loans/{theirs['LoanID']}/renew", form={"csrf_token": token}
+    )
     assert response.status_code == 404
     assert open_loans(settings, "T2")[0]["Renewals"] == 0
 
@@ -553,16 +606,20 @@ async def test_a_student_renews_and_cancels_only_their_own_things(desk, app, set
     finn_token = await log_in(finn, "s9003@example.com")
     account = await (await finn.get("/account")).get_data(as_text=True)
     assert "Number 1 in the queue" in account
-    response = await finn.post(f"/account/holds/{finns_hold[0]}/cancel", form={"csrf_token": finn_token})
+    response = await finn.post(
+        f"/account/holds/{finns_hold[0]}/cancel", form={"csrf_token": finn_token}
+    )
     assert response.status_code == 303
     assert sql(settings, "SELECT Status FROM Holds")[0][0] == "cancelled"
 
 
-
-
-async def test_patron_and_copy_pages_show_the_event_log_with_who_and_when(desk, settings, shelf, patrons):
+async def test_patron_and_copy_pages_show_the_event_log_with_who_and_when(
+    desk, settings, shelf, patrons
+):
     await lend_everything(desk, "S9001", "T1")
-    patron_page = await (await desk.client.get(f"/patrons/{patrons['dana']}")).get_data(as_text=True)
+    patron_page = await (await desk.client.get(f"/patrons/{patrons['dana']}")).get_data(
+        as_text=True
+    )
     assert "Event log" in patron_page and ">lend<" in patron_page and "Bob Johnson" in patron_page
     copy_page = await (await desk.client.get("/copies/T1")).get_data(as_text=True)
     assert "On loan to" in copy_page and "Dana Ito" in copy_page and ">lend<" in copy_page
@@ -588,8 +645,6 @@ async def test_the_event_log_cannot_be_changed(settings, desk, shelf, patrons):
         conn.close()
 
 
-
-
 @pytest.fixture
 async def admin(app) -> Desk:
     client = app.test_client()
@@ -598,7 +653,11 @@ async def admin(app) -> Desk:
 
 def rules_form(**changes) -> dict[str, str]:
     fields = {}
-    for role, values in (("Student", (14, 5, 2, 0)), ("Librarian", (28, 20, 3, 7)), ("Admin", (28, 20, 3, 7))):
+    for role, values in (
+        ("Student", (14, 5, 2, 0)),
+        ("Librarian", (28, 20, 3, 7)),
+        ("Admin", (28, 20, 3, 7)),
+    ):
         names = ("loan_days", "max_loans", "max_renewals", "renew_overdue_days")
         for name, value in zip(names, values, strict=True):
             fields[f"{role}-{name}"] = str(value)
@@ -613,7 +672,9 @@ async def test_an_admin_changes_the_rules_and_the_desk_uses_them_and_logs_the_ch
 ):
     page = await (await admin.client.get("/admin/rules")).get_data(as_text=True)
     assert 'name="Student-loan_days"' in page and 'value="14"' in page
-    response = await admin.post("/admin/rules", htmx=False, **rules_form(**{"Student-loan_days": "21"}))
+    response = await admin.post(
+        "/admin/rules", htmx=False, **rules_form(**{"Student-loan_days": "21"})
+    )
     assert response.status_code == 303
     page = await (await admin.client.get("/admin/rules")).get_data(as_text=True)
     assert "Saved: Student: 21 days" in page
@@ -625,15 +686,21 @@ async def test_an_admin_changes_the_rules_and_the_desk_uses_them_and_logs_the_ch
     assert event["Detail"].startswith("Student: 21 days")
 
 
-async def test_closed_days_move_the_due_date_and_the_desk_says_so(admin, desk, settings, shelf, patrons, today):
+async def test_closed_days_move_the_due_date_and_the_desk_says_so(
+    admin, desk, settings, shelf, patrons, today
+):
     natural = today + timedelta(days=14)
-    response = await admin.post("/admin/rules/closed-days", htmx=False, day=natural.isoformat(), reason="Inset day")
+    response = await admin.post(
+        "/admin/rules/closed-days", htmx=False, day=natural.isoformat(), reason="Inset day"
+    )
     assert response.status_code == 303
     await desk.scan("S9001")
     _, html = await desk.scan("T1")
     assert "because the library is closed" in message_of(html)
     assert open_loans(settings, "T1")[0]["ReturnDate"] == (natural + timedelta(days=1)).isoformat()
-    response = await admin.post(f"/admin/rules/closed-days/{natural.isoformat()}/delete", htmx=False)
+    response = await admin.post(
+        f"/admin/rules/closed-days/{natural.isoformat()}/delete", htmx=False
+    )
     assert response.status_code == 303
     assert sql(settings, "SELECT count(*) FROM ClosedDays")[0][0] == 0
 
@@ -665,11 +732,21 @@ async def test_a_bad_closed_day_is_refused(admin):
     assert response.status_code == 404
 
 
-
 STAFF_PAGES = ("/desk", "/patrons/1", "/copies/C100000")
 ADMIN_PAGES = ("/admin/rules",)
-STAFF_ACTIONS = ("/desk/scan", "/desk/renew", "/desk/undo", "/desk/hold", "/desk/done", "/patrons/1/desk")
-ADMIN_ACTIONS = ("/admin/rules", "/admin/rules/closed-days", "/admin/rules/closed-days/2026-12-25/delete")
+STAFF_ACTIONS = (
+    "/desk/scan",
+    "/desk/renew",
+    "/desk/undo",
+    "/desk/hold",
+    "/desk/done",
+    "/patrons/1/desk",
+)
+ADMIN_ACTIONS = (
+    "/admin/rules",
+    "/admin/rules/closed-days",
+    "/admin/rules/closed-days/2026-12-25/delete",
+)
 LOGGED_IN_ACTIONS = ("/account/loans/1/renew", "/account/holds/1/cancel", "/books/1/hold")
 
 
@@ -678,18 +755,24 @@ async def test_anonymous_visitors_are_sent_to_sign_in_for_everything_but_the_cat
     for path in STAFF_PAGES + ADMIN_PAGES + ("/account",):
         response = await client.get(path)
         assert response.status_code == 302 and "/login?next=" in response.headers["Location"], path
-    token = re.search(r'name="csrf-token" content="([^"]+)"', await (await client.get("/search")).get_data(as_text=True)).group(1)
+    token = re.search(
+        r'name="csrf-token" content="([^"]+)"',
+        await (await client.get("/search")).get_data(as_text=True),
+    ).group(1)
     for path in STAFF_ACTIONS + ADMIN_ACTIONS + LOGGED_IN_ACTIONS:
         response = await client.post(path, form={"csrf_token": token}, headers=HX)
         assert response.status_code == 401 and "/login" in response.headers["HX-Redirect"], path
     assert (await client.get("/books/1")).status_code == 200
 
 
-@pytest.mark.parametrize(("email", "staff", "admin_ok"), [
-    ("alice@example.com", False, False),
-    ("bob@example.com", True, False),
-    ("carol@example.com", True, True),
-])
+@pytest.mark.parametrize(
+    ("email", "staff", "admin_ok"),
+    [
+        ("alice@example.com", False, False),
+        ("bob@example.com", True, False),
+        ("carol@example.com", True, True),
+    ],
+)
 async def test_each_role_reaches_exactly_its_routes(app, email, staff, admin_ok):
     client = app.test_client()
     token = await log_in(client, email)
@@ -728,7 +811,9 @@ async def test_nav_links_follow_the_role(app):
         assert not any(f'href="{link}"' in nav for link in absent), email
 
 
-async def test_desk_actions_without_a_csrf_token_are_refused_and_change_nothing(desk, settings, shelf, patrons):
+async def test_desk_actions_without_a_csrf_token_are_refused_and_change_nothing(
+    desk, settings, shelf, patrons
+):
     await desk.scan("S9001")
     response = await desk.client.post("/desk/scan", form={"code": "T1"}, headers=HX)
     assert response.status_code == 400
@@ -749,7 +834,9 @@ async def test_undoing_a_return_that_set_a_copy_aside_puts_the_hold_back_and_can
     assert "Set aside for Eli Park" in message_of(html)
     response = await desk.post("/desk/undo")
     html = await response.get_data(as_text=True)
-    assert "on loan to Dana Ito again" in message_of(html) and "Eli Park's hold is waiting again" in message_of(html)
+    assert "on loan to Dana Ito again" in message_of(
+        html
+    ) and "Eli Park's hold is waiting again" in message_of(html)
     assert [loan["UserID"] for loan in open_loans(settings, "T1")] == [patrons["dana"]]
     (hold,) = sql(settings, "SELECT Status, CopyID FROM Holds")
     assert tuple(hold) == ("waiting", None)
@@ -770,13 +857,17 @@ async def test_cancelling_a_ready_hold_passes_the_copy_to_the_next_in_the_queue(
     account = await (await eli.get("/account")).get_data(as_text=True)
     assert "Ready at the desk: collect by" in account
     (eli_hold,) = sql(settings, "SELECT HoldID FROM Holds WHERE UserID = ?", (patrons["eli"],))
-    response = await eli.post(f"/account/holds/{eli_hold[0]}/cancel", form={"csrf_token": token}, headers=HX)
+    response = await eli.post(
+        f"/account/holds/{eli_hold[0]}/cancel", form={"csrf_token": token}, headers=HX
+    )
     assert "passes to the next in the queue" in await response.get_data(as_text=True)
     statuses = dict(sql(settings, "SELECT UserID, Status FROM Holds"))
     assert statuses == {patrons["eli"]: "cancelled", patrons["finn"]: "ready"}
 
 
-async def test_my_account_lists_returned_loans_as_borrowed_before(desk, app, shelf, patrons, settings):
+async def test_my_account_lists_returned_loans_as_borrowed_before(
+    desk, app, shelf, patrons, settings
+):
     await lend_everything(desk, "S9001", "T1")
     age_events(settings, 5)
     await desk.scan("T1")
@@ -810,7 +901,9 @@ async def test_undo_after_a_renewal_does_not_reach_back_to_the_lend(desk, settin
 
 async def test_the_book_page_offers_a_hold_only_when_every_copy_is_out(desk, app, shelf, patrons):
     anonymous = app.test_client()
-    assert "Place a hold" not in await (await anonymous.get(f"/books/{shelf}")).get_data(as_text=True)
+    assert "Place a hold" not in await (await anonymous.get(f"/books/{shelf}")).get_data(
+        as_text=True
+    )
     await lend_everything(desk, "S9001", "T1", "T2")
     page = await (await anonymous.get(f"/books/{shelf}")).get_data(as_text=True)
     assert "Sign in to place a hold" in page and 'href="/copies/T1"' not in page

@@ -17,7 +17,9 @@ from .server import running_server
 DESKS = 20
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
 # Hypercorn's access log names the process that answered: "[pid] [INFO] … "POST /desk/scan".
-SCAN_ANSWERED_BY = re.compile(r'^\S+ \S+ \S+\] \[(\d+)\] \[INFO\] .*"POST /desk/scan ', re.MULTILINE)
+SCAN_ANSWERED_BY = re.compile(
+    r'^\S+ \S+ \S+\] \[(\d+)\] \[INFO\] .*"POST /desk/scan ', re.MULTILINE
+)
 
 
 @pytest.fixture

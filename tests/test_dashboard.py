@@ -39,12 +39,19 @@ def test_the_chart_is_an_accessible_svg_with_a_bar_per_day_and_series():
     assert root.get("role") == "img" and root.get("aria-labelledby") == "c1-title c1-desc"
     assert root.find(f"{SVG}title").text == "Loans and returns per day, 1 Nov to 30 Nov 2026"
     description = root.find(f"{SVG}desc").text
-    assert f"{sum(n % 4 for n in range(30))} loans and {sum(n % 3 for n in range(30))} returns over 30 days" in description
+    assert (
+        f"{sum(n % 4 for n in range(30))} loans and {sum(n % 3 for n in range(30))} returns over 30 days"
+        in description
+    )
     assert len(root.findall(f"{SVG}rect[@class='chart-loans']")) == 30
     assert len(root.findall(f"{SVG}rect[@class='chart-returns']")) == 30
     assert "style=" not in svg
     tallest = max(float(rect.get("height")) for rect in root.iter(f"{SVG}rect"))
-    empty = [rect for rect in root.iter(f"{SVG}rect") if rect.find(f"{SVG}title").text.endswith(": 0 loans")]
+    empty = [
+        rect
+        for rect in root.iter(f"{SVG}rect")
+        if rect.find(f"{SVG}title").text.endswith(": 0 loans")
+    ]
     assert tallest > 0 and all(float(rect.get("height")) == 0 for rect in empty)
 
 
@@ -70,13 +77,26 @@ def seed_loans(settings):
     for (copy_id, book_id, barcode), due_in in zip(free, (-3, -1, 0, 1)):
         conn.execute(
             "INSERT INTO Loans (UserID, BookID, CopyID, LoanDate, ReturnDate) VALUES (?,?,?,?,?)",
-            (alice, book_id, copy_id, (today - timedelta(days=10)).isoformat(), (today + timedelta(days=due_in)).isoformat()),
+            (
+                alice,
+                book_id,
+                copy_id,
+                (today - timedelta(days=10)).isoformat(),
+                (today + timedelta(days=due_in)).isoformat(),
+            ),
         )
         barcodes.append(barcode)
     copy_id, book_id, _ = free[4]
     conn.execute(
         "INSERT INTO Loans (UserID, BookID, CopyID, LoanDate, ReturnDate, ReturnedAt) VALUES (?,?,?,?,?,?)",
-        (alice, book_id, copy_id, today.isoformat(), today.isoformat(), f"{today.isoformat()}T12:00:00Z"),
+        (
+            alice,
+            book_id,
+            copy_id,
+            today.isoformat(),
+            today.isoformat(),
+            f"{today.isoformat()}T12:00:00Z",
+        ),
     )
     copy_id, book_id, _ = free[5]
     conn.execute(
@@ -84,8 +104,13 @@ def seed_loans(settings):
         (alice, book_id, copy_id, (today + timedelta(days=7)).isoformat()),
     )
     expected = {
-        "overdue": conn.execute("SELECT count(*) FROM Loans WHERE ReturnedAt IS NULL AND ReturnDate < ?", (today.isoformat(),)).fetchone()[0],
-        "on loan": conn.execute("SELECT count(*) FROM Loans WHERE ReturnedAt IS NULL").fetchone()[0],
+        "overdue": conn.execute(
+            "SELECT count(*) FROM Loans WHERE ReturnedAt IS NULL AND ReturnDate < ?",
+            (today.isoformat(),),
+        ).fetchone()[0],
+        "on loan": conn.execute("SELECT count(*) FROM Loans WHERE ReturnedAt IS NULL").fetchone()[
+            0
+        ],
         "titles": conn.execute("SELECT count(*) FROM Books").fetchone()[0],
         "active patrons": conn.execute("SELECT count(*) FROM Users WHERE Active = 1").fetchone()[0],
     }
@@ -94,7 +119,10 @@ def seed_loans(settings):
 
 
 def stat(html: str, label: str) -> int:
-    match = re.search(r'<span class="stat-value">([\d,]+)</span><span class="stat-label">' + re.escape(label), html)
+    match = re.search(
+        r'<span class="stat-value">([\d,]+)</span><span class="stat-label">' + re.escape(label),
+        html,
+    )
     assert match, label
     return int(match.group(1).replace(",", ""))
 
@@ -110,9 +138,11 @@ async def test_the_dashboard_shows_counts_overdue_loans_the_chart_and_favourites
     assert stat(html, "titles") == expected["titles"]
     assert stat(html, "active patrons") == expected["active patrons"]
     assert stat(html, "holds ready") == 1
-    overdue = html[html.index('id="overdue"'):html.index('id="activity-heading"')]
+    overdue = html[html.index('id="overdue"') : html.index('id="activity-heading"')]
     assert f">{barcodes[0]}<" in overdue and f">{barcodes[1]}<" in overdue
-    assert f">{barcodes[2]}<" not in overdue and f">{barcodes[3]}<" not in overdue  # due today is not overdue
+    assert (
+        f">{barcodes[2]}<" not in overdue and f">{barcodes[3]}<" not in overdue
+    )  # due today is not overdue
     assert '<a href="/patrons/' in overdue
     assert '<svg class="chart" id="activity-chart" role="img"' in html
     assert "The same numbers as a table" in html
@@ -129,10 +159,14 @@ async def test_the_overdue_list_sorts_by_days_patron_or_title(client, settings):
     def patrons(html):
         return re.findall(r'<a href="/patrons/\d+">([^<]+)</a>', html)
 
-    by_days = await (await client.get("/dashboard?sort=days", headers={"HX-Request": "true"})).get_data(as_text=True)
+    by_days = await (
+        await client.get("/dashboard?sort=days", headers={"HX-Request": "true"})
+    ).get_data(as_text=True)
     assert "<html" not in by_days and days(by_days) == sorted(days(by_days), reverse=True)
     assert 'aria-sort="descending"' in by_days
-    by_patron = await (await client.get("/dashboard?sort=patron", headers={"HX-Request": "true"})).get_data(as_text=True)
+    by_patron = await (
+        await client.get("/dashboard?sort=patron", headers={"HX-Request": "true"})
+    ).get_data(as_text=True)
     names = patrons(by_patron)
     assert names == sorted(names, key=str.casefold) and len(names) == len(days(by_days))
     odd = await client.get("/dashboard?sort=<script>")

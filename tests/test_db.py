@@ -41,6 +41,9 @@ async def test_write_keeps_nothing_when_the_function_fails_half_way(db):
 
     assert await db.fetch_value("SELECT count(*) FROM Books") == 0
     # The writer is usable again: the failed transaction was rolled back.
-    await db.write(lambda conn: conn.execute(
-        "INSERT INTO Books (Title, Author) VALUES ('Emma', 'Jane Austen')"))
+    await db.write(
+        lambda conn: conn.execute(
+            "INSERT INTO Books (Title, Author) VALUES ('Emma', 'Jane Austen')"
+        )
+    )
     assert await db.fetch_value("SELECT Title FROM Books") == "Emma"

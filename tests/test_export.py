@@ -19,18 +19,32 @@ from .conftest import log_in
 def test_cells_a_spreadsheet_would_run_get_a_leading_quote():
     for text in ("=1+2", "+44 20", "-5", "@SUM(A1)", "\tx", "\rx"):
         assert neutralise(text) == "'" + text
-    assert neutralise("Plain title") == "Plain title" and neutralise(None) == "" and neutralise(1925) == "1925"
+    assert (
+        neutralise("Plain title") == "Plain title"
+        and neutralise(None) == ""
+        and neutralise(1925) == "1925"
+    )
 
 
 async def test_staff_download_each_export_as_csv(client, settings, monkeypatch):
     monkeypatch.setattr(exporting, "PAGE_SIZE", 7)  # many pages from a small library
     await log_in(client, "bob@example.com")
     for kind, header, expected in (
-        ("books", "title,author,isbn,series,subjects,publisher,year,language,copies,barcodes,location",
-         "The Great Gatsby,F. Scott Fitzgerald,978-0-7432-7356-5"),
-        ("patrons", "name,email,role,card_number,group,active", "Alice Smith,alice@example.com,Student,S0001"),
-        ("loans", "loan_id,loan_date,due_date,returned_at,renewals,barcode,isbn,title,patron_name",
-         "2025-03-01,2025-03-15,,0,"),
+        (
+            "books",
+            "title,author,isbn,series,subjects,publisher,year,language,copies,barcodes,location",
+            "The Great Gatsby,F. Scott Fitzgerald,978-0-7432-7356-5",
+        ),
+        (
+            "patrons",
+            "name,email,role,card_number,group,active",
+            "Alice Smith,alice@example.com,Student,S0001",
+        ),
+        (
+            "loans",
+            "loan_id,loan_date,due_date,returned_at,renewals,barcode,isbn,title,patron_name",
+            "2025-03-01,2025-03-15,,0,",
+        ),
     ):
         response = await client.get(f"/admin/export/{kind}.csv")
         assert response.status_code == 200
@@ -52,15 +66,19 @@ def _export(database, kind, path):
     return path.read_text(encoding="utf-8")
 
 
-def test_books_and_patrons_round_trip_through_export_and_import(demo_database, tmp_path, capsys, monkeypatch):
+def test_books_and_patrons_round_trip_through_export_and_import(
+    demo_database, tmp_path, capsys, monkeypatch
+):
     monkeypatch.setattr(exporting, "PAGE_SIZE", 7)
     conn = connect_sync(demo_database)
     conn.execute(
         "INSERT INTO Books (Title, Author, Subjects, Year) VALUES (?, ?, ?, ?)",
         ("=cmd|' /C calc'!A0", "-Dash, Author", "@risk; +plus", -400),
     )
-    conn.execute("INSERT INTO Users (Name, Role, CardNumber, GroupName, Active) "
-                 "VALUES ('+Plus Person', 'Student', '-77', '=Group', 0)")
+    conn.execute(
+        "INSERT INTO Users (Name, Role, CardNumber, GroupName, Active) "
+        "VALUES ('+Plus Person', 'Student', '-77', '=Group', 0)"
+    )
     conn.close()
     books = _export(demo_database, "books", tmp_path / "books.csv")
     patrons = _export(demo_database, "patrons", tmp_path / "patrons.csv")
@@ -74,8 +92,9 @@ def test_books_and_patrons_round_trip_through_export_and_import(demo_database, t
     book_summary = apply_books(conn, read_books_csv(books.encode())[1])
     patron_summary = apply_patrons(conn, read_patrons_csv(patrons.encode(), allow_admin=True)[1])
     assert book_summary.invalid == 0 and patron_summary.invalid == 0
-    assert conn.execute("SELECT Title, Author, Subjects, Year FROM Books WHERE Year = -400").fetchone()[:] == (
-        "=cmd|' /C calc'!A0", "-Dash, Author", "@risk; +plus", -400)
+    assert conn.execute(
+        "SELECT Title, Author, Subjects, Year FROM Books WHERE Year = -400"
+    ).fetchone()[:] == ("=cmd|' /C calc'!A0", "-Dash, Author", "@risk; +plus", -400)
     conn.close()
     assert _export(fresh, "books", tmp_path / "books-again.csv") == books
     assert _export(fresh, "patrons", tmp_path / "patrons-again.csv") == patrons

@@ -28,8 +28,11 @@ def test_the_plan_counts_exactly_what_applying_then_does(demo_database):
     planned = plan_books(conn, rows)
     assert snapshot(conn) == before
     applied = apply_books(conn, rows)
-    assert (planned.new, planned.updated, planned.duplicate, planned.invalid) == (
-        applied.new, applied.updated, applied.duplicate, applied.invalid) == (2, 0, 2, 5)
+    assert (
+        (planned.new, planned.updated, planned.duplicate, planned.invalid)
+        == (applied.new, applied.updated, applied.duplicate, applied.invalid)
+        == (2, 0, 2, 5)
+    )
     assert planned.problems == applied.problems
 
 
@@ -48,7 +51,9 @@ def test_a_failure_while_writing_leaves_the_database_as_it_was(demo_database):
 
 def test_generated_barcodes_skip_numbers_already_on_a_copy(demo_database):
     conn = connect_sync(demo_database)
-    taken = conn.execute("SELECT Barcode FROM Copies WHERE Barcode GLOB 'C[0-9]*' ORDER BY CopyID LIMIT 1").fetchone()[0]
+    taken = conn.execute(
+        "SELECT Barcode FROM Copies WHERE Barcode GLOB 'C[0-9]*' ORDER BY CopyID LIMIT 1"
+    ).fetchone()[0]
     conn.execute("UPDATE LibrarySettings SET Value = ? WHERE Key = 'barcode_next'", (taken[1:],))
     summary = apply_books(conn, read_books_csv("title,author\nFirst New,A\n")[1])
     assert summary.copies_added == 1

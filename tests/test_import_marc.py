@@ -18,37 +18,87 @@ from .test_import_web import upload
 MARC8_ACUTE, MARC8_UMLAUT = "\u00e2", "\u00e8"
 
 
-def make_record(*, utf8: bool, title: str, author: str, isbn: str | None, holdings=(), subjects=("Philosophy",)):
-    record = Record(to_unicode=utf8, force_utf8=utf8,
-                    leader="00000nam a2200000 a 4500" if utf8 else "00000nam  2200000   4500")
+def make_record(
+    *, utf8: bool, title: str, author: str, isbn: str | None, holdings=(), subjects=("Philosophy",)
+):
+    record = Record(
+        to_unicode=utf8,
+        force_utf8=utf8,
+        leader="00000nam a2200000 a 4500" if utf8 else "00000nam  2200000   4500",
+    )
     record.add_field(Field(tag="008", data="850101s1942    fr            000 1 fre d"))
     if isbn:
-        record.add_field(Field(tag="020", indicators=[" ", " "], subfields=[Subfield("a", f"{isbn} (pbk.)")]))
-    record.add_field(Field(tag="100", indicators=["1", " "], subfields=[Subfield("a", author + ",")]))
-    record.add_field(Field(tag="245", indicators=["1", "0"], subfields=[Subfield("a", title + " /"), Subfield("c", "x.")]))
-    record.add_field(Field(tag="264", indicators=[" ", "1"], subfields=[
-        Subfield("a", "Paris :"), Subfield("b", "Gallimard,"), Subfield("c", "c1942.")]))
+        record.add_field(
+            Field(tag="020", indicators=[" ", " "], subfields=[Subfield("a", f"{isbn} (pbk.)")])
+        )
+    record.add_field(
+        Field(tag="100", indicators=["1", " "], subfields=[Subfield("a", author + ",")])
+    )
+    record.add_field(
+        Field(
+            tag="245",
+            indicators=["1", "0"],
+            subfields=[Subfield("a", title + " /"), Subfield("c", "x.")],
+        )
+    )
+    record.add_field(
+        Field(
+            tag="264",
+            indicators=[" ", "1"],
+            subfields=[
+                Subfield("a", "Paris :"),
+                Subfield("b", "Gallimard,"),
+                Subfield("c", "c1942."),
+            ],
+        )
+    )
     for subject in subjects:
-        record.add_field(Field(tag="650", indicators=[" ", "0"], subfields=[Subfield("a", subject + ".")]))
+        record.add_field(
+            Field(tag="650", indicators=[" ", "0"], subfields=[Subfield("a", subject + ".")])
+        )
     for barcode, shelf in holdings:
-        record.add_field(Field(tag="852", indicators=[" ", " "], subfields=[Subfield("c", shelf), Subfield("p", barcode)]))
+        record.add_field(
+            Field(
+                tag="852",
+                indicators=[" ", " "],
+                subfields=[Subfield("c", shelf), Subfield("p", barcode)],
+            )
+        )
     return record
 
 
 def marc8_file() -> bytes:
-    return make_record(
-        utf8=False, title=f"L'{MARC8_ACUTE}etranger", author="Camus, Albert", isbn="2070360024",
-        holdings=[("M-0001", "Fiction A-F"), ("M-0002", "Fiction A-F")],
-    ).as_marc() + make_record(
-        utf8=False, title=f"Die Bl{MARC8_UMLAUT}utezeit", author=f"M{MARC8_UMLAUT}uller, Herta", isbn=None,
-    ).as_marc()
+    return (
+        make_record(
+            utf8=False,
+            title=f"L'{MARC8_ACUTE}etranger",
+            author="Camus, Albert",
+            isbn="2070360024",
+            holdings=[("M-0001", "Fiction A-F"), ("M-0002", "Fiction A-F")],
+        ).as_marc()
+        + make_record(
+            utf8=False,
+            title=f"Die Bl{MARC8_UMLAUT}utezeit",
+            author=f"M{MARC8_UMLAUT}uller, Herta",
+            isbn=None,
+        ).as_marc()
+    )
 
 
 def utf8_file() -> bytes:
-    return make_record(
-        utf8=True, title="Le Petit Prince", author="Saint-Exupéry, Antoine de", isbn="9782070612758",
-        holdings=[("M-0100", "Jeunesse")], subjects=("Enfance", "Aviateurs"),
-    ).as_marc() + make_record(utf8=True, title="Война и мир", author="Толстой, Лев", isbn="not-an-isbn").as_marc()
+    return (
+        make_record(
+            utf8=True,
+            title="Le Petit Prince",
+            author="Saint-Exupéry, Antoine de",
+            isbn="9782070612758",
+            holdings=[("M-0100", "Jeunesse")],
+            subjects=("Enfance", "Aviateurs"),
+        ).as_marc()
+        + make_record(
+            utf8=True, title="Война и мир", author="Толстой, Лев", isbn="not-an-isbn"
+        ).as_marc()
+    )
 
 
 def test_marc8_records_become_correct_utf8_text_with_holdings():
@@ -72,14 +122,28 @@ def test_utf8_records_keep_non_latin_text_and_report_a_bad_isbn():
 
 
 def test_marcxml_reads_the_same_as_binary():
-    records = [make_record(utf8=True, title="Café Society", author="Doe, Jane", isbn="0439023483",
-                           holdings=[("X-1", "Reference")])]
-    xml = (b'<?xml version="1.0" encoding="UTF-8"?>'
-           b'<collection xmlns="http://www.loc.gov/MARC21/slim">'
-           + b"".join(record_to_xml(record, namespace=False) for record in records)
-           + b"</collection>")
+    records = [
+        make_record(
+            utf8=True,
+            title="Café Society",
+            author="Doe, Jane",
+            isbn="0439023483",
+            holdings=[("X-1", "Reference")],
+        )
+    ]
+    xml = (
+        b'<?xml version="1.0" encoding="UTF-8"?>'
+        b'<collection xmlns="http://www.loc.gov/MARC21/slim">'
+        + b"".join(record_to_xml(record, namespace=False) for record in records)
+        + b"</collection>"
+    )
     (row,) = read_marc(xml)
-    assert (row.title, row.author, row.isbn, row.barcodes) == ("Café Society", "Doe, Jane", "9780439023481", ["X-1"])
+    assert (row.title, row.author, row.isbn, row.barcodes) == (
+        "Café Society",
+        "Doe, Jane",
+        "9780439023481",
+        ["X-1"],
+    )
 
 
 def test_a_damaged_record_is_an_invalid_row_and_garbage_is_refused():
@@ -96,8 +160,16 @@ def test_importing_marc_creates_books_with_their_barcodes_once(database_path):
     copies = conn.execute(
         "SELECT c.Barcode, c.Location FROM Copies c JOIN Books b USING (BookID) WHERE b.ISBN = '9782070360024' ORDER BY 1"
     ).fetchall()
-    assert [tuple(copy) for copy in copies] == [("M-0001", "Fiction A-F"), ("M-0002", "Fiction A-F")]
-    assert conn.execute("SELECT Title FROM BooksSearch WHERE BooksSearch MATCH 'etranger'").fetchone()[0] == "L'étranger"
+    assert [tuple(copy) for copy in copies] == [
+        ("M-0001", "Fiction A-F"),
+        ("M-0002", "Fiction A-F"),
+    ]
+    assert (
+        conn.execute("SELECT Title FROM BooksSearch WHERE BooksSearch MATCH 'etranger'").fetchone()[
+            0
+        ]
+        == "L'étranger"
+    )
     again = apply_books(conn, read_marc(marc8_file() + utf8_file()))
     assert (again.new, again.copies_added) == (0, 0)
 
@@ -114,7 +186,10 @@ async def test_a_marc_file_is_previewed_and_imported_from_the_web(client, settin
     response = await upload(client, token, marc8_file(), kind="marc", filename="records.mrc")
     assert response.status_code == 303
     html = await (await client.get("/admin/import/preview")).get_data(as_text=True)
-    assert "2 rows read" in html and '<span class="stat-value">2</span><span class="stat-label">new' in html
+    assert (
+        "2 rows read" in html
+        and '<span class="stat-value">2</span><span class="stat-label">new' in html
+    )
     await client.post("/admin/import/confirm", form={"csrf_token": token})
     page = await (await client.get("/search?q=etranger")).get_data(as_text=True)
     assert "L&#39;<mark>étranger</mark>" in page

@@ -49,8 +49,13 @@ def test_applying_adds_new_patrons_updates_known_ones_and_is_idempotent(demo_dat
     conn = connect_sync(demo_database)
     summary = apply_patrons(conn, rows)
     assert (summary.new, summary.updated) == (2, 1)
-    assert conn.execute("SELECT GroupName FROM Users WHERE Email = 'alice@example.com'").fetchone()[0] == "Year 11"
-    assert conn.execute("SELECT Name, GroupName, Role FROM Users WHERE CardNumber = 'S7002'").fetchone()[:] == ("Mei Chen", "Year 8", "Student")
+    assert (
+        conn.execute("SELECT GroupName FROM Users WHERE Email = 'alice@example.com'").fetchone()[0]
+        == "Year 11"
+    )
+    assert conn.execute(
+        "SELECT Name, GroupName, Role FROM Users WHERE CardNumber = 'S7002'"
+    ).fetchone()[:] == ("Mei Chen", "Year 8", "Student")
     again = apply_patrons(conn, read_patrons_csv(CLASS_LIST)[1])
     assert (again.new, again.updated) == (0, 0)
 
@@ -68,7 +73,9 @@ def test_an_import_that_fails_half_way_leaves_the_database_as_it_was(demo_databa
 
     with pytest.raises(KeyboardInterrupt):
         apply_patrons(conn, rows, progress=interrupt)
-    assert conn.execute("SELECT count(*), total(length(GroupName)) FROM Users").fetchone()[:] == before
+    assert (
+        conn.execute("SELECT count(*), total(length(GroupName)) FROM Users").fetchone()[:] == before
+    )
 
 
 def test_the_command_line_imports_patrons_with_a_summary(demo_database, tmp_path, capsys):
@@ -78,4 +85,6 @@ def test_the_command_line_imports_patrons_with_a_summary(demo_database, tmp_path
     out = capsys.readouterr()
     assert "3 new, 1 updated, 1 duplicate, 3 invalid" in out.out
     assert "importing class.csv [" in out.err
-    assert rows_of(demo_database, "SELECT Role FROM Users WHERE Email = 'boss@example.org'") == [("Admin",)]
+    assert rows_of(demo_database, "SELECT Role FROM Users WHERE Email = 'boss@example.org'") == [
+        ("Admin",)
+    ]

@@ -22,7 +22,7 @@ BAD_ROWS_CSV = (
     "Bad Code,Someone,,2001,1,has space\n"
     "Taken Code,Someone,,2001,1,C100000\n"
     "The Great Gatsby,F. Scott Fitzgerald,9780743273565,1925,1,\n"
-    "=HYPERLINK(\"x\"),Mallory,,2001,1,\n"
+    '=HYPERLINK("x"),Mallory,,2001,1,\n'
 )
 
 
@@ -47,7 +47,10 @@ def _file(data: bytes, filename: str):
 
 
 def stat(html: str, label: str) -> int:
-    match = re.search(r'<span class="stat-value">([\d,]+)</span><span class="stat-label">' + re.escape(label), html)
+    match = re.search(
+        r'<span class="stat-value">([\d,]+)</span><span class="stat-label">' + re.escape(label),
+        html,
+    )
     assert match, f"no {label} count in the page"
     return int(match.group(1).replace(",", ""))
 
@@ -57,7 +60,9 @@ async def staff(client):
     return await log_in(client, "bob@example.com")
 
 
-async def test_a_file_with_bad_rows_is_previewed_with_counts_and_a_reason_per_row(client, staff, settings):
+async def test_a_file_with_bad_rows_is_previewed_with_counts_and_a_reason_per_row(
+    client, staff, settings
+):
     books_before = count(settings, "SELECT count(*) FROM Books")
     response = await upload(client, staff, BAD_ROWS_CSV.encode())
     assert response.status_code == 303 and response.headers["Location"] == "/admin/import/preview"
@@ -91,15 +96,23 @@ async def test_columns_can_be_chosen_when_they_are_not_recognised(client, staff,
     first = await client.get("/admin/import/preview")
     html = await first.get_data(as_text=True)
     assert first.status_code == 422 and "no title column was found" in html
-    assert '<select id="map-title" name="map_title">' in html and "<option>Book Name</option>" in html
+    assert (
+        '<select id="map-title" name="map_title">' in html and "<option>Book Name</option>" in html
+    )
     chosen = {"map_title": "Book Name", "map_author": "Writer", "map_isbn": "Code"}
     preview = await client.get("/admin/import/preview", query_string=chosen)
     html = await preview.get_data(as_text=True)
     assert preview.status_code == 200 and stat(html, "new") == 1
     assert '<input type="hidden" name="map_author" value="Writer">' in html
     await client.post("/admin/import/confirm", form={**chosen, "csrf_token": staff})
-    assert count(settings, "SELECT count(*) FROM Books WHERE Title = 'Solaris' AND Author = 'Stanisław Lem' "
-                           "AND ISBN = '9780156027601'") == 1
+    assert (
+        count(
+            settings,
+            "SELECT count(*) FROM Books WHERE Title = 'Solaris' AND Author = 'Stanisław Lem' "
+            "AND ISBN = '9780156027601'",
+        )
+        == 1
+    )
 
 
 async def test_a_column_the_file_does_not_have_is_refused(client, staff):
@@ -137,8 +150,12 @@ async def test_a_student_cannot_import_or_export(client):
     assert (await client.get("/admin/export/patrons.csv")).status_code == 403
 
 
-@pytest.mark.skipif(not GOODBOOKS_CSV.exists(), reason="the goodbooks-10k catalogue is not available")
-async def test_the_goodbooks_file_is_previewed_imported_and_reimported_adding_nothing(client, staff, settings):
+@pytest.mark.skipif(
+    not GOODBOOKS_CSV.exists(), reason="the goodbooks-10k catalogue is not available"
+)
+async def test_the_goodbooks_file_is_previewed_imported_and_reimported_adding_nothing(
+    client, staff, settings
+):
     books_before = count(settings, "SELECT count(*) FROM Books")
     await upload(client, staff, GOODBOOKS_CSV.read_bytes(), filename="books.csv")
     html = await (await client.get("/admin/import/preview")).get_data(as_text=True)
@@ -146,13 +163,15 @@ async def test_the_goodbooks_file_is_previewed_imported_and_reimported_adding_no
     new = stat(html, "new")
     assert new + stat(html, "duplicate") + stat(html, "invalid") + stat(html, "updated") == 10_000
     assert new > 9_900
-    assert '<option selected>isbn</option>' in html and '<option selected>authors</option>' in html
+    assert "<option selected>isbn</option>" in html and "<option selected>authors</option>" in html
     await client.post("/admin/import/confirm", form={"csrf_token": staff})
     assert count(settings, "SELECT count(*) FROM Books") == books_before + new
     # A repaired ISBN-10 (books.csv has "439023483") finds its book by search.
     found = await client.get("/search?q=0439023483")
     assert found.status_code == 302
-    assert "The Hunger Games" in await (await client.get(found.headers["Location"])).get_data(as_text=True)
+    assert "The Hunger Games" in await (await client.get(found.headers["Location"])).get_data(
+        as_text=True
+    )
 
     await upload(client, staff, GOODBOOKS_CSV.read_bytes(), filename="books.csv")
     again = await (await client.get("/admin/import/preview")).get_data(as_text=True)
@@ -169,5 +188,11 @@ async def test_patrons_are_previewed_and_imported_from_the_web(client, staff, se
     assert stat(html, "new") == 1 and stat(html, "invalid") == 1
     assert "email: Type an email address like name@example.org." in html
     await client.post("/admin/import/confirm", form={"csrf_token": staff})
-    assert count(settings, "SELECT count(*) FROM Users WHERE Email = 'ravi@example.org' AND GroupName = 'Year 8' "
-                           "AND CardNumber = 'S7001' AND Role = 'Student'") == 1
+    assert (
+        count(
+            settings,
+            "SELECT count(*) FROM Users WHERE Email = 'ravi@example.org' AND GroupName = 'Year 8' "
+            "AND CardNumber = 'S7001' AND Role = 'Student'",
+        )
+        == 1
+    )

@@ -32,7 +32,9 @@ def test_a_failing_migration_leaves_the_previous_version(tmp_path):
     directory = tmp_path / "sql"
     directory.mkdir()
     (directory / "0001_first.sql").write_text("CREATE TABLE A (x INTEGER);")
-    (directory / "0002_broken.sql").write_text("CREATE TABLE B (y INTEGER); INSERT INTO Nope VALUES (1);")
+    (directory / "0002_broken.sql").write_text(
+        "CREATE TABLE B (y INTEGER); INSERT INTO Nope VALUES (1);"
+    )
     conn = connect_sync(tmp_path / "db.sqlite3")
     with pytest.raises(sqlite3.OperationalError):
         migrate(conn, directory)
@@ -52,8 +54,12 @@ def test_every_connection_enforces_foreign_keys_and_uses_wal(database_path):
 @pytest.fixture
 def conn(database_path):
     conn = connect_sync(database_path)
-    conn.execute("INSERT INTO Users (UserID, Name, Role, Email) VALUES (1, 'Alice Smith', 'Student', 'alice@example.com')")
-    conn.execute("INSERT INTO Books (BookID, Title, Author, ISBN) VALUES (1, 'The Great Gatsby', 'F. Scott Fitzgerald', '9780743273565')")
+    conn.execute(
+        "INSERT INTO Users (UserID, Name, Role, Email) VALUES (1, 'Alice Smith', 'Student', 'alice@example.com')"
+    )
+    conn.execute(
+        "INSERT INTO Books (BookID, Title, Author, ISBN) VALUES (1, 'The Great Gatsby', 'F. Scott Fitzgerald', '9780743273565')"
+    )
     conn.execute("INSERT INTO Copies (CopyID, BookID, Barcode) VALUES (1, 1, 'C1')")
     return conn
 
@@ -83,19 +89,31 @@ def test_the_schema_refuses_bad_rows(conn, statement):
 
 
 def test_a_copy_can_never_have_two_open_loans(conn):
-    conn.execute("INSERT INTO Loans (UserID, BookID, CopyID, LoanDate, ReturnDate) VALUES (1, 1, 1, '2026-11-01', '2026-11-15')")
+    conn.execute(
+        "INSERT INTO Loans (UserID, BookID, CopyID, LoanDate, ReturnDate) VALUES (1, 1, 1, '2026-11-01', '2026-11-15')"
+    )
     with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
-        conn.execute("INSERT INTO Loans (UserID, BookID, CopyID, LoanDate, ReturnDate) VALUES (1, 1, 1, '2026-11-02', '2026-11-16')")
+        conn.execute(
+            "INSERT INTO Loans (UserID, BookID, CopyID, LoanDate, ReturnDate) VALUES (1, 1, 1, '2026-11-02', '2026-11-16')"
+        )
     conn.execute("UPDATE Loans SET ReturnedAt = '2026-11-03T10:00:00Z'")
-    conn.execute("INSERT INTO Loans (UserID, BookID, CopyID, LoanDate, ReturnDate) VALUES (1, 1, 1, '2026-11-04', '2026-11-18')")
+    conn.execute(
+        "INSERT INTO Loans (UserID, BookID, CopyID, LoanDate, ReturnDate) VALUES (1, 1, 1, '2026-11-04', '2026-11-18')"
+    )
 
 
 def test_availability_is_derived_from_open_loans(conn):
     def availability():
-        return tuple(conn.execute("SELECT Copies, Availability, NextDueBack FROM BookAvailability WHERE BookID = 1").fetchone())
+        return tuple(
+            conn.execute(
+                "SELECT Copies, Availability, NextDueBack FROM BookAvailability WHERE BookID = 1"
+            ).fetchone()
+        )
 
     assert availability() == (1, 1, None)
-    conn.execute("INSERT INTO Loans (UserID, BookID, CopyID, LoanDate, ReturnDate) VALUES (1, 1, 1, '2026-11-01', '2026-11-15')")
+    conn.execute(
+        "INSERT INTO Loans (UserID, BookID, CopyID, LoanDate, ReturnDate) VALUES (1, 1, 1, '2026-11-01', '2026-11-15')"
+    )
     assert availability() == (1, 0, "2026-11-15")
     conn.execute("UPDATE Loans SET ReturnedAt = '2026-11-03T10:00:00Z'")
     assert availability() == (1, 1, None)
@@ -111,7 +129,12 @@ def test_the_event_log_is_append_only(conn):
 
 def test_the_search_index_follows_every_change_to_books(conn):
     def titles(query):
-        return [row[0] for row in conn.execute("SELECT Title FROM BooksSearch WHERE BooksSearch MATCH ?", (query,))]
+        return [
+            row[0]
+            for row in conn.execute(
+                "SELECT Title FROM BooksSearch WHERE BooksSearch MATCH ?", (query,)
+            )
+        ]
 
     assert titles("gatsby") == ["The Great Gatsby"]
     conn.execute("UPDATE Books SET Title = 'Tender Is the Night', Subjects = NULL WHERE BookID = 1")

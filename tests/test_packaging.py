@@ -13,8 +13,18 @@ from .conftest import REPO
 def test_the_wheel_carries_templates_static_files_and_migrations_and_runs_from_elsewhere(tmp_path):
     wheel_dir = tmp_path / "wheel"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
-         "--wheel-dir", str(wheel_dir), str(REPO)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--quiet",
+            "--wheel-dir",
+            str(wheel_dir),
+            str(REPO),
+        ],
         check=True,
     )
     (wheel,) = wheel_dir.glob("shelfmark-*.whl")

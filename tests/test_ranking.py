@@ -42,7 +42,11 @@ def test_typing_the_start_of_a_title_beats_the_same_words_scattered():
 
 def test_typing_a_title_from_its_leading_article_counts_as_its_start():
     ranked = rerank(
-        [book(1, "Beyond the Lost Journey"), book(2, "Under the Lost Sky"), book(3, "The Lost Ocean")],
+        [
+            book(1, "Beyond the Lost Journey"),
+            book(2, "Under the Lost Sky"),
+            book(3, "The Lost Ocean"),
+        ],
         ("the", "lo"),
     )
     assert ranked[0].title == "The Lost Ocean"
@@ -53,7 +57,9 @@ def test_when_relevance_ties_the_often_borrowed_book_on_the_shelf_comes_first():
     popular = book(2, "Winter Garden", times_borrowed=40)
     on_shelf = book(3, "Winter Garden")
     assert rerank([obscure, popular], ("winter",))[0].book_id == 2
-    tied = [(value, candidate.book_id) for value, candidate in scored([obscure, on_shelf], ("winter",))]
+    tied = [
+        (value, candidate.book_id) for value, candidate in scored([obscure, on_shelf], ("winter",))
+    ]
     assert with_shelf(tied, on_shelf={3})[0][1] == 3
 
 

@@ -6,9 +6,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-
 from webapp.jobs.reminders import retry_delay
 from webapp.jobs.scheduler import last_scheduled_run, needs_catch_up, today_of_next_run
+
 from webapp.mail import header_safe, valid_address
 from webapp.models.job_runs import JobRun, RunCounts, status_warning
 from webapp.reminder_stages import (
@@ -36,16 +36,16 @@ def test_due_today_is_not_overdue_and_the_day_after_is():
 @pytest.mark.parametrize(
     "today_offset, sent, expected",
     [
-        (-3, (), None),          # too early for the courtesy notice
-        (-2, (), -2),            # courtesy two days before
-        (0, (-2,), None),        # due today: courtesy already sent, nothing more
-        (0, (), -2),             # a missed courtesy night is still a courtesy notice
-        (1, (-2,), 1),           # first overdue notice
-        (6, (-2, 1), None),      # between stages
+        (-3, (), None),  # too early for the courtesy notice
+        (-2, (), -2),  # courtesy two days before
+        (0, (-2,), None),  # due today: courtesy already sent, nothing more
+        (0, (), -2),  # a missed courtesy night is still a courtesy notice
+        (1, (-2,), 1),  # first overdue notice
+        (6, (-2, 1), None),  # between stages
         (7, (-2, 1), 7),
-        (30, (-2, 1), 21),       # nights missed: only the latest stage, never a burst
+        (30, (-2, 1), 21),  # nights missed: only the latest stage, never a burst
         (30, (-2, 1, 7, 21), None),
-        (8, (21,), None),        # a later stage sent means earlier ones never go out
+        (8, (21,), None),  # a later stage sent means earlier ones never go out
     ],
 )
 def test_each_loan_gets_only_the_latest_stage_it_has_reached_and_not_been_sent(
@@ -78,8 +78,16 @@ def test_catch_up_is_needed_when_no_run_succeeded_since_last_nights_slot():
 
 
 def _run(status: str, error: str | None = None) -> JobRun:
-    return JobRun(1, "nightly", "2026-11-29", "2026-11-29T02:00:00Z", "2026-11-29T02:01:00Z",
-                  status, RunCounts(), error)
+    return JobRun(
+        1,
+        "nightly",
+        "2026-11-29",
+        "2026-11-29T02:00:00Z",
+        "2026-11-29T02:01:00Z",
+        status,
+        RunCounts(),
+        error,
+    )
 
 
 def test_the_dashboard_warns_when_the_last_success_is_old_or_the_last_run_failed():
@@ -87,7 +95,9 @@ def test_the_dashboard_warns_when_the_last_success_is_old_or_the_last_run_failed
     recent = now - timedelta(hours=10)
     assert status_warning(_run("succeeded"), recent, now) is None
     assert "30 hours ago" in status_warning(_run("succeeded"), now - timedelta(hours=30), now)
-    assert "failed: mail server down" in status_warning(_run("failed", "mail server down"), recent, now)
+    assert "failed: mail server down" in status_warning(
+        _run("failed", "mail server down"), recent, now
+    )
     assert "never run" in status_warning(None, None, now)
 
 
@@ -97,7 +107,15 @@ def test_retries_back_off_up_to_six_hours():
 
 
 def test_header_values_cannot_carry_extra_headers():
-    assert header_safe("Overdue\r\nBcc: everyone@example.com") == "Overdue Bcc: everyone@example.com"
+    assert (
+        header_safe("Overdue\r\nBcc: everyone@example.com") == "Overdue Bcc: everyone@example.com"
+    )
     assert valid_address("ann@example.org")
-    for bad in ("ann@example.org\r\nBcc: x@y.z", "Ann <ann@example.org>", "no-at-sign", "a@b@c", ""):
+    for bad in (
+        "ann@example.org\r\nBcc: x@y.z",
+        "Ann <ann@example.org>",
+        "no-at-sign",
+        "a@b@c",
+        "",
+    ):
         assert not valid_address(bad)

@@ -7,9 +7,9 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from webapp.jobs import reminders, scheduler
 
 from webapp.db import Database
-from webapp.jobs import reminders, scheduler
 from webapp.models import job_runs
 from webapp.models import reminders as notices
 
@@ -49,8 +49,13 @@ async def finished_run(db) -> job_runs.RunStatus:
 
 def mail_settings(database_path, port: int, **overrides):
     return make_settings(
-        database_path, smtp_host="127.0.0.1", smtp_port=port, smtp_timeout=5,
-        mail_from="Test Library <library@test.example>", library_name="Test Library", **overrides,
+        database_path,
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        smtp_timeout=5,
+        mail_from="Test Library <library@test.example>",
+        library_name="Test Library",
+        **overrides,
     )
 
 
@@ -128,7 +133,9 @@ async def test_mail_server_down_then_up_sends_everything_once(db, database_path,
     assert (await job_runs.last_run_status(db)).warning is None
 
 
-async def test_a_refused_recipient_fails_alone_and_a_busy_one_is_retried(db, database_path, library, smtp):
+async def test_a_refused_recipient_fails_alone_and_a_busy_one_is_retried(
+    db, database_path, library, smtp
+):
     for name in ("ann", "ben", "cat"):
         library.loan(library.patron(name.title(), f"{name}@example.org"), f"{name} book", days(-1))
     smtp.handler.refuse["ann@example.org"] = "550 5.1.1 <ann@example.org>: no such mailbox"
@@ -145,7 +152,10 @@ async def test_a_refused_recipient_fails_alone_and_a_busy_one_is_retried(db, dat
 
     del smtp.handler.refuse["cat@example.org"]
     await reminders.run_reminders(db, settings, today=TODAY)
-    assert sorted(m["To"] for m in smtp.handler.messages()) == ["ben@example.org", "cat@example.org"]
+    assert sorted(m["To"] for m in smtp.handler.messages()) == [
+        "ben@example.org",
+        "cat@example.org",
+    ]
 
 
 async def test_an_item_returned_after_queueing_is_not_mentioned(db, database_path, library, smtp):
@@ -167,7 +177,10 @@ async def test_an_item_returned_after_queueing_is_not_mentioned(db, database_pat
     smtp.handler.release.set()
     report = await run
 
-    assert sorted(m["To"] for m in smtp.handler.messages()) == ["ann@example.org", "ben@example.org"]
+    assert sorted(m["To"] for m in smtp.handler.messages()) == [
+        "ann@example.org",
+        "ben@example.org",
+    ]
     (to_ben,) = smtp.handler.to("ben@example.org")
     assert "Still Out" in text_of(to_ben) and "Brought Back" not in text_of(to_ben)
     assert "Brought Back" not in html_of(to_ben)
@@ -175,7 +188,9 @@ async def test_an_item_returned_after_queueing_is_not_mentioned(db, database_pat
     assert report.cancelled == 1
 
 
-async def test_a_renewal_moves_the_due_date_and_re_arms_the_stages(db, database_path, library, smtp):
+async def test_a_renewal_moves_the_due_date_and_re_arms_the_stages(
+    db, database_path, library, smtp
+):
     ann = library.patron("Ann Archer", "ann@example.org")
     loan = library.loan(ann, "Renewed Book", days(-1))
     settings = mail_settings(database_path, smtp.port)
@@ -193,7 +208,9 @@ async def test_a_renewal_moves_the_due_date_and_re_arms_the_stages(db, database_
     assert "1 day overdue" in bodies[2] and "11 December 2026" in bodies[2]
 
 
-async def test_missed_nights_send_the_stage_reached_not_every_stage_skipped(db, database_path, library, smtp):
+async def test_missed_nights_send_the_stage_reached_not_every_stage_skipped(
+    db, database_path, library, smtp
+):
     loan = library.loan(library.patron("Ann Archer", "ann@example.org"), "Long Lost", days(-1))
     settings = mail_settings(database_path, smtp.port)
 
@@ -202,11 +219,15 @@ async def test_missed_nights_send_the_stage_reached_not_every_stage_skipped(db, 
 
     assert len(smtp.handler.messages()) == 2
     assert "Overdue by 21 days or more" in text_of(smtp.handler.messages()[1])
-    stages = await db.fetch_all("SELECT Stage FROM Notices WHERE LoanID = ? ORDER BY Stage", (loan,))
+    stages = await db.fetch_all(
+        "SELECT Stage FROM Notices WHERE LoanID = ? ORDER BY Stage", (loan,)
+    )
     assert [row[0] for row in stages] == [1, 21]
 
 
-async def test_due_today_is_a_courtesy_notice_and_yesterday_is_overdue(db, database_path, library, smtp):
+async def test_due_today_is_a_courtesy_notice_and_yesterday_is_overdue(
+    db, database_path, library, smtp
+):
     library.loan(library.patron("Ann Archer", "ann@example.org"), "Due Today", TODAY)
     library.loan(library.patron("Ben Brook", "ben@example.org"), "Due Yesterday", days(-1))
 
@@ -223,7 +244,9 @@ async def test_due_today_is_a_courtesy_notice_and_yesterday_is_overdue(db, datab
     "timezone, expected",
     [("Europe/London", "Due back soon"), ("Pacific/Auckland", "1 day overdue")],
 )
-async def test_today_is_the_date_in_the_librarys_timezone(db, database_path, library, smtp, timezone, expected):
+async def test_today_is_the_date_in_the_librarys_timezone(
+    db, database_path, library, smtp, timezone, expected
+):
     # 11:30 UTC on 29 November is still the 29th in London but already the 30th in Auckland.
     library.loan(library.patron("Ann Archer", "ann@example.org"), "Due The 29th", TODAY)
     settings = mail_settings(database_path, smtp.port, timezone=timezone)
@@ -236,7 +259,9 @@ async def test_today_is_the_date_in_the_librarys_timezone(db, database_path, lib
     assert expected in text_of(message)
 
 
-async def test_hold_ready_notices_in_the_outbox_go_out_by_the_same_path(db, database_path, library, smtp):
+async def test_hold_ready_notices_in_the_outbox_go_out_by_the_same_path(
+    db, database_path, library, smtp
+):
     ann = library.patron("Ann Archer", "ann@example.org")
     library.conn.execute(
         "INSERT INTO Outbox (Kind, UserID, Recipient, Subject, BodyText, BodyHtml, HeaderMessageID) "
@@ -249,10 +274,15 @@ async def test_hold_ready_notices_in_the_outbox_go_out_by_the_same_path(db, data
     await reminders.send_pending(db, mail_settings(database_path, smtp.port))
 
     (message,) = smtp.handler.messages()
-    assert message["Subject"] == "Your hold is ready" and message["Message-ID"] == "<hold-1@test.example>"
+    assert (
+        message["Subject"] == "Your hold is ready"
+        and message["Message-ID"] == "<hold-1@test.example>"
+    )
 
 
-async def test_without_a_mail_server_every_email_lands_in_the_in_app_mailbox(db, database_path, library, smtp):
+async def test_without_a_mail_server_every_email_lands_in_the_in_app_mailbox(
+    db, database_path, library, smtp
+):
     library.loan(library.patron("Ann Archer", "ann@example.org"), "Late Book", days(-1))
     settings = make_settings(database_path)
 
@@ -363,7 +393,9 @@ async def test_pending_mail_goes_to_the_mailbox_once_smtp_is_unset_without_retur
     assert "Brought Back" not in message.body_html
 
 
-async def test_the_outbox_sweep_waits_for_the_backoff_but_the_nightly_run_retries(db, database_path, library):
+async def test_the_outbox_sweep_waits_for_the_backoff_but_the_nightly_run_retries(
+    db, database_path, library
+):
     server = SmtpServer()
     library.loan(library.patron("Ann Archer", "ann@example.org"), "Late Book", days(-1))
     settings = mail_settings(database_path, server.port)
@@ -396,12 +428,16 @@ async def test_configured_text_cannot_add_mail_headers(db, database_path, librar
     assert message["Subject"] == "Evil Bcc: all@example.org: 1 overdue item"
 
 
-async def test_an_uncollected_hold_expires_and_the_next_patron_is_emailed(db, database_path, library, smtp):
+async def test_an_uncollected_hold_expires_and_the_next_patron_is_emailed(
+    db, database_path, library, smtp
+):
     ann = library.patron("Ann Archer", "ann@example.org")
     ben = library.patron("Ben Brook", "ben@example.org")
     conn = library.conn
     book = conn.execute("INSERT INTO Books (Title) VALUES ('Much Wanted')").lastrowid
-    copy = conn.execute("INSERT INTO Copies (BookID, Barcode) VALUES (?, 'H00001')", (book,)).lastrowid
+    copy = conn.execute(
+        "INSERT INTO Copies (BookID, Barcode) VALUES (?, 'H00001')", (book,)
+    ).lastrowid
     conn.execute(
         "INSERT INTO Holds (UserID, BookID, PlacedAt, Status, CopyID, PickupBy) "
         "VALUES (?, ?, '2026-11-01T10:00:00Z', 'ready', ?, ?)",
@@ -415,7 +451,9 @@ async def test_an_uncollected_hold_expires_and_the_next_patron_is_emailed(db, da
     await reminders.run_reminders(db, mail_settings(database_path, smtp.port), today=TODAY)
 
     (message,) = smtp.handler.messages()
-    assert message["To"] == "ben@example.org" and message["Subject"] == "Ready to collect: Much Wanted"
+    assert (
+        message["To"] == "ben@example.org" and message["Subject"] == "Ready to collect: Much Wanted"
+    )
     statuses = conn.execute("SELECT UserID, Status FROM Holds ORDER BY HoldID").fetchall()
     assert [tuple(row) for row in statuses] == [(ann, "expired"), (ben, "ready")]
 
@@ -445,9 +483,7 @@ async def test_the_preview_lists_what_the_run_then_sends(db, database_path, libr
 
     (planned,) = preview.emails
     (sent,) = smtp.handler.messages()
-    assert (planned.recipient, planned.subject, planned.items) == (
-        sent["To"], sent["Subject"], 2
-    )
+    assert (planned.recipient, planned.subject, planned.items) == (sent["To"], sent["Subject"], 2)
     assert sent["Subject"] == "Test Library: 1 overdue item and 1 item due back soon"
     assert (preview.plan.flagged, preview.plan.by_hand, preview.plan.notice_count) == (2, 1, 3)
     assert (await reminders.preview(db, settings, TODAY, listed=10)).emails == []

@@ -42,22 +42,37 @@ def start_run(database_path, port: int) -> subprocess.Popen:
         "SHELFMARK_SECRET_KEY": "test-secret",
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "webapp.cli", "--database", str(database_path), "run-reminders",
-         "--date", TODAY.isoformat()],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "webapp.cli",
+            "--database",
+            str(database_path),
+            "run-reminders",
+            "--date",
+            TODAY.isoformat(),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
 def assert_each_patron_got_exactly_one(smtp: SmtpServer, library: Library) -> None:
     received = smtp.handler.messages()
-    assert sorted(m["To"] for m in received) == sorted(f"patron{n}@example.org" for n in range(PATRONS))
+    assert sorted(m["To"] for m in received) == sorted(
+        f"patron{n}@example.org" for n in range(PATRONS)
+    )
     queued = {row["HeaderMessageID"] for row in library.outbox()}
     assert len(queued) == PATRONS
     assert sorted(smtp.handler.message_ids()) == sorted(queued)
     assert {row["Status"] for row in library.outbox()} == {"sent"}
 
 
-def test_a_second_process_refuses_while_the_first_is_sending(database_path, smtp, six_overdue_patrons):
+def test_a_second_process_refuses_while_the_first_is_sending(
+    database_path, smtp, six_overdue_patrons
+):
     smtp.handler.hold_at = 2
     first = start_run(database_path, smtp.port)
     assert smtp.handler.holding.wait(30), first.communicate(timeout=5)
@@ -73,7 +88,9 @@ def test_a_second_process_refuses_while_the_first_is_sending(database_path, smtp
     assert_each_patron_got_exactly_one(smtp, six_overdue_patrons)
 
 
-def test_two_processes_started_together_send_each_message_once(database_path, smtp, six_overdue_patrons):
+def test_two_processes_started_together_send_each_message_once(
+    database_path, smtp, six_overdue_patrons
+):
     runs = [start_run(database_path, smtp.port) for _ in range(2)]
     results = [(run.communicate(timeout=60), run.returncode) for run in runs]
 
@@ -115,8 +132,16 @@ def test_a_dry_run_shows_what_would_be_sent_and_changes_nothing(
     monkeypatch.setenv("SHELFMARK_SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("SHELFMARK_SMTP_PORT", str(smtp.port))
 
-    code = main(["--database", str(database_path), "run-reminders", "--dry-run",
-                 "--date", TODAY.isoformat()])
+    code = main(
+        [
+            "--database",
+            str(database_path),
+            "run-reminders",
+            "--dry-run",
+            "--date",
+            TODAY.isoformat(),
+        ]
+    )
 
     assert code == 0
     out = capsys.readouterr().out

@@ -6,16 +6,30 @@ from datetime import date
 
 from webapp import rules
 
-STUDENT = rules.LoanRule("Student", loan_days=14, max_loans=5, max_renewals=2,
-                         block_when_overdue=True, renew_overdue_days=0)
-LIBRARIAN = rules.LoanRule("Librarian", loan_days=28, max_loans=20, max_renewals=3,
-                           block_when_overdue=False, renew_overdue_days=7)
+STUDENT = rules.LoanRule(
+    "Student",
+    loan_days=14,
+    max_loans=5,
+    max_renewals=2,
+    block_when_overdue=True,
+    renew_overdue_days=0,
+)
+LIBRARIAN = rules.LoanRule(
+    "Librarian",
+    loan_days=28,
+    max_loans=20,
+    max_renewals=3,
+    block_when_overdue=False,
+    renew_overdue_days=7,
+)
 OPEN_EVERY_DAY = rules.Calendar()
 MONDAY = date(2026, 11, 30)
 
 
 def standing(open_loans=0, overdue=0, active=True):
-    return rules.PatronStanding("Ann Lee", active=active, open_loans=open_loans, overdue_loans=overdue)
+    return rules.PatronStanding(
+        "Ann Lee", active=active, open_loans=open_loans, overdue_loans=overdue
+    )
 
 
 def test_the_due_date_is_the_loan_date_plus_the_rules_period():
@@ -66,7 +80,9 @@ def test_each_lend_refusal_gives_its_reason():
         (standing(overdue=1), "in_stock", None, "1 overdue item"),
     ]
     for patron, copy_status, set_aside_for, reason in cases:
-        decision = rules.can_lend(patron, STUDENT, copy_status=copy_status, set_aside_for=set_aside_for)
+        decision = rules.can_lend(
+            patron, STUDENT, copy_status=copy_status, set_aside_for=set_aside_for
+        )
         assert not decision and reason in decision.reason, (patron, copy_status)
 
 
@@ -82,25 +98,32 @@ def test_loans_left_counts_down_to_zero():
 def test_renewal_refusals_and_permissions():
     due = date(2026, 12, 1)
     assert rules.can_renew(rule=STUDENT, renewals=1, due=due, today=MONDAY, held_by_another=False)
-    used_up = rules.can_renew(rule=STUDENT, renewals=2, due=due, today=MONDAY, held_by_another=False)
+    used_up = rules.can_renew(
+        rule=STUDENT, renewals=2, due=due, today=MONDAY, held_by_another=False
+    )
     assert not used_up and "Already renewed 2 times" in used_up.reason
-    late = rules.can_renew(rule=STUDENT, renewals=0, due=date(2026, 11, 27), today=MONDAY,
-                           held_by_another=False)
+    late = rules.can_renew(
+        rule=STUDENT, renewals=0, due=date(2026, 11, 27), today=MONDAY, held_by_another=False
+    )
     assert not late and "3 days overdue" in late.reason
     held = rules.can_renew(rule=STUDENT, renewals=0, due=due, today=MONDAY, held_by_another=True)
     assert not held and "waiting for this title" in held.reason
 
 
 def test_a_librarian_may_renew_up_to_the_rules_days_overdue():
-    assert rules.can_renew(rule=LIBRARIAN, renewals=0, due=date(2026, 11, 23), today=MONDAY,
-                           held_by_another=False)
-    too_late = rules.can_renew(rule=LIBRARIAN, renewals=0, due=date(2026, 11, 22), today=MONDAY,
-                               held_by_another=False)
+    assert rules.can_renew(
+        rule=LIBRARIAN, renewals=0, due=date(2026, 11, 23), today=MONDAY, held_by_another=False
+    )
+    too_late = rules.can_renew(
+        rule=LIBRARIAN, renewals=0, due=date(2026, 11, 22), today=MONDAY, held_by_another=False
+    )
     assert not too_late and "up to 7 days overdue" in too_late.reason
 
 
 def test_a_renewal_runs_from_today_and_never_shortens_the_loan():
-    assert rules.renewed_due_date(MONDAY, date(2026, 12, 1), STUDENT, OPEN_EVERY_DAY).day == date(2026, 12, 14)
+    assert rules.renewed_due_date(MONDAY, date(2026, 12, 1), STUDENT, OPEN_EVERY_DAY).day == date(
+        2026, 12, 14
+    )
     long_loan = rules.renewed_due_date(MONDAY, date(2027, 1, 5), STUDENT, OPEN_EVERY_DAY)
     assert long_loan.day == date(2027, 1, 5)
 

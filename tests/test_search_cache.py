@@ -69,7 +69,9 @@ async def _results(client, text: str) -> str:
     )
 
 
-async def test_a_book_added_by_another_process_shows_in_the_same_search_typed_again(client, settings):
+async def test_a_book_added_by_another_process_shows_in_the_same_search_typed_again(
+    client, settings
+):
     assert "Zanzibar" not in await _results(client, "zanz")
     conn = connect_sync(settings.database)
     conn.execute("INSERT INTO Books (Title, Author) VALUES ('Zanzibar Nights', 'Ada Lovelace')")

@@ -57,8 +57,19 @@ def big_books_csv(path: Path) -> Path:
 
 def run_import(database: Path, source: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "webapp.cli", "--database", str(database), "import", "books", str(source)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "webapp.cli",
+            "--database",
+            str(database),
+            "import",
+            "books",
+            str(source),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -77,7 +88,9 @@ def test_an_import_killed_mid_write_changes_nothing_and_the_rerun_imports_every_
         if "(100%)" in line:
             break
     time.sleep(0.3)
-    assert doomed.poll() is None, "the import finished before it could be killed: make the file bigger"
+    assert doomed.poll() is None, (
+        "the import finished before it could be killed: make the file bigger"
+    )
     doomed.kill()
     doomed.wait(30)
 
@@ -106,7 +119,9 @@ def test_an_import_killed_mid_write_changes_nothing_and_the_rerun_imports_every_
 
 def test_finding_a_known_book_without_an_isbn_uses_the_title_index(database_path):
     conn = connect_sync(database_path)
-    plan = conn.execute("EXPLAIN QUERY PLAN " + FIND_BY_TITLE_AND_AUTHOR, ("Dune", "Frank Herbert")).fetchall()
+    plan = conn.execute(
+        "EXPLAIN QUERY PLAN " + FIND_BY_TITLE_AND_AUTHOR, ("Dune", "Frank Herbert")
+    ).fetchall()
     conn.close()
     assert "Books_Title" in " ".join(row[-1] for row in plan)
 
@@ -122,12 +137,18 @@ def lending_library(database: Path) -> list[tuple[str, list[str]]]:
         desks = []
         for desk in range(DESKS):
             card = f"KILL{desk:02d}"
-            conn.execute("INSERT INTO Users (Name, Role, CardNumber) VALUES (?, 'Student', ?)",
-                         (f"Borrower {desk}", card))
-            book_id = conn.execute("INSERT INTO Books (Title) VALUES (?)", (f"Kill Title {desk}",)).lastrowid
+            conn.execute(
+                "INSERT INTO Users (Name, Role, CardNumber) VALUES (?, 'Student', ?)",
+                (f"Borrower {desk}", card),
+            )
+            book_id = conn.execute(
+                "INSERT INTO Books (Title) VALUES (?)", (f"Kill Title {desk}",)
+            ).lastrowid
             barcodes = [f"KILL-{desk}-{n}" for n in range(COPIES_PER_DESK)]
-            conn.executemany("INSERT INTO Copies (BookID, Barcode) VALUES (?, ?)",
-                             [(book_id, code) for code in barcodes])
+            conn.executemany(
+                "INSERT INTO Copies (BookID, Barcode) VALUES (?, ?)",
+                [(book_id, code) for code in barcodes],
+            )
             desks.append((card, barcodes))
         return desks
     finally:
@@ -138,29 +159,36 @@ def start_server(database: Path, port: int) -> subprocess.Popen:
     env = {**os.environ, "SHELFMARK_DATABASE": str(database), "SHELFMARK_SECRET_KEY": "crash-test"}
     return subprocess.Popen(
         [sys.executable, "-m", "webapp.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
 async def desk_session(base_url: str, card: str) -> tuple[httpx.AsyncClient, str]:
     client = httpx.AsyncClient(base_url=base_url, timeout=10)
     token = CSRF_META.search((await client.get("/login")).text).group(1)
-    await client.post("/login", data={"email": "bob@example.com", "password": DEMO_PASSWORD,
-                                      "csrf_token": token})
+    await client.post(
+        "/login", data={"email": "bob@example.com", "password": DEMO_PASSWORD, "csrf_token": token}
+    )
     token = CSRF_META.search((await client.get("/desk")).text).group(1)
-    await client.post("/desk/scan", data={"code": card, "csrf_token": token}, headers={"HX-Request": "true"})
+    await client.post(
+        "/desk/scan", data={"code": card, "csrf_token": token}, headers={"HX-Request": "true"}
+    )
     return client, token
 
 
-async def lend_and_return_until_killed(client: httpx.AsyncClient, token: str, barcodes: list[str],
-                                       done: list[int]) -> None:
+async def lend_and_return_until_killed(
+    client: httpx.AsyncClient, token: str, barcodes: list[str], done: list[int]
+) -> None:
     """Lend and return this desk's copies in turn until the server stops answering."""
     try:
         while True:
             for mode in ("lend", "return"):
                 for code in barcodes:
                     response = await client.post(
-                        "/desk/scan", data={"code": code, "mode": mode, "csrf_token": token},
+                        "/desk/scan",
+                        data={"code": code, "mode": mode, "csrf_token": token},
                         headers={"HX-Request": "true"},
                     )
                     assert response.status_code in (200, 422), response.text
@@ -172,7 +200,9 @@ async def lend_and_return_until_killed(client: httpx.AsyncClient, token: str, ba
 def loan_consistency(database: Path) -> dict:
     conn = connect_sync(database)
     try:
-        kill_loans = "SELECT l.* FROM Loans l JOIN Copies c USING (CopyID) WHERE c.Barcode LIKE 'KILL-%'"
+        kill_loans = (
+            "SELECT l.* FROM Loans l JOIN Copies c USING (CopyID) WHERE c.Barcode LIKE 'KILL-%'"
+        )
         return {
             "integrity": conn.execute("PRAGMA integrity_check").fetchone()[0],
             "most_open_per_copy": conn.execute(
@@ -180,14 +210,26 @@ def loan_consistency(database: Path) -> dict:
                 "WHERE ReturnedAt IS NULL GROUP BY CopyID)"
             ).fetchone()[0],
             "loans": {row[0] for row in conn.execute(f"SELECT LoanID FROM ({kill_loans})")},
-            "lend_events": [row[0] for row in conn.execute(
-                "SELECT LoanID FROM Events WHERE Kind = 'lend' AND LoanID IN "
-                f"(SELECT LoanID FROM ({kill_loans}))")],
-            "returned": {row[0] for row in conn.execute(
-                f"SELECT LoanID FROM ({kill_loans}) WHERE ReturnedAt IS NOT NULL")},
-            "return_events": [row[0] for row in conn.execute(
-                "SELECT LoanID FROM Events WHERE Kind = 'return' AND LoanID IN "
-                f"(SELECT LoanID FROM ({kill_loans}))")],
+            "lend_events": [
+                row[0]
+                for row in conn.execute(
+                    "SELECT LoanID FROM Events WHERE Kind = 'lend' AND LoanID IN "
+                    f"(SELECT LoanID FROM ({kill_loans}))"
+                )
+            ],
+            "returned": {
+                row[0]
+                for row in conn.execute(
+                    f"SELECT LoanID FROM ({kill_loans}) WHERE ReturnedAt IS NOT NULL"
+                )
+            },
+            "return_events": [
+                row[0]
+                for row in conn.execute(
+                    "SELECT LoanID FROM Events WHERE Kind = 'return' AND LoanID IN "
+                    f"(SELECT LoanID FROM ({kill_loans}))"
+                )
+            ],
         }
     finally:
         conn.close()
@@ -202,10 +244,12 @@ async def test_a_server_killed_while_desks_lend_and_return_leaves_consistent_loa
         await asyncio.to_thread(_wait_until_up, base_url, server, Path(os.devnull))
         sessions = await asyncio.gather(*(desk_session(base_url, card) for card, _ in desks))
         done: list[int] = []
-        load = asyncio.gather(*(
-            lend_and_return_until_killed(client, token, barcodes, done)
-            for (client, token), (_, barcodes) in zip(sessions, desks)
-        ))
+        load = asyncio.gather(
+            *(
+                lend_and_return_until_killed(client, token, barcodes, done)
+                for (client, token), (_, barcodes) in zip(sessions, desks)
+            )
+        )
         while len(done) < 150:
             await asyncio.sleep(0.02)
         server.kill()
@@ -234,8 +278,11 @@ async def test_a_server_killed_while_desks_lend_and_return_leaves_consistent_loa
         client, token = await desk_session(base_url, card)
         for mode in ("return", "lend"):
             for code in barcodes:
-                await client.post("/desk/scan", data={"code": code, "mode": mode, "csrf_token": token},
-                                  headers={"HX-Request": "true"})
+                await client.post(
+                    "/desk/scan",
+                    data={"code": code, "mode": mode, "csrf_token": token},
+                    headers={"HX-Request": "true"},
+                )
         await client.aclose()
     finally:
         server.terminate()

@@ -27,11 +27,43 @@ from .security_helpers import build_library, signed_in, table_checksums
 from .test_security_matrix import _fill, routes
 
 HOSTILE = [
-    "' OR '1'='1", "1; DROP TABLE Books; --", "' UNION SELECT PasswordHash FROM Users --",
-    '"', '""', "*", "a*", "NEAR(a b)", "title:x", "AND OR NOT", "^x", "(", ")", "-", "\\", "%", "_",
-    "-1", "0", "-99999999999999999999999", "99999999999999999999999", "9223372036854775808",
-    "1e308", "NaN", "0x10", "²", "٣", "①", "2026-02-30", "99999-01-01", "../../etc/passwd",
-    "<script>alert(1)</script>", "=cmd|' /C calc'!A0", " ", "\t\r\n", "\u202e", "\ufeff",
+    "' OR '1'='1",
+    "1; DROP TABLE Books; --",
+    "' UNION SELECT PasswordHash FROM Users --",
+    '"',
+    '""',
+    "*",
+    "a*",
+    "NEAR(a b)",
+    "title:x",
+    "AND OR NOT",
+    "^x",
+    "(",
+    ")",
+    "-",
+    "\\",
+    "%",
+    "_",
+    "-1",
+    "0",
+    "-99999999999999999999999",
+    "99999999999999999999999",
+    "9223372036854775808",
+    "1e308",
+    "NaN",
+    "0x10",
+    "²",
+    "٣",
+    "①",
+    "2026-02-30",
+    "99999-01-01",
+    "../../etc/passwd",
+    "<script>alert(1)</script>",
+    "=cmd|' /C calc'!A0",
+    " ",
+    "\t\r\n",
+    "\u202e",
+    "\ufeff",
 ]
 VALUES = st.one_of(
     st.text(max_size=40),
@@ -43,15 +75,17 @@ VALUES = st.one_of(
 )
 UPLOADS = st.one_of(
     st.binary(max_size=300),
-    st.sampled_from([
-        b"title,author\n\xff\xfe\xc3(,x\n",
-        b"\xef\xbb\xbftitle,author,isbn\n=HYPERLINK(\"x\"),A,978-0-00-000000-0\n",
-        b"title,author\nNUL\x00in,the middle\n",
-        b"name,email,role\nMallory,m@example.org,Admin\n",
-        b"00026nam a2200025 a 4500\x1e\x1d",
-        b"<record xmlns='http://www.loc.gov/MARC21/slim'><datafield tag='245'>",
-        b"title\n" + b"a" * 100_000 + b"\n",
-    ]),
+    st.sampled_from(
+        [
+            b"title,author\n\xff\xfe\xc3(,x\n",
+            b'\xef\xbb\xbftitle,author,isbn\n=HYPERLINK("x"),A,978-0-00-000000-0\n',
+            b"title,author\nNUL\x00in,the middle\n",
+            b"name,email,role\nMallory,m@example.org,Admin\n",
+            b"00026nam a2200025 a 4500\x1e\x1d",
+            b"<record xmlns='http://www.loc.gov/MARC21/slim'><datafield tag='245'>",
+            b"title\n" + b"a" * 100_000 + b"\n",
+        ]
+    ),
 )
 QUERY_PARAMETERS = ("q", "page", "sort", "next", "go", "started", "map_title", "map_isbn")
 # Pages whose forms start work in the background (a reminder run) or end the
@@ -125,15 +159,21 @@ def site(tmp_path_factory):
     records = build_library(path)
     site = Site(path)
     # An upload waiting for confirmation, so the preview page shows its mapping form.
-    site.run(site.clients["admin"].post(
-        "/admin/import",
-        form={"kind": "books", "csrf_token": site.tokens["admin"]},
-        files={"file": FileStorage(io.BytesIO(b"title,author\nDune,Frank Herbert\n"), "books.csv")},
-    ))
+    site.run(
+        site.clients["admin"].post(
+            "/admin/import",
+            form={"kind": "books", "csrf_token": site.tokens["admin"]},
+            files={
+                "file": FileStorage(io.BytesIO(b"title,author\nDune,Frank Herbert\n"), "books.csv")
+            },
+        )
+    )
     # Alice at the desk, so the desk shows its renew and hold forms too.
-    site.run(site.clients["admin"].post(
-        "/desk/scan", form={"code": "S0001", "csrf_token": site.tokens["admin"]}
-    ))
+    site.run(
+        site.clients["admin"].post(
+            "/desk/scan", form={"code": "S0001", "csrf_token": site.tokens["admin"]}
+        )
+    )
     site.records = records
     site.forms = site.run(discover_forms(site, records))
     yield site
@@ -151,7 +191,11 @@ async def discover_forms(site: Site, records) -> list[Form]:
             for name in rule.arguments:
                 url = _fill(url, name, values[name])
             response = await client.get(url)
-            if response.mimetype != "text/html" or response.status_code != 200 and endpoint != "transfer.import_preview":
+            if (
+                response.mimetype != "text/html"
+                or response.status_code != 200
+                and endpoint != "transfer.import_preview"
+            ):
                 continue
             parser = FormParser(url)
             parser.feed(await response.get_data(as_text=True))
@@ -160,7 +204,9 @@ async def discover_forms(site: Site, records) -> list[Form]:
                 if path in NOT_FUZZED:
                     continue
                 fields = tuple(sorted(set(field for field in fields if field[0] != "csrf_token")))
-                found.setdefault((role, form_method, path, fields), Form(role, form_method, path, fields))
+                found.setdefault(
+                    (role, form_method, path, fields), Form(role, form_method, path, fields)
+                )
             query_fields = tuple((name, "text") for name in QUERY_PARAMETERS)
             found.setdefault((role, "GET", url, query_fields), Form(role, "GET", url, query_fields))
     return list(found.values())
@@ -169,11 +215,20 @@ async def discover_forms(site: Site, records) -> list[Form]:
 def test_the_crawl_finds_the_forms_of_every_area(site):
     actions = {(form.role, form.method, form.action) for form in site.forms}
     for expected in (
-        (None, "POST", "/login"), (None, "GET", "/search"), ("student", "POST", f"/account/loans/{site.records.loan_id}/renew"),
-        ("admin", "POST", "/desk/scan"), ("admin", "POST", "/books/new"), ("admin", "POST", "/patrons/new"),
-        ("admin", "POST", "/admin/rules"), ("admin", "POST", "/desk/renew"), ("admin", "POST", "/desk/hold"), ("admin", "POST", "/admin/import"),
-        ("admin", "POST", "/admin/import/confirm"), ("admin", "POST", "/settings/barcodes"),
-        ("admin", "POST", f"/copies/{site.records.copy_id}/edit"), ("admin", "GET", "/patrons"),
+        (None, "POST", "/login"),
+        (None, "GET", "/search"),
+        ("student", "POST", f"/account/loans/{site.records.loan_id}/renew"),
+        ("admin", "POST", "/desk/scan"),
+        ("admin", "POST", "/books/new"),
+        ("admin", "POST", "/patrons/new"),
+        ("admin", "POST", "/admin/rules"),
+        ("admin", "POST", "/desk/renew"),
+        ("admin", "POST", "/desk/hold"),
+        ("admin", "POST", "/admin/import"),
+        ("admin", "POST", "/admin/import/confirm"),
+        ("admin", "POST", "/settings/barcodes"),
+        ("admin", "POST", f"/copies/{site.records.copy_id}/edit"),
+        ("admin", "GET", "/patrons"),
     ):
         assert expected in actions, expected
 
@@ -214,14 +269,24 @@ def test_hostile_values_in_every_field_never_break_the_app_and_refusals_change_n
         assert table_checksums(site.database, ignore) == before, f"{what} changed the database"
     if form.action == "/admin/import" and response.status_code == 303:
         preview = site.run(site.clients["admin"].get("/admin/import/preview"))
-        assert_answered_clearly(preview, site.run(preview.get_data(as_text=True)), "preview of " + what)
+        assert_answered_clearly(
+            preview, site.run(preview.get_data(as_text=True)), "preview of " + what
+        )
 
 
 # Each of these in every field of a form at once: the values that broke number
 # and date parsing before, whatever the random examples above happen to draw.
 EVERY_FIELD_VALUES = (
-    "²", "-1", "99999999999999999999999", "9223372036854775808", "\x00", "y" * 70_000,
-    "' OR '1'='1", '"', "2026-02-30", " ",
+    "²",
+    "-1",
+    "99999999999999999999999",
+    "9223372036854775808",
+    "\x00",
+    "y" * 70_000,
+    "' OR '1'='1",
+    '"',
+    "2026-02-30",
+    " ",
 )
 
 
@@ -231,27 +296,50 @@ def test_each_awkward_value_in_every_field_of_every_form_is_refused_cleanly(site
             continue
         for value in EVERY_FIELD_VALUES:
             values = {name: value for name, kind in form.fields if kind != "file"}
-            ignore = frozenset({"LoginFailures", "Sessions"}) if form.action == "/login" else frozenset()
+            ignore = (
+                frozenset({"LoginFailures", "Sessions"}) if form.action == "/login" else frozenset()
+            )
             before = table_checksums(site.database, ignore)
             response = site.run(send(site, form, values, value.encode()))
             body = site.run(response.get_data(as_text=True))
             what = f"{form.role} {form.method} {form.action} {value[:20]!r}"
             assert_answered_clearly(response, body, what)
             if response.status_code >= 400:
-                assert table_checksums(site.database, ignore) == before, f"{what} changed the database"
+                assert table_checksums(site.database, ignore) == before, (
+                    f"{what} changed the database"
+                )
 
 
-ID_ROUTES = st.sampled_from([
-    "/books/{}", "/books/{}/edit", "/books/{}/copies", "/copies/{}/edit", "/patrons/{}",
-    "/patrons/{}/edit", "/admin/mailbox/{}", "/admin/mailbox/{}/html", "/copies/{}",
-])
-POST_ID_ROUTES = st.sampled_from([
-    "/books/{}/withdraw", "/books/{}/reinstate", "/books/{}/delete", "/books/{}/hold",
-    "/copies/{}/delete", "/patrons/{}/delete", "/patrons/{}/desk", "/account/loans/{}/renew",
-    "/account/holds/{}/cancel", "/admin/rules/closed-days/{}/delete",
-])
+ID_ROUTES = st.sampled_from(
+    [
+        "/books/{}",
+        "/books/{}/edit",
+        "/books/{}/copies",
+        "/copies/{}/edit",
+        "/patrons/{}",
+        "/patrons/{}/edit",
+        "/admin/mailbox/{}",
+        "/admin/mailbox/{}/html",
+        "/copies/{}",
+    ]
+)
+POST_ID_ROUTES = st.sampled_from(
+    [
+        "/books/{}/withdraw",
+        "/books/{}/reinstate",
+        "/books/{}/delete",
+        "/books/{}/hold",
+        "/copies/{}/delete",
+        "/patrons/{}/delete",
+        "/patrons/{}/desk",
+        "/account/loans/{}/renew",
+        "/account/holds/{}/cancel",
+        "/admin/rules/closed-days/{}/delete",
+    ]
+)
 UNKNOWN_IDS = st.one_of(
-    st.integers(min_value=10**6, max_value=2**80), st.integers(max_value=-1),
+    st.integers(min_value=10**6, max_value=2**80),
+    st.integers(max_value=-1),
     st.sampled_from(["0", "00", "1.5", "%00", "x", "9" * 40, "%2e%2e", "a%20b"]),
 )
 

@@ -87,8 +87,12 @@ EXPECTED = {
 
 # What each policy means, so a view whose @allow changes is caught even when
 # the table above is not edited to match.
-POLICY_ROWS = {Access.PUBLIC: {PUBLIC}, Access.LOGGED_IN: {SIGNED_IN, ALICES_OWN},
-               Access.STAFF: {STAFF}, Access.ADMIN: {ADMIN}}
+POLICY_ROWS = {
+    Access.PUBLIC: {PUBLIC},
+    Access.LOGGED_IN: {SIGNED_IN, ALICES_OWN},
+    Access.STAFF: {STAFF},
+    Access.ADMIN: {ADMIN},
+}
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +108,9 @@ def routes(app) -> list[tuple[str, str, object]]:
         for rule in app.url_map.iter_rules()
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"})
     ]
-    return sorted(found, key=lambda route: (route[0] == "auth.logout", route[1] != "GET", route[2].rule))
+    return sorted(
+        found, key=lambda route: (route[0] == "auth.logout", route[1] != "GET", route[2].rule)
+    )
 
 
 def outcome_of(status: int, location: str | None) -> str:
@@ -167,7 +173,9 @@ async def test_every_route_answers_each_role_as_declared(library, tmp_path, role
             got = outcome_of(response.status_code, response.headers.get("Location"))
             expected = EXPECTED[endpoint][role_index]
             if got != expected:
-                mismatches.append(f"{method} {url}: expected {expected}, got {got} ({response.status_code})")
+                mismatches.append(
+                    f"{method} {url}: expected {expected}, got {got} ({response.status_code})"
+                )
     assert mismatches == []
 
 
@@ -176,8 +184,8 @@ def _fill(rule: str, name: str, value) -> str:
     start = rule.index("<")
     while True:
         end = rule.index(">", start)
-        if rule[start + 1:end].split(":")[-1] == name:
-            return rule[:start] + str(value) + rule[end + 1:]
+        if rule[start + 1 : end].split(":")[-1] == name:
+            return rule[:start] + str(value) + rule[end + 1 :]
         start = rule.index("<", end)
 
 
@@ -193,7 +201,10 @@ async def test_a_librarian_cannot_make_change_or_delete_an_admin_account(library
         for url, form in (
             (f"/patrons/{carol}/edit", {"name": "Carol", "role": "Student", "active": "on"}),
             (f"/patrons/{carol}/delete", {}),
-            ("/patrons/new", {"name": "Mallory", "role": "Admin", "email": "m@example.org", "active": "on"}),
+            (
+                "/patrons/new",
+                {"name": "Mallory", "role": "Admin", "email": "m@example.org", "active": "on"},
+            ),
         ):
             response = await client.post(url, form={**form, "csrf_token": token})
             assert response.status_code == 403, url

@@ -35,9 +35,14 @@ def marc_file() -> bytes:
     record = Record(to_unicode=True, force_utf8=True)
     record.add_field(
         Field(tag="245", indicators=["0", "0"], subfields=[Subfield("a", "MARC " + PAYLOAD)]),
-        Field(tag="100", indicators=["1", " "], subfields=[Subfield("a", "Marc Author " + PAYLOAD)]),
-        Field(tag="852", indicators=[" ", " "], subfields=[Subfield("p", "MARC-XSS-1"),
-                                                           Subfield("c", "Shelf " + PAYLOAD)]),
+        Field(
+            tag="100", indicators=["1", " "], subfields=[Subfield("a", "Marc Author " + PAYLOAD)]
+        ),
+        Field(
+            tag="852",
+            indicators=[" ", " "],
+            subfields=[Subfield("p", "MARC-XSS-1"), Subfield("c", "Shelf " + PAYLOAD)],
+        ),
     )
     return record.as_marc()
 
@@ -45,9 +50,21 @@ def marc_file() -> bytes:
 def books_csv() -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["title", "author", "series", "subjects", "publisher", "barcodes", "location", "isbn"])
-    writer.writerow(["CSV " + PAYLOAD, "CSV Author " + PAYLOAD, PAYLOAD, PAYLOAD, PAYLOAD, "CSV-XSS-1",
-                     "Shelf " + PAYLOAD, ""])
+    writer.writerow(
+        ["title", "author", "series", "subjects", "publisher", "barcodes", "location", "isbn"]
+    )
+    writer.writerow(
+        [
+            "CSV " + PAYLOAD,
+            "CSV Author " + PAYLOAD,
+            PAYLOAD,
+            PAYLOAD,
+            PAYLOAD,
+            "CSV-XSS-1",
+            "Shelf " + PAYLOAD,
+            "",
+        ]
+    )
     writer.writerow([FORMULAS[0], FORMULAS[2], "", "", "", "CSV-XSS-2", FORMULAS[3], ""])
     # A row the preview refuses, quoting the bad value back.
     writer.writerow(["Bad ISBN row", "", "", "", "", "", "", PAYLOAD])
@@ -65,7 +82,8 @@ def patrons_csv() -> bytes:
 
 async def import_file(client, token: str, kind: str, name: str, data: bytes) -> str:
     response = await client.post(
-        "/admin/import", form={"kind": kind, "csrf_token": token},
+        "/admin/import",
+        form={"kind": kind, "csrf_token": token},
         files={"file": FileStorage(io.BytesIO(data), name)},
     )
     assert response.status_code == 303, await response.get_data(as_text=True)
@@ -84,14 +102,32 @@ async def poisoned(app, client, settings):
     gatsby = conn.execute("SELECT BookID FROM Books WHERE Title = 'The Great Gatsby'").fetchone()[0]
     conn.close()
     edits = (
-        (f"/patrons/{alice}/edit", {"name": "Alice " + PAYLOAD, "email": "alice@example.com",
-                                    "role": "Student", "card_number": "S0001", "group": PAYLOAD,
-                                    "active": "on"}),
-        (f"/books/{gatsby}/edit", {"title": "Gatsby " + PAYLOAD, "author": "Fitz " + PAYLOAD,
-                                   "series": PAYLOAD, "subjects": PAYLOAD, "publisher": PAYLOAD,
-                                   "language": "<b>en</b>"}),
-        ("/books/new", {"title": FORMULAS[0], "author": FORMULAS[1], "copies": "1",
-                        "location": FORMULAS[2]}),
+        (
+            f"/patrons/{alice}/edit",
+            {
+                "name": "Alice " + PAYLOAD,
+                "email": "alice@example.com",
+                "role": "Student",
+                "card_number": "S0001",
+                "group": PAYLOAD,
+                "active": "on",
+            },
+        ),
+        (
+            f"/books/{gatsby}/edit",
+            {
+                "title": "Gatsby " + PAYLOAD,
+                "author": "Fitz " + PAYLOAD,
+                "series": PAYLOAD,
+                "subjects": PAYLOAD,
+                "publisher": PAYLOAD,
+                "language": "<b>en</b>",
+            },
+        ),
+        (
+            "/books/new",
+            {"title": FORMULAS[0], "author": FORMULAS[1], "copies": "1", "location": FORMULAS[2]},
+        ),
         ("/admin/rules/closed-days", {"day": "2026-12-26", "reason": PAYLOAD}),
     )
     for url, form in edits:
@@ -103,7 +139,9 @@ async def poisoned(app, client, settings):
         await import_file(client, token, "marc", "records.mrc", marc_file()),
     ]
     conn = connect_sync(settings.database)
-    imported = conn.execute("SELECT UserID FROM Users WHERE CardNumber = 'XSS-CARD-1'").fetchone()[0]
+    imported = conn.execute("SELECT UserID FROM Users WHERE CardNumber = 'XSS-CARD-1'").fetchone()[
+        0
+    ]
     marc_book = conn.execute("SELECT BookID FROM Books WHERE Title LIKE 'MARC %'").fetchone()[0]
     # An overdue loan for the imported patron, who has no email: the notify-by-hand list.
     copy = conn.execute("SELECT CopyID, BookID FROM Copies WHERE Barcode = 'MARC-XSS-1'").fetchone()
@@ -117,8 +155,15 @@ async def poisoned(app, client, settings):
     conn.close()
     run = ["--database", str(settings.database), "run-reminders", "--date", TEST_TODAY.isoformat()]
     assert await asyncio.to_thread(main, run) == 0
-    return {"token": token, "alice": alice, "gatsby": gatsby, "imported": imported,
-            "marc_book": marc_book, "gatsby_barcode": gatsby_barcode, "previews": previews}
+    return {
+        "token": token,
+        "alice": alice,
+        "gatsby": gatsby,
+        "imported": imported,
+        "marc_book": marc_book,
+        "gatsby_barcode": gatsby_barcode,
+        "previews": previews,
+    }
 
 
 def assert_escaped(body: str, what: str, shown: bool = True) -> None:
@@ -129,17 +174,31 @@ def assert_escaped(body: str, what: str, shown: bool = True) -> None:
         assert ESCAPED in body, f"{what} does not show the payload at all"
 
 
-async def test_payloads_come_out_escaped_in_every_page_fragment_and_email(client, poisoned, settings):
+async def test_payloads_come_out_escaped_in_every_page_fragment_and_email(
+    client, poisoned, settings
+):
     ids = poisoned
     assert_escaped(ids["previews"][0], "the books import preview")
     for preview in ids["previews"]:
         assert not any(marker in preview for marker in RAW_MARKERS)
     pages = [
-        "/search?q=Gatsby", "/search?q=CSV", "/search?q=MARC", f"/books/{ids['gatsby']}",
-        f"/books/{ids['gatsby']}/edit", f"/books/{ids['gatsby']}/copies", f"/books/{ids['marc_book']}",
-        f"/copies/{ids['gatsby_barcode']}", "/copies/MARC-XSS-1", "/patrons?q=Alice", "/patrons?q=Imported",
-        f"/patrons/{ids['alice']}", f"/patrons/{ids['alice']}/edit", f"/patrons/{ids['imported']}",
-        "/dashboard", "/admin/rules", "/admin/reminders/by-hand",
+        "/search?q=Gatsby",
+        "/search?q=CSV",
+        "/search?q=MARC",
+        f"/books/{ids['gatsby']}",
+        f"/books/{ids['gatsby']}/edit",
+        f"/books/{ids['gatsby']}/copies",
+        f"/books/{ids['marc_book']}",
+        f"/copies/{ids['gatsby_barcode']}",
+        "/copies/MARC-XSS-1",
+        "/patrons?q=Alice",
+        "/patrons?q=Imported",
+        f"/patrons/{ids['alice']}",
+        f"/patrons/{ids['alice']}/edit",
+        f"/patrons/{ids['imported']}",
+        "/dashboard",
+        "/admin/rules",
+        "/admin/reminders/by-hand",
     ]
     # Lists that show no patron or book text (subjects, counts), checked for raw markup only.
     summaries = ["/admin/mailbox", "/admin/reminders"]
@@ -161,7 +220,10 @@ async def test_payloads_come_out_escaped_in_every_page_fragment_and_email(client
     for message in messages:
         assert PAYLOAD in message["BodyText"], "the plain-text part keeps the name as typed"
         assert_escaped(message["BodyHtml"], "the email's HTML part")
-        for url in (f"/admin/mailbox/{message['MessageID']}", f"/admin/mailbox/{message['MessageID']}/html"):
+        for url in (
+            f"/admin/mailbox/{message['MessageID']}",
+            f"/admin/mailbox/{message['MessageID']}/html",
+        ):
             assert_escaped(await (await client.get(url)).get_data(as_text=True), url)
 
 
@@ -181,21 +243,33 @@ async def test_csv_exports_neutralise_formulas_and_keep_the_text(client, poisone
         for cell in cells:
             assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), f"{kind}: {cell!r}"
             seen.update(formula for formula in FORMULAS if cell == "'" + formula)
-        assert any(PAYLOAD in cell for cell in cells), f"the {kind} export keeps markup as plain text"
+        assert any(PAYLOAD in cell for cell in cells), (
+            f"the {kind} export keeps markup as plain text"
+        )
     assert seen == set(FORMULAS)
 
 
 CHROMIUM = shutil.which("chromium")
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make browser-deps)")
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="Debian's chromium is not installed (make browser-deps)"
+)
 async def test_no_payload_script_runs_in_a_real_browser(poisoned, settings):
     from playwright.async_api import async_playwright
 
     ids = poisoned
-    pages = ["/search?q=Gatsby", f"/books/{ids['gatsby']}", f"/patrons/{ids['alice']}", "/dashboard",
-             "/patrons?q=Imported", "/admin/rules", "/admin/reminders/by-hand",
-             f"/books/{ids['marc_book']}", "/desk"]
+    pages = [
+        "/search?q=Gatsby",
+        f"/books/{ids['gatsby']}",
+        f"/patrons/{ids['alice']}",
+        "/dashboard",
+        "/patrons?q=Imported",
+        "/admin/rules",
+        "/admin/reminders/by-hand",
+        f"/books/{ids['marc_book']}",
+        "/desk",
+    ]
     with running_server(settings.database) as base:
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(executable_path=CHROMIUM)
@@ -226,7 +300,13 @@ async def test_no_payload_script_runs_in_a_real_browser(poisoned, settings):
 
 
 def test_the_hold_ready_email_escapes_the_patron_and_the_title():
-    mail = hold_ready(library_name="Shelfmark " + PAYLOAD, patron_name="Alice " + PAYLOAD,
-                      title="Gatsby " + PAYLOAD, author=PAYLOAD, barcode="B1", pickup_by=TEST_TODAY)
+    mail = hold_ready(
+        library_name="Shelfmark " + PAYLOAD,
+        patron_name="Alice " + PAYLOAD,
+        title="Gatsby " + PAYLOAD,
+        author=PAYLOAD,
+        barcode="B1",
+        pickup_by=TEST_TODAY,
+    )
     assert_escaped(mail.body_html, "the hold-ready email's HTML part")
     assert "Alice " + PAYLOAD in mail.body_text

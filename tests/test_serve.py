@@ -57,8 +57,9 @@ def test_the_in_process_scheduler_with_several_workers_is_refused_with_what_to_d
     database_path, tmp_path
 ):
     with open(tmp_path / "server.log", "wb") as log:
-        server, _ = launch_server(database_path, log, SHELFMARK_WORKERS="2",
-                           SHELFMARK_IN_PROCESS_SCHEDULER="true")
+        server, _ = launch_server(
+            database_path, log, SHELFMARK_WORKERS="2", SHELFMARK_IN_PROCESS_SCHEDULER="true"
+        )
     assert _exit_code(server) == 2
     output = (tmp_path / "server.log").read_text()
     assert "needs SHELFMARK_WORKERS=1" in output and "shelfmark scheduler" in output

@@ -94,7 +94,9 @@ def create_app(config: Settings | None = None) -> Quart:
     templating.install(app, settings.zone)
 
     if settings.uses_development_secret:
-        log.warning("SHELFMARK_SECRET_KEY is not set: using the development key, not for production")
+        log.warning(
+            "SHELFMARK_SECRET_KEY is not set: using the development key, not for production"
+        )
 
     @app.before_serving
     async def open_database() -> None:
@@ -114,12 +116,26 @@ def create_app(config: Settings | None = None) -> Quart:
         await app.extensions.pop("shelfmark.db").close()
 
     from webapp.views import (
-        admin, admin_mail, auth, catalogue, circulation, collection, dashboard, system, transfer,
+        admin,
+        admin_mail,
+        auth,
+        catalogue,
+        circulation,
+        collection,
+        dashboard,
+        system,
+        transfer,
     )
 
     for blueprint in (
-        catalogue.blueprint, auth.blueprint, system.blueprint, circulation.blueprint,
-        admin.blueprint, admin_mail.blueprint, collection.blueprint, transfer.blueprint,
+        catalogue.blueprint,
+        auth.blueprint,
+        system.blueprint,
+        circulation.blueprint,
+        admin.blueprint,
+        admin_mail.blueprint,
+        collection.blueprint,
+        transfer.blueprint,
         dashboard.blueprint,
     ):
         app.register_blueprint(blueprint)
@@ -204,7 +220,8 @@ async def _check_csrf():
         sent = form.get("csrf_token")
     if not expected or not sent or not hmac.compare_digest(expected, sent):
         return await _error_page(
-            400, "This form has expired or was not sent from Shelfmark. Reload the page and try again."
+            400,
+            "This form has expired or was not sent from Shelfmark. Reload the page and try again.",
         )
     return None
 

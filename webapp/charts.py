@@ -59,8 +59,10 @@ def activity_chart(days: Sequence[DailyCounts], chart_id: str = "activity-chart"
     )
     ident = escape(chart_id)
     parts = [
-        (f'<svg class="chart" id="{ident}" role="img" viewBox="0 0 {WIDTH} {HEIGHT}" '
-         f'aria-labelledby="{ident}-title {ident}-desc" xmlns="http://www.w3.org/2000/svg">'),
+        (
+            f'<svg class="chart" id="{ident}" role="img" viewBox="0 0 {WIDTH} {HEIGHT}" '
+            f'aria-labelledby="{ident}-title {ident}-desc" xmlns="http://www.w3.org/2000/svg">'
+        ),
         f'<title id="{ident}-title">{escape(title)}</title>',
         f'<desc id="{ident}-desc">{escape(description)}</desc>',
     ]
@@ -77,7 +79,7 @@ def activity_chart(days: Sequence[DailyCounts], chart_id: str = "activity-chart"
             parts.append(
                 f'<rect class="chart-{kind}" x="{left + offset:.1f}" y="{y(value):.1f}" '
                 f'width="{bar:.1f}" height="{plot_height * value / top:.1f}">'
-                f'<title>{escape(f"{day.day:%-d %b}: {value} {kind}")}</title></rect>'
+                f"<title>{escape(f'{day.day:%-d %b}: {value} {kind}')}</title></rect>"
             )
         if index % 7 == 0 or (index == len(days) - 1 and index % 7 >= 3):
             parts.append(

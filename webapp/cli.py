@@ -38,8 +38,10 @@ def cmd_init_db(args: argparse.Namespace, settings: Settings) -> int:
     version = database.schema_version(conn)
     conn.close()
     if applied:
-        print(f"{settings.database}: applied migrations {', '.join(map(str, applied))}; "
-              f"schema version {version}")
+        print(
+            f"{settings.database}: applied migrations {', '.join(map(str, applied))}; "
+            f"schema version {version}"
+        )
     else:
         print(f"{settings.database}: schema is up to date (version {version})")
     return 0
@@ -52,14 +54,19 @@ def cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{settings.database} already holds the demo data; nothing added.")
             return 0
         counts = demo.load(
-            conn, books=args.books, patrons=args.patrons, seed=args.seed,
+            conn,
+            books=args.books,
+            patrons=args.patrons,
+            seed=args.seed,
             today=library_today(settings),
         )
     finally:
         conn.close()
     print(", ".join(f"{count:,} {table.lower()}" for table, count in counts.items()))
-    print(f"Demo accounts (password '{demo.DEMO_PASSWORD}'): alice@example.com (student), "
-          "bob@example.com (librarian), carol@example.com (admin)")
+    print(
+        f"Demo accounts (password '{demo.DEMO_PASSWORD}'): alice@example.com (student), "
+        "bob@example.com (librarian), carol@example.com (admin)"
+    )
     return 0
 
 
@@ -84,16 +91,22 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         print("SHELFMARK_WORKERS must be 1 or more.", file=sys.stderr)
         return 2
     if settings.workers > 1 and settings.in_process_scheduler:
-        print("SHELFMARK_IN_PROCESS_SCHEDULER runs the nightly job inside the web process, so it "
-              "needs SHELFMARK_WORKERS=1; with more workers, run `shelfmark scheduler` beside "
-              "the server.", file=sys.stderr)
+        print(
+            "SHELFMARK_IN_PROCESS_SCHEDULER runs the nightly job inside the web process, so it "
+            "needs SHELFMARK_WORKERS=1; with more workers, run `shelfmark scheduler` beside "
+            "the server.",
+            file=sys.stderr,
+        )
         return 2
     config = Config()
     config.bind = [f"{args.host}:{args.port}"]
     config.accesslog = "-"
     config.errorlog = "-"
-    print(f"Shelfmark on http://{args.host}:{args.port}/ (database {settings.database}, "
-          f"{settings.workers} worker{'s' if settings.workers > 1 else ''})", file=sys.stderr)
+    print(
+        f"Shelfmark on http://{args.host}:{args.port}/ (database {settings.database}, "
+        f"{settings.workers} worker{'s' if settings.workers > 1 else ''})",
+        file=sys.stderr,
+    )
     if settings.workers == 1:
         from hypercorn.asyncio import serve
 
@@ -156,7 +169,9 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{target} exists; pass --force to overwrite it.", file=sys.stderr)
         return 1
     pages = backup_database(settings.database, target)
-    print(f"Backed up {settings.database} to {target} ({pages:,} pages); it passed an integrity check.")
+    print(
+        f"Backed up {settings.database} to {target} ({pages:,} pages); it passed an integrity check."
+    )
     return 0
 
 
@@ -184,8 +199,10 @@ def _run_import(args: argparse.Namespace, settings: Settings, read, apply) -> in
         print(f"  line {line}: {problem}")
     if len(summary.problems) > args.show_problems:
         print(f"  … and {len(summary.problems) - args.show_problems:,} more")
-    print(f"{summary.new:,} new, {summary.updated:,} updated, {summary.duplicate:,} duplicate, "
-          f"{summary.invalid:,} invalid; {summary.copies_added:,} copies added.")
+    print(
+        f"{summary.new:,} new, {summary.updated:,} updated, {summary.duplicate:,} duplicate, "
+        f"{summary.invalid:,} invalid; {summary.copies_added:,} copies added."
+    )
     return 0
 
 
@@ -193,9 +210,12 @@ def cmd_import_books(args: argparse.Namespace, settings: Settings) -> int:
     from webapp.importing.books import apply_books, read_books_csv
 
     return _run_import(
-        args, settings, read_books_csv,
+        args,
+        settings,
+        read_books_csv,
         lambda conn, rows, advance: apply_books(
-            conn, rows, default_copies=args.copies, progress=advance),
+            conn, rows, default_copies=args.copies, progress=advance
+        ),
     )
 
 
@@ -203,9 +223,10 @@ def cmd_import_patrons(args: argparse.Namespace, settings: Settings) -> int:
     from webapp.importing.patrons import apply_patrons, read_patrons_csv
 
     return _run_import(
-        args, settings, lambda data: read_patrons_csv(data, allow_admin=True),
-        lambda conn, rows, advance: apply_patrons(
-            conn, rows, allow_admin=True, progress=advance),
+        args,
+        settings,
+        lambda data: read_patrons_csv(data, allow_admin=True),
+        lambda conn, rows, advance: apply_patrons(conn, rows, allow_admin=True, progress=advance),
     )
 
 
@@ -214,9 +235,12 @@ def cmd_import_marc(args: argparse.Namespace, settings: Settings) -> int:
     from webapp.importing.marc import read_marc
 
     return _run_import(
-        args, settings, lambda data: (None, read_marc(data)),
+        args,
+        settings,
+        lambda data: (None, read_marc(data)),
         lambda conn, rows, advance: apply_books(
-            conn, rows, default_copies=args.copies, progress=advance),
+            conn, rows, default_copies=args.copies, progress=advance
+        ),
     )
 
 
@@ -265,9 +289,11 @@ def cmd_run_reminders(args: argparse.Namespace, settings: Settings) -> int:
             if args.dry_run:
                 preview = await reminders.preview(db, settings, today, args.show)
                 plan = preview.plan
-                print(f"Dry run for {today}: {plan.flagged:,} overdue loans; would queue "
-                      f"{len(plan.emails):,} emails ({plan.notice_count:,} notices, "
-                      f"{plan.by_hand:,} to notify by hand); {preview.pending:,} already pending.")
+                print(
+                    f"Dry run for {today}: {plan.flagged:,} overdue loans; would queue "
+                    f"{len(plan.emails):,} emails ({plan.notice_count:,} notices, "
+                    f"{plan.by_hand:,} to notify by hand); {preview.pending:,} already pending."
+                )
                 for message in preview.emails:
                     print(f"  {message.recipient}: {message.subject}")
                 return 0
@@ -277,9 +303,11 @@ def cmd_run_reminders(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"Nothing done: {busy}.", file=sys.stderr)
                 return LEASE_HELD_EXIT
             counts = report.counts
-            print(f"Reminders for {today}: {counts.flagged:,} overdue, {counts.queued:,} queued, "
-                  f"{counts.sent:,} sent, {counts.pending:,} pending, {counts.failed:,} failed, "
-                  f"{report.cancelled:,} cancelled.")
+            print(
+                f"Reminders for {today}: {counts.flagged:,} overdue, {counts.queued:,} queued, "
+                f"{counts.sent:,} sent, {counts.pending:,} pending, {counts.failed:,} failed, "
+                f"{report.cancelled:,} cancelled."
+            )
             if report.error:
                 print(report.error, file=sys.stderr)
                 return 1
@@ -304,8 +332,11 @@ def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
             loop.add_signal_handler(signal_number, stop.set)
         async with database.Database(settings.database, readers=2) as db:
             running = await scheduler.start(db, settings)
-            print(f"Scheduler: nightly reminders at {settings.reminder_time:%H:%M} "
-                  f"{settings.timezone} (database {settings.database})", file=sys.stderr)
+            print(
+                f"Scheduler: nightly reminders at {settings.reminder_time:%H:%M} "
+                f"{settings.timezone} (database {settings.database})",
+                file=sys.stderr,
+            )
             await stop.wait()
             running.shutdown(wait=False)
         return 0
@@ -321,9 +352,15 @@ def build_parser() -> argparse.ArgumentParser:
     init_db = commands.add_parser("init-db", help="create the database or apply pending migrations")
     init_db.set_defaults(handler=cmd_init_db)
 
-    demo_data = commands.add_parser("demo-data", help="load the teaching records and a demo library")
-    demo_data.add_argument("--books", type=int, default=2000, help="generated titles (default 2000)")
-    demo_data.add_argument("--patrons", type=int, default=300, help="generated patrons (default 300)")
+    demo_data = commands.add_parser(
+        "demo-data", help="load the teaching records and a demo library"
+    )
+    demo_data.add_argument(
+        "--books", type=int, default=2000, help="generated titles (default 2000)"
+    )
+    demo_data.add_argument(
+        "--patrons", type=int, default=300, help="generated patrons (default 300)"
+    )
     demo_data.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     demo_data.set_defaults(handler=cmd_demo_data)
 
@@ -332,13 +369,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.set_defaults(handler=cmd_serve)
 
-    create_user = commands.add_parser("create-user", help="create an account (prompts for a password)")
+    create_user = commands.add_parser(
+        "create-user", help="create an account (prompts for a password)"
+    )
     create_user.add_argument("--name", required=True)
     create_user.add_argument("--email", required=True)
     create_user.add_argument("--role", required=True, choices=ROLES)
     create_user.add_argument("--card", help="library card number")
-    create_user.add_argument("--password-stdin", action="store_true",
-                             help="read the password from standard input instead of prompting")
+    create_user.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input instead of prompting",
+    )
     create_user.set_defaults(handler=cmd_create_user)
 
     backup = commands.add_parser("backup", help="copy the live database consistently to FILE")
@@ -347,37 +389,56 @@ def build_parser() -> argparse.ArgumentParser:
     backup.set_defaults(handler=cmd_backup)
 
     run_reminders = commands.add_parser(
-        "run-reminders", help="flag overdue loans and send reminders once, now")
+        "run-reminders", help="flag overdue loans and send reminders once, now"
+    )
     run_reminders.add_argument("--date", help="run as if today were YYYY-MM-DD (library timezone)")
-    run_reminders.add_argument("--dry-run", action="store_true",
-                               help="show what would be queued; change and send nothing")
-    run_reminders.add_argument("--show", type=int, default=20,
-                               help="with --dry-run, how many emails to list (default 20)")
+    run_reminders.add_argument(
+        "--dry-run", action="store_true", help="show what would be queued; change and send nothing"
+    )
+    run_reminders.add_argument(
+        "--show", type=int, default=20, help="with --dry-run, how many emails to list (default 20)"
+    )
     run_reminders.set_defaults(handler=cmd_run_reminders)
 
-    scheduler = commands.add_parser("scheduler", help="run the nightly job scheduler (long-running)")
+    scheduler = commands.add_parser(
+        "scheduler", help="run the nightly job scheduler (long-running)"
+    )
     scheduler.set_defaults(handler=cmd_scheduler)
 
     importer = commands.add_parser("import", help="import books, patrons or MARC records")
     kinds = importer.add_subparsers(dest="kind", required=True, metavar="KIND")
     import_books = kinds.add_parser("books", help="books, with copies, from a CSV file")
     import_books.add_argument("file")
-    import_books.add_argument("--copies", type=int, default=1,
-                              help="copies for a new book when the file does not say (default 1)")
-    import_books.add_argument("--show-problems", type=int, default=20,
-                              help="how many problem rows to list (default 20)")
+    import_books.add_argument(
+        "--copies",
+        type=int,
+        default=1,
+        help="copies for a new book when the file does not say (default 1)",
+    )
+    import_books.add_argument(
+        "--show-problems", type=int, default=20, help="how many problem rows to list (default 20)"
+    )
     import_books.set_defaults(handler=cmd_import_books)
     import_patrons = kinds.add_parser("patrons", help="patrons from a CSV file")
     import_patrons.add_argument("file")
-    import_patrons.add_argument("--show-problems", type=int, default=20,
-                                help="how many problem rows to list (default 20)")
+    import_patrons.add_argument(
+        "--show-problems", type=int, default=20, help="how many problem rows to list (default 20)"
+    )
     import_patrons.set_defaults(handler=cmd_import_patrons)
     import_marc = kinds.add_parser("marc", help="books, with holdings, from MARC21 or MARCXML")
     import_marc.add_argument("file")
-    import_marc.add_argument("--copies", type=int, default=1,
-                             help="copies for a new book whose record has no 852 (default 1)")
-    import_marc.add_argument("--show-problems", type=int, default=20,
-                             help="how many problem records to list (default 20)")
+    import_marc.add_argument(
+        "--copies",
+        type=int,
+        default=1,
+        help="copies for a new book whose record has no 852 (default 1)",
+    )
+    import_marc.add_argument(
+        "--show-problems",
+        type=int,
+        default=20,
+        help="how many problem records to list (default 20)",
+    )
     import_marc.set_defaults(handler=cmd_import_marc)
 
     export = commands.add_parser("export", help="write books, patrons or loans to a CSV file")

@@ -73,7 +73,7 @@ class Settings:
         return self.secret_key == DEVELOPMENT_SECRET_KEY
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Settings":
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:
         """Build settings from ``SHELFMARK_<NAME>`` variables, then apply ``overrides``."""
         environ = os.environ if environ is None else environ
         values: dict[str, object] = {}

@@ -24,7 +24,13 @@ TEACHING_USERS = (
 )
 TEACHING_BOOKS = (
     # Title, Author, ISBN-13, Year, Subjects
-    ("The Great Gatsby", "F. Scott Fitzgerald", "9780743273565", 1925, "American fiction; Jazz Age"),
+    (
+        "The Great Gatsby",
+        "F. Scott Fitzgerald",
+        "9780743273565",
+        1925,
+        "American fiction; Jazz Age",
+    ),
     ("1984", "George Orwell", "9780451524935", 1949, "Dystopian fiction; Totalitarianism"),
 )
 # Both loans date from 2025 and are still open, so they are overdue.
@@ -35,16 +41,8 @@ TEACHING_LOANS = (
 )
 EXTRA_STAFF = (("Carol Davis", "Admin", "carol@example.com", "A0001"),)
 
-_ADJECTIVES = (
-    "Silent Hidden Golden Last Lost Secret Broken Midnight Crimson Distant Forgotten Wild "
-    "Burning Quiet Little Northern Winter Summer Glass Iron Paper Sleeping Painted Endless "
-    "Bright Hollow Shadowed Velvet Wandering Frozen Electric Ancient Restless Scarlet"
-).split()
-_NOUNS = (
-    "River Garden House Kingdom Ocean Mountain Forest City Island Library Letter Station Bridge "
-    "Lighthouse Orchard Harbour Map Clock Mirror Crown Storm Road Valley Door Window Song Star "
-    "Sea Fire Moon Bird Wolf Fox Dragon Tower Night Summer Journey Promise Secret Memory"
-).split()
+_ADJECTIVES = ["Silent", "Hidden", "Golden", "Last", "Lost", "Secret", "Broken", "Midnight", "Crimson", "Distant", "Forgotten", "Wild", "Burning", "Quiet", "Little", "Northern", "Winter", "Summer", "Glass", "Iron", "Paper", "Sleeping", "Painted", "Endless", "Bright", "Hollow", "Shadowed", "Velvet", "Wandering", "Frozen", "Electric", "Ancient", "Restless", "Scarlet"]
+_NOUNS = ["River", "Garden", "House", "Kingdom", "Ocean", "Mountain", "Forest", "City", "Island", "Library", "Letter", "Station", "Bridge", "Lighthouse", "Orchard", "Harbour", "Map", "Clock", "Mirror", "Crown", "Storm", "Road", "Valley", "Door", "Window", "Song", "Star", "Sea", "Fire", "Moon", "Bird", "Wolf", "Fox", "Dragon", "Tower", "Night", "Summer", "Journey", "Promise", "Secret", "Memory"]
 _PATTERNS = (
     "The {adj} {noun}",
     "{noun} of {noun2}s",
@@ -57,27 +55,40 @@ _PATTERNS = (
     "The Last {noun} of {place}",
     "Return to {place}",
 )
-_PLACES = (
-    "Avalon Brightwater Eldermere Kestrel Bay Marrowby Northwick Oakhaven Ravenhill Saltmarsh "
-    "Thornfield Willowmere Ashford"
-).split()
-_FIRST = (
-    "Amara Ben Chloe Daniel Elif Farah George Hana Isaac Jade Kofi Lena Mateo Nadia Oscar "
-    "Priya Quinn Rosa Samir Tara Umar Vera William Xin Yusuf Zoe Aisha Ethan Mia Noah Olivia "
-    "Lucas Sofia Leo Emma Arjun Chen Ines Jonas Maya"
-).split()
-_LAST = (
-    "Adams Brown Chen Dubois Evans Fischer Garcia Hughes Ibrahim Jones Kowalski Lopez Murphy "
-    "Nguyen Okafor Patel Quinn Rossi Schmidt Taylor Usman Virtanen Walker Xu Yilmaz Zhang "
-    "Morgan Kelly Novak Silva Haddad Costa Berg Moreau Suzuki"
-).split()
+_PLACES = ["Avalon", "Brightwater", "Eldermere", "Kestrel", "Bay", "Marrowby", "Northwick", "Oakhaven", "Ravenhill", "Saltmarsh", "Thornfield", "Willowmere", "Ashford"]
+_FIRST = ["Amara", "Ben", "Chloe", "Daniel", "Elif", "Farah", "George", "Hana", "Isaac", "Jade", "Kofi", "Lena", "Mateo", "Nadia", "Oscar", "Priya", "Quinn", "Rosa", "Samir", "Tara", "Umar", "Vera", "William", "Xin", "Yusuf", "Zoe", "Aisha", "Ethan", "Mia", "Noah", "Olivia", "Lucas", "Sofia", "Leo", "Emma", "Arjun", "Chen", "Ines", "Jonas", "Maya"]
+_LAST = ["Adams", "Brown", "Chen", "Dubois", "Evans", "Fischer", "Garcia", "Hughes", "Ibrahim", "Jones", "Kowalski", "Lopez", "Murphy", "Nguyen", "Okafor", "Patel", "Quinn", "Rossi", "Schmidt", "Taylor", "Usman", "Virtanen", "Walker", "Xu", "Yilmaz", "Zhang", "Morgan", "Kelly", "Novak", "Silva", "Haddad", "Costa", "Berg", "Moreau", "Suzuki"]
 _SUBJECTS = (
-    "Adventure", "Fantasy", "Mystery", "Science fiction", "History", "Biography", "Poetry",
-    "Nature", "Friendship", "Family", "Science", "Mathematics", "Art", "Sport", "Travel",
-    "Animals", "Space", "Music", "Humour", "Graphic novels",
+    "Adventure",
+    "Fantasy",
+    "Mystery",
+    "Science fiction",
+    "History",
+    "Biography",
+    "Poetry",
+    "Nature",
+    "Friendship",
+    "Family",
+    "Science",
+    "Mathematics",
+    "Art",
+    "Sport",
+    "Travel",
+    "Animals",
+    "Space",
+    "Music",
+    "Humour",
+    "Graphic novels",
 )
 _PUBLISHERS = ("Penguin", "Puffin", "Bloomsbury", "Walker Books", "Scholastic", "Faber", "Usborne")
-_LOCATIONS = ("Fiction A–F", "Fiction G–M", "Fiction N–S", "Fiction T–Z", "Non-fiction", "Reference")
+_LOCATIONS = (
+    "Fiction A–F",
+    "Fiction G–M",
+    "Fiction N–S",
+    "Fiction T–Z",
+    "Non-fiction",
+    "Reference",
+)
 
 
 def _isbn13(rng: random.Random, used: set[str]) -> str:
@@ -99,7 +110,10 @@ def _title(rng: random.Random) -> str:
 
 
 def has_teaching_records(conn: sqlite3.Connection) -> bool:
-    return conn.execute("SELECT 1 FROM Users WHERE Email = ?", ("alice@example.com",)).fetchone() is not None
+    return (
+        conn.execute("SELECT 1 FROM Users WHERE Email = ?", ("alice@example.com",)).fetchone()
+        is not None
+    )
 
 
 def load(
@@ -159,7 +173,9 @@ def load(
             if progress:
                 progress.advance()
         next_barcode = int(
-            conn.execute("SELECT Value FROM LibrarySettings WHERE Key = 'barcode_next'").fetchone()[0]
+            conn.execute("SELECT Value FROM LibrarySettings WHERE Key = 'barcode_next'").fetchone()[
+                0
+            ]
         )
         copies: list[tuple[int, int]] = []
         for book_id in book_ids:
@@ -204,8 +220,14 @@ def load(
             conn.execute(
                 "INSERT INTO Loans (UserID, BookID, CopyID, LoanDate, ReturnDate, LentBy) "
                 "VALUES (?,?,?,?,?,?)",
-                (user_ids[email], book_of_copy[copy_id], copy_id, loan_date, due,
-                 user_ids["bob@example.com"]),
+                (
+                    user_ids[email],
+                    book_of_copy[copy_id],
+                    copy_id,
+                    loan_date,
+                    due,
+                    user_ids["bob@example.com"],
+                ),
             )
         lendable = [copy for copy in copies if copy[1] not in book_ids[: len(TEACHING_BOOKS)]]
         rng.shuffle(lendable)
@@ -224,9 +246,15 @@ def load(
                 conn.execute(
                     "INSERT INTO Loans (UserID, BookID, CopyID, LoanDate, ReturnDate, ReturnedAt, "
                     "LentBy) VALUES (?,?,?,?,?,?,?)",
-                    (rng.choice(patron_ids), book_id, copy_id, loan_date.isoformat(),
-                     (loan_date + timedelta(days=14)).isoformat(),
-                     f"{returned.isoformat()}T15:00:00Z", user_ids["bob@example.com"]),
+                    (
+                        rng.choice(patron_ids),
+                        book_id,
+                        copy_id,
+                        loan_date.isoformat(),
+                        (loan_date + timedelta(days=14)).isoformat(),
+                        f"{returned.isoformat()}T15:00:00Z",
+                        user_ids["bob@example.com"],
+                    ),
                 )
                 start = returned + timedelta(days=1)
             if index < open_count:
@@ -237,8 +265,14 @@ def load(
                 conn.execute(
                     "INSERT INTO Loans (UserID, BookID, CopyID, LoanDate, ReturnDate, LentBy) "
                     "VALUES (?,?,?,?,?,?)",
-                    (patron, book_id, copy_id, loan_date.isoformat(),
-                     (loan_date + timedelta(days=14)).isoformat(), user_ids["bob@example.com"]),
+                    (
+                        patron,
+                        book_id,
+                        copy_id,
+                        loan_date.isoformat(),
+                        (loan_date + timedelta(days=14)).isoformat(),
+                        user_ids["bob@example.com"],
+                    ),
                 )
             else:
                 for day in range(29, 0, -7):
@@ -248,9 +282,15 @@ def load(
                         conn.execute(
                             "INSERT INTO Loans (UserID, BookID, CopyID, LoanDate, ReturnDate, "
                             "ReturnedAt, LentBy) VALUES (?,?,?,?,?,?,?)",
-                            (rng.choice(patron_ids), book_id, copy_id, loan_date.isoformat(),
-                             (loan_date + timedelta(days=14)).isoformat(),
-                             f"{returned.isoformat()}T10:30:00Z", user_ids["bob@example.com"]),
+                            (
+                                rng.choice(patron_ids),
+                                book_id,
+                                copy_id,
+                                loan_date.isoformat(),
+                                (loan_date + timedelta(days=14)).isoformat(),
+                                f"{returned.isoformat()}T10:30:00Z",
+                                user_ids["bob@example.com"],
+                            ),
                         )
         conn.execute("COMMIT")
     except BaseException:

@@ -51,8 +51,19 @@ class Export:
 
 
 BOOKS = Export(
-    columns=("title", "author", "isbn", "series", "subjects", "publisher", "year", "language",
-             "copies", "barcodes", "location"),
+    columns=(
+        "title",
+        "author",
+        "isbn",
+        "series",
+        "subjects",
+        "publisher",
+        "year",
+        "language",
+        "copies",
+        "barcodes",
+        "location",
+    ),
     page_sql="""
         SELECT b.BookID AS Key, b.*,
                (SELECT count(*) FROM Copies c WHERE c.BookID = b.BookID) AS CopyCount,
@@ -64,8 +75,16 @@ BOOKS = Export(
         FROM Books b WHERE b.BookID > ? ORDER BY b.BookID LIMIT ?
     """,
     cells=lambda row: (
-        row["Title"], row["Author"], format_isbn(row["ISBN"]), row["Series"], row["Subjects"],
-        row["Publisher"], row["Year"], row["Language"], row["CopyCount"], row["Barcodes"],
+        row["Title"],
+        row["Author"],
+        format_isbn(row["ISBN"]),
+        row["Series"],
+        row["Subjects"],
+        row["Publisher"],
+        row["Year"],
+        row["Language"],
+        row["CopyCount"],
+        row["Barcodes"],
         row["FirstLocation"],
     ),
 )
@@ -74,14 +93,29 @@ PATRONS = Export(
     columns=("name", "email", "role", "card_number", "group", "active"),
     page_sql="SELECT UserID AS Key, * FROM Users WHERE UserID > ? ORDER BY UserID LIMIT ?",
     cells=lambda row: (
-        row["Name"], row["Email"], row["Role"], row["CardNumber"], row["GroupName"],
+        row["Name"],
+        row["Email"],
+        row["Role"],
+        row["CardNumber"],
+        row["GroupName"],
         "yes" if row["Active"] else "no",
     ),
 )
 
 LOANS = Export(
-    columns=("loan_id", "loan_date", "due_date", "returned_at", "renewals", "barcode", "isbn",
-             "title", "patron_name", "patron_card", "patron_email"),
+    columns=(
+        "loan_id",
+        "loan_date",
+        "due_date",
+        "returned_at",
+        "renewals",
+        "barcode",
+        "isbn",
+        "title",
+        "patron_name",
+        "patron_card",
+        "patron_email",
+    ),
     page_sql="""
         SELECT l.LoanID AS Key, l.*, c.Barcode, b.ISBN, b.Title,
                u.Name, u.CardNumber, u.Email
@@ -90,8 +124,16 @@ LOANS = Export(
         WHERE l.LoanID > ? ORDER BY l.LoanID LIMIT ?
     """,
     cells=lambda row: (
-        row["LoanID"], row["LoanDate"], row["ReturnDate"], row["ReturnedAt"], row["Renewals"],
-        row["Barcode"], format_isbn(row["ISBN"]), row["Title"], row["Name"], row["CardNumber"],
+        row["LoanID"],
+        row["LoanDate"],
+        row["ReturnDate"],
+        row["ReturnedAt"],
+        row["Renewals"],
+        row["Barcode"],
+        format_isbn(row["ISBN"]),
+        row["Title"],
+        row["Name"],
+        row["CardNumber"],
         row["Email"],
     ),
 )

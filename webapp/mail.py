@@ -15,7 +15,6 @@ batch, since every later message would fail the same way.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import email.header
 import email.utils
@@ -169,7 +168,7 @@ class SmtpTransport:
             return Outcome("temporary", f"login refused: {error.code} {error.message}", True)
         except aiosmtplib.SMTPResponseException as error:
             return Outcome("temporary", f"server answered {error.code} {error.message}", True)
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
+        except (TimeoutError, aiosmtplib.SMTPException, OSError) as error:
             return Outcome("temporary", f"cannot reach the mail server: {error}", True)
         return None
 
@@ -182,7 +181,9 @@ class SmtpTransport:
         utf8 = not (sender.isascii() and recipient.isascii())
         try:
             await self._client.sendmail(
-                sender, [recipient], email_bytes(message, self._settings.mail_from),
+                sender,
+                [recipient],
+                email_bytes(message, self._settings.mail_from),
                 mail_options=["SMTPUTF8"] if utf8 else None,
             )
         except aiosmtplib.SMTPRecipientsRefused as error:
@@ -194,7 +195,7 @@ class SmtpTransport:
             return Outcome("temporary", f"connection lost: {error}", True)
         except aiosmtplib.SMTPResponseException as error:
             return _classify(error.code, error.message)
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
+        except (TimeoutError, aiosmtplib.SMTPException, OSError) as error:
             return Outcome("temporary", f"connection lost: {error}", True)
         return Outcome("accepted")
 
@@ -203,7 +204,7 @@ class SmtpTransport:
             return
         try:
             await self._client.quit()
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+        except (TimeoutError, aiosmtplib.SMTPException, OSError):
             self._client.close()
 
 

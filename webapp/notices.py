@@ -36,8 +36,9 @@ def _environment() -> Environment:
     return environment
 
 
-def hold_ready(*, library_name: str, patron_name: str, title: str, author: str,
-               barcode: str, pickup_by: date) -> RenderedMail:
+def hold_ready(
+    *, library_name: str, patron_name: str, title: str, author: str, barcode: str, pickup_by: date
+) -> RenderedMail:
     context = {
         "library_name": library_name,
         "patron_name": patron_name,

@@ -118,7 +118,9 @@ def query_words(query_terms: tuple[str, ...]) -> list[str]:
     return [word for term in query_terms for word in words(term)] or [""]
 
 
-def scored(candidates: list[Candidate], query_terms: tuple[str, ...]) -> list[tuple[float, Candidate]]:
+def scored(
+    candidates: list[Candidate], query_terms: tuple[str, ...]
+) -> list[tuple[float, Candidate]]:
     """``candidates`` with their scores, best first; ties keep the order they came in."""
     terms = query_words(query_terms)
     order = sorted(

@@ -162,8 +162,7 @@ def can_renew(
     if renewals >= rule.max_renewals:
         return Decision(
             False,
-            f"Already renewed {renewals} times, the most a {rule.role} may "
-            f"({rule.max_renewals}).",
+            f"Already renewed {renewals} times, the most a {rule.role} may ({rule.max_renewals}).",
         )
     late = days_overdue(due, today)
     if late > rule.renew_overdue_days:

@@ -95,8 +95,10 @@ class SearchCache:
         cached = self._searches.get(key)
         if cached is None:
             return None
-        if (cached.catalogue_version != versions.catalogue
-                or self._clock() - cached.made_at > self._max_age):
+        if (
+            cached.catalogue_version != versions.catalogue
+            or self._clock() - cached.made_at > self._max_age
+        ):
             del self._searches[key]
             return None
         self._searches.move_to_end(key)

@@ -50,8 +50,11 @@ def sign_in_url() -> str:
     sign-in page itself, nor after a form was sent.
     """
     here = request.full_path.rstrip("?")
-    if (request.method != "GET" or request.endpoint in (None, "auth.login")
-            or here == url_for("catalogue.search")):
+    if (
+        request.method != "GET"
+        or request.endpoint in (None, "auth.login")
+        or here == url_for("catalogue.search")
+    ):
         return url_for("auth.login")
     return url_for("auth.login", next=here)
 

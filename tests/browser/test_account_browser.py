@@ -37,9 +37,7 @@ def _due_date_of(server: LiveServer, barcode: str) -> date:
     return date.fromisoformat(row[0])
 
 
-def test_a_student_sees_a_loan_and_renews_it(
-    start_server: Callable[..., LiveServer], page: Page
-):
+def test_a_student_sees_a_loan_and_renews_it(start_server: Callable[..., LiveServer], page: Page):
     server = start_server(prepare=_sam_with_a_renewable_loan)
     log_in(page, server, "sam@example.com")
     expect(page).to_have_url(re.compile(r"/account$"))

@@ -183,7 +183,9 @@ def test_a_request_that_gets_no_answer_says_so(shared_server: LiveServer, page: 
     expect(page.locator("#search-results")).to_contain_text("1 match for “gatsby”")
 
 
-def test_a_message_already_shown_does_not_come_back_with_back(shared_server: LiveServer, page: Page):
+def test_a_message_already_shown_does_not_come_back_with_back(
+    shared_server: LiveServer, page: Page
+):
     page.goto(shared_server.url("/search?q=gatsby"))
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Sign in").click()
     page.get_by_label("Email address").fill("alice@example.com")

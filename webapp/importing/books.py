@@ -244,13 +244,13 @@ def open_csv(data: bytes | str, mapping: dict[str, str] | None, detect, fields, 
     else:
         mapping = checked_mapping(list(reader.fieldnames), mapping, fields)
     if required not in mapping:
-        raise ValueError(
-            f"no {required} column was found (expected a column named '{required}')"
-        )
+        raise ValueError(f"no {required} column was found (expected a column named '{required}')")
     return mapping, reader
 
 
-def read_books_csv(data: bytes | str, mapping: dict[str, str] | None = None) -> tuple[dict[str, str], list[BookRow]]:
+def read_books_csv(
+    data: bytes | str, mapping: dict[str, str] | None = None
+) -> tuple[dict[str, str], list[BookRow]]:
     """Parse a CSV file into rows; returns the column mapping used and the rows.
 
     ``mapping`` (field -> column), when given, replaces the detected one: the
@@ -274,8 +274,14 @@ class ImportSummary:
 
 _UPDATABLE = ("author", "year", "language", "series", "subjects", "publisher")
 _COLUMN = {
-    "title": "Title", "author": "Author", "isbn": "ISBN", "year": "Year", "language": "Language",
-    "series": "Series", "subjects": "Subjects", "publisher": "Publisher",
+    "title": "Title",
+    "author": "Author",
+    "isbn": "ISBN",
+    "year": "Year",
+    "language": "Language",
+    "series": "Series",
+    "subjects": "Subjects",
+    "publisher": "Publisher",
 }
 
 
@@ -308,7 +314,9 @@ class _Decision:
 
 
 def _classify(
-    conn: sqlite3.Connection, rows: list[BookRow], summary: ImportSummary,
+    conn: sqlite3.Connection,
+    rows: list[BookRow],
+    summary: ImportSummary,
     progress: Callable[[int], None] | None,
 ) -> list[_Decision]:
     """Decide each row against the database without writing; counts go into ``summary``."""
@@ -331,7 +339,8 @@ def _classify(
         changes = {
             name: getattr(row, name)
             for name in _UPDATABLE
-            if getattr(row, name) not in (None, "") and getattr(row, name) != existing[_COLUMN[name]]
+            if getattr(row, name) not in (None, "")
+            and getattr(row, name) != existing[_COLUMN[name]]
         }
         if changes:
             summary.updated += 1
@@ -344,9 +353,10 @@ def _classify(
 
 def _barcode_clash(conn: sqlite3.Connection, barcodes: list[str], in_file: set[str]) -> str | None:
     for code in barcodes:
-        if code.casefold() in in_file or conn.execute(
-            "SELECT 1 FROM Copies WHERE Barcode = ?", (code,)
-        ).fetchone():
+        if (
+            code.casefold() in in_file
+            or conn.execute("SELECT 1 FROM Copies WHERE Barcode = ?", (code,)).fetchone()
+        ):
             return code
     return None
 
@@ -395,8 +405,16 @@ def apply_books(
             book_id = conn.execute(
                 "INSERT INTO Books (Title, Author, ISBN, Year, Language, Series, Subjects, Publisher) "
                 "VALUES (?,?,?,?,?,?,?,?)",
-                (row.title, row.author, row.isbn, row.year, row.language, row.series,
-                 row.subjects, row.publisher),
+                (
+                    row.title,
+                    row.author,
+                    row.isbn,
+                    row.year,
+                    row.language,
+                    row.series,
+                    row.subjects,
+                    row.publisher,
+                ),
             ).lastrowid
             barcodes = list(row.barcodes)
             wanted = max(row.copies if row.copies is not None else default_copies, len(barcodes))
@@ -425,9 +443,11 @@ def apply_books(
 
 
 def _barcode_sequence(conn: sqlite3.Connection) -> tuple[str, int]:
-    settings = dict(conn.execute(
-        "SELECT Key, Value FROM LibrarySettings WHERE Key IN ('barcode_prefix', 'barcode_next')"
-    ).fetchall())
+    settings = dict(
+        conn.execute(
+            "SELECT Key, Value FROM LibrarySettings WHERE Key IN ('barcode_prefix', 'barcode_next')"
+        ).fetchall()
+    )
     return settings["barcode_prefix"], int(settings["barcode_next"])
 
 

@@ -74,7 +74,10 @@ def parse_patron_row(
     checks = (
         ("name", lambda: validation.required_text(cell("name"), 200)),
         ("email", lambda: validation.email(cell("email"))),
-        ("role", lambda: validation.role(cell("role")) if (cell("role") or "").strip() else "Student"),
+        (
+            "role",
+            lambda: validation.role(cell("role")) if (cell("role") or "").strip() else "Student",
+        ),
         ("card_number", lambda: validation.optional_text(cell("card_number"), 64)),
         ("group", lambda: validation.optional_text(cell("group"), 100)),
         ("active", lambda: validation.flag(cell("active")) if "active" in mapping else True),
@@ -104,8 +107,14 @@ def read_patrons_csv(
     return mapping, rows
 
 
-_COLUMN = {"name": "Name", "email": "Email", "role": "Role", "card_number": "CardNumber",
-           "group": "GroupName", "active": "Active"}
+_COLUMN = {
+    "name": "Name",
+    "email": "Email",
+    "role": "Role",
+    "card_number": "CardNumber",
+    "group": "GroupName",
+    "active": "Active",
+}
 
 
 @dataclass
@@ -116,23 +125,34 @@ class _Decision:
 
 
 def _classify(
-    conn: sqlite3.Connection, rows: list[PatronRow], summary: ImportSummary,
-    progress: Callable[[int], None] | None, *, allow_admin: bool,
+    conn: sqlite3.Connection,
+    rows: list[PatronRow],
+    summary: ImportSummary,
+    progress: Callable[[int], None] | None,
+    *,
+    allow_admin: bool,
 ) -> list[_Decision]:
     decisions: list[_Decision] = []
     cards_in_file: set[str] = set()
     for row in first_occurrences(rows, summary, progress):
         existing = _find_existing(conn, row)
-        card_owner = row.card_number and conn.execute(
-            "SELECT UserID FROM Users WHERE CardNumber = ?", (row.card_number,)
-        ).fetchone()
+        card_owner = (
+            row.card_number
+            and conn.execute(
+                "SELECT UserID FROM Users WHERE CardNumber = ?", (row.card_number,)
+            ).fetchone()
+        )
         if card_owner and (existing is None or card_owner["UserID"] != existing["UserID"]):
             summary.invalid += 1
-            summary.problems.append((row.line, f"card number {row.card_number} belongs to someone else"))
+            summary.problems.append(
+                (row.line, f"card number {row.card_number} belongs to someone else")
+            )
             continue
         if row.card_number and row.card_number in cards_in_file:
             summary.invalid += 1
-            summary.problems.append((row.line, f"card number {row.card_number} is repeated in this file"))
+            summary.problems.append(
+                (row.line, f"card number {row.card_number} is repeated in this file")
+            )
             continue
         if row.card_number:
             cards_in_file.add(row.card_number)
@@ -167,7 +187,10 @@ def _find_existing(conn: sqlite3.Connection, row: PatronRow) -> sqlite3.Row | No
 
 
 def plan_patrons(
-    conn: sqlite3.Connection, rows: list[PatronRow], *, allow_admin: bool = False,
+    conn: sqlite3.Connection,
+    rows: list[PatronRow],
+    *,
+    allow_admin: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> ImportSummary:
     """What ``apply_patrons`` would do with ``rows``, without writing anything."""
@@ -181,7 +204,10 @@ def plan_patrons(
 
 
 def apply_patrons(
-    conn: sqlite3.Connection, rows: list[PatronRow], *, allow_admin: bool = False,
+    conn: sqlite3.Connection,
+    rows: list[PatronRow],
+    *,
+    allow_admin: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> ImportSummary:
     """Add new patrons and update known ones, in one transaction."""

@@ -101,8 +101,16 @@ async def login_refusal(db: Database, email: str, address: str) -> LoginRefusal 
                                      ORDER BY At DESC LIMIT ?)) AS AddressWindowStart
         """,
         (
-            email, since, email, since, FAILURES_PER_ACCOUNT_LIMIT,
-            address, since, address, since, FAILURES_PER_ADDRESS_LIMIT,
+            email,
+            since,
+            email,
+            since,
+            FAILURES_PER_ACCOUNT_LIMIT,
+            address,
+            since,
+            address,
+            since,
+            FAILURES_PER_ADDRESS_LIMIT,
         ),
     )
     for count, limit, window_start in (

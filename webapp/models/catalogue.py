@@ -158,7 +158,9 @@ def _lookup(
     ).fetchone()
     book_id = state["ByIsbn"] if state["ByIsbn"] is not None else state["ByBarcode"]
     if book_id is not None:
-        return Lookup(book_id, SearchPage(query, _summaries_of(conn, [book_id]), 1, per_page, 1, False))
+        return Lookup(
+            book_id, SearchPage(query, _summaries_of(conn, [book_id]), 1, per_page, 1, False)
+        )
     if query.is_empty:
         return Lookup(None, SearchPage(query, [], page, per_page, 0, False))
     versions = Versions(state["Catalogue"], state["Circulation"])
@@ -234,11 +236,13 @@ def _rank(conn: sqlite3.Connection, query: SearchQuery) -> _Ranking:
     ).fetchall()
     huge = len(rows) > CANDIDATES
     if huge:
-        rows = _unique([
-            *_popular_matches(conn, query),
-            *_title_start_matches(conn, query),
-            *rows[:CANDIDATES],
-        ])
+        rows = _unique(
+            [
+                *_popular_matches(conn, query),
+                *_title_start_matches(conn, query),
+                *rows[:CANDIDATES],
+            ]
+        )
     candidates = [
         ranking.Candidate(
             book_id=row["BookID"],
@@ -348,8 +352,13 @@ def _title_start_matches(conn: sqlite3.Connection, query: SearchQuery) -> list:
     beginnings = [typed] if typed.startswith("the ") else [typed, f"the {typed}"]
     rows = conn.execute(
         " UNION ALL ".join(
-            [("SELECT * FROM (SELECT BookID, Title, Author, Year, TimesBorrowed FROM Books "
-             "WHERE Title LIKE ? LIMIT ?)")] * len(beginnings)
+            [
+                (
+                    "SELECT * FROM (SELECT BookID, Title, Author, Year, TimesBorrowed FROM Books "
+                    "WHERE Title LIKE ? LIMIT ?)"
+                )
+            ]
+            * len(beginnings)
         ),
         [value for beginning in beginnings for value in (beginning + "%", TITLE_START_CANDIDATES)],
     ).fetchall()
@@ -390,21 +399,31 @@ async def summaries(db: Database, book_ids: list[int]) -> list[BookSummary]:
 
 async def recent_arrivals(db: Database, limit: int = 10) -> list[BookSummary]:
     """The newest titles in the catalogue, for the empty search page."""
-    return await db.read(lambda conn: _summaries(conn, conn.execute(
-        "SELECT BookID, Title, Author, Year FROM Books "
-        "WHERE WithdrawnAt IS NULL ORDER BY BookID DESC LIMIT ?",
-        (limit,),
-    ).fetchall()))
+    return await db.read(
+        lambda conn: _summaries(
+            conn,
+            conn.execute(
+                "SELECT BookID, Title, Author, Year FROM Books "
+                "WHERE WithdrawnAt IS NULL ORDER BY BookID DESC LIMIT ?",
+                (limit,),
+            ).fetchall(),
+        )
+    )
 
 
 async def most_borrowed(db: Database, limit: int = 10) -> list[BookSummary]:
     """The titles lent most often, for the empty search page."""
-    return await db.read(lambda conn: _summaries(conn, conn.execute(
-        "SELECT BookID, Title, Author, Year FROM Books "
-        "WHERE WithdrawnAt IS NULL AND TimesBorrowed > 0 "
-        "ORDER BY TimesBorrowed DESC, BookID DESC LIMIT ?",
-        (limit,),
-    ).fetchall()))
+    return await db.read(
+        lambda conn: _summaries(
+            conn,
+            conn.execute(
+                "SELECT BookID, Title, Author, Year FROM Books "
+                "WHERE WithdrawnAt IS NULL AND TimesBorrowed > 0 "
+                "ORDER BY TimesBorrowed DESC, BookID DESC LIMIT ?",
+                (limit,),
+            ).fetchall(),
+        )
+    )
 
 
 async def find_book_by_isbn(db: Database, isbn13: str) -> int | None:

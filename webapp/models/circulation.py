@@ -194,8 +194,6 @@ def _rule_from_row(row) -> rules.LoanRule:
     )
 
 
-
-
 def _loan_rules(conn: sqlite3.Connection) -> dict[str, rules.LoanRule]:
     return {row["Role"]: _rule_from_row(row) for row in conn.execute("SELECT * FROM LoanRules")}
 
@@ -245,8 +243,11 @@ async def save_rules(
 ) -> list[str]:
     """Store the rules page; log each change as a 'rules_changed' event; return the changes."""
     return await db.write(
-        _save_rules, loan_rules=loan_rules, closed_weekdays=closed_weekdays,
-        pickup_days=pickup_days, actor_id=actor_id,
+        _save_rules,
+        loan_rules=loan_rules,
+        closed_weekdays=closed_weekdays,
+        pickup_days=pickup_days,
+        actor_id=actor_id,
     )
 
 
@@ -267,8 +268,14 @@ def _save_rules(
         conn.execute(
             "UPDATE LoanRules SET LoanDays = ?, MaxLoans = ?, MaxRenewals = ?, "
             "BlockWhenOverdue = ?, RenewOverdueDays = ? WHERE Role = ?",
-            (rule.loan_days, rule.max_loans, rule.max_renewals, int(rule.block_when_overdue),
-             rule.renew_overdue_days, rule.role),
+            (
+                rule.loan_days,
+                rule.max_loans,
+                rule.max_renewals,
+                int(rule.block_when_overdue),
+                rule.renew_overdue_days,
+                rule.role,
+            ),
         )
         changes.append(
             f"{rule.role}: {rule.loan_days} days, {rule.max_loans} loans, "
@@ -323,8 +330,6 @@ def _remove_closed_day(conn: sqlite3.Connection, *, day: date, actor_id: int) ->
         return False
     _log(conn, "rules_changed", actor_id, detail=f"open again on {day.isoformat()}")
     return True
-
-
 
 
 def _find_patron(conn: sqlite3.Connection, text: str) -> Patron | None:
@@ -517,8 +522,6 @@ async def copy_loans(
     return [(_loan_from_row(row, today), row["Borrower"]) for row in rows]
 
 
-
-
 def _log(
     conn: sqlite3.Connection,
     kind: str,
@@ -584,8 +587,10 @@ def _standing(conn: sqlite3.Connection, patron, today: date) -> rules.PatronStan
         (today.isoformat(), patron["UserID"]),
     )
     return rules.PatronStanding(
-        name=patron["Name"], active=bool(patron["Active"]),
-        open_loans=row["Open"], overdue_loans=row["Overdue"],
+        name=patron["Name"],
+        active=bool(patron["Active"]),
+        open_loans=row["Open"],
+        overdue_loans=row["Overdue"],
     )
 
 
@@ -644,8 +649,15 @@ def _offer_to_queue(
         (copy_id, pickup_by.isoformat(), hold["HoldID"]),
     )
     _log(
-        conn, "hold_ready", actor_id, user_id=hold["UserID"], book_id=book_id, copy_id=copy_id,
-        loan_id=loan_id, hold_id=hold["HoldID"], detail=f"collect by {pickup_by.isoformat()}",
+        conn,
+        "hold_ready",
+        actor_id,
+        user_id=hold["UserID"],
+        book_id=book_id,
+        copy_id=copy_id,
+        loan_id=loan_id,
+        hold_id=hold["HoldID"],
+        detail=f"collect by {pickup_by.isoformat()}",
     )
     if hold["Email"]:
         book = _one(
@@ -655,14 +667,24 @@ def _offer_to_queue(
             (copy_id,),
         )
         mail = notices.hold_ready(
-            library_name=library_name, patron_name=hold["Name"], title=book["Title"],
-            author=book["Author"], barcode=book["Barcode"], pickup_by=pickup_by,
+            library_name=library_name,
+            patron_name=hold["Name"],
+            title=book["Title"],
+            author=book["Author"],
+            barcode=book["Barcode"],
+            pickup_by=pickup_by,
         )
         conn.execute(
             "INSERT INTO Outbox (Kind, UserID, Recipient, Subject, BodyText, BodyHtml, "
             "HeaderMessageID) VALUES ('hold_ready', ?, ?, ?, ?, ?, ?)",
-            (hold["UserID"], hold["Email"], mail.subject, mail.body_text, mail.body_html,
-             hold_message_id(hold["HoldID"])),
+            (
+                hold["UserID"],
+                hold["Email"],
+                mail.subject,
+                mail.body_text,
+                mail.body_html,
+                hold_message_id(hold["HoldID"]),
+            ),
         )
     return SetAside(hold["HoldID"], hold["Name"], pickup_by, emailed=bool(hold["Email"]))
 
@@ -688,8 +710,14 @@ def _set_aside_text(set_aside: SetAside) -> str:
 
 
 async def lend(
-    db: Database, *, barcode: str, patron_id: int, actor_id: int, today: date,
-    library_name: str = DEFAULT_LIBRARY_NAME, ignore_repeat: bool = False,
+    db: Database,
+    *,
+    barcode: str,
+    patron_id: int,
+    actor_id: int,
+    today: date,
+    library_name: str = DEFAULT_LIBRARY_NAME,
+    ignore_repeat: bool = False,
 ) -> Outcome:
     """Lend the copy with ``barcode`` to the patron, if the rules allow.
 
@@ -698,14 +726,25 @@ async def lend(
     "scanned twice" note instead of acting again.
     """
     return await db.write(
-        _lend, barcode=barcode, patron_id=patron_id, actor_id=actor_id, today=today,
-        library_name=library_name, ignore_repeat=ignore_repeat,
+        _lend,
+        barcode=barcode,
+        patron_id=patron_id,
+        actor_id=actor_id,
+        today=today,
+        library_name=library_name,
+        ignore_repeat=ignore_repeat,
     )
 
 
 def _lend(
-    conn: sqlite3.Connection, *, barcode: str, patron_id: int, actor_id: int, today: date,
-    library_name: str, ignore_repeat: bool,
+    conn: sqlite3.Connection,
+    *,
+    barcode: str,
+    patron_id: int,
+    actor_id: int,
+    today: date,
+    library_name: str,
+    ignore_repeat: bool,
 ) -> Outcome:
     copy = _copy_by_barcode(conn, barcode)
     if copy is None:
@@ -724,8 +763,10 @@ def _lend(
     set_aside_for = ready_hold["Name"] if ready_hold and ready_hold["UserID"] != patron_id else None
     rule = _loan_rules(conn)[patron["Role"]]
     decision = rules.can_lend(
-        _standing(conn, patron, today), rule,
-        copy_status=copy["Status"], set_aside_for=set_aside_for,
+        _standing(conn, patron, today),
+        rule,
+        copy_status=copy["Status"],
+        set_aside_for=set_aside_for,
     )
     if not decision:
         return _refused(decision.reason, patron_id)
@@ -734,16 +775,28 @@ def _lend(
         loan_id = conn.execute(
             "INSERT INTO Loans (UserID, BookID, CopyID, LoanDate, ReturnDate, LentBy) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (patron_id, copy["BookID"], copy["CopyID"], today.isoformat(), due.day.isoformat(),
-             actor_id),
+            (
+                patron_id,
+                copy["BookID"],
+                copy["CopyID"],
+                today.isoformat(),
+                due.day.isoformat(),
+                actor_id,
+            ),
         ).lastrowid
     except sqlite3.IntegrityError as error:
         if "Loans.CopyID" not in str(error):
             raise
         return _refused(_holder_message(conn, copy), patron_id)
     _log(
-        conn, "lend", actor_id, user_id=patron_id, book_id=copy["BookID"], copy_id=copy["CopyID"],
-        loan_id=loan_id, detail=f"due {due.day.isoformat()} ({due.explanation})",
+        conn,
+        "lend",
+        actor_id,
+        user_id=patron_id,
+        book_id=copy["BookID"],
+        copy_id=copy["CopyID"],
+        loan_id=loan_id,
+        detail=f"due {due.day.isoformat()} ({due.explanation})",
     )
     message = (
         f"Lent: {copy['Title']} to {patron['Name']}, due {short_date(due.day)} ({due.explanation})."
@@ -760,15 +813,25 @@ def _lend(
             (timestamp(utc_now()), hold["HoldID"]),
         )
         _log(
-            conn, "hold_filled", actor_id, user_id=patron_id, book_id=copy["BookID"],
-            copy_id=copy["CopyID"], loan_id=loan_id, hold_id=hold["HoldID"],
+            conn,
+            "hold_filled",
+            actor_id,
+            user_id=patron_id,
+            book_id=copy["BookID"],
+            copy_id=copy["CopyID"],
+            loan_id=loan_id,
+            hold_id=hold["HoldID"],
             detail=f"was {hold['Status']}",
         )
         message += " Their hold on this title is filled."
         if hold["Status"] == "ready" and hold["CopyID"] != copy["CopyID"]:
             set_aside = _offer_to_queue(
-                conn, copy_id=hold["CopyID"], book_id=copy["BookID"], today=today,
-                actor_id=actor_id, library_name=library_name,
+                conn,
+                copy_id=hold["CopyID"],
+                book_id=copy["BookID"],
+                today=today,
+                actor_id=actor_id,
+                library_name=library_name,
             )
             if set_aside:
                 message += " The copy they had on the hold shelf:" + _set_aside_text(set_aside)
@@ -776,8 +839,13 @@ def _lend(
 
 
 async def return_copy(
-    db: Database, *, barcode: str, actor_id: int, today: date,
-    library_name: str = DEFAULT_LIBRARY_NAME, ignore_repeat: bool = False,
+    db: Database,
+    *,
+    barcode: str,
+    actor_id: int,
+    today: date,
+    library_name: str = DEFAULT_LIBRARY_NAME,
+    ignore_repeat: bool = False,
     patron_id: int | None = None,
 ) -> Outcome:
     """Return the copy with ``barcode``, whoever had it; pass it to the hold queue.
@@ -785,14 +853,25 @@ async def return_copy(
     ``patron_id`` is only the patron the desk has selected, echoed back in the outcome.
     """
     return await db.write(
-        _return_copy, barcode=barcode, actor_id=actor_id, today=today,
-        library_name=library_name, ignore_repeat=ignore_repeat, patron_id=patron_id,
+        _return_copy,
+        barcode=barcode,
+        actor_id=actor_id,
+        today=today,
+        library_name=library_name,
+        ignore_repeat=ignore_repeat,
+        patron_id=patron_id,
     )
 
 
 def _return_copy(
-    conn: sqlite3.Connection, *, barcode: str, actor_id: int, today: date, library_name: str,
-    ignore_repeat: bool, patron_id: int | None,
+    conn: sqlite3.Connection,
+    *,
+    barcode: str,
+    actor_id: int,
+    today: date,
+    library_name: str,
+    ignore_repeat: bool,
+    patron_id: int | None,
 ) -> Outcome:
     copy = _copy_by_barcode(conn, barcode)
     if copy is None:
@@ -812,16 +891,25 @@ def _return_copy(
     late = rules.days_overdue(due, today)
     lateness = f"{late} day{'s' if late != 1 else ''} late" if late else "on time"
     _log(
-        conn, "return", actor_id, user_id=loan["UserID"], book_id=copy["BookID"],
-        copy_id=copy["CopyID"], loan_id=loan["LoanID"], detail=lateness,
+        conn,
+        "return",
+        actor_id,
+        user_id=loan["UserID"],
+        book_id=copy["BookID"],
+        copy_id=copy["CopyID"],
+        loan_id=loan["LoanID"],
+        detail=lateness,
     )
-    message = (
-        f"Returned: {copy['Title']}, due {short_date(due)}, {lateness} (from {loan['Name']})."
-    )
+    message = f"Returned: {copy['Title']}, due {short_date(due)}, {lateness} (from {loan['Name']})."
     if copy["Status"] == "in_stock":
         set_aside = _offer_to_queue(
-            conn, copy_id=copy["CopyID"], book_id=copy["BookID"], today=today,
-            actor_id=actor_id, library_name=library_name, loan_id=loan["LoanID"],
+            conn,
+            copy_id=copy["CopyID"],
+            book_id=copy["BookID"],
+            today=today,
+            actor_id=actor_id,
+            library_name=library_name,
+            loan_id=loan["LoanID"],
         )
         if set_aside:
             message += _set_aside_text(set_aside)
@@ -837,8 +925,14 @@ class DeskScan:
 
 
 async def desk_scan(
-    db: Database, *, code: str, patron_id: int | None, actor_id: int, today: date,
-    mode: str = "auto", library_name: str = DEFAULT_LIBRARY_NAME,
+    db: Database,
+    *,
+    code: str,
+    patron_id: int | None,
+    actor_id: int,
+    today: date,
+    mode: str = "auto",
+    library_name: str = DEFAULT_LIBRARY_NAME,
 ) -> DeskScan:
     """What a code scanned at the desk does, with the panel the desk shows next.
 
@@ -850,14 +944,25 @@ async def desk_scan(
     scan, most of a desk's work, a second hand-off between threads.
     """
     return await db.write(
-        _desk_scan, code=code, patron_id=patron_id, actor_id=actor_id, today=today, mode=mode,
+        _desk_scan,
+        code=code,
+        patron_id=patron_id,
+        actor_id=actor_id,
+        today=today,
+        mode=mode,
         library_name=library_name,
     )
 
 
 def _desk_scan(
-    conn: sqlite3.Connection, *, code: str, patron_id: int | None, actor_id: int, today: date,
-    mode: str, library_name: str,
+    conn: sqlite3.Connection,
+    *,
+    code: str,
+    patron_id: int | None,
+    actor_id: int,
+    today: date,
+    mode: str,
+    library_name: str,
 ) -> DeskScan:
     patron = _find_patron(conn, code)
     if patron is not None:
@@ -867,15 +972,26 @@ def _desk_scan(
             _patron_panel(conn, patron.user_id, today),
         )
     outcome = _scan_copy(
-        conn, barcode=code, patron_id=patron_id, actor_id=actor_id, today=today, mode=mode,
+        conn,
+        barcode=code,
+        patron_id=patron_id,
+        actor_id=actor_id,
+        today=today,
+        mode=mode,
         library_name=library_name,
     )
     return DeskScan(outcome, _patron_panel(conn, patron_id, today) if patron_id else None)
 
 
 def _scan_copy(
-    conn: sqlite3.Connection, *, barcode: str, patron_id: int | None, actor_id: int, today: date,
-    mode: str, library_name: str,
+    conn: sqlite3.Connection,
+    *,
+    barcode: str,
+    patron_id: int | None,
+    actor_id: int,
+    today: date,
+    mode: str,
+    library_name: str,
 ) -> Outcome:
     """What a copy barcode scanned at the desk does.
 
@@ -898,19 +1014,34 @@ def _scan_copy(
         mode = "return" if found["OnLoan"] else "lend"
     if mode == "return":
         return _return_copy(
-            conn, barcode=barcode, actor_id=actor_id, today=today, library_name=library_name,
-            ignore_repeat=ignore_repeat, patron_id=patron_id,
+            conn,
+            barcode=barcode,
+            actor_id=actor_id,
+            today=today,
+            library_name=library_name,
+            ignore_repeat=ignore_repeat,
+            patron_id=patron_id,
         )
     if patron_id is None:
         return _refused("Scan the patron's card first, then the copies to lend them.")
     return _lend(
-        conn, barcode=barcode, patron_id=patron_id, actor_id=actor_id, today=today,
-        library_name=library_name, ignore_repeat=ignore_repeat,
+        conn,
+        barcode=barcode,
+        patron_id=patron_id,
+        actor_id=actor_id,
+        today=today,
+        library_name=library_name,
+        ignore_repeat=ignore_repeat,
     )
 
 
 async def renew(
-    db: Database, *, loan_id: int, actor_id: int, today: date, owner_id: int | None = None,
+    db: Database,
+    *,
+    loan_id: int,
+    actor_id: int,
+    today: date,
+    owner_id: int | None = None,
 ) -> Outcome:
     """Renew an open loan; ``owner_id`` restricts it to that patron's own loans (My account)."""
     return await db.write(
@@ -919,7 +1050,12 @@ async def renew(
 
 
 def _renew(
-    conn: sqlite3.Connection, *, loan_id: int, actor_id: int, today: date, owner_id: int | None,
+    conn: sqlite3.Connection,
+    *,
+    loan_id: int,
+    actor_id: int,
+    today: date,
+    owner_id: int | None,
 ) -> Outcome:
     loan = _one(
         conn,
@@ -938,7 +1074,10 @@ def _renew(
         (loan["BookID"], loan["UserID"]),
     )
     decision = rules.can_renew(
-        rule=rule, renewals=loan["Renewals"], due=due, today=today,
+        rule=rule,
+        renewals=loan["Renewals"],
+        due=due,
+        today=today,
         held_by_another=bool(held_by_another),
     )
     if not decision:
@@ -949,8 +1088,13 @@ def _renew(
         (renewed.day.isoformat(), loan_id),
     )
     _log(
-        conn, "renew", actor_id, user_id=loan["UserID"], book_id=loan["BookID"],
-        copy_id=loan["CopyID"], loan_id=loan_id,
+        conn,
+        "renew",
+        actor_id,
+        user_id=loan["UserID"],
+        book_id=loan["BookID"],
+        copy_id=loan["CopyID"],
+        loan_id=loan_id,
         detail=f"due {due.isoformat()} → {renewed.day.isoformat()} ({renewed.explanation})",
     )
     used = loan["Renewals"] + 1
@@ -958,7 +1102,8 @@ def _renew(
         "renewed",
         f"Renewed: {loan['Title']}, now due {short_date(renewed.day)} ({renewed.explanation}; "
         f"renewal {used} of {rule.max_renewals}).",
-        loan["UserID"], loan_id,
+        loan["UserID"],
+        loan_id,
     )
 
 
@@ -989,9 +1134,7 @@ def _undo_last(conn: sqlite3.Connection, *, actor_id: int) -> Outcome:
         done = "a renewal" if last["Kind"] == "renew" else "a hold"
         return _refused(f"Only a lend or a return can be undone; your last action was {done}.")
     if not last["Recent"]:
-        return _refused(
-            "Too late to undo: only the last minute's lend or return can be undone."
-        )
+        return _refused("Too late to undo: only the last minute's lend or return can be undone.")
     loan = _one(
         conn,
         "SELECT l.*, b.Title, u.Name FROM Loans l JOIN Books b ON b.BookID = l.BookID "
@@ -1030,17 +1173,20 @@ def _undo_lend(conn: sqlite3.Connection, loan, *, actor_id: int) -> Outcome:
         )
         message += " Their hold is waiting again."
     _log(
-        conn, "undo", actor_id, user_id=loan["UserID"], book_id=loan["BookID"],
-        copy_id=loan["CopyID"], loan_id=loan["LoanID"],
+        conn,
+        "undo",
+        actor_id,
+        user_id=loan["UserID"],
+        book_id=loan["BookID"],
+        copy_id=loan["CopyID"],
+        loan_id=loan["LoanID"],
         hold_id=filled["HoldID"] if filled else None,
         detail="lend undone: loan closed" + ("; their hold reopened" if filled else ""),
     )
     return Outcome("undone", message, loan["UserID"], loan["LoanID"])
 
 
-def _undo_return(
-    conn: sqlite3.Connection, loan, *, return_event_id: int, actor_id: int
-) -> Outcome:
+def _undo_return(conn: sqlite3.Connection, loan, *, return_event_id: int, actor_id: int) -> Outcome:
     readied = _one(
         conn,
         "SELECT h.HoldID, h.UserID, u.Name FROM Events e JOIN Holds h ON h.HoldID = e.HoldID "
@@ -1074,9 +1220,15 @@ def _undo_return(
         message += f" {readied['Name']}'s hold is waiting again{told}."
         detail += f"; {readied['Name']}'s hold waiting again"
     _log(
-        conn, "undo", actor_id, user_id=loan["UserID"], book_id=loan["BookID"],
-        copy_id=loan["CopyID"], loan_id=loan["LoanID"],
-        hold_id=readied["HoldID"] if readied else None, detail=detail,
+        conn,
+        "undo",
+        actor_id,
+        user_id=loan["UserID"],
+        book_id=loan["BookID"],
+        copy_id=loan["CopyID"],
+        loan_id=loan["LoanID"],
+        hold_id=readied["HoldID"] if readied else None,
+        detail=detail,
     )
     return Outcome("undone", message, loan["UserID"], loan["LoanID"])
 
@@ -1109,8 +1261,7 @@ def _place_hold(
         return _refused(f"The library has no copies of {book['Title']} to hold.", patron_id)
     if availability["Availability"] > 0:
         return _refused(
-            f"A copy of {book['Title']} is on the shelf: "
-            "take it from there instead of holding it.",
+            f"A copy of {book['Title']} is on the shelf: take it from there instead of holding it.",
             patron_id,
         )
     has_it = _value(
@@ -1133,7 +1284,12 @@ def _place_hold(
         conn, "SELECT count(*) FROM Holds WHERE BookID = ? AND Status = 'waiting'", (book_id,)
     )
     _log(
-        conn, "hold_placed", actor_id, user_id=patron_id, book_id=book_id, hold_id=hold_id,
+        conn,
+        "hold_placed",
+        actor_id,
+        user_id=patron_id,
+        book_id=book_id,
+        hold_id=hold_id,
         detail=f"position {position} in the queue",
     )
     return Outcome(
@@ -1144,19 +1300,33 @@ def _place_hold(
 
 
 async def cancel_hold(
-    db: Database, *, hold_id: int, actor_id: int, today: date, owner_id: int | None = None,
+    db: Database,
+    *,
+    hold_id: int,
+    actor_id: int,
+    today: date,
+    owner_id: int | None = None,
     library_name: str = DEFAULT_LIBRARY_NAME,
 ) -> Outcome:
     """Cancel a waiting or ready hold; a ready hold's copy passes to the next in the queue."""
     return await db.write(
-        _cancel_hold, hold_id=hold_id, actor_id=actor_id, today=today, owner_id=owner_id,
+        _cancel_hold,
+        hold_id=hold_id,
+        actor_id=actor_id,
+        today=today,
+        owner_id=owner_id,
         library_name=library_name,
     )
 
 
 def _cancel_hold(
-    conn: sqlite3.Connection, *, hold_id: int, actor_id: int, today: date,
-    owner_id: int | None, library_name: str,
+    conn: sqlite3.Connection,
+    *,
+    hold_id: int,
+    actor_id: int,
+    today: date,
+    owner_id: int | None,
+    library_name: str,
 ) -> Outcome:
     hold = _one(
         conn,
@@ -1171,14 +1341,24 @@ def _cancel_hold(
         (timestamp(utc_now()), hold_id),
     )
     _log(
-        conn, "hold_cancelled", actor_id, user_id=hold["UserID"], book_id=hold["BookID"],
-        copy_id=hold["CopyID"], hold_id=hold_id, detail=f"was {hold['Status']}",
+        conn,
+        "hold_cancelled",
+        actor_id,
+        user_id=hold["UserID"],
+        book_id=hold["BookID"],
+        copy_id=hold["CopyID"],
+        hold_id=hold_id,
+        detail=f"was {hold['Status']}",
     )
     message = f"Hold cancelled: {hold['Title']}."
     if hold["Status"] == "ready":
         set_aside = _offer_to_queue(
-            conn, copy_id=hold["CopyID"], book_id=hold["BookID"], today=today,
-            actor_id=actor_id, library_name=library_name,
+            conn,
+            copy_id=hold["CopyID"],
+            book_id=hold["BookID"],
+            today=today,
+            actor_id=actor_id,
+            library_name=library_name,
         )
         if set_aside:
             message += " The copy on the hold shelf passes to the next in the queue."
@@ -1186,7 +1366,10 @@ def _cancel_hold(
 
 
 async def expire_ready_holds(
-    db: Database, today: date, actor_id: int | None = None, *,
+    db: Database,
+    today: date,
+    actor_id: int | None = None,
+    *,
     library_name: str = DEFAULT_LIBRARY_NAME,
 ) -> int:
     """Expire ready holds whose pickup deadline has passed; return how many expired.
@@ -1216,12 +1399,21 @@ def _expire_ready_holds(
             (timestamp(utc_now()), hold["HoldID"]),
         )
         _log(
-            conn, "hold_expired", actor_id, user_id=hold["UserID"], book_id=hold["BookID"],
-            copy_id=hold["CopyID"], hold_id=hold["HoldID"],
+            conn,
+            "hold_expired",
+            actor_id,
+            user_id=hold["UserID"],
+            book_id=hold["BookID"],
+            copy_id=hold["CopyID"],
+            hold_id=hold["HoldID"],
             detail=f"not collected by {hold['PickupBy']}",
         )
         _offer_to_queue(
-            conn, copy_id=hold["CopyID"], book_id=hold["BookID"], today=today,
-            actor_id=actor_id, library_name=library_name,
+            conn,
+            copy_id=hold["CopyID"],
+            book_id=hold["BookID"],
+            today=today,
+            actor_id=actor_id,
+            library_name=library_name,
         )
     return len(expiring)

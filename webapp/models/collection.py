@@ -38,16 +38,19 @@ def _check(form: Mapping[str, str], checks: dict) -> tuple[dict, Errors]:
 
 def check_book_form(form: Mapping[str, str]) -> tuple[dict, Errors]:
     """A book's fields from a form, or a message for each field that is wrong."""
-    return _check(form, {
-        "title": lambda raw: validation.required_text(raw, 500),
-        "author": lambda raw: validation.optional_text(raw, 500) or "",
-        "isbn": validation.isbn,
-        "series": lambda raw: validation.optional_text(raw, 300),
-        "subjects": lambda raw: validation.optional_text(raw, 1000),
-        "publisher": lambda raw: validation.optional_text(raw, 300),
-        "year": validation.year,
-        "language": lambda raw: validation.optional_text(raw, 20),
-    })
+    return _check(
+        form,
+        {
+            "title": lambda raw: validation.required_text(raw, 500),
+            "author": lambda raw: validation.optional_text(raw, 500) or "",
+            "isbn": validation.isbn,
+            "series": lambda raw: validation.optional_text(raw, 300),
+            "subjects": lambda raw: validation.optional_text(raw, 1000),
+            "publisher": lambda raw: validation.optional_text(raw, 300),
+            "year": validation.year,
+            "language": lambda raw: validation.optional_text(raw, 20),
+        },
+    )
 
 
 def _copy_count(raw: str | None) -> int:
@@ -73,32 +76,41 @@ def _barcode_list(raw: str | None) -> list[str]:
 
 def check_new_copies_form(form: Mapping[str, str]) -> tuple[dict, Errors]:
     """How many copies to add, their barcodes (any not typed are generated) and shelf."""
-    values, errors = _check(form, {
-        "copies": _copy_count,
-        "barcodes": _barcode_list,
-        "location": lambda raw: validation.optional_text(raw, 100),
-    })
+    values, errors = _check(
+        form,
+        {
+            "copies": _copy_count,
+            "barcodes": _barcode_list,
+            "location": lambda raw: validation.optional_text(raw, 100),
+        },
+    )
     if not errors and max(values["copies"], len(values["barcodes"])) > MAX_NEW_COPIES:
         errors["copies"] = f"Add at most {MAX_NEW_COPIES} copies at a time."
     return values, errors
 
 
 def check_copy_form(form: Mapping[str, str]) -> tuple[dict, Errors]:
-    return _check(form, {
-        "status": validation.copy_status,
-        "location": lambda raw: validation.optional_text(raw, 100),
-    })
+    return _check(
+        form,
+        {
+            "status": validation.copy_status,
+            "location": lambda raw: validation.optional_text(raw, 100),
+        },
+    )
 
 
 def check_patron_form(form: Mapping[str, str]) -> tuple[dict, Errors]:
-    return _check(form, {
-        "name": lambda raw: validation.required_text(raw, 200),
-        "email": validation.email,
-        "role": validation.role,
-        "card_number": lambda raw: validation.optional_text(raw, 64),
-        "group": lambda raw: validation.optional_text(raw, 100),
-        "active": validation.flag,
-    })
+    return _check(
+        form,
+        {
+            "name": lambda raw: validation.required_text(raw, 200),
+            "email": validation.email,
+            "role": validation.role,
+            "card_number": lambda raw: validation.optional_text(raw, 64),
+            "group": lambda raw: validation.optional_text(raw, 100),
+            "active": validation.flag,
+        },
+    )
 
 
 def _barcode_prefix(raw: str | None) -> str:
@@ -156,14 +168,26 @@ class Patron:
     active: bool
 
     def form_values(self) -> dict:
-        return {"name": self.name, "email": self.email or "", "role": self.role,
-                "card_number": self.card_number or "", "group": self.group or "",
-                "active": self.active}
+        return {
+            "name": self.name,
+            "email": self.email or "",
+            "role": self.role,
+            "card_number": self.card_number or "",
+            "group": self.group or "",
+            "active": self.active,
+        }
 
 
 def _patron(row) -> Patron:
-    return Patron(row["UserID"], row["Name"], row["Email"], row["Role"], row["CardNumber"],
-                  row["GroupName"], bool(row["Active"]))
+    return Patron(
+        row["UserID"],
+        row["Name"],
+        row["Email"],
+        row["Role"],
+        row["CardNumber"],
+        row["GroupName"],
+        bool(row["Active"]),
+    )
 
 
 class Conflict(Exception):
@@ -289,8 +313,10 @@ _BOOK_HISTORY = """
 
 def _history_reason(what: str, row) -> str | None:
     if row["Loans"]:
-        return (f"This {what} has {row['Loans']} loan{'s' if row['Loans'] != 1 else ''} "
-                f"in its history, which must be kept. Withdraw it instead.")
+        return (
+            f"This {what} has {row['Loans']} loan{'s' if row['Loans'] != 1 else ''} "
+            f"in its history, which must be kept. Withdraw it instead."
+        )
     if row["Holds"]:
         return f"This {what} has holds in its history, which must be kept. Withdraw it instead."
     if row["Events"]:
@@ -320,8 +346,14 @@ async def copies_for_editing(db: Database, book_id: int) -> list[CopyRow]:
 
 
 def _copy(row) -> CopyRow:
-    return CopyRow(row["CopyID"], row["BookID"], row["Barcode"], row["Location"], row["Status"],
-                   bool(row["OnLoan"]))
+    return CopyRow(
+        row["CopyID"],
+        row["BookID"],
+        row["Barcode"],
+        row["Location"],
+        row["Status"],
+        bool(row["OnLoan"]),
+    )
 
 
 async def get_copy(db: Database, copy_id: int) -> CopyRow | None:

@@ -59,8 +59,14 @@ async def counts(db: Database, today: date) -> Counts:
         """,
         {"today": today.isoformat()},
     )
-    return Counts(row["Titles"], row["Copies"], row["OnLoan"], row["Overdue"], row["HoldsReady"],
-                  row["ActivePatrons"])
+    return Counts(
+        row["Titles"],
+        row["Copies"],
+        row["OnLoan"],
+        row["Overdue"],
+        row["HoldsReady"],
+        row["ActivePatrons"],
+    )
 
 
 @dataclass(frozen=True)
@@ -92,13 +98,25 @@ async def overdue_loans(db: Database, today: date, sort: str = "days") -> list[O
     loans = []
     for row in rows:
         due = date.fromisoformat(row["ReturnDate"])
-        loans.append(OverdueLoan(row["LoanID"], row["UserID"], row["Name"], row["CardNumber"],
-                                 row["BookID"], row["Title"], row["Barcode"], due,
-                                 (today - due).days))
+        loans.append(
+            OverdueLoan(
+                row["LoanID"],
+                row["UserID"],
+                row["Name"],
+                row["CardNumber"],
+                row["BookID"],
+                row["Title"],
+                row["Barcode"],
+                due,
+                (today - due).days,
+            )
+        )
     return loans
 
 
-async def daily_activity(db: Database, today: date, zone: ZoneInfo, days: int = 30) -> list[DailyCounts]:
+async def daily_activity(
+    db: Database, today: date, zone: ZoneInfo, days: int = 30
+) -> list[DailyCounts]:
     """Loans made and copies returned on each of the last ``days`` library days, oldest first.
 
     ReturnedAt is a UTC instant: returns are counted per UTC hour in SQL and

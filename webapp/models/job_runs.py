@@ -116,8 +116,15 @@ async def finish_run(
             "UPDATE JobRuns SET FinishedAt = ?, Status = ?, Flagged = ?, Queued = ?, Sent = ?, "
             "Pending = ?, Failed = ?, Error = ? WHERE RunID = ?",
             (
-                utc_stamp(now), "failed" if error else "succeeded", counts.flagged, counts.queued,
-                counts.sent, counts.pending, counts.failed, error, run_id,
+                utc_stamp(now),
+                "failed" if error else "succeeded",
+                counts.flagged,
+                counts.queued,
+                counts.sent,
+                counts.pending,
+                counts.failed,
+                error,
+                run_id,
             ),
         )
 

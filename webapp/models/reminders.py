@@ -55,7 +55,8 @@ _FLAGGED = """
 
 def _register_stage_rule(conn: sqlite3.Connection, stages: tuple[int, ...]) -> None:
     conn.create_function(
-        "reminder_stage", 2,
+        "reminder_stage",
+        2,
         lambda overdue_by, latest_sent: stage_for(stages, overdue_by, latest_sent),
         deterministic=True,
     )
@@ -108,8 +109,11 @@ def plan_tonight(conn: sqlite3.Connection, stages: tuple[int, ...], today: date)
         """,
         params,
     ).fetchall()
-    emails = [PlannedEmail(row["UserID"], row["Email"], row["Overdue"], row["DueSoon"])
-              for row in rows if row["Email"] is not None]
+    emails = [
+        PlannedEmail(row["UserID"], row["Email"], row["Overdue"], row["DueSoon"])
+        for row in rows
+        if row["Email"] is not None
+    ]
     by_hand = sum(row["Overdue"] + row["DueSoon"] for row in rows if row["Email"] is None)
     flagged = conn.execute(_FLAGGED, params).fetchone()[0]
     return Plan(today, flagged, emails, by_hand)
@@ -126,8 +130,12 @@ class Queued:
 
 
 def queue_tonight(
-    conn: sqlite3.Connection, stages: tuple[int, ...], today: date, now: str,
-    header_id_prefix: str, sender_domain: str,
+    conn: sqlite3.Connection,
+    stages: tuple[int, ...],
+    today: date,
+    now: str,
+    header_id_prefix: str,
+    sender_domain: str,
 ) -> Queued:
     """Write tonight's notices to the ledger and one email per patron to the outbox (``db.write``).
 
@@ -150,7 +158,9 @@ def queue_tonight(
         "CREATE TEMP TABLE DueTonight (UserID INTEGER NOT NULL, LoanID INTEGER NOT NULL, "
         "DueDate TEXT NOT NULL, Stage INTEGER NOT NULL, PRIMARY KEY (UserID, LoanID)) WITHOUT ROWID"
     )
-    conn.execute(f"INSERT INTO temp.DueTonight (LoanID, UserID, DueDate, Stage) {_DUE_TONIGHT}", params)
+    conn.execute(
+        f"INSERT INTO temp.DueTonight (LoanID, UserID, DueDate, Stage) {_DUE_TONIGHT}", params
+    )
     first_new = conn.execute("SELECT coalesce(max(MessageID), 0) + 1 FROM Outbox").fetchone()[0]
     emails = conn.execute(
         """
@@ -207,10 +217,16 @@ class OutboxMessage:
 
 def _message_from_row(row) -> OutboxMessage:
     return OutboxMessage(
-        message_id=row["MessageID"], kind=row["Kind"], user_id=row["UserID"],
-        recipient=row["Recipient"], subject=row["Subject"], body_text=row["BodyText"],
-        body_html=row["BodyHtml"], header_message_id=row["HeaderMessageID"],
-        status=row["Status"], attempts=row["Attempts"],
+        message_id=row["MessageID"],
+        kind=row["Kind"],
+        user_id=row["UserID"],
+        recipient=row["Recipient"],
+        subject=row["Subject"],
+        body_text=row["BodyText"],
+        body_html=row["BodyHtml"],
+        header_message_id=row["HeaderMessageID"],
+        status=row["Status"],
+        attempts=row["Attempts"],
     )
 
 
@@ -285,9 +301,15 @@ def unsent_messages(conn: sqlite3.Connection, message_ids: Sequence[int]) -> lis
         (ids,),
     ):
         items.setdefault(row["MessageID"], []).append(
-            CarriedItem(row["LoanID"], row["Title"], row["Barcode"], row["Stage"],
-                        date.fromisoformat(row["DueDate"]), date.fromisoformat(row["RunDate"]),
-                        bool(row["Live"]))
+            CarriedItem(
+                row["LoanID"],
+                row["Title"],
+                row["Barcode"],
+                row["Stage"],
+                date.fromisoformat(row["DueDate"]),
+                date.fromisoformat(row["RunDate"]),
+                bool(row["Live"]),
+            )
         )
     return [
         Unsent(_message_from_row(row), row["PatronName"], tuple(items.get(row["MessageID"], ())))
@@ -399,8 +421,10 @@ async def mailbox(db: Database, limit: int = 200) -> list[MailboxEntry]:
         "WHERE Transport = 'mailbox' ORDER BY SentAt DESC, MessageID DESC LIMIT ?",
         (limit,),
     )
-    return [MailboxEntry(r["MessageID"], r["Kind"], r["Recipient"], r["Subject"], r["SentAt"])
-            for r in rows]
+    return [
+        MailboxEntry(r["MessageID"], r["Kind"], r["Recipient"], r["Subject"], r["SentAt"])
+        for r in rows
+    ]
 
 
 async def mailbox_message(db: Database, message_id: int) -> OutboxMessage | None:
@@ -427,8 +451,17 @@ async def failed_messages(db: Database, limit: int = 100) -> list[FailedMessage]
         "WHERE Status = 'failed' ORDER BY MessageID DESC LIMIT ?",
         (limit,),
     )
-    return [FailedMessage(r["MessageID"], r["Kind"], r["Recipient"], r["Subject"],
-                          r["LastError"] or "", r["CreatedAt"]) for r in rows]
+    return [
+        FailedMessage(
+            r["MessageID"],
+            r["Kind"],
+            r["Recipient"],
+            r["Subject"],
+            r["LastError"] or "",
+            r["CreatedAt"],
+        )
+        for r in rows
+    ]
 
 
 @dataclass(frozen=True)
@@ -460,7 +493,15 @@ async def notify_by_hand(db: Database, limit: int = 500) -> list[HandListEntry]:
         """,
         (limit,),
     )
-    return [HandListEntry(r["Name"], r["CardNumber"], r["Title"], r["Barcode"],
-                          date.fromisoformat(r["DueDate"]), r["Stage"],
-                          date.fromisoformat(r["RunDate"])) for r in rows]
-
+    return [
+        HandListEntry(
+            r["Name"],
+            r["CardNumber"],
+            r["Title"],
+            r["Barcode"],
+            date.fromisoformat(r["DueDate"]),
+            r["Stage"],
+            date.fromisoformat(r["RunDate"]),
+        )
+        for r in rows
+    ]

@@ -78,9 +78,7 @@ async def rules_save():
                 **values,
             )
         )
-    closed_weekdays = frozenset(
-        day for day in range(7) if form.get(f"closed-{day}") == "on"
-    )
+    closed_weekdays = frozenset(day for day in range(7) if form.get(f"closed-{day}") == "on")
     if len(closed_weekdays) == 7:
         errors["closed-weekdays"] = "The library must be open on at least one day of the week."
     pickup_days = _bounded_int(form.get("hold_pickup_days"), *PICKUP_DAYS_RANGE)
@@ -92,8 +90,11 @@ async def rules_save():
     if errors:
         return await _page(errors=errors, form=form, status=422)
     changes = await circulation.save_rules(
-        get_db(), loan_rules=loan_rules, closed_weekdays=closed_weekdays,
-        pickup_days=pickup_days, actor_id=current_user().user_id,
+        get_db(),
+        loan_rules=loan_rules,
+        closed_weekdays=closed_weekdays,
+        pickup_days=pickup_days,
+        actor_id=current_user().user_id,
     )
     session["rules_message"] = f"Saved: {'; '.join(changes)}." if changes else "Nothing changed."
     return redirect(url_for("admin.rules_page"), 303)

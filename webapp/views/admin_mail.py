@@ -20,7 +20,9 @@ blueprint = Blueprint("admin_mail", __name__, url_prefix="/admin")
 PREVIEW_EMAILS = 50
 # The HTML body of an email is shown as its own document, sandboxed: it may
 # carry the inline styles mail clients need, but never a script or a request.
-EMAIL_BODY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; sandbox"
+EMAIL_BODY_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; sandbox"
+)
 
 
 @blueprint.get("/mailbox")
@@ -48,10 +50,14 @@ async def mailbox_message_html(message_id: int):
     message = await reminders.mailbox_message(get_db(), message_id)
     if message is None:
         abort(404)
-    return message.body_html, 200, {
-        "Content-Type": "text/html; charset=utf-8",
-        "Content-Security-Policy": EMAIL_BODY_POLICY,
-    }
+    return (
+        message.body_html,
+        200,
+        {
+            "Content-Type": "text/html; charset=utf-8",
+            "Content-Security-Policy": EMAIL_BODY_POLICY,
+        },
+    )
 
 
 @blueprint.get("/reminders")

@@ -60,8 +60,15 @@ def _message(outcome: circulation.Outcome) -> dict:
     }
 
 
-async def _action_answer(outcome: circulation.Outcome, message, *, fragment: str,
-                         build_context, session_key: str, page: str):
+async def _action_answer(
+    outcome: circulation.Outcome,
+    message,
+    *,
+    fragment: str,
+    build_context,
+    session_key: str,
+    page: str,
+):
     """An action's answer: the page's fragments for htmx; for a plain form, the message kept
     in the session and a redirect (post, then redirect) to the page, which shows it."""
     if is_htmx():
@@ -73,8 +80,12 @@ async def _action_answer(outcome: circulation.Outcome, message, *, fragment: str
 
 async def _desk_answer(outcome: circulation.Outcome, build_context=_desk_context):
     return await _action_answer(
-        outcome, _message(outcome), fragment="_desk_update.html", build_context=build_context,
-        session_key="desk_message", page="circulation.desk",
+        outcome,
+        _message(outcome),
+        fragment="_desk_update.html",
+        build_context=build_context,
+        session_key="desk_message",
+        page="circulation.desk",
     )
 
 
@@ -215,8 +226,12 @@ async def _account_answer(outcome: circulation.Outcome):
     if outcome.action == "not_found":
         abort(404)
     return await _action_answer(
-        outcome, {"ok": outcome.ok, "text": outcome.message}, fragment="_account.html",
-        build_context=_account_context, session_key="account_message", page="circulation.account",
+        outcome,
+        {"ok": outcome.ok, "text": outcome.message},
+        fragment="_account.html",
+        build_context=_account_context,
+        session_key="account_message",
+        page="circulation.account",
     )
 
 
@@ -242,7 +257,11 @@ async def account_renew(loan_id: int):
 async def account_cancel_hold(hold_id: int):
     user = current_user()
     outcome = await circulation.cancel_hold(
-        get_db(), hold_id=hold_id, actor_id=user.user_id, today=_today(), owner_id=user.user_id,
+        get_db(),
+        hold_id=hold_id,
+        actor_id=user.user_id,
+        today=_today(),
+        owner_id=user.user_id,
         library_name=get_settings().library_name,
     )
     return await _account_answer(outcome)

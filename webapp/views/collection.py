@@ -45,8 +45,9 @@ async def _book_or_404(book_id: int) -> catalogue.Book:
 @allow(Access.STAFF)
 async def new_book():
     if request.method == "GET":
-        return await _form("book_form.html", "_book_form.html", {}, values={"copies": 1},
-                           book_id=None)
+        return await _form(
+            "book_form.html", "_book_form.html", {}, values={"copies": 1}, book_id=None
+        )
     form = await request.form
     values = dict(form)
     book, errors = collection.check_book_form(form)
@@ -61,14 +62,27 @@ async def new_book():
             existing = conflict.other_id if conflict.field == "isbn" else None
         else:
             return _done(url_for("catalogue.book", book_id=book_id))
-    return await _form("book_form.html", "_book_form.html", errors, values=values, book_id=None,
-                       existing_book_id=existing)
+    return await _form(
+        "book_form.html",
+        "_book_form.html",
+        errors,
+        values=values,
+        book_id=None,
+        existing_book_id=existing,
+    )
 
 
 def _book_values(book: catalogue.Book) -> dict:
-    return {"title": book.title, "author": book.author, "isbn": format_isbn(book.isbn),
-            "series": book.series, "subjects": book.subjects, "publisher": book.publisher,
-            "year": book.year, "language": book.language}
+    return {
+        "title": book.title,
+        "author": book.author,
+        "isbn": format_isbn(book.isbn),
+        "series": book.series,
+        "subjects": book.subjects,
+        "publisher": book.publisher,
+        "year": book.year,
+        "language": book.language,
+    }
 
 
 @blueprint.route("/books/<int:book_id>/edit", methods=["GET", "POST"])
@@ -77,8 +91,9 @@ async def edit_book(book_id: int):
     found = await _book_or_404(book_id)
     context = {"book_id": book_id, "withdrawn": found.withdrawn}
     if request.method == "GET":
-        return await _form("book_form.html", "_book_form.html", {}, values=_book_values(found),
-                           **context)
+        return await _form(
+            "book_form.html", "_book_form.html", {}, values=_book_values(found), **context
+        )
     form = await request.form
     book, errors = collection.check_book_form(form)
     existing = None
@@ -90,8 +105,14 @@ async def edit_book(book_id: int):
             existing = conflict.other_id
         else:
             return _done(url_for("catalogue.book", book_id=book_id))
-    return await _form("book_form.html", "_book_form.html", errors, values=dict(form),
-                       existing_book_id=existing, **context)
+    return await _form(
+        "book_form.html",
+        "_book_form.html",
+        errors,
+        values=dict(form),
+        existing_book_id=existing,
+        **context,
+    )
 
 
 @blueprint.post("/books/<int:book_id>/withdraw")
@@ -120,8 +141,14 @@ async def delete_book(book_id: int):
     if is_htmx():
         return await _refuse(409, reason)
     return await render_page_or_fragment(
-        "book_form.html", "_book_form.html", status=409, errors={}, values=_book_values(found),
-        book_id=book_id, withdrawn=found.withdrawn, message=reason,
+        "book_form.html",
+        "_book_form.html",
+        status=409,
+        errors={},
+        values=_book_values(found),
+        book_id=book_id,
+        withdrawn=found.withdrawn,
+        message=reason,
     )
 
 
@@ -139,8 +166,14 @@ async def book_copies(book_id: int):
     book = await _book_or_404(book_id)
     context = {"book": book, "statuses": validation.COPY_STATUSES}
     if request.method == "GET":
-        return await _form("copies.html", "_copies.html", {}, values={"copies": 1},
-                           copies=await collection.copies_for_editing(db, book_id), **context)
+        return await _form(
+            "copies.html",
+            "_copies.html",
+            {},
+            values={"copies": 1},
+            copies=await collection.copies_for_editing(db, book_id),
+            **context,
+        )
     form = await request.form
     values, errors = collection.check_new_copies_form(form)
     added = []
@@ -155,8 +188,15 @@ async def book_copies(book_id: int):
             if not is_htmx():
                 return redirect(url_for("collection.book_copies", book_id=book_id), 303)
     shown = {"copies": 1} if added else dict(form)
-    return await _form("copies.html", "_copies.html", errors, values=shown, added=added,
-                       copies=await collection.copies_for_editing(db, book_id), **context)
+    return await _form(
+        "copies.html",
+        "_copies.html",
+        errors,
+        values=shown,
+        added=added,
+        copies=await collection.copies_for_editing(db, book_id),
+        **context,
+    )
 
 
 async def _copy_or_404(copy_id: int) -> collection.CopyRow:
@@ -170,11 +210,19 @@ async def _copy_or_404(copy_id: int) -> collection.CopyRow:
 @allow(Access.STAFF)
 async def edit_copy(copy_id: int):
     copy = await _copy_or_404(copy_id)
-    context = {"copy": copy, "book": await catalogue.get_book(get_db(), copy.book_id),
-               "statuses": validation.COPY_STATUSES}
+    context = {
+        "copy": copy,
+        "book": await catalogue.get_book(get_db(), copy.book_id),
+        "statuses": validation.COPY_STATUSES,
+    }
     if request.method == "GET":
-        return await _form("copy_form.html", "_copy_form.html", {},
-                           values={"status": copy.status, "location": copy.location}, **context)
+        return await _form(
+            "copy_form.html",
+            "_copy_form.html",
+            {},
+            values={"status": copy.status, "location": copy.location},
+            **context,
+        )
     form = await request.form
     values, errors = collection.check_copy_form(form)
     if not errors:
@@ -193,9 +241,15 @@ async def delete_copy(copy_id: int):
     if is_htmx():
         return await _refuse(409, reason)
     return await render_page_or_fragment(
-        "copy_form.html", "_copy_form.html", status=409, errors={}, copy=copy,
-        book=await catalogue.get_book(get_db(), copy.book_id), statuses=validation.COPY_STATUSES,
-        values={"status": copy.status, "location": copy.location}, message=reason,
+        "copy_form.html",
+        "_copy_form.html",
+        status=409,
+        errors={},
+        copy=copy,
+        book=await catalogue.get_book(get_db(), copy.book_id),
+        statuses=validation.COPY_STATUSES,
+        values={"status": copy.status, "location": copy.location},
+        message=reason,
     )
 
 
@@ -205,16 +259,18 @@ async def barcode_sequence():
     """The sequence new copies' barcodes come from (prefix + next number)."""
     db = get_db()
     if request.method == "GET":
-        return await _form("barcodes.html", "_barcodes_form.html", {},
-                           values=await collection.barcode_sequence(db))
+        return await _form(
+            "barcodes.html", "_barcodes_form.html", {}, values=await collection.barcode_sequence(db)
+        )
     form = await request.form
     values, errors = collection.check_barcode_sequence_form(form)
     if not errors:
         await collection.set_barcode_sequence(db, values)
         if not is_htmx():
             return redirect(url_for("collection.barcode_sequence"), 303)
-    return await _form("barcodes.html", "_barcodes_form.html", errors, values=dict(form),
-                       saved=not errors)
+    return await _form(
+        "barcodes.html", "_barcodes_form.html", errors, values=dict(form), saved=not errors
+    )
 
 
 def _page_number(raw: str | None) -> int:
@@ -246,8 +302,13 @@ async def _admin_only():
 async def new_patron():
     context = {"patron_id": None, "roles": _roles_for_editor()}
     if request.method == "GET":
-        return await _form("patron_form.html", "_patron_form.html", {},
-                           values={"role": "Student", "active": True}, **context)
+        return await _form(
+            "patron_form.html",
+            "_patron_form.html",
+            {},
+            values={"role": "Student", "active": True},
+            **context,
+        )
     form = await request.form
     values, errors = collection.check_patron_form(form)
     if values.get("role") == "Admin" and not current_user().is_admin:
@@ -259,8 +320,13 @@ async def new_patron():
             errors[conflict.field] = conflict.message
         else:
             return _done(url_for("collection.patrons", q=values["card_number"] or values["name"]))
-    return await _form("patron_form.html", "_patron_form.html", errors,
-                       values={**dict(form), "active": "active" in form}, **context)
+    return await _form(
+        "patron_form.html",
+        "_patron_form.html",
+        errors,
+        values={**dict(form), "active": "active" in form},
+        **context,
+    )
 
 
 @blueprint.route("/patrons/<int:user_id>/edit", methods=["GET", "POST"])
@@ -273,8 +339,9 @@ async def edit_patron(user_id: int):
     if patron.role == "Admin" and not current_user().is_admin:
         return await _admin_only()
     if request.method == "GET":
-        return await _form("patron_form.html", "_patron_form.html", {},
-                           values=patron.form_values(), **context)
+        return await _form(
+            "patron_form.html", "_patron_form.html", {}, values=patron.form_values(), **context
+        )
     form = await request.form
     values, errors = collection.check_patron_form(form)
     if values.get("role") == "Admin" and not current_user().is_admin:
@@ -286,8 +353,13 @@ async def edit_patron(user_id: int):
             errors[conflict.field] = conflict.message
         else:
             return _done(url_for("collection.patrons", q=values["card_number"] or values["name"]))
-    return await _form("patron_form.html", "_patron_form.html", errors,
-                       values={**dict(form), "active": "active" in form}, **context)
+    return await _form(
+        "patron_form.html",
+        "_patron_form.html",
+        errors,
+        values={**dict(form), "active": "active" in form},
+        **context,
+    )
 
 
 @blueprint.post("/patrons/<int:user_id>/delete")
@@ -304,6 +376,12 @@ async def delete_patron(user_id: int):
     if is_htmx():
         return await _refuse(409, reason)
     return await render_page_or_fragment(
-        "patron_form.html", "_patron_form.html", status=409, errors={},
-        values=patron.form_values(), patron_id=user_id, roles=_roles_for_editor(), message=reason,
+        "patron_form.html",
+        "_patron_form.html",
+        status=409,
+        errors={},
+        values=patron.form_values(),
+        patron_id=user_id,
+        roles=_roles_for_editor(),
+        message=reason,
     )

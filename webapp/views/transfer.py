@@ -32,11 +32,23 @@ blueprint = Blueprint("transfer", __name__)
 KINDS = {"books": "Books (CSV)", "patrons": "Patrons (CSV)", "marc": "Books (MARC21 or MARCXML)"}
 FIELDS = {"books": book_import.FIELDS, "patrons": patron_import.FIELDS, "marc": ()}
 FIELD_LABELS = {
-    "title": "Title", "author": "Author(s)", "isbn": "ISBN", "year": "Year",
-    "language": "Language", "series": "Series", "subjects": "Subjects", "publisher": "Publisher",
-    "copies": "Number of copies", "barcodes": "Barcodes", "location": "Shelf location",
-    "name": "Name", "email": "Email address", "role": "Role", "card_number": "Card number",
-    "group": "Class or group", "active": "Active",
+    "title": "Title",
+    "author": "Author(s)",
+    "isbn": "ISBN",
+    "year": "Year",
+    "language": "Language",
+    "series": "Series",
+    "subjects": "Subjects",
+    "publisher": "Publisher",
+    "copies": "Number of copies",
+    "barcodes": "Barcodes",
+    "location": "Shelf location",
+    "name": "Name",
+    "email": "Email address",
+    "role": "Role",
+    "card_number": "Card number",
+    "group": "Class or group",
+    "active": "Active",
 }
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 STALE_UPLOAD_SECONDS = 24 * 3600
@@ -75,7 +87,10 @@ def _remove_stale_uploads(directory: Path) -> None:
 
 async def _start_page(error: str | None = None, status: int = 200):
     body = await render_template(
-        "import.html", kinds=KINDS, error=error, result=session.pop("import_result", None),
+        "import.html",
+        kinds=KINDS,
+        error=error,
+        result=session.pop("import_result", None),
         pending=_pending(),
     )
     return body, status
@@ -199,9 +214,17 @@ async def import_preview():
         return await _start_page(f"{state['name']}: {error}", 422)
     status = 422 if message else 200
     body = await render_template(
-        "import_preview.html", state=state, kind_label=KINDS[state["kind"]], header=header,
-        mapping=used, fields=FIELDS[state["kind"]], field_labels=FIELD_LABELS, total=total, summary=summary,
-        problems=summary.problems[:PROBLEMS_SHOWN] if summary else [], error=message,
+        "import_preview.html",
+        state=state,
+        kind_label=KINDS[state["kind"]],
+        header=header,
+        mapping=used,
+        fields=FIELDS[state["kind"]],
+        field_labels=FIELD_LABELS,
+        total=total,
+        summary=summary,
+        problems=summary.problems[:PROBLEMS_SHOWN] if summary else [],
+        error=message,
     )
     return body, status
 
@@ -223,8 +246,11 @@ async def import_confirm():
         return await _start_page(f"Nothing was imported: {error}", 422)
     _forget_pending()
     session["import_result"] = {
-        "name": state["name"], "new": summary.new, "updated": summary.updated,
-        "duplicate": summary.duplicate, "invalid": summary.invalid,
+        "name": state["name"],
+        "new": summary.new,
+        "updated": summary.updated,
+        "duplicate": summary.duplicate,
+        "invalid": summary.invalid,
         "copies_added": summary.copies_added,
     }
     return redirect(url_for("transfer.import_start"), 303)
