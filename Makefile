@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test serve schema bench browser-deps clean
+.PHONY: run test lint serve schema bench browser-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,lint]'
 	touch $(STAMP)
 
 # Set up, load the demo library (once) and serve it at http://127.0.0.1:8000
@@ -21,6 +21,11 @@ run: $(STAMP)
 # Set up and run every test (browser tests need Debian's chromium: make browser-deps).
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Style and static checks, as CI runs them before the tests.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # Regenerate sql/schema.sql, the readable current schema, from the migrations.
 schema: $(STAMP)
