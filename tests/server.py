@@ -32,7 +32,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wait_until_up(
+def wait_until_up(
     base_url: str, process: subprocess.Popen, log_path: Path, workers: int = 1
 ) -> None:
     """Until /healthz answers and, with several workers, every one of them listens."""
@@ -97,7 +97,7 @@ def running_server(
         process, port = launch_server(database, log, **environment)
     base_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_up(base_url, process, log_path, int(environment.get("SHELFMARK_WORKERS", "1")))
+        wait_until_up(base_url, process, log_path, int(environment.get("SHELFMARK_WORKERS", "1")))
         yield base_url
     finally:
         process.terminate()

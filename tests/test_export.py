@@ -107,3 +107,14 @@ def test_the_command_line_will_not_overwrite_an_existing_file(demo_database, tmp
     assert target.read_text() == "keep me"
     assert main(["--database", str(demo_database), "export", "loans", str(target), "--force"]) == 0
     assert target.read_text(encoding="utf-8").startswith("\ufeffloan_id,")
+
+
+def test_export_to_standard_output_writes_only_the_csv_there(demo_database, tmp_path, capsys):
+    """``shelfmark export books -`` is for a pipe: the CSV alone on standard output, the same
+    as the file export, and the progress and summary on standard error; no file named '-'."""
+    assert main(["--database", str(demo_database), "export", "books", "-"]) == 0
+    piped = capsys.readouterr()
+    _export(demo_database, "books", tmp_path / "books.csv")
+    assert piped.out == (tmp_path / "books.csv").read_bytes().decode("utf-8")
+    assert "Wrote" in piped.err and "standard output" in piped.err
+    assert not (tmp_path / "-").exists()

@@ -24,7 +24,7 @@ from webapp.demo import DEMO_PASSWORD
 from webapp.importing.books import FIND_BY_TITLE_AND_AUTHOR
 
 from .security_helpers import table_checksums
-from .server import _wait_until_up, free_port
+from .server import wait_until_up, free_port
 
 IMPORT_ROWS = 15_000
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
@@ -241,7 +241,7 @@ async def test_a_server_killed_while_desks_lend_and_return_leaves_consistent_loa
     base_url = f"http://127.0.0.1:{port}"
     server = start_server(demo_database, port)
     try:
-        await asyncio.to_thread(_wait_until_up, base_url, server, Path(os.devnull))
+        await asyncio.to_thread(wait_until_up, base_url, server, Path(os.devnull))
         sessions = await asyncio.gather(*(desk_session(base_url, card) for card, _ in desks))
         done: list[int] = []
         load = asyncio.gather(
@@ -273,7 +273,7 @@ async def test_a_server_killed_while_desks_lend_and_return_leaves_consistent_loa
     base_url = f"http://127.0.0.1:{port}"
     server = start_server(demo_database, port)
     try:
-        await asyncio.to_thread(_wait_until_up, base_url, server, Path(os.devnull))
+        await asyncio.to_thread(wait_until_up, base_url, server, Path(os.devnull))
         card, barcodes = desks[0]
         client, token = await desk_session(base_url, card)
         for mode in ("return", "lend"):

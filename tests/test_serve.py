@@ -9,7 +9,7 @@ import signal
 import socket
 import subprocess
 
-from .server import _wait_until_up, launch_server
+from .server import wait_until_up, launch_server
 
 WORKER_LISTENING = re.compile(r"\[(\d+)\] \[INFO\] Running on ")
 
@@ -37,7 +37,7 @@ def test_two_workers_serve_and_sigterm_stops_every_one_of_them(database_path, tm
     with open(log_path, "wb") as log:
         server, port = launch_server(database_path, log, SHELFMARK_WORKERS="2")
     try:
-        _wait_until_up(f"http://127.0.0.1:{port}", server, log_path, workers=2)
+        wait_until_up(f"http://127.0.0.1:{port}", server, log_path, workers=2)
         workers = {int(pid) for pid in WORKER_LISTENING.findall(log_path.read_text())}
         assert len(workers) == 2 and server.pid not in workers
         assert all(_alive(pid) for pid in workers)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import getpass
+import importlib.metadata
 import os
 import sqlite3
 import sys
@@ -24,6 +26,20 @@ if TYPE_CHECKING:
     from quart import Quart
 
 ROLES = ("Student", "Librarian", "Admin")
+
+# Exit codes, the same for every command (documented in --help and the README).
+EXIT_OK = 0
+EXIT_FAILED = 1  # the command could not do its work; the message on stderr says why
+EXIT_USAGE = 2  # wrong arguments or settings (argparse uses 2 too)
+LEASE_HELD_EXIT = 75  # EX_TEMPFAIL: another reminder run holds the lease; try again later
+
+EXIT_CODES_HELP = f"""exit codes:
+  {EXIT_OK}   done
+  {EXIT_FAILED}   the command failed; standard error says why (nothing was half-done)
+  {EXIT_USAGE}   wrong arguments or SHELFMARK_* settings
+  {LEASE_HELD_EXIT}  run-reminders: another run is working right now; try again later
+
+Settings come from SHELFMARK_* environment variables (see the README)."""
 
 
 def _open_migrated(settings: Settings) -> sqlite3.Connection:
@@ -170,7 +186,8 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     pages = backup_database(settings.database, target)
     print(
-        f"Backed up {settings.database} to {target} ({pages:,} pages); it passed an integrity check."
+        f"Backed up {settings.database} to {target} ({pages:,} pages); "
+        "it passed an integrity check."
     )
     return 0
 
@@ -245,31 +262,41 @@ def cmd_import_marc(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    """Write the CSV to FILE (through a ``.partial`` file, so a failed export leaves no
+    half-written FILE) or, when FILE is ``-``, to standard output for a pipe."""
     from webapp.exporting import EXPORTS, count_rows, iter_csv
 
+    to_stdout = args.file == "-"
     target = Path(args.file)
-    if target.exists() and not args.force:
+    if not to_stdout and target.exists() and not args.force:
         print(f"{target} exists; pass --force to overwrite it.", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     conn = _open_migrated(settings)
     partial = target.with_name(target.name + ".partial")
     try:
         progress = Progress(f"exporting {args.kind}", count_rows(conn, args.kind))
         written = 0
-        with partial.open("w", encoding="utf-8", newline="") as out:
+        with (
+            contextlib.nullcontext(sys.stdout)
+            if to_stdout
+            else partial.open("w", encoding="utf-8", newline="")
+        ) as out:
             for rows, text in iter_csv(conn, EXPORTS[args.kind]):
                 out.write(text)
                 written += rows
                 progress.advance(rows)
+            out.flush()
     finally:
         conn.close()
-    partial.replace(target)
+    if not to_stdout:
+        partial.replace(target)
     progress.finish()
-    print(f"Wrote {written:,} {args.kind} to {target}.")
-    return 0
-
-
-LEASE_HELD_EXIT = 75  # EX_TEMPFAIL: another run is working; try again later
+    where = "standard output" if to_stdout else target
+    # The data may be on standard output: the summary goes to standard error.
+    print(
+        f"Wrote {written:,} {args.kind} to {where}.", file=sys.stderr if to_stdout else sys.stdout
+    )
+    return EXIT_OK
 
 
 def cmd_run_reminders(args: argparse.Namespace, settings: Settings) -> int:
@@ -344,8 +371,22 @@ def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run())
 
 
+def _version() -> str:
+    """The installed distribution's version (from the wheel's metadata, not the checkout)."""
+    try:
+        return importlib.metadata.version("shelfmark")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="shelfmark", description="Shelfmark library system")
+    parser = argparse.ArgumentParser(
+        prog="shelfmark",
+        description="Shelfmark library system",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"shelfmark {_version()}")
     parser.add_argument("--database", help="SQLite file (default: $SHELFMARK_DATABASE)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -443,7 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser("export", help="write books, patrons or loans to a CSV file")
     export.add_argument("kind", choices=("books", "patrons", "loans"))
-    export.add_argument("file")
+    export.add_argument("file", help="the CSV file to write, or - for standard output")
     export.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     export.set_defaults(handler=cmd_export)
     return parser
