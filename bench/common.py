@@ -201,31 +201,32 @@ def serve(
     if workers > 1 and log_path is None:
         raise ValueError("serving with more than one worker needs a log_path")
     port = free_port()
-    log = open(log_path, "w") if log_path else subprocess.DEVNULL
     env = {**os.environ, "SHELFMARK_SECRET_KEY": "benchmark-secret-key"}
     env.pop("SHELFMARK_SEARCH_DELAY_MS", None)
     env.update(settings or {})
     started = time.monotonic()
     # A session of its own, so that whatever happens its workers are stopped with it.
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "webapp.cli",
-            "--database",
-            str(database),
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-        cwd=REPO,
-        start_new_session=True,
-    )
+    # The child keeps its own copy of the log's descriptor: ours closes at once.
+    with open(log_path or os.devnull, "w") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "webapp.cli",
+                "--database",
+                str(database),
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=REPO,
+            start_new_session=True,
+        )
     base_url = f"http://127.0.0.1:{port}"
     try:
         while not _answering(base_url) or (
@@ -244,8 +245,6 @@ def serve(
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-        if log_path:
-            log.close()
 
 
 def _answering(base_url: str) -> bool:

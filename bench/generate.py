@@ -138,7 +138,7 @@ def load_vocabulary(csv_path: Path = GOODBOOKS_CSV) -> Vocabulary:
             title_words = title.split()
             if not title_words:
                 continue
-            for previous, word in zip([_START, *title_words], [*title_words, _END]):
+            for previous, word in zip([_START, *title_words], [*title_words, _END], strict=True):
                 followers.setdefault(previous, []).append(word)
             for author in record["authors"].split(","):
                 names = author.split()

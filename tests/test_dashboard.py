@@ -74,7 +74,7 @@ def seed_loans(settings):
         "WHERE c.CopyID NOT IN (SELECT CopyID FROM Loans WHERE ReturnedAt IS NULL) ORDER BY c.CopyID LIMIT 6"
     ).fetchall()
     barcodes = []
-    for (copy_id, book_id, barcode), due_in in zip(free, (-3, -1, 0, 1)):
+    for (copy_id, book_id, barcode), due_in in zip(free, (-3, -1, 0, 1), strict=False):
         conn.execute(
             "INSERT INTO Loans (UserID, BookID, CopyID, LoanDate, ReturnDate) VALUES (?,?,?,?,?)",
             (

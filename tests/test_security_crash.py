@@ -24,7 +24,7 @@ from webapp.demo import DEMO_PASSWORD
 from webapp.importing.books import FIND_BY_TITLE_AND_AUTHOR
 
 from .security_helpers import table_checksums
-from .server import wait_until_up, free_port
+from .server import free_port, wait_until_up
 
 IMPORT_ROWS = 15_000
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
@@ -247,7 +247,7 @@ async def test_a_server_killed_while_desks_lend_and_return_leaves_consistent_loa
         load = asyncio.gather(
             *(
                 lend_and_return_until_killed(client, token, barcodes, done)
-                for (client, token), (_, barcodes) in zip(sessions, desks)
+                for (client, token), (_, barcodes) in zip(sessions, desks, strict=True)
             )
         )
         while len(done) < 150:

@@ -9,7 +9,7 @@ import signal
 import socket
 import subprocess
 
-from .server import wait_until_up, launch_server
+from .server import launch_server, wait_until_up
 
 WORKER_LISTENING = re.compile(r"\[(\d+)\] \[INFO\] Running on ")
 

@@ -31,14 +31,16 @@ def _parse_time(name: str, raw: str) -> time:
     try:
         return time.fromisoformat(raw.strip())
     except ValueError:
-        raise SettingsError(f"SHELFMARK_{name.upper()} must be a time like 02:00, not {raw!r}")
+        raise SettingsError(
+            f"SHELFMARK_{name.upper()} must be a time like 02:00, not {raw!r}"
+        ) from None
 
 
 def _parse_timezone(name: str, raw: str) -> str:
     try:
         ZoneInfo(raw.strip())
     except (ZoneInfoNotFoundError, ValueError):
-        raise SettingsError(f"SHELFMARK_{name.upper()} is not a known timezone: {raw!r}")
+        raise SettingsError(f"SHELFMARK_{name.upper()} is not a known timezone: {raw!r}") from None
     return raw.strip()
 
 
@@ -92,12 +94,14 @@ def _convert(name: str, type_name: str, raw: str) -> object:
         try:
             return int(raw)
         except ValueError:
-            raise SettingsError(f"SHELFMARK_{name.upper()} must be a whole number, not {raw!r}")
+            raise SettingsError(
+                f"SHELFMARK_{name.upper()} must be a whole number, not {raw!r}"
+            ) from None
     if type_name == "float":
         try:
             return float(raw)
         except ValueError:
-            raise SettingsError(f"SHELFMARK_{name.upper()} must be a number, not {raw!r}")
+            raise SettingsError(f"SHELFMARK_{name.upper()} must be a number, not {raw!r}") from None
     if type_name == "time":
         return _parse_time(name, raw)
     if type_name == "Path":

@@ -67,7 +67,7 @@ def _without_leading_article(title_words: list[str]) -> list[str]:
 def _leading_matches(terms: list[str], title_words: list[str]) -> int:
     """How many of the terms, in order, begin the title's first words."""
     leading = 0
-    for term, word in zip(terms, title_words):
+    for term, word in zip(terms, title_words, strict=False):
         if not word.startswith(term):
             break
         leading += 1

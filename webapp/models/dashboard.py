@@ -53,7 +53,8 @@ async def counts(db: Database, today: date) -> Counts:
         SELECT (SELECT count(*) FROM Books WHERE WithdrawnAt IS NULL) AS Titles,
                (SELECT count(*) FROM Copies WHERE Status = 'in_stock') AS Copies,
                (SELECT count(*) FROM Loans WHERE ReturnedAt IS NULL) AS OnLoan,
-               (SELECT count(*) FROM Loans WHERE ReturnedAt IS NULL AND ReturnDate < :today) AS Overdue,
+               (SELECT count(*) FROM Loans
+                 WHERE ReturnedAt IS NULL AND ReturnDate < :today) AS Overdue,
                (SELECT count(*) FROM Holds WHERE Status = 'ready') AS HoldsReady,
                (SELECT count(*) FROM Users WHERE Active = 1) AS ActivePatrons
         """,
@@ -125,7 +126,8 @@ async def daily_activity(
     """
     first = today - timedelta(days=days - 1)
     loans = await db.fetch_all(
-        "SELECT LoanDate, count(*) AS N FROM Loans WHERE LoanDate BETWEEN ? AND ? GROUP BY LoanDate",
+        "SELECT LoanDate, count(*) AS N FROM Loans "
+        "WHERE LoanDate BETWEEN ? AND ? GROUP BY LoanDate",
         (first.isoformat(), today.isoformat()),
     )
     returns = await db.fetch_all(
