@@ -41,6 +41,8 @@ import aiosmtplib
 from webapp.jobs import reminders
 
 from bench import common, smtp_sink
+from webapp import outbox
+from webapp.clock import utc_now, utc_stamp
 from webapp.config import Settings
 from webapp.db import Database, connect_sync, migrate
 from webapp.mail import OutgoingMessage, SmtpTransport, email_bytes, envelope_sender, sender_domain
@@ -182,7 +184,7 @@ async def time_plan_without_bodies(path: Path, repeat: int) -> list[float]:
         await _empty_ledger_and_outbox(db)
         for _ in range(repeat):
             started = time.perf_counter()
-            await reminders.preview(db, settings, TODAY, listed=50)
+            await notices.preview(db, settings, TODAY, listed=50)
             times.append(time.perf_counter() - started)
     return times
 
@@ -195,7 +197,7 @@ async def time_flag_and_queue(path: Path, repeat: int) -> tuple[list[float], int
         for _ in range(repeat):
             await _empty_ledger_and_outbox(db)
             started = time.perf_counter()
-            queued = await reminders.queue(db, settings, TODAY, reminders.utc_now())
+            queued = await reminders.queue(db, settings, TODAY, utc_now())
             times.append(time.perf_counter() - started)
             emails, notices_count = queued.emails, queued.notices
     return times, emails, notices_count
@@ -234,7 +236,7 @@ def time_raw_flag_and_queue(path: Path, repeat: int) -> tuple[list[float], list[
                 timed,
                 DEFAULT_STAGES,
                 TODAY,
-                reminders.utc_stamp(reminders.utc_now()),
+                utc_stamp(utc_now()),
                 "bench",
                 "bench.example",
             )
@@ -635,13 +637,13 @@ async def time_job_delivery(path: Path, messages: int) -> JobDelivery:
                 return None
 
             started = time.perf_counter()
-            delivery = await reminders.deliver_outbox(
+            delivery = await outbox.deliver(
                 db,
                 settings,
                 SmtpTransport(settings),
                 respect_backoff=False,
                 keep_lease=keep_lease,
-                clock=reminders.utc_now,
+                clock=utc_now,
             )
             seconds = time.perf_counter() - started
     finally:
@@ -815,7 +817,7 @@ def lag_verdict(during: common.Summary, idle: common.Summary) -> str:
     return line + (
         " The flagging and queueing is SQL in the writer's thread, which SQLite runs without "
         "the GIL; the Python left is rendering each email at delivery, in batches of "
-        f"{reminders.MAILBOX_BATCH} per transaction, and a worker thread holding the GIL gives "
+        f"{outbox.MAILBOX_BATCH} per transaction, and a worker thread holding the GIL gives "
         "it back to the loop at the interpreter's 5 ms switch interval at best. The web server "
         "is spared entirely by running the job as `shelfmark scheduler`, its own process, which "
         "is how the README deploys it (`SHELFMARK_IN_PROCESS_SCHEDULER` is for `make run`)."

@@ -11,7 +11,7 @@ and the notices ledger makes queueing idempotent.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -21,21 +21,14 @@ from webapp.jobs import reminders
 
 from webapp.config import Settings
 from webapp.db import Database
+from webapp.leases import LeaseHeld
 from webapp.models import job_runs
+from webapp.reminder_stages import last_scheduled_run
 
 log = logging.getLogger(__name__)
 
 MISFIRE_GRACE = timedelta(hours=6)
 OUTBOX_SWEEP = timedelta(minutes=5)
-
-
-def last_scheduled_run(now: datetime, at: time, zone: ZoneInfo) -> datetime:
-    """The most recent moment the nightly run was due, at or before ``now``."""
-    local = now.astimezone(zone)
-    due = datetime.combine(local.date(), at, tzinfo=zone)
-    if due > local:
-        due = datetime.combine(local.date() - timedelta(days=1), at, tzinfo=zone)
-    return due.astimezone(UTC)
 
 
 def needs_catch_up(last_success: datetime | None, now: datetime, at: time, zone: ZoneInfo) -> bool:
@@ -46,7 +39,7 @@ def needs_catch_up(last_success: datetime | None, now: datetime, at: time, zone:
 async def nightly(db: Database, settings: Settings, trigger: str = "nightly") -> None:
     try:
         report = await reminders.run_reminders(db, settings, trigger=trigger)
-    except reminders.LeaseHeld as busy:
+    except LeaseHeld as busy:
         log.info("nightly reminders skipped: %s", busy)
         return
     log.info("reminders for %s: %s", report.run_date, report.counts)
@@ -56,7 +49,7 @@ async def sweep_outbox(db: Database, settings: Settings) -> None:
     """Send hold notices and due retries between nightly runs."""
     try:
         await reminders.send_pending(db, settings)
-    except reminders.LeaseHeld:
+    except LeaseHeld:
         return
 
 
@@ -92,8 +85,3 @@ async def start(db: Database, settings: Settings, now: datetime | None = None) -
         scheduler.add_job(nightly, args=(db, settings, "catch-up"), id="catch-up-reminders")
     scheduler.start()
     return scheduler
-
-
-def today_of_next_run(now: datetime, at: time, zone: ZoneInfo) -> date:
-    """The library date the next nightly run will use (what a preview should show)."""
-    return (last_scheduled_run(now, at, zone) + timedelta(days=1)).astimezone(zone).date()

@@ -6,18 +6,20 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from webapp.jobs.reminders import retry_delay
-from webapp.jobs.scheduler import last_scheduled_run, needs_catch_up, today_of_next_run
+from webapp.jobs.scheduler import needs_catch_up
 
 from webapp.mail import header_safe, valid_address
 from webapp.models.job_runs import JobRun, RunCounts, status_warning
+from webapp.outbox import retry_delay
 from webapp.reminder_stages import (
     DEFAULT_STAGES,
     StagesError,
     days_overdue,
     is_overdue,
+    last_scheduled_run,
     parse_stages,
     stage_to_send,
+    today_of_next_run,
 )
 
 DUE = date(2026, 11, 20)

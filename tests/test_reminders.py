@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from webapp.jobs import reminders, scheduler
 
+from webapp import outbox
 from webapp.db import Database
 from webapp.models import job_runs
 from webapp.models import reminders as notices
@@ -146,7 +147,7 @@ async def test_a_refused_recipient_fails_alone_and_a_busy_one_is_retried(
 
     assert [m["To"] for m in smtp.handler.messages()] == ["ben@example.org"]
     assert (first.counts.sent, first.counts.failed, first.counts.pending) == (1, 1, 1)
-    (failed,) = await notices.failed_messages(db)
+    (failed,) = await db.read(outbox.failed_messages)
     assert failed.recipient == "ann@example.org"
     assert "550 5.1.1 <ann@example.org>: no such mailbox" in failed.error
 
@@ -290,7 +291,7 @@ async def test_without_a_mail_server_every_email_lands_in_the_in_app_mailbox(
 
     assert smtp.handler.messages() == []
     assert report.counts.sent == 1
-    (entry,) = await notices.mailbox(db)
+    (entry,) = await db.read(outbox.mailbox)
     assert entry.recipient == "ann@example.org" and "1 overdue item" in entry.subject
 
 
@@ -321,7 +322,7 @@ async def test_librarians_preview_run_and_read_the_mailbox(app, client, settings
     mailbox = await (await client.get("/admin/mailbox")).get_data(as_text=True)
     assert "alice@example.com" in mailbox
     async with Database(settings.database) as db:
-        entries = await notices.mailbox(db)
+        entries = await db.read(outbox.mailbox)
     alice = next(e for e in entries if e.recipient == "alice@example.com")
     message = await (await client.get(f"/admin/mailbox/{alice.message_id}")).get_data(as_text=True)
     assert "The Great Gatsby" in message and "Dear Alice Smith" in message
@@ -350,7 +351,7 @@ async def test_the_scheduler_catches_up_a_missed_night_at_start(db, database_pat
     finally:
         running.shutdown(wait=False)
     assert status.last_run.trigger == "catch-up" and status.last_run.status == "succeeded"
-    assert len(await notices.mailbox(db)) == 1
+    assert len(await db.read(outbox.mailbox)) == 1
 
 
 async def test_the_web_app_runs_the_scheduler_only_when_told_to(demo_database):
@@ -367,7 +368,7 @@ async def test_the_web_app_runs_the_scheduler_only_when_told_to(demo_database):
         db = app.extensions["shelfmark.db"]
         status = await finished_run(db)
         assert status.last_run.trigger == "catch-up"
-        assert any(e.recipient == "alice@example.com" for e in await notices.mailbox(db))
+        assert any(e.recipient == "alice@example.com" for e in await db.read(outbox.mailbox))
     assert not running.running
 
 
@@ -386,8 +387,8 @@ async def test_pending_mail_goes_to_the_mailbox_once_smtp_is_unset_without_retur
     report = await reminders.run_reminders(db, make_settings(database_path), today=TODAY)
 
     assert (report.counts.sent, report.cancelled) == (1, 1)
-    (entry,) = await notices.mailbox(db)
-    message = await notices.mailbox_message(db, entry.message_id)
+    (entry,) = await db.read(outbox.mailbox)
+    message = await db.read(outbox.mailbox_message, entry.message_id)
     assert message.recipient == "ben@example.org"
     assert "Still Out" in message.body_text and "Brought Back" not in message.body_text
     assert "Brought Back" not in message.body_html
@@ -478,7 +479,7 @@ async def test_the_preview_lists_what_the_run_then_sends(db, database_path, libr
     library.loan(library.patron("Eve Nomail", None), "Paper Notice", days(-1))
     settings = mail_settings(database_path, smtp.port)
 
-    preview = await reminders.preview(db, settings, TODAY, listed=10)
+    preview = await notices.preview(db, settings, TODAY, listed=10)
     await reminders.run_reminders(db, settings, today=TODAY)
 
     (planned,) = preview.emails
@@ -486,4 +487,4 @@ async def test_the_preview_lists_what_the_run_then_sends(db, database_path, libr
     assert (planned.recipient, planned.subject, planned.items) == (sent["To"], sent["Subject"], 2)
     assert sent["Subject"] == "Test Library: 1 overdue item and 1 item due back soon"
     assert (preview.plan.flagged, preview.plan.by_hand, preview.plan.notice_count) == (2, 1, 3)
-    assert (await reminders.preview(db, settings, TODAY, listed=10)).emails == []
+    assert (await notices.preview(db, settings, TODAY, listed=10)).emails == []

@@ -20,7 +20,7 @@ from werkzeug.datastructures import FileStorage
 
 from webapp.cli import main
 from webapp.db import connect_sync
-from webapp.notices import hold_ready
+from webapp.emails import hold_ready
 
 from .conftest import TEST_TODAY, log_in
 from .server import running_server

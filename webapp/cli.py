@@ -303,6 +303,8 @@ def cmd_run_reminders(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import date
 
     from webapp.jobs import reminders
+    from webapp.leases import LeaseHeld
+    from webapp.models.reminders import preview as preview_run
 
     try:
         today = date.fromisoformat(args.date) if args.date else library_today(settings)
@@ -314,7 +316,7 @@ def cmd_run_reminders(args: argparse.Namespace, settings: Settings) -> int:
     async def run() -> int:
         async with database.Database(settings.database, readers=2) as db:
             if args.dry_run:
-                preview = await reminders.preview(db, settings, today, args.show)
+                preview = await preview_run(db, settings, today, args.show)
                 plan = preview.plan
                 print(
                     f"Dry run for {today}: {plan.flagged:,} overdue loans; would queue "
@@ -326,7 +328,7 @@ def cmd_run_reminders(args: argparse.Namespace, settings: Settings) -> int:
                 return 0
             try:
                 report = await reminders.run_reminders(db, settings, today=today)
-            except reminders.LeaseHeld as busy:
+            except LeaseHeld as busy:
                 print(f"Nothing done: {busy}.", file=sys.stderr)
                 return LEASE_HELD_EXIT
             counts = report.counts

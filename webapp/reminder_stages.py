@@ -6,12 +6,16 @@ notice two days before it, ``1``, ``7`` and ``21`` are overdue notices. A loan
 stage it has reached, so a night that was missed never turns into a burst of
 every stage skipped, and once a later stage has gone out an earlier one never
 does (the ledger is keyed by due date, so a renewal starts afresh).
+
+Which night is "tonight" is here too: the library date of the nightly run,
+which the scheduler runs and the staff preview shows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 DEFAULT_STAGES = (-2, 1, 7, 21)
 MAX_STAGES = 10
@@ -88,3 +92,17 @@ def stage_heading(stage: int) -> str:
     if stage < 0:
         return "Due back soon"
     return f"Overdue by {stage} day{'s' if stage != 1 else ''} or more"
+
+
+def last_scheduled_run(now: datetime, at: time, zone: ZoneInfo) -> datetime:
+    """The most recent moment the nightly run was due, at or before ``now``."""
+    local = now.astimezone(zone)
+    due = datetime.combine(local.date(), at, tzinfo=zone)
+    if due > local:
+        due = datetime.combine(local.date() - timedelta(days=1), at, tzinfo=zone)
+    return due.astimezone(UTC)
+
+
+def today_of_next_run(now: datetime, at: time, zone: ZoneInfo) -> date:
+    """The library date the next nightly run will use (what a preview should show)."""
+    return (last_scheduled_run(now, at, zone) + timedelta(days=1)).astimezone(zone).date()

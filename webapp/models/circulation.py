@@ -24,7 +24,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import date
 
-from webapp import notices, rules
+from webapp import emails, rules
 from webapp.config import Settings
 from webapp.db import Database
 from webapp.models.accounts import timestamp, utc_now
@@ -666,7 +666,7 @@ def _offer_to_queue(
             "WHERE c.CopyID = ?",
             (copy_id,),
         )
-        mail = notices.hold_ready(
+        mail = emails.hold_ready(
             library_name=library_name,
             patron_name=hold["Name"],
             title=book["Title"],

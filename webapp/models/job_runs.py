@@ -1,87 +1,17 @@
-"""Job run history and the cross-process lease that lets one run work at a time."""
+"""Job run history: when each run started and finished, what it did, and whether to worry.
+
+The lease that lets one run work at a time is ``webapp.leases``.
+"""
 
 from __future__ import annotations
 
-import os
-import secrets
-import socket
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from webapp.clock import parse_stamp, utc_stamp
 from webapp.db import Database
 
 STALE_AFTER = timedelta(hours=26)
-
-
-def utc_stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_stamp(value: str) -> datetime:
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-
-
-def new_holder() -> str:
-    """A lease holder name: this host and process, plus a token unique to the run."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-
-
-def holder_is_gone(holder: str) -> bool:
-    """Whether the process named by ``holder`` is known to be dead.
-
-    Only a holder on this host can be checked; one elsewhere counts as alive
-    until its lease expires. This is what lets the run after a SIGKILL start
-    at once instead of waiting for the lease to time out.
-    """
-    host, _, rest = holder.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
-async def acquire_lease(
-    db: Database, name: str, holder: str, ttl: timedelta, now: datetime
-) -> str | None:
-    """Take the lease ``name``; None when taken, else the name of the live holder."""
-    async with db.transaction() as tx:
-        current = await tx.fetch_one(
-            "SELECT Holder, ExpiresAt FROM JobLeases WHERE Name = ?", (name,)
-        )
-        if (
-            current is not None
-            and current["Holder"] != holder
-            and parse_stamp(current["ExpiresAt"]) > now
-            and not holder_is_gone(current["Holder"])
-        ):
-            return current["Holder"]
-        await tx.execute(
-            "INSERT INTO JobLeases (Name, Holder, ExpiresAt) VALUES (?, ?, ?) "
-            "ON CONFLICT (Name) DO UPDATE SET Holder = excluded.Holder, ExpiresAt = excluded.ExpiresAt",
-            (name, holder, utc_stamp(now + ttl)),
-        )
-    return None
-
-
-async def renew_lease(db: Database, name: str, holder: str, ttl: timedelta, now: datetime) -> bool:
-    """Extend our lease; False when it is no longer ours (we must stop)."""
-    async with db.transaction() as tx:
-        cursor = await tx.execute(
-            "UPDATE JobLeases SET ExpiresAt = ? WHERE Name = ? AND Holder = ?",
-            (utc_stamp(now + ttl), name, holder),
-        )
-        return cursor.rowcount == 1
-
-
-async def release_lease(db: Database, name: str, holder: str) -> None:
-    async with db.transaction() as tx:
-        await tx.execute("DELETE FROM JobLeases WHERE Name = ? AND Holder = ?", (name, holder))
 
 
 async def start_run(db: Database, job: str, trigger: str, run_date: date, now: datetime) -> int:

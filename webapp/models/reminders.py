@@ -1,18 +1,23 @@
-"""Reminder notices and the outbox: what is due, what was queued, what was delivered.
+"""Reminder notices: what is due tonight, what a run would queue, and the ledger.
 
-SQL only; the stage rules live in ``webapp.reminder_stages`` and the run itself
-in ``webapp.jobs.reminders``.
+The ledger (Notices) records each stage sent per loan and due date; a run
+queues its reminders into the outbox with it, set-based. The stage rules live
+in ``webapp.reminder_stages``, the outbox (delivery, retries, the mailbox) in
+``webapp.outbox``, the email's words in ``webapp.emails`` and the run itself in
+``webapp.jobs.reminders``.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from webapp import outbox
+from webapp.config import Settings
 from webapp.db import Database
+from webapp.emails import reminder_subject
+from webapp.mail import header_safe
 from webapp.reminder_stages import (
     DEFAULT_STAGES,
     earliest_due_date_with_a_stage,
@@ -143,7 +148,7 @@ def queue_tonight(
     together or not at all, and SQLite does the work without the GIL (only
     reminder_stage() is Python). An email is queued with an empty subject and
     bodies: the sender renders them from its ledger rows just before it goes
-    out (``webapp.jobs.reminders``), so a night after a long closure queues
+    out (``webapp.outbox``), so a night after a long closure queues
     tens of thousands of emails at the cost of the query. Patrons without an
     address get ledger rows with no message: the "notify by hand" list.
 
@@ -202,269 +207,6 @@ def queue_tonight(
 
 
 @dataclass(frozen=True)
-class OutboxMessage:
-    message_id: int
-    kind: str
-    user_id: int
-    recipient: str
-    subject: str
-    body_text: str
-    body_html: str
-    header_message_id: str
-    status: str
-    attempts: int
-
-
-def _message_from_row(row) -> OutboxMessage:
-    return OutboxMessage(
-        message_id=row["MessageID"],
-        kind=row["Kind"],
-        user_id=row["UserID"],
-        recipient=row["Recipient"],
-        subject=row["Subject"],
-        body_text=row["BodyText"],
-        body_html=row["BodyHtml"],
-        header_message_id=row["HeaderMessageID"],
-        status=row["Status"],
-        attempts=row["Attempts"],
-    )
-
-
-async def deliverable_ids(db: Database, now: str | None) -> list[int]:
-    """Messages waiting to go, oldest first; with ``now``, only those whose backoff has passed.
-
-    'sending' rows are included: under the lease nobody else is sending, so
-    such a row is an attempt a killed process left unresolved.
-    """
-    if now is None:
-        rows = await db.fetch_all(
-            "SELECT MessageID FROM Outbox WHERE Status IN ('pending', 'sending') ORDER BY MessageID"
-        )
-    else:
-        rows = await db.fetch_all(
-            "SELECT MessageID FROM Outbox WHERE Status IN ('pending', 'sending') "
-            "AND NextAttemptAt <= ? ORDER BY MessageID",
-            (now,),
-        )
-    return [row[0] for row in rows]
-
-
-@dataclass(frozen=True)
-class CarriedItem:
-    """A loan an email mentions, and whether it still should be (open, same due date)."""
-
-    loan_id: int
-    title: str
-    barcode: str
-    stage: int
-    due: date
-    run_date: date
-    live: bool
-
-
-@dataclass(frozen=True)
-class Unsent:
-    """A message still to deliver, with what its reminder is rendered from."""
-
-    message: OutboxMessage
-    patron_name: str
-    # The loans a reminder carries, in the order the email lists them; empty for other kinds.
-    items: tuple[CarriedItem, ...]
-
-
-def unsent_messages(conn: sqlite3.Connection, message_ids: Sequence[int]) -> list[Unsent]:
-    """Of these messages, those still pending or sending, with their patron and carried loans."""
-    ids = json.dumps(list(message_ids))
-    messages = conn.execute(
-        """
-        SELECT o.*, u.Name AS PatronName
-        FROM json_each(?) wanted
-        JOIN Outbox o ON o.MessageID = wanted.value
-        JOIN Users u ON u.UserID = o.UserID
-        WHERE o.Status IN ('pending', 'sending')
-        ORDER BY o.MessageID
-        """,
-        (ids,),
-    ).fetchall()
-    items: dict[int, list[CarriedItem]] = {}
-    for row in conn.execute(
-        """
-        SELECT n.MessageID, n.LoanID, b.Title, c.Barcode, n.Stage, n.DueDate, n.RunDate,
-               (l.ReturnedAt IS NULL AND l.ReturnDate = n.DueDate) AS Live
-        FROM Notices n
-        JOIN Loans l ON l.LoanID = n.LoanID
-        JOIN Books b ON b.BookID = l.BookID
-        JOIN Copies c ON c.CopyID = l.CopyID
-        WHERE n.MessageID IN (SELECT value FROM json_each(?))
-        ORDER BY n.MessageID, n.Stage DESC, n.DueDate, n.LoanID
-        """,
-        (ids,),
-    ):
-        items.setdefault(row["MessageID"], []).append(
-            CarriedItem(
-                row["LoanID"],
-                row["Title"],
-                row["Barcode"],
-                row["Stage"],
-                date.fromisoformat(row["DueDate"]),
-                date.fromisoformat(row["RunDate"]),
-                bool(row["Live"]),
-            )
-        )
-    return [
-        Unsent(_message_from_row(row), row["PatronName"], tuple(items.get(row["MessageID"], ())))
-        for row in messages
-    ]
-
-
-# The unary plus keeps SQLite from walking the Outbox_Due index over every
-# pending message to find a handful by id: with a night's 30,000 emails
-# pending, that made each update cost milliseconds instead of microseconds.
-_THESE_UNSENT = (
-    "MessageID IN (SELECT value FROM json_each(?)) AND +Status IN ('pending', 'sending')"
-)
-
-
-def write_content(
-    conn: sqlite3.Connection, message_id: int, subject: str, text: str, html: str
-) -> None:
-    """The subject and bodies a reminder goes out with, rendered just before delivery."""
-    conn.execute(
-        "UPDATE Outbox SET Subject = ?, BodyText = ?, BodyHtml = ? WHERE MessageID = ?",
-        (subject, text, html, message_id),
-    )
-
-
-def mark_all_sent(
-    conn: sqlite3.Connection, message_ids: Sequence[int], transport: str, now: str
-) -> int:
-    """Mark the still-unsent messages among these as sent; returns how many."""
-    return conn.execute(
-        "UPDATE Outbox SET Status = 'sent', SentAt = ?, Transport = ?, SendingSince = NULL "
-        f"WHERE {_THESE_UNSENT}",
-        (now, transport, json.dumps(list(message_ids))),
-    ).rowcount
-
-
-def mark_cancelled(conn: sqlite3.Connection, message_id: int, reason: str) -> None:
-    conn.execute(
-        "UPDATE Outbox SET Status = 'cancelled', LastError = ?, SendingSince = NULL "
-        "WHERE MessageID = ?",
-        (reason, message_id),
-    )
-
-
-def mark_sending(
-    conn: sqlite3.Connection, message_id: int, now: str, interrupted_before: bool
-) -> None:
-    conn.execute(
-        "UPDATE Outbox SET Status = 'sending', SendingSince = ?, Attempts = Attempts + 1, "
-        "LastError = CASE WHEN ? THEN 'an earlier attempt was interrupted; sent again with the "
-        "same Message-ID' ELSE LastError END WHERE MessageID = ?",
-        (now, interrupted_before, message_id),
-    )
-
-
-def mark_sent(conn: sqlite3.Connection, message_id: int, transport: str, now: str) -> None:
-    conn.execute(
-        "UPDATE Outbox SET Status = 'sent', SentAt = ?, Transport = ?, SendingSince = NULL "
-        "WHERE MessageID = ?",
-        (now, transport, message_id),
-    )
-
-
-def mark_retry(conn: sqlite3.Connection, message_id: int, error: str, next_attempt_at: str) -> None:
-    conn.execute(
-        "UPDATE Outbox SET Status = 'pending', LastError = ?, NextAttemptAt = ?, SendingSince = NULL "
-        "WHERE MessageID = ?",
-        (error, next_attempt_at, message_id),
-    )
-
-
-def defer(
-    conn: sqlite3.Connection, message_ids: Sequence[int], error: str, next_attempt_at: str
-) -> None:
-    """Put back to pending, with the reason, messages the server could not take now."""
-    conn.execute(
-        "UPDATE Outbox SET Status = 'pending', SendingSince = NULL, LastError = ?, NextAttemptAt = ? "
-        f"WHERE {_THESE_UNSENT}",
-        (error, next_attempt_at, json.dumps(list(message_ids))),
-    )
-
-
-def mark_failed(conn: sqlite3.Connection, message_id: int, error: str) -> None:
-    conn.execute(
-        "UPDATE Outbox SET Status = 'failed', LastError = ?, SendingSince = NULL WHERE MessageID = ?",
-        (error, message_id),
-    )
-
-
-async def count_pending(db: Database) -> int:
-    return await db.fetch_value(
-        "SELECT count(*) FROM Outbox WHERE Status IN ('pending', 'sending')"
-    )
-
-
-@dataclass(frozen=True)
-class MailboxEntry:
-    message_id: int
-    kind: str
-    recipient: str
-    subject: str
-    sent_at: str
-
-
-async def mailbox(db: Database, limit: int = 200) -> list[MailboxEntry]:
-    """Messages delivered to the in-app mailbox, newest first."""
-    rows = await db.fetch_all(
-        "SELECT MessageID, Kind, Recipient, Subject, SentAt FROM Outbox "
-        "WHERE Transport = 'mailbox' ORDER BY SentAt DESC, MessageID DESC LIMIT ?",
-        (limit,),
-    )
-    return [
-        MailboxEntry(r["MessageID"], r["Kind"], r["Recipient"], r["Subject"], r["SentAt"])
-        for r in rows
-    ]
-
-
-async def mailbox_message(db: Database, message_id: int) -> OutboxMessage | None:
-    row = await db.fetch_one(
-        "SELECT * FROM Outbox WHERE MessageID = ? AND Transport = 'mailbox'", (message_id,)
-    )
-    return None if row is None else _message_from_row(row)
-
-
-@dataclass(frozen=True)
-class FailedMessage:
-    message_id: int
-    kind: str
-    recipient: str
-    subject: str
-    error: str
-    created_at: str
-
-
-async def failed_messages(db: Database, limit: int = 100) -> list[FailedMessage]:
-    """Messages the mail server refused for good, with its answer."""
-    rows = await db.fetch_all(
-        "SELECT MessageID, Kind, Recipient, Subject, LastError, CreatedAt FROM Outbox "
-        "WHERE Status = 'failed' ORDER BY MessageID DESC LIMIT ?",
-        (limit,),
-    )
-    return [
-        FailedMessage(
-            r["MessageID"],
-            r["Kind"],
-            r["Recipient"],
-            r["Subject"],
-            r["LastError"] or "",
-            r["CreatedAt"],
-        )
-        for r in rows
-    ]
-
-
-@dataclass(frozen=True)
 class HandListEntry:
     patron_name: str
     card_number: str | None
@@ -505,3 +247,38 @@ async def notify_by_hand(db: Database, limit: int = 500) -> list[HandListEntry]:
         )
         for r in rows
     ]
+
+
+@dataclass(frozen=True)
+class PreviewEmail:
+    recipient: str
+    subject: str
+    items: int
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A dry run: what a run for ``plan.today`` would queue, and what waits in the outbox."""
+
+    plan: Plan
+    # The first emails of the plan, with their subjects, to list.
+    emails: list[PreviewEmail]
+    pending: int
+
+
+async def preview(db: Database, settings: Settings, today: date, listed: int) -> Preview:
+    """What the run would queue, by its own query, nothing written; subjects for ``listed`` emails.
+
+    Only the listed emails get a subject: after a long closure the plan holds
+    tens of thousands, and the loop would stall formatting them all.
+    """
+    plan = await db.read(plan_tonight, await reminder_stages(db), today)
+    emails = [
+        PreviewEmail(
+            header_safe(email.recipient),
+            reminder_subject(settings.library_name, email.overdue, email.due_soon),
+            email.items,
+        )
+        for email in plan.emails[:listed]
+    ]
+    return Preview(plan, emails, await db.read(outbox.count_pending))

@@ -7,10 +7,12 @@ from datetime import UTC, datetime
 
 from quart import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
+from webapp import outbox
 from webapp.access import Access, allow
 from webapp.jobs import reminders as reminder_job
-from webapp.jobs.scheduler import today_of_next_run
+from webapp.leases import LeaseHeld
 from webapp.models import job_runs, reminders
+from webapp.reminder_stages import today_of_next_run
 from webapp.web import get_db, get_settings, is_htmx, render_page_or_fragment
 
 log = logging.getLogger(__name__)
@@ -29,7 +31,7 @@ EMAIL_BODY_POLICY = (
 @allow(Access.STAFF)
 async def mailbox():
     """Every message delivered in-app (no mail server configured), newest first."""
-    entries = await reminders.mailbox(get_db())
+    entries = await get_db().read(outbox.mailbox)
     return await render_template(
         "admin/mailbox.html", entries=entries, smtp_host=get_settings().smtp_host
     )
@@ -38,7 +40,7 @@ async def mailbox():
 @blueprint.get("/mailbox/<int:message_id>")
 @allow(Access.STAFF)
 async def mailbox_message(message_id: int):
-    message = await reminders.mailbox_message(get_db(), message_id)
+    message = await get_db().read(outbox.mailbox_message, message_id)
     if message is None:
         abort(404)
     return await render_template("admin/mailbox_message.html", message=message)
@@ -47,7 +49,7 @@ async def mailbox_message(message_id: int):
 @blueprint.get("/mailbox/<int:message_id>/html")
 @allow(Access.STAFF)
 async def mailbox_message_html(message_id: int):
-    message = await reminders.mailbox_message(get_db(), message_id)
+    message = await get_db().read(outbox.mailbox_message, message_id)
     if message is None:
         abort(404)
     return (
@@ -68,13 +70,13 @@ async def reminders_page():
     settings = get_settings()
     now = datetime.now(UTC)
     tonight = today_of_next_run(now, settings.reminder_time, settings.zone)
-    preview = await reminder_job.preview(db, settings, tonight, PREVIEW_EMAILS)
+    preview = await reminders.preview(db, settings, tonight, PREVIEW_EMAILS)
     return await render_page_or_fragment(
         "admin/reminders.html",
         "admin/_reminder_status.html",
         run_status=await job_runs.last_run_status(db, now),
         runs=await job_runs.recent_runs(db),
-        failed=await reminders.failed_messages(db),
+        failed=await db.read(outbox.failed_messages),
         preview=preview,
         preview_emails=preview.emails,
         tonight=tonight,
@@ -93,7 +95,7 @@ async def run_now():
     async def run() -> None:
         try:
             await reminder_job.run_reminders(db, settings, trigger="manual")
-        except reminder_job.LeaseHeld as busy:
+        except LeaseHeld as busy:
             log.info("run now skipped: %s", busy)
 
     current_app.add_background_task(run)

@@ -1,0 +1,119 @@
+"""What the library's emails say: subjects and bodies rendered from templates/email/.
+
+One Jinja environment for every email, without Quart: the desk writes
+hold-ready notices inside its transaction and the outbox renders reminders in
+the writer's thread, neither of them in a request. ``.html`` templates are
+autoescaped, as in the app; ``.txt`` ones are not (a plain-text body is not
+HTML). Nothing here touches the database or the network: ``webapp.outbox``
+stores and delivers what these functions return.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
+
+from webapp import reminder_stages
+from webapp.mail import header_safe
+from webapp.resources import TEMPLATES
+
+_environment = Environment(
+    loader=FileSystemLoader(str(TEMPLATES / "email")),
+    autoescape=select_autoescape(["html"], default_for_string=False, default=False),
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    # Compiled once per process: thousands of emails a night must not each stat the files.
+    auto_reload=False,
+)
+
+
+@lru_cache(maxsize=4)
+def _templates(name: str) -> tuple[Template, Template]:
+    """The plain-text and HTML templates of the email ``name``."""
+    return _environment.get_template(f"{name}.txt"), _environment.get_template(f"{name}.html")
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    body_text: str
+    body_html: str
+
+
+def _render(name: str, subject: str, context: Mapping[str, object]) -> RenderedEmail:
+    text, html = _templates(name)
+    return RenderedEmail(subject, text.render(context), html.render(context))
+
+
+@dataclass(frozen=True)
+class EmailItem:
+    title: str
+    barcode: str
+    due: date
+    days_overdue: int
+
+
+@dataclass(frozen=True)
+class EmailSection:
+    heading: str
+    items: tuple[EmailItem, ...]
+
+
+def reminder_subject(library_name: str, overdue: int, due_soon: int) -> str:
+    """E.g. "Riverside Library: 2 overdue items and 1 item due back soon"."""
+    parts = []
+    if overdue:
+        parts.append(f"{overdue} overdue item{'s' if overdue != 1 else ''}")
+    if due_soon:
+        parts.append(f"{due_soon} item{'s' if due_soon != 1 else ''} due back soon")
+    return header_safe(f"{library_name}: {' and '.join(parts)}")
+
+
+def reminder(
+    library_name: str, patron_name: str, items: Iterable[tuple[int, str, str, date]], as_of: date
+) -> RenderedEmail:
+    """The reminder for one patron. ``items`` are (stage, title, barcode, due date).
+
+    Items are grouped by stage, the latest stage first, each under its heading;
+    ``as_of`` is the date of the run that queued them (days overdue count to it).
+    """
+    by_stage: dict[int, list[EmailItem]] = defaultdict(list)
+    for stage, title, barcode, due in items:
+        by_stage[stage].append(
+            EmailItem(title, barcode, due, reminder_stages.days_overdue(due, as_of))
+        )
+    sections = [
+        EmailSection(reminder_stages.stage_heading(stage), tuple(by_stage[stage]))
+        for stage in sorted(by_stage, reverse=True)
+    ]
+    subject = reminder_subject(
+        library_name,
+        sum(len(by_stage[s]) for s in by_stage if s > 0),
+        sum(len(by_stage[s]) for s in by_stage if s < 0),
+    )
+    context = dict(
+        library_name=library_name, patron_name=patron_name, sections=sections, subject=subject
+    )
+    return _render("reminder", subject, context)
+
+
+def hold_ready(
+    *, library_name: str, patron_name: str, title: str, author: str, barcode: str, pickup_by: date
+) -> RenderedEmail:
+    """The notice that a held title is on the hold shelf until ``pickup_by``."""
+    context = {
+        "library_name": library_name,
+        "patron_name": patron_name,
+        "title": title,
+        "author": author,
+        "barcode": barcode,
+        "pickup_by": pickup_by,
+    }
+    return _render("hold_ready", f"Ready to collect: {title}", context)
