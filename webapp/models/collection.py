@@ -5,6 +5,7 @@ they turn what a librarian typed into values or a message per field. The
 async functions write only after every check has passed, in one transaction,
 so nothing is saved on error. Deleting is refused for anything with history
 (loans, holds, logged events): withdrawing keeps that history instead.
+A patron is the ``Patron`` of ``webapp.models.patrons``, the type the desk uses too.
 """
 
 from __future__ import annotations

@@ -19,6 +19,8 @@ MAX_LOOKUP_LENGTH = 254
 
 @dataclass(frozen=True)
 class Patron:
+    """A row of Users as a borrower: who they are, how to reach them, whether they may borrow."""
+
     user_id: int
     name: str
     role: str

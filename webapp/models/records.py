@@ -24,6 +24,8 @@ MAX_BARCODE_LENGTH = 64
 
 @dataclass(frozen=True)
 class LoanLine:
+    """One loan as the pages list it; ``due`` is Loans.ReturnDate, the due date."""
+
     loan_id: int
     book_id: int
     title: str
@@ -38,6 +40,8 @@ class LoanLine:
 
 @dataclass(frozen=True)
 class HoldLine:
+    """One waiting or ready hold; ``barcode`` is the copy on the hold shelf (ready only)."""
+
     hold_id: int
     book_id: int
     title: str
@@ -72,6 +76,8 @@ class PatronPanel:
 
 @dataclass(frozen=True)
 class CopyRecord:
+    """A copy as its page shows it, with its open loan and borrower if it is out."""
+
     copy_id: int
     book_id: int
     barcode: str
