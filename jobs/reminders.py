@@ -39,7 +39,7 @@ from webapp.config import Settings
 from webapp.db import Database
 from webapp.leases import Lease
 from webapp.mail import Transport, sender_domain, transport_for
-from webapp.models import circulation, job_runs, reminders
+from webapp.models import holds, job_runs, reminders
 from webapp.models.job_runs import RunCounts
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ async def run_reminders(
         run_id = await job_runs.start_run(db, JOB, trigger, today, clock())
         counts = RunCounts()
         try:
-            await circulation.expire_ready_holds(db, today, library_name=settings.library_name)
+            await db.write(holds.expire_ready_holds, today, library_name=settings.library_name)
             queued = await queue(db, settings, today, clock())
             delivery = await outbox.deliver(
                 db,

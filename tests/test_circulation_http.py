@@ -12,7 +12,7 @@ import pytest
 from webapp import demo
 from webapp.clock import library_today
 from webapp.db import connect_sync
-from webapp.models import circulation
+from webapp.models import holds, loans
 from webapp.templating import short_date
 
 from .conftest import log_in
@@ -366,8 +366,8 @@ async def circulation_lend_from_another_desk(settings, barcode: str, patron_id: 
     from webapp.db import Database
 
     async with Database(settings.database) as db:
-        outcome = await circulation.lend(
-            db,
+        outcome = await db.write(
+            loans.lend,
             barcode=barcode,
             patron_id=patron_id,
             actor_id=carol_id,
@@ -517,9 +517,9 @@ async def test_a_ready_hold_past_its_deadline_expires_and_passes_to_the_next_in_
     from webapp.db import Database
 
     async with Database(settings.database) as db:
-        assert await circulation.expire_ready_holds(db, today + timedelta(days=7)) == 0
-        assert await circulation.expire_ready_holds(db, today + timedelta(days=8)) == 1
-        assert await circulation.expire_ready_holds(db, today + timedelta(days=8)) == 0
+        assert await db.write(holds.expire_ready_holds, today + timedelta(days=7)) == 0
+        assert await db.write(holds.expire_ready_holds, today + timedelta(days=8)) == 1
+        assert await db.write(holds.expire_ready_holds, today + timedelta(days=8)) == 0
     statuses = dict(sql(settings, "SELECT UserID, Status FROM Holds"))
     assert statuses == {patrons["eli"]: "expired", patrons["finn"]: "ready"}
     assert [row[0] for row in sql(settings, "SELECT Recipient FROM Outbox ORDER BY MessageID")] == [

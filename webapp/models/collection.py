@@ -5,6 +5,7 @@ they turn what a librarian typed into values or a message per field. The
 async functions write only after every check has passed, in one transaction,
 so nothing is saved on error. Deleting is refused for anything with history
 (loans, holds, logged events): withdrawing keeps that history instead.
+A patron is the ``Patron`` of ``webapp.models.patrons``, the type the desk uses too.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 
 from webapp import validation
 from webapp.db import Database, Transaction
+from webapp.models.patrons import Patron, patron_from_row
 
 BOOK_FIELDS = ("title", "author", "isbn", "series", "subjects", "publisher", "year", "language")
 PATRON_FIELDS = ("name", "email", "role", "card_number", "group", "active")
@@ -155,39 +157,6 @@ class CopyRow:
     location: str | None
     status: str
     on_loan: bool
-
-
-@dataclass(frozen=True)
-class Patron:
-    user_id: int
-    name: str
-    email: str | None
-    role: str
-    card_number: str | None
-    group: str | None
-    active: bool
-
-    def form_values(self) -> dict:
-        return {
-            "name": self.name,
-            "email": self.email or "",
-            "role": self.role,
-            "card_number": self.card_number or "",
-            "group": self.group or "",
-            "active": self.active,
-        }
-
-
-def _patron(row) -> Patron:
-    return Patron(
-        row["UserID"],
-        row["Name"],
-        row["Email"],
-        row["Role"],
-        row["CardNumber"],
-        row["GroupName"],
-        bool(row["Active"]),
-    )
 
 
 class Conflict(Exception):
@@ -395,11 +364,6 @@ async def delete_copy(db: Database, copy_id: int) -> str | None:
     return None
 
 
-async def get_patron(db: Database, user_id: int) -> Patron | None:
-    row = await db.fetch_one("SELECT * FROM Users WHERE UserID = ?", (user_id,))
-    return _patron(row) if row else None
-
-
 @dataclass(frozen=True)
 class PatronPage:
     patrons: list[Patron]
@@ -425,7 +389,7 @@ async def find_patrons(db: Database, text: str, page: int = 1) -> PatronPage:
         "LIMIT :limit OFFSET :offset",
         params,
     )
-    return PatronPage([_patron(row) for row in rows], total, page)
+    return PatronPage([patron_from_row(row) for row in rows], total, page)
 
 
 async def _check_patron_unique(tx: Transaction, values: dict, user_id: int) -> None:

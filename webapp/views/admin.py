@@ -8,7 +8,7 @@ from quart import Blueprint, redirect, render_template, request, session, url_fo
 
 from webapp import rules
 from webapp.access import Access, allow
-from webapp.models import circulation
+from webapp.models import rule_settings
 from webapp.web import current_user, get_db
 
 blueprint = Blueprint("admin", __name__)
@@ -26,16 +26,16 @@ PICKUP_DAYS_RANGE = (1, 60)
 
 async def _page(*, errors: dict[str, str] | None = None, form=None, status: int = 200):
     db = get_db()
-    calendar = await circulation.load_calendar(db)
+    calendar = await db.read(rule_settings.load_calendar)
     body = await render_template(
         "admin_rules.html",
-        loan_rules=await circulation.load_rules(db),
+        loan_rules=await db.read(rule_settings.load_rules),
         roles=rules.ROLES,
         rule_fields=RULE_FIELDS,
         weekday_names=rules.WEEKDAY_NAMES,
         closed_weekdays=calendar.closed_weekdays,
-        closed_days=await circulation.closed_days(db),
-        pickup_days=await circulation.hold_pickup_days(db),
+        closed_days=await db.read(rule_settings.closed_days),
+        pickup_days=await db.read(rule_settings.hold_pickup_days),
         errors=errors or {},
         form=form,
         message=session.pop("rules_message", None),
@@ -89,8 +89,8 @@ async def rules_save():
         )
     if errors:
         return await _page(errors=errors, form=form, status=422)
-    changes = await circulation.save_rules(
-        get_db(),
+    changes = await get_db().write(
+        rule_settings.save_rules,
         loan_rules=loan_rules,
         closed_weekdays=closed_weekdays,
         pickup_days=pickup_days,
@@ -111,8 +111,8 @@ async def closed_day_add():
     reason = form.get("reason", "").strip()
     if len(reason) > 200:
         return await _page(errors={"reason": "Keep the reason under 200 characters."}, status=422)
-    added = await circulation.add_closed_day(
-        get_db(), day=day, reason=reason, actor_id=current_user().user_id
+    added = await get_db().write(
+        rule_settings.add_closed_day, day=day, reason=reason, actor_id=current_user().user_id
     )
     session["rules_message"] = (
         f"Closed on {day:%A %-d %B %Y}." if added else f"{day:%A %-d %B %Y} was already closed."
@@ -127,8 +127,8 @@ async def closed_day_remove(day: str):
         parsed = date.fromisoformat(day)
     except ValueError:
         parsed = None
-    removed = parsed is not None and await circulation.remove_closed_day(
-        get_db(), day=parsed, actor_id=current_user().user_id
+    removed = parsed is not None and await get_db().write(
+        rule_settings.remove_closed_day, day=parsed, actor_id=current_user().user_id
     )
     if not removed:
         return await _page(

@@ -12,7 +12,9 @@ from quart import Blueprint, abort, redirect, render_template, request, session,
 
 from webapp.access import Access, allow
 from webapp.clock import library_today
-from webapp.models import catalogue, circulation
+from webapp.models import catalogue, events, holds, loans, records, undo
+from webapp.models.outcome import Outcome
+from webapp.models.patrons import get_patron
 from webapp.search_query import parse as parse_query
 from webapp.web import current_user, get_db, get_settings, is_htmx, render_page_or_fragment
 
@@ -30,19 +32,19 @@ def _today():
     return library_today(get_settings())
 
 
-def _status_for(outcome: circulation.Outcome) -> int:
+def _status_for(outcome: Outcome) -> int:
     return 200 if outcome.ok else 422
 
 
 async def _desk_context(message: dict | None) -> dict:
     patron_id = session.get("desk_patron")
-    panel = await circulation.patron_panel(get_db(), patron_id, _today()) if patron_id else None
+    panel = await get_db().read(records.patron_panel, patron_id, _today()) if patron_id else None
     if patron_id and panel is None:
         session.pop("desk_patron", None)
     return _desk_page(panel, message)
 
 
-def _desk_page(panel: circulation.PatronPanel | None, message: dict | None) -> dict:
+def _desk_page(panel: records.PatronPanel | None, message: dict | None) -> dict:
     return {
         "panel": panel,
         "message": message,
@@ -52,7 +54,7 @@ def _desk_page(panel: circulation.PatronPanel | None, message: dict | None) -> d
     }
 
 
-def _message(outcome: circulation.Outcome) -> dict:
+def _message(outcome: Outcome) -> dict:
     return {
         "ok": outcome.ok,
         "text": outcome.message,
@@ -61,7 +63,7 @@ def _message(outcome: circulation.Outcome) -> dict:
 
 
 async def _action_answer(
-    outcome: circulation.Outcome,
+    outcome: Outcome,
     message,
     *,
     fragment: str,
@@ -78,7 +80,7 @@ async def _action_answer(
     return redirect(url_for(page), 303)
 
 
-async def _desk_answer(outcome: circulation.Outcome, build_context=_desk_context):
+async def _desk_answer(outcome: Outcome, build_context=_desk_context):
     return await _action_answer(
         outcome,
         _message(outcome),
@@ -109,15 +111,13 @@ async def desk_scan():
     if session.get("desk_mode", "auto") != mode:
         session["desk_mode"] = mode
     if not code:
-        return await _desk_answer(
-            circulation.Outcome("refused", "Scan a card or a copy barcode first.")
-        )
+        return await _desk_answer(Outcome("refused", "Scan a card or a copy barcode first."))
     if len(code) > MAX_CODE_LENGTH:
         return await _desk_answer(
-            circulation.Outcome("refused", "That is too long to be a card number or barcode.")
+            Outcome("refused", "That is too long to be a card number or barcode.")
         )
-    scan = await circulation.desk_scan(
-        get_db(),
+    scan = await get_db().write(
+        loans.desk_scan,
         code=code,
         patron_id=session.get("desk_patron"),
         actor_id=current_user().user_id,
@@ -148,10 +148,10 @@ async def _form_int(name: str) -> int | None:
 async def desk_renew():
     loan_id = await _form_int("loan_id")
     if loan_id is None:
-        outcome = circulation.Outcome("not_found", "There is no such open loan.")
+        outcome = Outcome("not_found", "There is no such open loan.")
     else:
-        outcome = await circulation.renew(
-            get_db(), loan_id=loan_id, actor_id=current_user().user_id, today=_today()
+        outcome = await get_db().write(
+            loans.renew, loan_id=loan_id, actor_id=current_user().user_id, today=_today()
         )
     if outcome.patron_id and not session.get("desk_patron"):
         session["desk_patron"] = outcome.patron_id
@@ -161,7 +161,7 @@ async def desk_renew():
 @blueprint.post("/desk/undo")
 @allow(Access.STAFF)
 async def desk_undo():
-    outcome = await circulation.undo_last(get_db(), actor_id=current_user().user_id)
+    outcome = await get_db().write(undo.undo_last, actor_id=current_user().user_id)
     return await _desk_answer(outcome)
 
 
@@ -171,16 +171,14 @@ async def desk_hold():
     """Place a hold for the selected patron on a title named by ISBN, copy barcode or number."""
     patron_id = session.get("desk_patron")
     if not patron_id:
-        return await _desk_answer(circulation.Outcome("refused", "Scan the patron's card first."))
+        return await _desk_answer(Outcome("refused", "Scan the patron's card first."))
     book_id = await _book_named((await request.form).get("book", ""))
     if book_id is None:
         return await _desk_answer(
-            circulation.Outcome(
-                "refused", "No title has that ISBN, copy barcode or number.", patron_id
-            )
+            Outcome("refused", "No title has that ISBN, copy barcode or number.", patron_id)
         )
-    outcome = await circulation.place_hold(
-        get_db(), book_id=book_id, patron_id=patron_id, actor_id=current_user().user_id
+    outcome = await get_db().write(
+        holds.place_hold, book_id=book_id, patron_id=patron_id, actor_id=current_user().user_id
     )
     return await _desk_answer(outcome)
 
@@ -207,7 +205,7 @@ async def _book_named(text: str) -> int | None:
 async def desk_done():
     """Finish with this patron: the desk is ready for the next one."""
     session.pop("desk_patron", None)
-    return await _desk_answer(circulation.Outcome("cleared", "Ready for the next patron."))
+    return await _desk_answer(Outcome("cleared", "Ready for the next patron."))
 
 
 async def _account_context(message: dict | None) -> dict:
@@ -215,14 +213,14 @@ async def _account_context(message: dict | None) -> dict:
     user = current_user()
     today = _today()
     return {
-        "panel": await circulation.patron_panel(db, user.user_id, today),
-        "past": await circulation.past_loans(db, user.user_id, today),
+        "panel": await db.read(records.patron_panel, user.user_id, today),
+        "past": await db.read(records.past_loans, user.user_id, today),
         "message": message,
         "today": today,
     }
 
 
-async def _account_answer(outcome: circulation.Outcome):
+async def _account_answer(outcome: Outcome):
     if outcome.action == "not_found":
         abort(404)
     return await _action_answer(
@@ -246,8 +244,8 @@ async def account():
 @allow(Access.LOGGED_IN)
 async def account_renew(loan_id: int):
     user = current_user()
-    outcome = await circulation.renew(
-        get_db(), loan_id=loan_id, actor_id=user.user_id, today=_today(), owner_id=user.user_id
+    outcome = await get_db().write(
+        loans.renew, loan_id=loan_id, actor_id=user.user_id, today=_today(), owner_id=user.user_id
     )
     return await _account_answer(outcome)
 
@@ -256,8 +254,8 @@ async def account_renew(loan_id: int):
 @allow(Access.LOGGED_IN)
 async def account_cancel_hold(hold_id: int):
     user = current_user()
-    outcome = await circulation.cancel_hold(
-        get_db(),
+    outcome = await get_db().write(
+        holds.cancel_hold,
         hold_id=hold_id,
         actor_id=user.user_id,
         today=_today(),
@@ -272,8 +270,8 @@ async def account_cancel_hold(hold_id: int):
 async def place_hold(book_id: int):
     """A patron holds a title for themselves; the answer is My account, showing the queue."""
     user = current_user()
-    outcome = await circulation.place_hold(
-        get_db(), book_id=book_id, patron_id=user.user_id, actor_id=user.user_id
+    outcome = await get_db().write(
+        holds.place_hold, book_id=book_id, patron_id=user.user_id, actor_id=user.user_id
     )
     return await _account_answer(outcome)
 
@@ -283,15 +281,15 @@ async def place_hold(book_id: int):
 async def patron(user_id: int):
     db = get_db()
     today = _today()
-    panel = await circulation.patron_panel(db, user_id, today)
+    panel = await db.read(records.patron_panel, user_id, today)
     if panel is None:
         abort(404)
     return await render_page_or_fragment(
         "patron.html",
         "_patron.html",
         panel=panel,
-        past=await circulation.past_loans(db, user_id, today),
-        events=await circulation.events_for_patron(db, user_id),
+        past=await db.read(records.past_loans, user_id, today),
+        events=await db.read(events.events_for_patron, user_id),
         today=today,
     )
 
@@ -300,7 +298,7 @@ async def patron(user_id: int):
 @allow(Access.STAFF)
 async def patron_to_desk(user_id: int):
     """Open this patron at the desk."""
-    found = await circulation.get_patron(get_db(), user_id)
+    found = await get_db().read(get_patron, user_id)
     if found is None:
         abort(404)
     session["desk_patron"] = found.user_id
@@ -312,14 +310,14 @@ async def patron_to_desk(user_id: int):
 async def copy(barcode: str):
     db = get_db()
     today = _today()
-    record = await circulation.copy_record(db, barcode, today)
+    record = await db.read(records.copy_record, barcode, today)
     if record is None:
         abort(404)
     return await render_page_or_fragment(
         "copy.html",
         "_copy.html",
         record=record,
-        loans=await circulation.copy_loans(db, record.copy_id, today),
-        events=await circulation.events_for_copy(db, record.copy_id),
+        loans=await db.read(records.copy_loans, record.copy_id, today),
+        events=await db.read(events.events_for_copy, record.copy_id),
         today=today,
     )

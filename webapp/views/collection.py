@@ -13,6 +13,7 @@ from quart import Blueprint, abort, redirect, render_template, request, url_for
 from webapp import validation
 from webapp.access import Access, allow
 from webapp.models import catalogue, collection
+from webapp.models.patrons import get_patron
 from webapp.search_query import format_isbn
 from webapp.web import current_user, get_db, is_htmx, render_page_or_fragment
 
@@ -332,7 +333,7 @@ async def new_patron():
 @blueprint.route("/patrons/<int:user_id>/edit", methods=["GET", "POST"])
 @allow(Access.STAFF)
 async def edit_patron(user_id: int):
-    patron = await collection.get_patron(get_db(), user_id)
+    patron = await get_db().read(get_patron, user_id)
     if patron is None:
         abort(404)
     context = {"patron_id": user_id, "roles": _roles_for_editor()}
@@ -365,7 +366,7 @@ async def edit_patron(user_id: int):
 @blueprint.post("/patrons/<int:user_id>/delete")
 @allow(Access.STAFF)
 async def delete_patron(user_id: int):
-    patron = await collection.get_patron(get_db(), user_id)
+    patron = await get_db().read(get_patron, user_id)
     if patron is None:
         abort(404)
     if patron.role == "Admin" and not current_user().is_admin:

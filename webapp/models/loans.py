@@ -1,0 +1,443 @@
+"""Lending, returning and renewing, and the desk scan that leads to them.
+
+Every change happens in one write transaction together with the Events rows
+that record it, so the log can never disagree with the loans and holds. The
+decisions themselves (due dates, limits, renewals) are the pure functions of
+``webapp.rules``; this module loads what they need (``rule_settings``) and
+carries out the answer. A returned copy is offered to the hold queue
+(``holds.offer_to_queue``) in the same transaction.
+
+Each action is a plain function of a ``sqlite3`` connection that the caller
+runs with ``Database.write`` (``await db.write(loans.lend, ...)``) in the
+connection's own thread: one hand-off between the event loop and that thread
+per action, instead of one per statement. At a busy desk those hand-offs, not
+the SQL, were most of the server's work (docs/benchmarks.md, Circulation).
+
+"A copy is on at most one open loan" is enforced by the partial unique index
+``Loans_OneOpenLoanPerCopy``, not by a check here: ``lend`` simply inserts, and
+the IntegrityError from a second desk that scanned the same copy at the same
+instant becomes the "already on loan" refusal.
+
+Callers: the desk and My account (webapp/views/circulation.py), undo (``close_loan``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import date
+
+from webapp import rules
+from webapp.models import events
+from webapp.models.accounts import timestamp, utc_now
+from webapp.models.holds import DEFAULT_LIBRARY_NAME, SetAside, offer_to_queue
+from webapp.models.outcome import Outcome, refused
+from webapp.models.patrons import find_patron
+from webapp.models.records import PatronPanel, patron_panel
+from webapp.models.rule_settings import load_calendar, load_rules
+from webapp.templating import short_date
+
+# The same barcode scanned again by the same librarian within this many seconds
+# is a double read by the scanner (or a double Enter), not a second action.
+REPEAT_SCAN_SECONDS = 2
+
+# ReturnedAt is a UTC instant but the schema checks it against LoanDate, a date
+# in the library's timezone. East of UTC a copy lent and returned on the same
+# morning would come back "before" its loan date, so the instant is raised to
+# the start of the loan date in that case (it is off by at most the UTC offset).
+_CLOSE_LOAN = "UPDATE Loans SET ReturnedAt = max(?, LoanDate || 'T00:00:00Z') WHERE LoanID = ?"
+
+
+def close_loan(conn: sqlite3.Connection, loan_id: int) -> None:
+    """Mark the loan returned now (a return, or the undo of a lend)."""
+    conn.execute(_CLOSE_LOAN, (timestamp(utc_now()), loan_id))
+
+
+def _copy_by_barcode(conn: sqlite3.Connection, barcode: str) -> sqlite3.Row | None:
+    return conn.execute(
+        "SELECT c.CopyID, c.BookID, c.Barcode, c.Status, b.Title, b.Author "
+        "FROM Copies c JOIN Books b ON b.BookID = c.BookID WHERE c.Barcode = ?",
+        (barcode,),
+    ).fetchone()
+
+
+def _repeat_scan(conn: sqlite3.Connection, actor_id: int, copy_id: int) -> str | None:
+    """The desk action this librarian took on this copy in the last couple of seconds, if any.
+
+    The memory is the event log itself rather than the browser session: Quart's
+    session is a signed cookie, and a scanner's double read sends the second
+    request before the answer to the first has updated the cookie. The event
+    is written in the same transaction as the lend or return and read here under
+    the writer lock, so check and action cannot interleave. It is keyed by the
+    signed-in librarian, so two desks sharing one login share the window.
+    """
+    row = conn.execute(
+        "SELECT Kind FROM Events WHERE CopyID = ? AND ActorID = ? AND Kind IN ('lend', 'return') "
+        "AND At > strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?) ORDER BY EventID DESC LIMIT 1",
+        (copy_id, actor_id, f"-{REPEAT_SCAN_SECONDS} seconds"),
+    ).fetchone()
+    return None if row is None else row[0]
+
+
+def _repeat_outcome(kind: str, copy: sqlite3.Row, patron_id: int | None) -> Outcome:
+    done = "lent" if kind == "lend" else "returned"
+    return Outcome(
+        "repeat",
+        f"Scanned twice: {copy['Title']} ({copy['Barcode']}) was {done} a moment ago; "
+        "it was applied once.",
+        patron_id,
+    )
+
+
+def _standing(conn: sqlite3.Connection, patron: sqlite3.Row, today: date) -> rules.PatronStanding:
+    row = conn.execute(
+        "SELECT count(*) AS Open, count(*) FILTER (WHERE ReturnDate < ?) AS Overdue "
+        "FROM Loans WHERE UserID = ? AND ReturnedAt IS NULL",
+        (today.isoformat(), patron["UserID"]),
+    ).fetchone()
+    return rules.PatronStanding(
+        name=patron["Name"],
+        active=bool(patron["Active"]),
+        open_loans=row["Open"],
+        overdue_loans=row["Overdue"],
+    )
+
+
+def _holder_message(conn: sqlite3.Connection, copy: sqlite3.Row) -> str:
+    row = conn.execute(
+        "SELECT u.Name, l.ReturnDate FROM Loans l JOIN Users u ON u.UserID = l.UserID "
+        "WHERE l.CopyID = ? AND l.ReturnedAt IS NULL",
+        (copy["CopyID"],),
+    ).fetchone()
+    if row is None:
+        return f"{copy['Title']} ({copy['Barcode']}) is already on loan."
+    return (
+        f"{copy['Title']} ({copy['Barcode']}) is already on loan to {row['Name']}, "
+        f"due {short_date(row['ReturnDate'])}."
+    )
+
+
+def _set_aside_text(set_aside: SetAside) -> str:
+    told = "emailed" if set_aside.emailed else "no email address: tell them in person"
+    return (
+        f" Set aside for {set_aside.patron_name}: put it on the hold shelf "
+        f"(collect by {short_date(set_aside.pickup_by)}; {told})."
+    )
+
+
+def lend(
+    conn: sqlite3.Connection,
+    *,
+    barcode: str,
+    patron_id: int,
+    actor_id: int,
+    today: date,
+    library_name: str = DEFAULT_LIBRARY_NAME,
+    ignore_repeat: bool = False,
+) -> Outcome:
+    """Lend the copy with ``barcode`` to the patron, if the rules allow.
+
+    ``ignore_repeat`` (the desk's automatic scan mode) answers a second scan of
+    a copy this librarian lent or returned in the last couple of seconds with a
+    "scanned twice" note instead of acting again. The patron's own holds on the
+    title are filled by the loan.
+    """
+    copy = _copy_by_barcode(conn, barcode)
+    if copy is None:
+        return refused(f"No copy has the barcode “{barcode}”.", patron_id)
+    if ignore_repeat and (kind := _repeat_scan(conn, actor_id, copy["CopyID"])):
+        return _repeat_outcome(kind, copy, patron_id)
+    patron = conn.execute("SELECT * FROM Users WHERE UserID = ?", (patron_id,)).fetchone()
+    if patron is None:
+        return refused("No such patron.")
+    ready_hold = conn.execute(
+        "SELECT h.HoldID, h.UserID, u.Name FROM Holds h JOIN Users u ON u.UserID = h.UserID "
+        "WHERE h.CopyID = ? AND h.Status = 'ready'",
+        (copy["CopyID"],),
+    ).fetchone()
+    set_aside_for = ready_hold["Name"] if ready_hold and ready_hold["UserID"] != patron_id else None
+    rule = load_rules(conn)[patron["Role"]]
+    decision = rules.can_lend(
+        _standing(conn, patron, today),
+        rule,
+        copy_status=copy["Status"],
+        set_aside_for=set_aside_for,
+    )
+    if not decision:
+        return refused(decision.reason, patron_id)
+    due = rules.due_date(today, rule, load_calendar(conn))
+    try:
+        loan_id = conn.execute(
+            "INSERT INTO Loans (UserID, BookID, CopyID, LoanDate, ReturnDate, LentBy) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                patron_id,
+                copy["BookID"],
+                copy["CopyID"],
+                today.isoformat(),
+                due.day.isoformat(),
+                actor_id,
+            ),
+        ).lastrowid
+    except sqlite3.IntegrityError as error:
+        if "Loans.CopyID" not in str(error):
+            raise
+        return refused(_holder_message(conn, copy), patron_id)
+    events.log(
+        conn,
+        "lend",
+        actor_id,
+        user_id=patron_id,
+        book_id=copy["BookID"],
+        copy_id=copy["CopyID"],
+        loan_id=loan_id,
+        detail=f"due {due.day.isoformat()} ({due.explanation})",
+    )
+    message = (
+        f"Lent: {copy['Title']} to {patron['Name']}, due {short_date(due.day)} ({due.explanation})."
+    )
+    # The patron's own holds on this title are served by this loan, whichever copy it is.
+    served = conn.execute(
+        "SELECT HoldID, Status, CopyID FROM Holds WHERE UserID = ? AND BookID = ? "
+        "AND Status IN ('waiting', 'ready')",
+        (patron_id, copy["BookID"]),
+    ).fetchall()
+    for hold in served:
+        conn.execute(
+            "UPDATE Holds SET Status = 'filled', ClosedAt = ? WHERE HoldID = ?",
+            (timestamp(utc_now()), hold["HoldID"]),
+        )
+        events.log(
+            conn,
+            "hold_filled",
+            actor_id,
+            user_id=patron_id,
+            book_id=copy["BookID"],
+            copy_id=copy["CopyID"],
+            loan_id=loan_id,
+            hold_id=hold["HoldID"],
+            detail=f"was {hold['Status']}",
+        )
+        message += " Their hold on this title is filled."
+        if hold["Status"] == "ready" and hold["CopyID"] != copy["CopyID"]:
+            set_aside = offer_to_queue(
+                conn,
+                copy_id=hold["CopyID"],
+                book_id=copy["BookID"],
+                today=today,
+                actor_id=actor_id,
+                library_name=library_name,
+            )
+            if set_aside:
+                message += " The copy they had on the hold shelf:" + _set_aside_text(set_aside)
+    return Outcome("lent", message, patron_id, loan_id)
+
+
+def return_copy(
+    conn: sqlite3.Connection,
+    *,
+    barcode: str,
+    actor_id: int,
+    today: date,
+    library_name: str = DEFAULT_LIBRARY_NAME,
+    ignore_repeat: bool = False,
+    patron_id: int | None = None,
+) -> Outcome:
+    """Return the copy with ``barcode``, whoever had it; pass it to the hold queue.
+
+    ``patron_id`` is only the patron the desk has selected, echoed back in the outcome.
+    """
+    copy = _copy_by_barcode(conn, barcode)
+    if copy is None:
+        return refused(f"No copy has the barcode “{barcode}”.", patron_id)
+    if ignore_repeat and (kind := _repeat_scan(conn, actor_id, copy["CopyID"])):
+        return _repeat_outcome(kind, copy, patron_id)
+    loan = conn.execute(
+        "SELECT l.LoanID, l.UserID, l.ReturnDate, u.Name FROM Loans l "
+        "JOIN Users u ON u.UserID = l.UserID WHERE l.CopyID = ? AND l.ReturnedAt IS NULL",
+        (copy["CopyID"],),
+    ).fetchone()
+    if loan is None:
+        return refused(f"{copy['Title']} ({copy['Barcode']}) is not on loan.", patron_id)
+    close_loan(conn, loan["LoanID"])
+    due = date.fromisoformat(loan["ReturnDate"])
+    late = rules.days_overdue(due, today)
+    lateness = f"{late} day{'s' if late != 1 else ''} late" if late else "on time"
+    events.log(
+        conn,
+        "return",
+        actor_id,
+        user_id=loan["UserID"],
+        book_id=copy["BookID"],
+        copy_id=copy["CopyID"],
+        loan_id=loan["LoanID"],
+        detail=lateness,
+    )
+    message = f"Returned: {copy['Title']}, due {short_date(due)}, {lateness} (from {loan['Name']})."
+    if copy["Status"] == "in_stock":
+        set_aside = offer_to_queue(
+            conn,
+            copy_id=copy["CopyID"],
+            book_id=copy["BookID"],
+            today=today,
+            actor_id=actor_id,
+            library_name=library_name,
+            loan_id=loan["LoanID"],
+        )
+        if set_aside:
+            message += _set_aside_text(set_aside)
+    return Outcome("returned", message, patron_id, loan["LoanID"])
+
+
+@dataclass(frozen=True)
+class DeskScan:
+    """What a scan at the desk did, and the selected patron's panel after it (None: nobody)."""
+
+    outcome: Outcome
+    panel: PatronPanel | None
+
+
+def desk_scan(
+    conn: sqlite3.Connection,
+    *,
+    code: str,
+    patron_id: int | None,
+    actor_id: int,
+    today: date,
+    mode: str = "auto",
+    library_name: str = DEFAULT_LIBRARY_NAME,
+) -> DeskScan:
+    """What a code scanned at the desk does, with the panel the desk shows next.
+
+    A patron's card number or email selects them; anything else is a copy
+    barcode, lent or returned (``_scan_copy``), and the panel is then that of
+    the patron ``patron_id`` the desk has selected, as this scan left it. One
+    write transaction whatever the code turns out to be: a card scan only
+    reads, but looking the code up on a reader first would cost every copy
+    scan, most of a desk's work, a second hand-off between threads.
+    """
+    patron = find_patron(conn, code)
+    if patron is not None:
+        note = "" if patron.active else " This account is inactive: they cannot borrow."
+        return DeskScan(
+            Outcome("selected", f"Patron: {patron.name}.{note}", patron.user_id),
+            patron_panel(conn, patron.user_id, today),
+        )
+    outcome = _scan_copy(
+        conn,
+        barcode=code,
+        patron_id=patron_id,
+        actor_id=actor_id,
+        today=today,
+        mode=mode,
+        library_name=library_name,
+    )
+    return DeskScan(outcome, patron_panel(conn, patron_id, today) if patron_id else None)
+
+
+def _scan_copy(
+    conn: sqlite3.Connection,
+    *,
+    barcode: str,
+    patron_id: int | None,
+    actor_id: int,
+    today: date,
+    mode: str,
+    library_name: str,
+) -> Outcome:
+    """What a copy barcode scanned at the desk does.
+
+    ``mode`` "auto": a copy out on loan is returned, one on the shelf is lent to
+    the selected patron, and a repeat within ``REPEAT_SCAN_SECONDS`` is applied
+    once. "lend" and "return" do only that (the desk's lend-only and
+    return-only modes), so two desks lending the same copy at the same instant
+    meet at the unique index and one of them is told "already on loan".
+    """
+    found = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM Loans l WHERE l.CopyID = c.CopyID AND l.ReturnedAt IS NULL) "
+        "AS OnLoan FROM Copies c WHERE c.Barcode = ?",
+        (barcode,),
+    ).fetchone()
+    if found is None:
+        return refused(f"No patron or copy has the barcode “{barcode}”.", patron_id)
+    ignore_repeat = mode == "auto"
+    if mode == "auto":
+        mode = "return" if found["OnLoan"] else "lend"
+    if mode == "return":
+        return return_copy(
+            conn,
+            barcode=barcode,
+            actor_id=actor_id,
+            today=today,
+            library_name=library_name,
+            ignore_repeat=ignore_repeat,
+            patron_id=patron_id,
+        )
+    if patron_id is None:
+        return refused("Scan the patron's card first, then the copies to lend them.")
+    return lend(
+        conn,
+        barcode=barcode,
+        patron_id=patron_id,
+        actor_id=actor_id,
+        today=today,
+        library_name=library_name,
+        ignore_repeat=ignore_repeat,
+    )
+
+
+def renew(
+    conn: sqlite3.Connection,
+    *,
+    loan_id: int,
+    actor_id: int,
+    today: date,
+    owner_id: int | None = None,
+) -> Outcome:
+    """Renew an open loan; ``owner_id`` restricts it to that patron's own loans (My account)."""
+    loan = conn.execute(
+        "SELECT l.*, u.Role, b.Title FROM Loans l JOIN Users u ON u.UserID = l.UserID "
+        "JOIN Books b ON b.BookID = l.BookID WHERE l.LoanID = ? AND l.ReturnedAt IS NULL",
+        (loan_id,),
+    ).fetchone()
+    if loan is None or (owner_id is not None and loan["UserID"] != owner_id):
+        return Outcome("not_found", "There is no such open loan.")
+    rule = load_rules(conn)[loan["Role"]]
+    due = date.fromisoformat(loan["ReturnDate"])
+    held_by_another = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM Holds WHERE BookID = ? AND Status = 'waiting' "
+        "AND UserID <> ?)",
+        (loan["BookID"], loan["UserID"]),
+    ).fetchone()[0]
+    decision = rules.can_renew(
+        rule=rule,
+        renewals=loan["Renewals"],
+        due=due,
+        today=today,
+        held_by_another=bool(held_by_another),
+    )
+    if not decision:
+        return refused(f"{loan['Title']} cannot be renewed. {decision.reason}", loan["UserID"])
+    renewed = rules.renewed_due_date(today, due, rule, load_calendar(conn))
+    conn.execute(
+        "UPDATE Loans SET ReturnDate = ?, Renewals = Renewals + 1 WHERE LoanID = ?",
+        (renewed.day.isoformat(), loan_id),
+    )
+    events.log(
+        conn,
+        "renew",
+        actor_id,
+        user_id=loan["UserID"],
+        book_id=loan["BookID"],
+        copy_id=loan["CopyID"],
+        loan_id=loan_id,
+        detail=f"due {due.isoformat()} → {renewed.day.isoformat()} ({renewed.explanation})",
+    )
+    used = loan["Renewals"] + 1
+    return Outcome(
+        "renewed",
+        f"Renewed: {loan['Title']}, now due {short_date(renewed.day)} ({renewed.explanation}; "
+        f"renewal {used} of {rule.max_renewals}).",
+        loan["UserID"],
+        loan_id,
+    )

@@ -1,0 +1,36 @@
+"""What a circulation action did: the one answer of lending, holds and undo.
+
+``loans``, ``holds`` and ``undo`` each return an ``Outcome``, and the desk and
+My account turn it into their message (and a 200 or a 422). It has a module of
+its own because lending hands returned copies to the hold queue (``loans``
+imports ``holds``): the type they share cannot live in either without an
+import cycle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a circulation action did, in words for the desk.
+
+    ``action`` is one of: lent, returned, renewed, undone, repeat (a double scan,
+    applied once), hold_placed, hold_cancelled, refused, not_found; the desk adds
+    selected and cleared for choosing and letting go of a patron.
+    """
+
+    action: str
+    message: str
+    patron_id: int | None = None
+    loan_id: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.action not in ("refused", "not_found")
+
+
+def refused(message: str, patron_id: int | None = None) -> Outcome:
+    """A refusal: nothing changed, and ``message`` says why."""
+    return Outcome("refused", message, patron_id)

@@ -1,0 +1,73 @@
+"""A patron as the rest of the app sees one: the one ``Patron`` type and the lookups that give it.
+
+A patron is a row of Users: students, librarians and admins all borrow. The
+desk finds one by card or email (``find_patron``), the desk panel and the patron
+and copy pages show one (``webapp.models.records``), and the collection's
+patron list and form edit one (``webapp.models.collection``); all of them use
+this type. Plain functions of a connection, run with ``Database.read`` or
+inside another model's transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+# Longer than any email address may be: nothing to look up.
+MAX_LOOKUP_LENGTH = 254
+
+
+@dataclass(frozen=True)
+class Patron:
+    """A row of Users as a borrower: who they are, how to reach them, whether they may borrow."""
+
+    user_id: int
+    name: str
+    role: str
+    email: str | None
+    card_number: str | None
+    group_name: str | None
+    active: bool
+
+    def form_values(self) -> dict:
+        """What the patron form starts from when editing this patron."""
+        return {
+            "name": self.name,
+            "email": self.email or "",
+            "role": self.role,
+            "card_number": self.card_number or "",
+            "group": self.group_name or "",
+            "active": self.active,
+        }
+
+
+def patron_from_row(row: sqlite3.Row) -> Patron:
+    """The patron in a row of ``SELECT * FROM Users``."""
+    return Patron(
+        user_id=row["UserID"],
+        name=row["Name"],
+        role=row["Role"],
+        email=row["Email"],
+        card_number=row["CardNumber"],
+        group_name=row["GroupName"],
+        active=bool(row["Active"]),
+    )
+
+
+def get_patron(conn: sqlite3.Connection, user_id: int) -> Patron | None:
+    """The patron with this id, or None."""
+    row = conn.execute("SELECT * FROM Users WHERE UserID = ?", (user_id,)).fetchone()
+    return patron_from_row(row) if row else None
+
+
+def find_patron(conn: sqlite3.Connection, text: str) -> Patron | None:
+    """The patron whose card number or email is ``text`` (emails in any case, cards as printed
+    or typed in lower case)."""
+    text = text.strip()
+    if not text or len(text) > MAX_LOOKUP_LENGTH:
+        return None
+    row = conn.execute(
+        "SELECT * FROM Users WHERE CardNumber = ? OR CardNumber = upper(?) OR Email = ? LIMIT 1",
+        (text, text, text),
+    ).fetchone()
+    return patron_from_row(row) if row else None
