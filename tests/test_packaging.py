@@ -30,8 +30,8 @@ def test_the_wheel_carries_templates_static_files_and_migrations_and_runs_from_e
     (wheel,) = wheel_dir.glob("shelfmark-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for expected in (
-        "webapp/templates/base.html",
-        "webapp/templates/_search_results.html",
+        "webapp/templates/layout/base.html",
+        "webapp/templates/catalogue/_search_results.html",
         "webapp/static/htmx-2.0.11.min.js",
         "webapp/static/shelfmark.css",
         "webapp/sql/0001_initial.sql",

@@ -234,7 +234,7 @@ async def _add_security_headers(response):
 
 
 async def _error_page(status: int, message: str):
-    template = "_error.html" if web.is_htmx() else "error.html"
+    template = "layout/_error.html" if web.is_htmx() else "layout/error.html"
     body = await render_template(template, status=status, message=message)
     return body, status, {"Vary": "HX-Request"}
 

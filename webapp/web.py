@@ -91,5 +91,5 @@ async def render_fragment(fragment_template: str, status: int = 200, **context):
     #flash live region; a full page shows the same messages itself (base.html).
     """
     body = await render_template(fragment_template, **context)
-    body += await render_template("_flash.html", oob=True)
+    body += await render_template("layout/_flash.html", oob=True)
     return body, status, {"Vary": "HX-Request"}

@@ -28,7 +28,7 @@ async def _page(*, errors: dict[str, str] | None = None, form=None, status: int 
     db = get_db()
     calendar = await circulation.load_calendar(db)
     body = await render_template(
-        "admin_rules.html",
+        "admin/rules.html",
         loan_rules=await circulation.load_rules(db),
         roles=rules.ROLES,
         rule_fields=RULE_FIELDS,

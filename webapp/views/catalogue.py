@@ -66,7 +66,7 @@ async def search():
             "New in the library": await catalogue.recent_arrivals(db),
         }
     return await render_page_or_fragment(
-        "search.html", "_search_results.html", page=found.page, suggestions=suggestions
+        "catalogue/search.html", "catalogue/_search_results.html", page=found.page, suggestions=suggestions
     )
 
 
@@ -80,5 +80,5 @@ async def book(book_id: int):
     copies = await catalogue.copies_of(db, book_id)
     availability = (await catalogue.availability_for(db, [book_id]))[book_id]
     return await render_page_or_fragment(
-        "book.html", "_book.html", book=found, copies=copies, availability=availability
+        "catalogue/book.html", "catalogue/_book.html", book=found, copies=copies, availability=availability
     )

@@ -82,7 +82,7 @@ async def _desk_answer(outcome: circulation.Outcome, build_context=_desk_context
     return await _action_answer(
         outcome,
         _message(outcome),
-        fragment="_desk_update.html",
+        fragment="desk/_desk_update.html",
         build_context=build_context,
         session_key="desk_message",
         page="circulation.desk",
@@ -93,7 +93,7 @@ async def _desk_answer(outcome: circulation.Outcome, build_context=_desk_context
 @allow(Access.STAFF)
 async def desk():
     context = await _desk_context(session.pop("desk_message", None))
-    return await render_page_or_fragment("desk.html", "_desk_panel.html", **context)
+    return await render_page_or_fragment("desk/desk.html", "desk/_desk_panel.html", **context)
 
 
 @blueprint.post("/desk/scan")
@@ -228,7 +228,7 @@ async def _account_answer(outcome: circulation.Outcome):
     return await _action_answer(
         outcome,
         {"ok": outcome.ok, "text": outcome.message},
-        fragment="_account.html",
+        fragment="account/_account.html",
         build_context=_account_context,
         session_key="account_message",
         page="circulation.account",
@@ -239,7 +239,7 @@ async def _account_answer(outcome: circulation.Outcome):
 @allow(Access.LOGGED_IN)
 async def account():
     context = await _account_context(session.pop("account_message", None))
-    return await render_page_or_fragment("account.html", "_account.html", **context)
+    return await render_page_or_fragment("account/account.html", "account/_account.html", **context)
 
 
 @blueprint.post("/account/loans/<int:loan_id>/renew")
@@ -287,8 +287,8 @@ async def patron(user_id: int):
     if panel is None:
         abort(404)
     return await render_page_or_fragment(
-        "patron.html",
-        "_patron.html",
+        "circulation/patron.html",
+        "circulation/_patron.html",
         panel=panel,
         past=await circulation.past_loans(db, user_id, today),
         events=await circulation.events_for_patron(db, user_id),
@@ -316,8 +316,8 @@ async def copy(barcode: str):
     if record is None:
         abort(404)
     return await render_page_or_fragment(
-        "copy.html",
-        "_copy.html",
+        "circulation/copy.html",
+        "circulation/_copy.html",
         record=record,
         loans=await circulation.copy_loans(db, record.copy_id, today),
         events=await circulation.events_for_copy(db, record.copy_id),

@@ -46,7 +46,7 @@ async def _book_or_404(book_id: int) -> catalogue.Book:
 async def new_book():
     if request.method == "GET":
         return await _form(
-            "book_form.html", "_book_form.html", {}, values={"copies": 1}, book_id=None
+            "collection/book_form.html", "collection/_book_form.html", {}, values={"copies": 1}, book_id=None
         )
     form = await request.form
     values = dict(form)
@@ -63,8 +63,8 @@ async def new_book():
         else:
             return _done(url_for("catalogue.book", book_id=book_id))
     return await _form(
-        "book_form.html",
-        "_book_form.html",
+        "collection/book_form.html",
+        "collection/_book_form.html",
         errors,
         values=values,
         book_id=None,
@@ -92,7 +92,7 @@ async def edit_book(book_id: int):
     context = {"book_id": book_id, "withdrawn": found.withdrawn}
     if request.method == "GET":
         return await _form(
-            "book_form.html", "_book_form.html", {}, values=_book_values(found), **context
+            "collection/book_form.html", "collection/_book_form.html", {}, values=_book_values(found), **context
         )
     form = await request.form
     book, errors = collection.check_book_form(form)
@@ -106,8 +106,8 @@ async def edit_book(book_id: int):
         else:
             return _done(url_for("catalogue.book", book_id=book_id))
     return await _form(
-        "book_form.html",
-        "_book_form.html",
+        "collection/book_form.html",
+        "collection/_book_form.html",
         errors,
         values=dict(form),
         existing_book_id=existing,
@@ -141,8 +141,8 @@ async def delete_book(book_id: int):
     if is_htmx():
         return await _refuse(409, reason)
     return await render_page_or_fragment(
-        "book_form.html",
-        "_book_form.html",
+        "collection/book_form.html",
+        "collection/_book_form.html",
         status=409,
         errors={},
         values=_book_values(found),
@@ -154,7 +154,7 @@ async def delete_book(book_id: int):
 
 async def _refuse(status: int, message: str):
     """An error message alone for htmx, or a page with it, sent with ``status``."""
-    template = "_error.html" if is_htmx() else "error.html"
+    template = "layout/_error.html" if is_htmx() else "layout/error.html"
     body = await render_template(template, status=status, message=message)
     return body, status, {"Vary": "HX-Request"}
 
@@ -167,8 +167,8 @@ async def book_copies(book_id: int):
     context = {"book": book, "statuses": validation.COPY_STATUSES}
     if request.method == "GET":
         return await _form(
-            "copies.html",
-            "_copies.html",
+            "collection/copies.html",
+            "collection/_copies.html",
             {},
             values={"copies": 1},
             copies=await collection.copies_for_editing(db, book_id),
@@ -189,8 +189,8 @@ async def book_copies(book_id: int):
                 return redirect(url_for("collection.book_copies", book_id=book_id), 303)
     shown = {"copies": 1} if added else dict(form)
     return await _form(
-        "copies.html",
-        "_copies.html",
+        "collection/copies.html",
+        "collection/_copies.html",
         errors,
         values=shown,
         added=added,
@@ -217,8 +217,8 @@ async def edit_copy(copy_id: int):
     }
     if request.method == "GET":
         return await _form(
-            "copy_form.html",
-            "_copy_form.html",
+            "collection/copy_form.html",
+            "collection/_copy_form.html",
             {},
             values={"status": copy.status, "location": copy.location},
             **context,
@@ -228,7 +228,7 @@ async def edit_copy(copy_id: int):
     if not errors:
         await collection.update_copy(get_db(), copy, values, current_user().user_id)
         return _done(url_for("collection.book_copies", book_id=copy.book_id))
-    return await _form("copy_form.html", "_copy_form.html", errors, values=dict(form), **context)
+    return await _form("collection/copy_form.html", "collection/_copy_form.html", errors, values=dict(form), **context)
 
 
 @blueprint.post("/copies/<int:copy_id>/delete")
@@ -241,8 +241,8 @@ async def delete_copy(copy_id: int):
     if is_htmx():
         return await _refuse(409, reason)
     return await render_page_or_fragment(
-        "copy_form.html",
-        "_copy_form.html",
+        "collection/copy_form.html",
+        "collection/_copy_form.html",
         status=409,
         errors={},
         copy=copy,
@@ -260,7 +260,7 @@ async def barcode_sequence():
     db = get_db()
     if request.method == "GET":
         return await _form(
-            "barcodes.html", "_barcodes_form.html", {}, values=await collection.barcode_sequence(db)
+            "collection/barcodes.html", "collection/_barcodes_form.html", {}, values=await collection.barcode_sequence(db)
         )
     form = await request.form
     values, errors = collection.check_barcode_sequence_form(form)
@@ -269,7 +269,7 @@ async def barcode_sequence():
         if not is_htmx():
             return redirect(url_for("collection.barcode_sequence"), 303)
     return await _form(
-        "barcodes.html", "_barcodes_form.html", errors, values=dict(form), saved=not errors
+        "collection/barcodes.html", "collection/_barcodes_form.html", errors, values=dict(form), saved=not errors
     )
 
 
@@ -285,7 +285,7 @@ def _page_number(raw: str | None) -> int:
 async def patrons():
     text = (request.args.get("q") or "").strip()[:200]
     result = await collection.find_patrons(get_db(), text, _page_number(request.args.get("page")))
-    return await render_page_or_fragment("patrons.html", "_patron_list.html", result=result, q=text)
+    return await render_page_or_fragment("collection/patrons.html", "collection/_patron_list.html", result=result, q=text)
 
 
 def _roles_for_editor() -> tuple[str, ...]:
@@ -303,8 +303,8 @@ async def new_patron():
     context = {"patron_id": None, "roles": _roles_for_editor()}
     if request.method == "GET":
         return await _form(
-            "patron_form.html",
-            "_patron_form.html",
+            "collection/patron_form.html",
+            "collection/_patron_form.html",
             {},
             values={"role": "Student", "active": True},
             **context,
@@ -321,8 +321,8 @@ async def new_patron():
         else:
             return _done(url_for("collection.patrons", q=values["card_number"] or values["name"]))
     return await _form(
-        "patron_form.html",
-        "_patron_form.html",
+        "collection/patron_form.html",
+        "collection/_patron_form.html",
         errors,
         values={**dict(form), "active": "active" in form},
         **context,
@@ -340,7 +340,7 @@ async def edit_patron(user_id: int):
         return await _admin_only()
     if request.method == "GET":
         return await _form(
-            "patron_form.html", "_patron_form.html", {}, values=patron.form_values(), **context
+            "collection/patron_form.html", "collection/_patron_form.html", {}, values=patron.form_values(), **context
         )
     form = await request.form
     values, errors = collection.check_patron_form(form)
@@ -354,8 +354,8 @@ async def edit_patron(user_id: int):
         else:
             return _done(url_for("collection.patrons", q=values["card_number"] or values["name"]))
     return await _form(
-        "patron_form.html",
-        "_patron_form.html",
+        "collection/patron_form.html",
+        "collection/_patron_form.html",
         errors,
         values={**dict(form), "active": "active" in form},
         **context,
@@ -376,8 +376,8 @@ async def delete_patron(user_id: int):
     if is_htmx():
         return await _refuse(409, reason)
     return await render_page_or_fragment(
-        "patron_form.html",
-        "_patron_form.html",
+        "collection/patron_form.html",
+        "collection/_patron_form.html",
         status=409,
         errors={},
         values=patron.form_values(),

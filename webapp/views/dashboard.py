@@ -40,4 +40,4 @@ async def dashboard():
             favourites=await model.most_borrowed_since(db, since),
             run_status=await job_runs.last_run_status(db),
         )
-    return await render_page_or_fragment("dashboard.html", "_overdue.html", **context)
+    return await render_page_or_fragment("dashboard/dashboard.html", "dashboard/_overdue.html", **context)

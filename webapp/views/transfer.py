@@ -87,7 +87,7 @@ def _remove_stale_uploads(directory: Path) -> None:
 
 async def _start_page(error: str | None = None, status: int = 200):
     body = await render_template(
-        "import.html",
+        "admin/import.html",
         kinds=KINDS,
         error=error,
         result=session.pop("import_result", None),
@@ -214,7 +214,7 @@ async def import_preview():
         return await _start_page(f"{state['name']}: {error}", 422)
     status = 422 if message else 200
     body = await render_template(
-        "import_preview.html",
+        "admin/import_preview.html",
         state=state,
         kind_label=KINDS[state["kind"]],
         header=header,
