@@ -6,7 +6,7 @@ from quart import Blueprint, flash, redirect
 
 from webapp import create_app
 from webapp.access import Access, allow
-from webapp.web import render_fragment, render_page_or_fragment
+from webapp.htmx import render_fragment, render_page_or_fragment
 
 from .conftest import log_in
 

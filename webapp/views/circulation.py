@@ -8,13 +8,14 @@ show once. Refusals change nothing and answer 422 with the reason.
 
 from __future__ import annotations
 
-from quart import Blueprint, abort, redirect, render_template, request, session, url_for
+from quart import Blueprint, abort, redirect, request, session, url_for
 
+from webapp import htmx
 from webapp.access import Access, allow
 from webapp.clock import library_today
 from webapp.models import catalogue, circulation
+from webapp.request_context import current_user, get_db, get_settings
 from webapp.search_query import parse as parse_query
-from webapp.web import current_user, get_db, get_settings, is_htmx, render_page_or_fragment
 
 blueprint = Blueprint("circulation", __name__)
 
@@ -71,9 +72,10 @@ async def _action_answer(
 ):
     """An action's answer: the page's fragments for htmx; for a plain form, the message kept
     in the session and a redirect (post, then redirect) to the page, which shows it."""
-    if is_htmx():
-        body = await render_template(fragment, **await build_context(message))
-        return body, _status_for(outcome), {"Vary": "HX-Request"}
+    if htmx.is_htmx():
+        return await htmx.render_fragment(
+            fragment, _status_for(outcome), **await build_context(message)
+        )
     session[session_key] = message
     return redirect(url_for(page), 303)
 
@@ -93,7 +95,7 @@ async def _desk_answer(outcome: circulation.Outcome, build_context=_desk_context
 @allow(Access.STAFF)
 async def desk():
     context = await _desk_context(session.pop("desk_message", None))
-    return await render_page_or_fragment("desk/desk.html", "desk/_desk_panel.html", **context)
+    return await htmx.render_page_or_fragment("desk/desk.html", "desk/_desk_panel.html", **context)
 
 
 @blueprint.post("/desk/scan")
@@ -239,7 +241,9 @@ async def _account_answer(outcome: circulation.Outcome):
 @allow(Access.LOGGED_IN)
 async def account():
     context = await _account_context(session.pop("account_message", None))
-    return await render_page_or_fragment("account/account.html", "account/_account.html", **context)
+    return await htmx.render_page_or_fragment(
+        "account/account.html", "account/_account.html", **context
+    )
 
 
 @blueprint.post("/account/loans/<int:loan_id>/renew")
@@ -286,7 +290,7 @@ async def patron(user_id: int):
     panel = await circulation.patron_panel(db, user_id, today)
     if panel is None:
         abort(404)
-    return await render_page_or_fragment(
+    return await htmx.render_page_or_fragment(
         "circulation/patron.html",
         "circulation/_patron.html",
         panel=panel,
@@ -315,7 +319,7 @@ async def copy(barcode: str):
     record = await circulation.copy_record(db, barcode, today)
     if record is None:
         abort(404)
-    return await render_page_or_fragment(
+    return await htmx.render_page_or_fragment(
         "circulation/copy.html",
         "circulation/_copy.html",
         record=record,

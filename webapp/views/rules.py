@@ -1,4 +1,4 @@
-"""Admin: the circulation rules page (loan rules per role, closed days, hold pickup days)."""
+"""The circulation rules page, for admins: loan rules per role, closed days, hold pickup days."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from quart import Blueprint, redirect, render_template, request, session, url_fo
 from webapp import rules
 from webapp.access import Access, allow
 from webapp.models import circulation
-from webapp.web import current_user, get_db
+from webapp.request_context import current_user, get_db
 
-blueprint = Blueprint("admin", __name__)
+blueprint = Blueprint("rules", __name__)
 
 # (LoanRule attribute and form field suffix, label, lowest, highest), with the
 # same bounds as the schema's CHECK constraints.
@@ -97,7 +97,7 @@ async def rules_save():
         actor_id=current_user().user_id,
     )
     session["rules_message"] = f"Saved: {'; '.join(changes)}." if changes else "Nothing changed."
-    return redirect(url_for("admin.rules_page"), 303)
+    return redirect(url_for("rules.rules_page"), 303)
 
 
 @blueprint.post("/admin/rules/closed-days")
@@ -117,7 +117,7 @@ async def closed_day_add():
     session["rules_message"] = (
         f"Closed on {day:%A %-d %B %Y}." if added else f"{day:%A %-d %B %Y} was already closed."
     )
-    return redirect(url_for("admin.rules_page"), 303)
+    return redirect(url_for("rules.rules_page"), 303)
 
 
 @blueprint.post("/admin/rules/closed-days/<day>/delete")
@@ -135,4 +135,4 @@ async def closed_day_remove(day: str):
             errors={"day": "That day is not in the list of closed days."}, status=404
         )
     session["rules_message"] = f"Open again on {parsed:%A %-d %B %Y}."
-    return redirect(url_for("admin.rules_page"), 303)
+    return redirect(url_for("rules.rules_page"), 303)

@@ -25,9 +25,9 @@ from webapp.exporting import EXPORTS, stream_csv
 from webapp.importing import books as book_import
 from webapp.importing import marc as marc_import
 from webapp.importing import patrons as patron_import
-from webapp.web import current_user, get_db, get_settings
+from webapp.request_context import current_user, get_db, get_settings
 
-blueprint = Blueprint("transfer", __name__)
+blueprint = Blueprint("import_export", __name__)
 
 KINDS = {"books": "Books (CSV)", "patrons": "Patrons (CSV)", "marc": "Books (MARC21 or MARCXML)"}
 FIELDS = {"books": book_import.FIELDS, "patrons": patron_import.FIELDS, "marc": ()}
@@ -140,7 +140,7 @@ async def import_upload():
     token = secrets.token_urlsafe(24)
     await asyncio.to_thread((directory / f"{token}.upload").write_bytes, data)
     session["import"] = {"token": token, "kind": kind, "name": upload.filename[-200:]}
-    return redirect(url_for("transfer.import_preview"), 303)
+    return redirect(url_for("import_export.import_preview"), 303)
 
 
 def _mapping_from(args) -> dict[str, str] | None:
@@ -253,14 +253,14 @@ async def import_confirm():
         "invalid": summary.invalid,
         "copies_added": summary.copies_added,
     }
-    return redirect(url_for("transfer.import_start"), 303)
+    return redirect(url_for("import_export.import_start"), 303)
 
 
 @blueprint.post("/admin/import/cancel")
 @allow(Access.STAFF)
 async def import_cancel():
     _forget_pending()
-    return redirect(url_for("transfer.import_start"), 303)
+    return redirect(url_for("import_export.import_start"), 303)
 
 
 @blueprint.get("/admin/export/<any(books, patrons, loans):kind>.csv")
