@@ -203,7 +203,6 @@ def serve(
     port = free_port()
     log = open(log_path, "w") if log_path else subprocess.DEVNULL
     env = {**os.environ, "SHELFMARK_SECRET_KEY": "benchmark-secret-key"}
-    env.pop("SHELFMARK_SEARCH_DELAY_MS", None)
     env.update(settings or {})
     started = time.monotonic()
     # A session of its own, so that whatever happens its workers are stopped with it.

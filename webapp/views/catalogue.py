@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from quart import Blueprint, abort, redirect, request, url_for
 
 from webapp import htmx, search_query
 from webapp.access import Access, allow
 from webapp.models import catalogue
-from webapp.request_context import get_db, get_search_cache, get_settings
+from webapp.request_context import get_db, get_search_cache
 
 blueprint = Blueprint("catalogue", __name__)
 
 PER_PAGE = 20
 MAX_PAGE = 50
-# Test-only: with SHELFMARK_SEARCH_DELAY_MS set, queries shorter than this answer
-# late, so browser tests can make early keystrokes arrive after later ones.
-SLOW_QUERY_CHARS = 4
 
 
 def _page_number(raw: str | None) -> int:
@@ -46,9 +41,6 @@ async def search():
     """
     db = get_db()
     query = search_query.parse(request.args.get("q"))
-    delay = get_settings().search_delay_ms
-    if delay and len(query.text) < SLOW_QUERY_CHARS:
-        await asyncio.sleep(delay / 1000)
     found = await catalogue.lookup(
         db, query, _page_number(request.args.get("page")), PER_PAGE, get_search_cache()
     )
