@@ -202,7 +202,6 @@ def serve(
         raise ValueError("serving with more than one worker needs a log_path")
     port = free_port()
     env = {**os.environ, "SHELFMARK_SECRET_KEY": "benchmark-secret-key"}
-    env.pop("SHELFMARK_SEARCH_DELAY_MS", None)
     env.update(settings or {})
     started = time.monotonic()
     # A session of its own, so that whatever happens its workers are stopped with it.

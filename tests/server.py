@@ -82,7 +82,7 @@ def running_server(
 ) -> Iterator[str]:
     """Serve ``database`` with Hypercorn on a free port; yields ``http://127.0.0.1:<port>``.
 
-    ``environment`` adds ``SHELFMARK_*`` variables (e.g. ``SHELFMARK_SEARCH_DELAY_MS="300"``);
+    ``environment`` adds ``SHELFMARK_*`` variables (e.g. ``SHELFMARK_SEARCH_CACHE_ENTRIES="0"``);
     with ``SHELFMARK_WORKERS`` above 1 it yields once every worker listens. The server's
     output goes to ``log_path`` when given (and is kept), else to a temporary file
     removed afterwards.

@@ -6,7 +6,7 @@ from quart import Blueprint, flash, redirect
 
 from webapp import create_app
 from webapp.access import Access, allow
-from webapp.web import render_fragment, render_page_or_fragment
+from webapp.htmx import render_fragment, render_page_or_fragment
 
 from .conftest import log_in
 
@@ -21,7 +21,7 @@ saving = Blueprint("saving", __name__)
 @allow(Access.PUBLIC)
 async def save():
     await flash("Saved <b>draft</b>.", "success")
-    return await render_fragment("_nav.html")
+    return await render_fragment("layout/_nav.html")
 
 
 @saving.post("/test-save-and-redirect")
@@ -34,7 +34,7 @@ async def save_and_redirect():
 @saving.get("/test-quiet")
 @allow(Access.PUBLIC)
 async def quiet():
-    return await render_page_or_fragment("search.html", "_nav.html")
+    return await render_page_or_fragment("catalogue/search.html", "layout/_nav.html")
 
 
 async def test_a_message_flashed_before_a_redirect_shows_once_on_the_next_page(client):

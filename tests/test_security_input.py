@@ -194,7 +194,7 @@ async def discover_forms(site: Site, records) -> list[Form]:
             if (
                 response.mimetype != "text/html"
                 or response.status_code != 200
-                and endpoint != "transfer.import_preview"
+                and endpoint != "import_export.import_preview"
             ):
                 continue
             parser = FormParser(url)

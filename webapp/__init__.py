@@ -7,11 +7,11 @@ import logging
 from datetime import timedelta
 
 from flask.templating import _default_template_ctx_processor as flask_default_context
-from quart import Quart, current_app, g, redirect, render_template, request, session, url_for
+from quart import Quart, current_app, g, redirect, request, session, url_for
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
-from webapp import web
+from webapp import htmx, request_context
 from webapp.access import endpoint_policy, permits
 from webapp.config import Settings
 from webapp.db import Database, migrate
@@ -84,9 +84,9 @@ def create_app(config: Settings | None = None) -> Quart:
     app.extensions["shelfmark.settings"] = settings
     app.extensions["shelfmark.search_cache"] = SearchCache(settings.search_cache_entries)
     app.jinja_env.globals.update(
-        csrf_token=web.csrf_token,
-        current_user=web.current_user,
-        sign_in_url=web.sign_in_url,
+        csrf_token=request_context.csrf_token,
+        current_user=request_context.current_user,
+        sign_in_url=request_context.sign_in_url,
         library_name=settings.library_name,
     )
     from webapp import templating
@@ -116,15 +116,15 @@ def create_app(config: Settings | None = None) -> Quart:
         await app.extensions.pop("shelfmark.db").close()
 
     from webapp.views import (
-        admin,
         admin_mail,
         auth,
         catalogue,
         circulation,
         collection,
         dashboard,
+        import_export,
+        rules,
         system,
-        transfer,
     )
 
     for blueprint in (
@@ -132,10 +132,10 @@ def create_app(config: Settings | None = None) -> Quart:
         auth.blueprint,
         system.blueprint,
         circulation.blueprint,
-        admin.blueprint,
+        rules.blueprint,
         admin_mail.blueprint,
         collection.blueprint,
-        transfer.blueprint,
+        import_export.blueprint,
         dashboard.blueprint,
     ):
         app.register_blueprint(blueprint)
@@ -181,7 +181,7 @@ async def _load_user() -> None:
     g.user = None
     token = session.get("sid")
     if token:
-        g.user = await accounts.session_user(web.get_db(), token)
+        g.user = await accounts.session_user(request_context.get_db(), token)
         if g.user is None:
             session.pop("sid", None)
 
@@ -195,10 +195,10 @@ async def _enforce_access():
         return None
     if user is None:
         login_url = url_for("auth.login", next=request.full_path.rstrip("?"))
-        if web.is_htmx():
-            return "", 401, {"HX-Redirect": login_url}
+        if htmx.is_htmx():
+            return htmx.client_redirect(login_url, 401)
         return redirect(login_url)
-    return await _error_page(403, "You do not have access to this page.")
+    return await htmx.render_error(403, "You do not have access to this page.")
 
 
 async def _check_csrf():
@@ -212,14 +212,14 @@ async def _check_csrf():
     if request.method not in UNSAFE_METHODS or request.routing_exception is not None:
         return None
     if request.headers.get("Sec-Fetch-Site") == "cross-site":
-        return await _error_page(403, "Requests from other sites are refused.")
+        return await htmx.render_error(403, "Requests from other sites are refused.")
     expected = session.get("csrf")
     sent = request.headers.get("X-CSRF-Token")
     if sent is None:
         form = await request.form
         sent = form.get("csrf_token")
     if not expected or not sent or not hmac.compare_digest(expected, sent):
-        return await _error_page(
+        return await htmx.render_error(
             400,
             "This form has expired or was not sent from Shelfmark. Reload the page and try again.",
         )
@@ -231,12 +231,6 @@ async def _add_security_headers(response):
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     return response
-
-
-async def _error_page(status: int, message: str):
-    template = "_error.html" if web.is_htmx() else "error.html"
-    body = await render_template(template, status=status, message=message)
-    return body, status, {"Vary": "HX-Request"}
 
 
 ERROR_MESSAGES = {
@@ -251,10 +245,10 @@ async def _http_error(error: HTTPException):
     if error.code and error.code < 400:
         return error
     message = ERROR_MESSAGES.get(error.code, error.description or "Something went wrong.")
-    response = await _error_page(error.code or 500, message)
+    response = await htmx.render_error(error.code or 500, message)
     return response
 
 
 async def _unexpected_error(error: Exception):
     log.exception("unhandled error on %s %s", request.method, request.path)
-    return await _error_page(500, "Something went wrong on our side. Please try again.")
+    return await htmx.render_error(500, "Something went wrong on our side. Please try again.")

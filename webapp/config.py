@@ -62,7 +62,6 @@ class Settings:
     mail_from: str = "Shelfmark Library <library@localhost>"
     reminder_time: time = time(2, 0)
     in_process_scheduler: bool = False
-    search_delay_ms: int = 0
     search_cache_entries: int = 256
     workers: int = 1
 

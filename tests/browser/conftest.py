@@ -6,7 +6,7 @@ Fixtures for every browser scenario:
   own copy of the demo database (``server.url("/search")``, ``server.database``).
 - ``shared_server``: one such server for the whole run, for tests that change no data.
 - ``start_server(prepare=None, **env)``: a server with extra ``SHELFMARK_*`` settings,
-  e.g. ``start_server(SHELFMARK_SEARCH_DELAY_MS="1500")``; ``prepare(conn)`` first adds
+  e.g. ``start_server(SHELFMARK_SEARCH_CACHE_ENTRIES="0")``; ``prepare(conn)`` first adds
   the rows a scenario needs to its database (``add_patron``, ``add_title``, ``add_loan``).
 - ``page``: a 1280×800 light-scheme page; ``open_page(width=…, height=…, dark=…,
   javascript=…)`` opens more. A page that breaks the Content-Security-Policy or
@@ -187,7 +187,7 @@ def start_server(
     demo_database_template: Path, tmp_path: Path
 ) -> Iterator[Callable[..., LiveServer]]:
     """Start another server for this test; keyword arguments are extra environment
-    variables, e.g. ``start_server(SHELFMARK_SEARCH_DELAY_MS="1500")``, and
+    variables, e.g. ``start_server(SHELFMARK_SEARCH_CACHE_ENTRIES="0")``, and
     ``prepare(conn)`` adds the scenario's rows to its database first."""
     numbers = itertools.count(1)
     with ExitStack() as servers:

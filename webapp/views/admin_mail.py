@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 
 from quart import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
-from webapp import outbox
+from webapp import htmx, outbox
 from webapp.access import Access, allow
 from webapp.jobs import reminders as reminder_job
 from webapp.leases import LeaseHeld
 from webapp.models import job_runs, reminders
 from webapp.reminder_stages import today_of_next_run
-from webapp.web import get_db, get_settings, is_htmx, render_page_or_fragment
+from webapp.request_context import get_db, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ async def reminders_page():
     now = datetime.now(UTC)
     tonight = today_of_next_run(now, settings.reminder_time, settings.zone)
     preview = await reminders.preview(db, settings, tonight, PREVIEW_EMAILS)
-    return await render_page_or_fragment(
+    return await htmx.render_page_or_fragment(
         "admin/reminders.html",
         "admin/_reminder_status.html",
         run_status=await job_runs.last_run_status(db, now),
@@ -99,9 +99,8 @@ async def run_now():
             log.info("run now skipped: %s", busy)
 
     current_app.add_background_task(run)
-    if is_htmx():
-        return await render_page_or_fragment(
-            "admin/reminders.html",
+    if htmx.is_htmx():
+        return await htmx.render_fragment(
             "admin/_reminder_status.html",
             run_status=await job_runs.last_run_status(db),
             started=True,

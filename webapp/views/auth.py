@@ -6,7 +6,7 @@ from quart import Blueprint, flash, redirect, render_template, request, session,
 
 from webapp.access import Access, allow
 from webapp.models import accounts
-from webapp.web import current_user, get_db
+from webapp.request_context import current_user, get_db
 
 blueprint = Blueprint("auth", __name__)
 
@@ -33,7 +33,7 @@ async def login():
     user = current_user()
     if user is not None:
         return redirect(_safe_next(request.args.get("next")) or _home_for(user))
-    return await render_template("login.html", next=_safe_next(request.args.get("next")))
+    return await render_template("account/login.html", next=_safe_next(request.args.get("next")))
 
 
 @blueprint.post("/login")
@@ -46,7 +46,9 @@ async def login_submit():
     db = get_db()
 
     async def refuse(message: str, status: int):
-        page = await render_template("login.html", next=next_url, email=email, error=message)
+        page = await render_template(
+            "account/login.html", next=next_url, email=email, error=message
+        )
         return page, status
 
     if not email or not password:

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from quart import Blueprint, abort, redirect, request, url_for
 
-from webapp import search_query
+from webapp import htmx, search_query
 from webapp.access import Access, allow
 from webapp.models import catalogue
-from webapp.web import get_db, get_search_cache, get_settings, is_htmx, render_page_or_fragment
+from webapp.request_context import get_db, get_search_cache
 
 blueprint = Blueprint("catalogue", __name__)
 
 PER_PAGE = 20
 MAX_PAGE = 50
-# Test-only: with SHELFMARK_SEARCH_DELAY_MS set, queries shorter than this answer
-# late, so browser tests can make early keystrokes arrive after later ones.
-SLOW_QUERY_CHARS = 4
 
 
 def _page_number(raw: str | None) -> int:
@@ -46,27 +41,25 @@ async def search():
     """
     db = get_db()
     query = search_query.parse(request.args.get("q"))
-    delay = get_settings().search_delay_ms
-    if delay and len(query.text) < SLOW_QUERY_CHARS:
-        await asyncio.sleep(delay / 1000)
     found = await catalogue.lookup(
         db, query, _page_number(request.args.get("page")), PER_PAGE, get_search_cache()
     )
     if found.direct_hit is not None and request.args.get("go") != "0":
         target = url_for("catalogue.book", book_id=found.direct_hit)
-        submitted = not is_htmx() or request.headers.get("HX-Trigger") == "search-form"
+        submitted = not htmx.is_htmx() or request.headers.get("HX-Trigger") == "search-form"
         if submitted:
-            if is_htmx():
-                return "", 200, {"HX-Redirect": target, "Vary": "HX-Request"}
-            return redirect(target)
+            return htmx.redirect(target, 302)
     suggestions = None
     if query.is_empty:
         suggestions = {
             "Most borrowed": await catalogue.most_borrowed(db),
             "New in the library": await catalogue.recent_arrivals(db),
         }
-    return await render_page_or_fragment(
-        "search.html", "_search_results.html", page=found.page, suggestions=suggestions
+    return await htmx.render_page_or_fragment(
+        "catalogue/search.html",
+        "catalogue/_search_results.html",
+        page=found.page,
+        suggestions=suggestions,
     )
 
 
@@ -79,6 +72,10 @@ async def book(book_id: int):
         abort(404)
     copies = await catalogue.copies_of(db, book_id)
     availability = (await catalogue.availability_for(db, [book_id]))[book_id]
-    return await render_page_or_fragment(
-        "book.html", "_book.html", book=found, copies=copies, availability=availability
+    return await htmx.render_page_or_fragment(
+        "catalogue/book.html",
+        "catalogue/_book.html",
+        book=found,
+        copies=copies,
+        availability=availability,
     )

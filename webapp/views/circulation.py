@@ -8,15 +8,16 @@ show once. Refusals change nothing and answer 422 with the reason.
 
 from __future__ import annotations
 
-from quart import Blueprint, abort, redirect, render_template, request, session, url_for
+from quart import Blueprint, abort, redirect, request, session, url_for
 
+from webapp import htmx
 from webapp.access import Access, allow
 from webapp.clock import library_today
 from webapp.models import catalogue, events, holds, loans, records, undo
 from webapp.models.outcome import Outcome
 from webapp.models.patrons import get_patron
+from webapp.request_context import current_user, get_db, get_settings
 from webapp.search_query import parse as parse_query
-from webapp.web import current_user, get_db, get_settings, is_htmx, render_page_or_fragment
 
 blueprint = Blueprint("circulation", __name__)
 
@@ -73,9 +74,10 @@ async def _action_answer(
 ):
     """An action's answer: the page's fragments for htmx; for a plain form, the message kept
     in the session and a redirect (post, then redirect) to the page, which shows it."""
-    if is_htmx():
-        body = await render_template(fragment, **await build_context(message))
-        return body, _status_for(outcome), {"Vary": "HX-Request"}
+    if htmx.is_htmx():
+        return await htmx.render_fragment(
+            fragment, _status_for(outcome), **await build_context(message)
+        )
     session[session_key] = message
     return redirect(url_for(page), 303)
 
@@ -84,7 +86,7 @@ async def _desk_answer(outcome: Outcome, build_context=_desk_context):
     return await _action_answer(
         outcome,
         _message(outcome),
-        fragment="_desk_update.html",
+        fragment="desk/_desk_update.html",
         build_context=build_context,
         session_key="desk_message",
         page="circulation.desk",
@@ -95,7 +97,7 @@ async def _desk_answer(outcome: Outcome, build_context=_desk_context):
 @allow(Access.STAFF)
 async def desk():
     context = await _desk_context(session.pop("desk_message", None))
-    return await render_page_or_fragment("desk.html", "_desk_panel.html", **context)
+    return await htmx.render_page_or_fragment("desk/desk.html", "desk/_desk_panel.html", **context)
 
 
 @blueprint.post("/desk/scan")
@@ -226,7 +228,7 @@ async def _account_answer(outcome: Outcome):
     return await _action_answer(
         outcome,
         {"ok": outcome.ok, "text": outcome.message},
-        fragment="_account.html",
+        fragment="account/_account.html",
         build_context=_account_context,
         session_key="account_message",
         page="circulation.account",
@@ -237,7 +239,9 @@ async def _account_answer(outcome: Outcome):
 @allow(Access.LOGGED_IN)
 async def account():
     context = await _account_context(session.pop("account_message", None))
-    return await render_page_or_fragment("account.html", "_account.html", **context)
+    return await htmx.render_page_or_fragment(
+        "account/account.html", "account/_account.html", **context
+    )
 
 
 @blueprint.post("/account/loans/<int:loan_id>/renew")
@@ -284,9 +288,9 @@ async def patron(user_id: int):
     panel = await db.read(records.patron_panel, user_id, today)
     if panel is None:
         abort(404)
-    return await render_page_or_fragment(
-        "patron.html",
-        "_patron.html",
+    return await htmx.render_page_or_fragment(
+        "circulation/patron.html",
+        "circulation/_patron.html",
         panel=panel,
         past=await db.read(records.past_loans, user_id, today),
         events=await db.read(events.events_for_patron, user_id),
@@ -313,9 +317,9 @@ async def copy(barcode: str):
     record = await db.read(records.copy_record, barcode, today)
     if record is None:
         abort(404)
-    return await render_page_or_fragment(
-        "copy.html",
-        "_copy.html",
+    return await htmx.render_page_or_fragment(
+        "circulation/copy.html",
+        "circulation/_copy.html",
         record=record,
         loans=await db.read(records.copy_loans, record.copy_id, today),
         events=await db.read(events.events_for_copy, record.copy_id),

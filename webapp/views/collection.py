@@ -8,29 +8,23 @@ errors, or redirects after a successful POST.
 
 from __future__ import annotations
 
-from quart import Blueprint, abort, redirect, render_template, request, url_for
+from quart import Blueprint, abort, redirect, request, url_for
 
-from webapp import validation
+from webapp import htmx, validation
 from webapp.access import Access, allow
 from webapp.models import catalogue, collection
 from webapp.models.patrons import get_patron
+from webapp.request_context import current_user, get_db
 from webapp.search_query import format_isbn
-from webapp.web import current_user, get_db, is_htmx, render_page_or_fragment
 
 blueprint = Blueprint("collection", __name__)
 
 MAX_PAGE = 10_000
 
 
-def _done(target: str):
-    """After a successful POST: htmx navigates by header, a plain form by redirect."""
-    if is_htmx():
-        return "", 200, {"HX-Redirect": target, "Vary": "HX-Request"}
-    return redirect(target, 303)
-
-
 async def _form(page: str, fragment: str, errors: dict, **context):
-    return await render_page_or_fragment(
+    """A form, whole or as a fragment: with its errors it is sent as 422."""
+    return await htmx.render_page_or_fragment(
         page, fragment, status=422 if errors else 200, errors=errors, **context
     )
 
@@ -47,7 +41,11 @@ async def _book_or_404(book_id: int) -> catalogue.Book:
 async def new_book():
     if request.method == "GET":
         return await _form(
-            "book_form.html", "_book_form.html", {}, values={"copies": 1}, book_id=None
+            "collection/book_form.html",
+            "collection/_book_form.html",
+            {},
+            values={"copies": 1},
+            book_id=None,
         )
     form = await request.form
     values = dict(form)
@@ -62,10 +60,10 @@ async def new_book():
             errors[conflict.field] = conflict.message
             existing = conflict.other_id if conflict.field == "isbn" else None
         else:
-            return _done(url_for("catalogue.book", book_id=book_id))
+            return htmx.redirect(url_for("catalogue.book", book_id=book_id))
     return await _form(
-        "book_form.html",
-        "_book_form.html",
+        "collection/book_form.html",
+        "collection/_book_form.html",
         errors,
         values=values,
         book_id=None,
@@ -93,7 +91,11 @@ async def edit_book(book_id: int):
     context = {"book_id": book_id, "withdrawn": found.withdrawn}
     if request.method == "GET":
         return await _form(
-            "book_form.html", "_book_form.html", {}, values=_book_values(found), **context
+            "collection/book_form.html",
+            "collection/_book_form.html",
+            {},
+            values=_book_values(found),
+            **context,
         )
     form = await request.form
     book, errors = collection.check_book_form(form)
@@ -105,10 +107,10 @@ async def edit_book(book_id: int):
             errors[conflict.field] = conflict.message
             existing = conflict.other_id
         else:
-            return _done(url_for("catalogue.book", book_id=book_id))
+            return htmx.redirect(url_for("catalogue.book", book_id=book_id))
     return await _form(
-        "book_form.html",
-        "_book_form.html",
+        "collection/book_form.html",
+        "collection/_book_form.html",
         errors,
         values=dict(form),
         existing_book_id=existing,
@@ -121,7 +123,7 @@ async def edit_book(book_id: int):
 async def withdraw_book(book_id: int):
     await _book_or_404(book_id)
     await collection.withdraw_book(get_db(), book_id, current_user().user_id)
-    return _done(url_for("catalogue.book", book_id=book_id))
+    return htmx.redirect(url_for("catalogue.book", book_id=book_id))
 
 
 @blueprint.post("/books/<int:book_id>/reinstate")
@@ -129,7 +131,7 @@ async def withdraw_book(book_id: int):
 async def reinstate_book(book_id: int):
     await _book_or_404(book_id)
     await collection.reinstate_book(get_db(), book_id)
-    return _done(url_for("collection.edit_book", book_id=book_id))
+    return htmx.redirect(url_for("collection.edit_book", book_id=book_id))
 
 
 @blueprint.post("/books/<int:book_id>/delete")
@@ -138,12 +140,12 @@ async def delete_book(book_id: int):
     found = await _book_or_404(book_id)
     reason = await collection.delete_book(get_db(), book_id)
     if reason is None:
-        return _done(url_for("catalogue.search"))
-    if is_htmx():
-        return await _refuse(409, reason)
-    return await render_page_or_fragment(
-        "book_form.html",
-        "_book_form.html",
+        return htmx.redirect(url_for("catalogue.search"))
+    if htmx.is_htmx():
+        return await htmx.render_error(409, reason)
+    return await htmx.render_page_or_fragment(
+        "collection/book_form.html",
+        "collection/_book_form.html",
         status=409,
         errors={},
         values=_book_values(found),
@@ -151,13 +153,6 @@ async def delete_book(book_id: int):
         withdrawn=found.withdrawn,
         message=reason,
     )
-
-
-async def _refuse(status: int, message: str):
-    """An error message alone for htmx, or a page with it, sent with ``status``."""
-    template = "_error.html" if is_htmx() else "error.html"
-    body = await render_template(template, status=status, message=message)
-    return body, status, {"Vary": "HX-Request"}
 
 
 @blueprint.route("/books/<int:book_id>/copies", methods=["GET", "POST"])
@@ -168,8 +163,8 @@ async def book_copies(book_id: int):
     context = {"book": book, "statuses": validation.COPY_STATUSES}
     if request.method == "GET":
         return await _form(
-            "copies.html",
-            "_copies.html",
+            "collection/copies.html",
+            "collection/_copies.html",
             {},
             values={"copies": 1},
             copies=await collection.copies_for_editing(db, book_id),
@@ -186,12 +181,12 @@ async def book_copies(book_id: int):
         except collection.Conflict as conflict:
             errors[conflict.field] = conflict.message
         else:
-            if not is_htmx():
+            if not htmx.is_htmx():
                 return redirect(url_for("collection.book_copies", book_id=book_id), 303)
     shown = {"copies": 1} if added else dict(form)
     return await _form(
-        "copies.html",
-        "_copies.html",
+        "collection/copies.html",
+        "collection/_copies.html",
         errors,
         values=shown,
         added=added,
@@ -218,8 +213,8 @@ async def edit_copy(copy_id: int):
     }
     if request.method == "GET":
         return await _form(
-            "copy_form.html",
-            "_copy_form.html",
+            "collection/copy_form.html",
+            "collection/_copy_form.html",
             {},
             values={"status": copy.status, "location": copy.location},
             **context,
@@ -228,8 +223,14 @@ async def edit_copy(copy_id: int):
     values, errors = collection.check_copy_form(form)
     if not errors:
         await collection.update_copy(get_db(), copy, values, current_user().user_id)
-        return _done(url_for("collection.book_copies", book_id=copy.book_id))
-    return await _form("copy_form.html", "_copy_form.html", errors, values=dict(form), **context)
+        return htmx.redirect(url_for("collection.book_copies", book_id=copy.book_id))
+    return await _form(
+        "collection/copy_form.html",
+        "collection/_copy_form.html",
+        errors,
+        values=dict(form),
+        **context,
+    )
 
 
 @blueprint.post("/copies/<int:copy_id>/delete")
@@ -238,12 +239,12 @@ async def delete_copy(copy_id: int):
     copy = await _copy_or_404(copy_id)
     reason = await collection.delete_copy(get_db(), copy_id)
     if reason is None:
-        return _done(url_for("collection.book_copies", book_id=copy.book_id))
-    if is_htmx():
-        return await _refuse(409, reason)
-    return await render_page_or_fragment(
-        "copy_form.html",
-        "_copy_form.html",
+        return htmx.redirect(url_for("collection.book_copies", book_id=copy.book_id))
+    if htmx.is_htmx():
+        return await htmx.render_error(409, reason)
+    return await htmx.render_page_or_fragment(
+        "collection/copy_form.html",
+        "collection/_copy_form.html",
         status=409,
         errors={},
         copy=copy,
@@ -261,16 +262,23 @@ async def barcode_sequence():
     db = get_db()
     if request.method == "GET":
         return await _form(
-            "barcodes.html", "_barcodes_form.html", {}, values=await collection.barcode_sequence(db)
+            "collection/barcodes.html",
+            "collection/_barcodes_form.html",
+            {},
+            values=await collection.barcode_sequence(db),
         )
     form = await request.form
     values, errors = collection.check_barcode_sequence_form(form)
     if not errors:
         await collection.set_barcode_sequence(db, values)
-        if not is_htmx():
+        if not htmx.is_htmx():
             return redirect(url_for("collection.barcode_sequence"), 303)
     return await _form(
-        "barcodes.html", "_barcodes_form.html", errors, values=dict(form), saved=not errors
+        "collection/barcodes.html",
+        "collection/_barcodes_form.html",
+        errors,
+        values=dict(form),
+        saved=not errors,
     )
 
 
@@ -286,7 +294,9 @@ def _page_number(raw: str | None) -> int:
 async def patrons():
     text = (request.args.get("q") or "").strip()[:200]
     result = await collection.find_patrons(get_db(), text, _page_number(request.args.get("page")))
-    return await render_page_or_fragment("patrons.html", "_patron_list.html", result=result, q=text)
+    return await htmx.render_page_or_fragment(
+        "collection/patrons.html", "collection/_patron_list.html", result=result, q=text
+    )
 
 
 def _roles_for_editor() -> tuple[str, ...]:
@@ -295,7 +305,7 @@ def _roles_for_editor() -> tuple[str, ...]:
 
 
 async def _admin_only():
-    return await _refuse(403, "Only an admin may make or change an Admin account.")
+    return await htmx.render_error(403, "Only an admin may make or change an Admin account.")
 
 
 @blueprint.route("/patrons/new", methods=["GET", "POST"])
@@ -304,8 +314,8 @@ async def new_patron():
     context = {"patron_id": None, "roles": _roles_for_editor()}
     if request.method == "GET":
         return await _form(
-            "patron_form.html",
-            "_patron_form.html",
+            "collection/patron_form.html",
+            "collection/_patron_form.html",
             {},
             values={"role": "Student", "active": True},
             **context,
@@ -320,10 +330,12 @@ async def new_patron():
         except collection.Conflict as conflict:
             errors[conflict.field] = conflict.message
         else:
-            return _done(url_for("collection.patrons", q=values["card_number"] or values["name"]))
+            return htmx.redirect(
+                url_for("collection.patrons", q=values["card_number"] or values["name"])
+            )
     return await _form(
-        "patron_form.html",
-        "_patron_form.html",
+        "collection/patron_form.html",
+        "collection/_patron_form.html",
         errors,
         values={**dict(form), "active": "active" in form},
         **context,
@@ -341,7 +353,11 @@ async def edit_patron(user_id: int):
         return await _admin_only()
     if request.method == "GET":
         return await _form(
-            "patron_form.html", "_patron_form.html", {}, values=patron.form_values(), **context
+            "collection/patron_form.html",
+            "collection/_patron_form.html",
+            {},
+            values=patron.form_values(),
+            **context,
         )
     form = await request.form
     values, errors = collection.check_patron_form(form)
@@ -353,10 +369,12 @@ async def edit_patron(user_id: int):
         except collection.Conflict as conflict:
             errors[conflict.field] = conflict.message
         else:
-            return _done(url_for("collection.patrons", q=values["card_number"] or values["name"]))
+            return htmx.redirect(
+                url_for("collection.patrons", q=values["card_number"] or values["name"])
+            )
     return await _form(
-        "patron_form.html",
-        "_patron_form.html",
+        "collection/patron_form.html",
+        "collection/_patron_form.html",
         errors,
         values={**dict(form), "active": "active" in form},
         **context,
@@ -373,12 +391,12 @@ async def delete_patron(user_id: int):
         return await _admin_only()
     reason = await collection.delete_patron(get_db(), user_id)
     if reason is None:
-        return _done(url_for("collection.patrons"))
-    if is_htmx():
-        return await _refuse(409, reason)
-    return await render_page_or_fragment(
-        "patron_form.html",
-        "_patron_form.html",
+        return htmx.redirect(url_for("collection.patrons"))
+    if htmx.is_htmx():
+        return await htmx.render_error(409, reason)
+    return await htmx.render_page_or_fragment(
+        "collection/patron_form.html",
+        "collection/_patron_form.html",
         status=409,
         errors={},
         values=patron.form_values(),

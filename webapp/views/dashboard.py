@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from quart import Blueprint, request
 
+from webapp import htmx
 from webapp.access import Access, allow
 from webapp.charts import activity_chart
 from webapp.clock import library_today
 from webapp.models import dashboard as model
 from webapp.models import job_runs
-from webapp.web import get_db, get_settings, is_htmx, render_page_or_fragment
+from webapp.request_context import get_db, get_settings
 
 blueprint = Blueprint("dashboard", __name__)
 
@@ -30,7 +31,7 @@ async def dashboard():
     overdue = await model.overdue_loans(db, today, sort)
     counts = await model.counts(db, today)
     context = {"overdue": overdue, "sort": sort, "counts": counts, "today": today}
-    if not is_htmx():
+    if not htmx.is_htmx():
         activity = await model.daily_activity(db, today, settings.zone)
         since = model.term_start(today)
         context.update(
@@ -40,4 +41,6 @@ async def dashboard():
             favourites=await model.most_borrowed_since(db, since),
             run_status=await job_runs.last_run_status(db),
         )
-    return await render_page_or_fragment("dashboard.html", "_overdue.html", **context)
+    return await htmx.render_page_or_fragment(
+        "dashboard/dashboard.html", "dashboard/_overdue.html", **context
+    )

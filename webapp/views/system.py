@@ -7,7 +7,7 @@ import sqlite3
 from quart import Blueprint
 
 from webapp.access import Access, allow
-from webapp.web import get_db
+from webapp.request_context import get_db
 
 blueprint = Blueprint("system", __name__)
 

@@ -1,0 +1,59 @@
+"""What views and templates read from the running app and the current request.
+
+The database, the settings and the search cache live on ``app.extensions`` (opened at
+serving time); the signed-in user on ``g``; the CSRF token in the session. How to answer
+htmx and plain requests is in ``webapp.htmx``.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from quart import current_app, g, request, session, url_for
+
+from webapp.config import Settings
+from webapp.db import Database
+from webapp.models.accounts import User
+from webapp.search_cache import SearchCache
+
+
+def get_db() -> Database:
+    return current_app.extensions["shelfmark.db"]
+
+
+def get_settings() -> Settings:
+    return current_app.extensions["shelfmark.settings"]
+
+
+def get_search_cache() -> SearchCache:
+    return current_app.extensions["shelfmark.search_cache"]
+
+
+def current_user() -> User | None:
+    return g.get("user")
+
+
+def sign_in_url() -> str:
+    """The sign-in page, coming back afterwards to the page the reader was on.
+
+    Not from the search page without a query, the front page: a sign-in there
+    lands on the reader's own home (the dashboard, or their loans). Not from the
+    sign-in page itself, nor after a form was sent.
+    """
+    here = request.full_path.rstrip("?")
+    if (
+        request.method != "GET"
+        or request.endpoint in (None, "auth.login")
+        or here == url_for("catalogue.search")
+    ):
+        return url_for("auth.login")
+    return url_for("auth.login", next=here)
+
+
+def csrf_token() -> str:
+    """This browser session's CSRF token, created on first use."""
+    token = session.get("csrf")
+    if token is None:
+        token = secrets.token_urlsafe(32)
+        session["csrf"] = token
+    return token

@@ -1,0 +1,278 @@
+"""Import (upload, preview, confirm) and CSV export, for staff.
+
+Between upload and confirm the file stays on the server, under the instance
+folder (next to the database) as ``imports/<token>.upload``; the browser's
+signed session holds only the random token, the kind and the file's name.
+The client never sends the file back, so what is confirmed is exactly what
+was previewed, and nothing the browser sends can name another file (the
+token must match ``_TOKEN``). A new upload replaces the previous one, and
+uploads left behind for a day are removed at the next upload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import time
+from pathlib import Path
+
+from quart import Blueprint, Response, redirect, render_template, request, session, url_for
+
+from webapp.access import Access, allow
+from webapp.db import connect_sync
+from webapp.exporting import EXPORTS, stream_csv
+from webapp.importing import books as book_import
+from webapp.importing import marc as marc_import
+from webapp.importing import patrons as patron_import
+from webapp.request_context import current_user, get_db, get_settings
+
+blueprint = Blueprint("import_export", __name__)
+
+KINDS = {"books": "Books (CSV)", "patrons": "Patrons (CSV)", "marc": "Books (MARC21 or MARCXML)"}
+FIELDS = {"books": book_import.FIELDS, "patrons": patron_import.FIELDS, "marc": ()}
+FIELD_LABELS = {
+    "title": "Title",
+    "author": "Author(s)",
+    "isbn": "ISBN",
+    "year": "Year",
+    "language": "Language",
+    "series": "Series",
+    "subjects": "Subjects",
+    "publisher": "Publisher",
+    "copies": "Number of copies",
+    "barcodes": "Barcodes",
+    "location": "Shelf location",
+    "name": "Name",
+    "email": "Email address",
+    "role": "Role",
+    "card_number": "Card number",
+    "group": "Class or group",
+    "active": "Active",
+}
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
+STALE_UPLOAD_SECONDS = 24 * 3600
+PROBLEMS_SHOWN = 200
+
+
+def _upload_dir() -> Path:
+    return get_settings().database.resolve().parent / "imports"
+
+
+def _pending() -> tuple[dict, Path] | None:
+    """This session's uploaded file waiting for confirmation, if it is still there."""
+    state = session.get("import")
+    if not state or not _TOKEN.match(state.get("token", "")) or state.get("kind") not in KINDS:
+        return None
+    path = _upload_dir() / f"{state['token']}.upload"
+    return (state, path) if path.exists() else None
+
+
+def _forget_pending() -> None:
+    pending = _pending()
+    if pending:
+        pending[1].unlink(missing_ok=True)
+    session.pop("import", None)
+
+
+def _remove_stale_uploads(directory: Path) -> None:
+    cutoff = time.time() - STALE_UPLOAD_SECONDS
+    for path in directory.glob("*.upload"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+        except FileNotFoundError:
+            continue
+
+
+async def _start_page(error: str | None = None, status: int = 200):
+    body = await render_template(
+        "admin/import.html",
+        kinds=KINDS,
+        error=error,
+        result=session.pop("import_result", None),
+        pending=_pending(),
+    )
+    return body, status
+
+
+@blueprint.get("/admin/import")
+@allow(Access.STAFF)
+async def import_start():
+    return await _start_page()
+
+
+def _check_upload(kind: str, data: bytes) -> None:
+    """Refuse files that cannot be what the librarian said they are, with the reason."""
+    if not data:
+        raise ValueError("The file is empty.")
+    if kind == "marc":
+        if not marc_import.looks_like_marc(data):
+            raise ValueError(
+                "That is not a MARC file: choose a MARC21 (.mrc) or MARCXML (.xml) export."
+            )
+        return
+    if marc_import.looks_like_marc(data):
+        raise ValueError("That looks like a MARC file: choose 'Books (MARC21 or MARCXML)'.")
+    book_import.csv_header(data)
+
+
+@blueprint.post("/admin/import")
+@allow(Access.STAFF)
+async def import_upload():
+    form = await request.form
+    files = await request.files
+    kind = form.get("kind", "")
+    upload = files.get("file")
+    if kind not in KINDS:
+        return await _start_page("Choose what the file holds.", 422)
+    if upload is None or not upload.filename:
+        return await _start_page("Choose a file to upload.", 422)
+    data = upload.read()
+    try:
+        _check_upload(kind, data)
+    except ValueError as error:
+        return await _start_page(f"{upload.filename}: {error}", 422)
+    _forget_pending()
+    directory = _upload_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    _remove_stale_uploads(directory)
+    token = secrets.token_urlsafe(24)
+    await asyncio.to_thread((directory / f"{token}.upload").write_bytes, data)
+    session["import"] = {"token": token, "kind": kind, "name": upload.filename[-200:]}
+    return redirect(url_for("import_export.import_preview"), 303)
+
+
+def _mapping_from(args) -> dict[str, str] | None:
+    """The column choices the librarian made on the preview, or None to detect them."""
+    chosen = {key[4:]: value for key, value in args.items() if key.startswith("map_")}
+    return chosen or None
+
+
+def _read(kind: str, data: bytes, mapping: dict[str, str] | None, allow_admin: bool):
+    if kind == "books":
+        return book_import.read_books_csv(data, mapping)
+    if kind == "patrons":
+        return patron_import.read_patrons_csv(data, mapping, allow_admin=allow_admin)
+    return {}, marc_import.read_marc(data)
+
+
+def _preview_work(database: Path, kind: str, path: Path, mapping, allow_admin: bool):
+    """Parse and classify in a worker thread.
+
+    Returns the header, the mapping used, the row count and the summary; a
+    mapping that cannot work (no title column found or chosen…) gives no
+    summary and the reason, so the librarian can choose the columns.
+    """
+    data = path.read_bytes()
+    header = book_import.csv_header(data) if kind != "marc" else []
+    try:
+        used, rows = _read(kind, data, mapping, allow_admin)
+    except ValueError as error:
+        if kind == "marc":
+            raise
+        detected = (patron_import if kind == "patrons" else book_import).detect_mapping(header)
+        return header, mapping or detected, 0, None, str(error)
+    conn = connect_sync(database)
+    try:
+        if kind == "patrons":
+            summary = patron_import.plan_patrons(conn, rows, allow_admin=allow_admin)
+        else:
+            summary = book_import.plan_books(conn, rows)
+    finally:
+        conn.close()
+    return header, used, len(rows), summary, None
+
+
+def _apply_work(database: Path, kind: str, path: Path, mapping, allow_admin: bool):
+    data = path.read_bytes()
+    _, rows = _read(kind, data, mapping, allow_admin)
+    conn = connect_sync(database)
+    try:
+        if kind == "patrons":
+            return patron_import.apply_patrons(conn, rows, allow_admin=allow_admin)
+        return book_import.apply_books(conn, rows)
+    finally:
+        conn.close()
+
+
+@blueprint.get("/admin/import/preview")
+@allow(Access.STAFF)
+async def import_preview():
+    pending = _pending()
+    if pending is None:
+        return await _start_page("There is no upload waiting: choose the file again.", 409)
+    state, path = pending
+    mapping = _mapping_from(request.args)
+    allow_admin = current_user().is_admin
+    try:
+        header, used, total, summary, message = await asyncio.to_thread(
+            _preview_work, get_db().path, state["kind"], path, mapping, allow_admin
+        )
+    except ValueError as error:
+        _forget_pending()
+        return await _start_page(f"{state['name']}: {error}", 422)
+    status = 422 if message else 200
+    body = await render_template(
+        "admin/import_preview.html",
+        state=state,
+        kind_label=KINDS[state["kind"]],
+        header=header,
+        mapping=used,
+        fields=FIELDS[state["kind"]],
+        field_labels=FIELD_LABELS,
+        total=total,
+        summary=summary,
+        problems=summary.problems[:PROBLEMS_SHOWN] if summary else [],
+        error=message,
+    )
+    return body, status
+
+
+@blueprint.post("/admin/import/confirm")
+@allow(Access.STAFF)
+async def import_confirm():
+    pending = _pending()
+    if pending is None:
+        return await _start_page("There is no upload waiting: choose the file again.", 409)
+    state, path = pending
+    form = await request.form
+    mapping = _mapping_from(form)
+    try:
+        summary = await asyncio.to_thread(
+            _apply_work, get_db().path, state["kind"], path, mapping, current_user().is_admin
+        )
+    except ValueError as error:
+        return await _start_page(f"Nothing was imported: {error}", 422)
+    _forget_pending()
+    session["import_result"] = {
+        "name": state["name"],
+        "new": summary.new,
+        "updated": summary.updated,
+        "duplicate": summary.duplicate,
+        "invalid": summary.invalid,
+        "copies_added": summary.copies_added,
+    }
+    return redirect(url_for("import_export.import_start"), 303)
+
+
+@blueprint.post("/admin/import/cancel")
+@allow(Access.STAFF)
+async def import_cancel():
+    _forget_pending()
+    return redirect(url_for("import_export.import_start"), 303)
+
+
+@blueprint.get("/admin/export/<any(books, patrons, loans):kind>.csv")
+@allow(Access.STAFF)
+async def export_csv(kind: str):
+    """The whole table as CSV, streamed page by page."""
+    filename = f"shelfmark-{kind}.csv"
+    return Response(
+        stream_csv(get_db(), EXPORTS[kind]),
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+        },
+    )
