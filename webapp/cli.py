@@ -21,11 +21,10 @@ from webapp.config import Settings, SettingsError
 from webapp.models.accounts import hash_password
 from webapp.progress import Progress
 from webapp.resources import MIGRATIONS
+from webapp.rules import ROLES
 
 if TYPE_CHECKING:
     from quart import Quart
-
-ROLES = ("Student", "Librarian", "Admin")
 
 # Exit codes, the same for every command (documented in --help and the README).
 EXIT_OK = 0

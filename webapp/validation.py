@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 
 from webapp.importing.books import clean_text
+from webapp.rules import ROLES
 from webapp.search_query import normalise_isbn
 
-ROLES = ("Student", "Librarian", "Admin")
 COPY_STATUSES = {"in_stock": "On the shelf", "withdrawn": "Withdrawn", "lost": "Lost"}
 
 # Deliberately loose: one @, something before it, a dot in the domain, no

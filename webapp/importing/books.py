@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 from stdnum import isbn as stdnum_isbn
 
+from webapp.importing import csv_columns
+
 # Header names seen in the wild, lower-cased, for each field we store. The
 # first match wins, so the trustworthy column comes first (goodbooks-10k's
 # isbn13 is in scientific notation and has lost digits).
@@ -63,7 +65,7 @@ def decode_upload(data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ValueError("the file is not UTF-8 text; save it as CSV UTF-8 and try again")
+        raise ValueError("the file is not UTF-8 text; save it as CSV UTF-8 and try again") from None
 
 
 def clean_text(value: str | None, limit: int) -> str | None:
@@ -129,19 +131,13 @@ class BookRow:
 
 
 def detect_mapping(header: Iterable[str]) -> dict[str, str]:
-    """Map each field to the first matching column of ``header``."""
-    by_name = {name.strip().lower(): name for name in header}
-    mapping = {}
-    for field_name, aliases in COLUMN_ALIASES.items():
-        for alias in aliases:
-            if alias in by_name:
-                mapping[field_name] = by_name[alias]
-                break
-    return mapping
+    """Map each book field to the first matching column of ``header``."""
+    return csv_columns.detect_mapping(header, COLUMN_ALIASES)
 
 
 def shorten_authors(names: str, limit: int = 500) -> str:
-    """Several authors as one string; a list too long to store keeps its first names and "et al."."""
+    """Several authors as one string; a list too long to store keeps its first names and
+    "et al."."""
     if len(names) <= limit:
         return names
     kept: list[str] = []
@@ -158,7 +154,7 @@ def _year(raw: str | None) -> int | None:
     try:
         year = int(float(raw.strip()))
     except ValueError:
-        raise ValueError(f"year {raw.strip()!r} is not a number")
+        raise ValueError(f"year {raw.strip()!r} is not a number") from None
     if not -3000 <= year <= 2200:
         raise ValueError(f"year {year} is out of range")
     return year
@@ -217,32 +213,26 @@ def csv_header(data: bytes | str) -> list[str]:
     return header
 
 
-def checked_mapping(
-    header: list[str], mapping: dict[str, str], fields: Iterable[str]
-) -> dict[str, str]:
-    """``mapping`` limited to known fields and columns of ``header``; empty choices dropped."""
-    known = set(fields)
-    columns = set(header)
-    unknown = sorted(column for name, column in mapping.items() if column and column not in columns)
-    if unknown:
-        raise ValueError(f"the file has no column named {', '.join(map(repr, unknown))}")
-    return {name: column for name, column in mapping.items() if name in known and column}
+def open_csv(
+    data: bytes | str,
+    mapping: dict[str, str] | None,
+    aliases: dict[str, tuple[str, ...]],
+    *,
+    required: str,
+):
+    """The file's records and the column mapping to read them with (detected unless given).
 
-
-def open_csv(data: bytes | str, mapping: dict[str, str] | None, detect, fields, *, required: str):
-    """The file's records and the column mapping to read them with (``detect``ed unless given).
-
-    Shared by the book and patron importers; ``required`` is the field without
-    which no row can be read.
+    Shared by the book and patron importers, each with its own column ``aliases``;
+    ``required`` is the field without which no row can be read.
     """
     text = decode_upload(data) if isinstance(data, bytes) else data
     reader = csv.DictReader(io.StringIO(text, newline=""))
     if not reader.fieldnames:
         raise ValueError("the file is empty")
     if mapping is None:
-        mapping = detect(reader.fieldnames)
+        mapping = csv_columns.detect_mapping(reader.fieldnames, aliases)
     else:
-        mapping = checked_mapping(list(reader.fieldnames), mapping, fields)
+        mapping = csv_columns.checked_mapping(list(reader.fieldnames), mapping, aliases)
     if required not in mapping:
         raise ValueError(f"no {required} column was found (expected a column named '{required}')")
     return mapping, reader
@@ -256,7 +246,7 @@ def read_books_csv(
     ``mapping`` (field -> column), when given, replaces the detected one: the
     web preview lets a librarian correct it.
     """
-    mapping, reader = open_csv(data, mapping, detect_mapping, FIELDS, required="title")
+    mapping, reader = open_csv(data, mapping, COLUMN_ALIASES, required="title")
     rows = [parse_book_row(number, record, mapping) for number, record in enumerate(reader, 2)]
     return mapping, rows
 
@@ -403,7 +393,8 @@ def apply_books(
                 )
                 continue
             book_id = conn.execute(
-                "INSERT INTO Books (Title, Author, ISBN, Year, Language, Series, Subjects, Publisher) "
+                "INSERT INTO Books "
+                "(Title, Author, ISBN, Year, Language, Series, Subjects, Publisher) "
                 "VALUES (?,?,?,?,?,?,?,?)",
                 (
                     row.title,
@@ -430,7 +421,9 @@ def apply_books(
                         (book_id, barcode, row.location),
                     )
                 except sqlite3.IntegrityError:
-                    raise ValueError(f"line {row.line}: barcode {barcode} is already in use")
+                    raise ValueError(
+                        f"line {row.line}: barcode {barcode} is already in use"
+                    ) from None
                 summary.copies_added += 1
         conn.execute(
             "UPDATE LibrarySettings SET Value = ? WHERE Key = 'barcode_next'", (str(next_number),)

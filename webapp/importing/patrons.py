@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from webapp import validation
+from webapp.importing import csv_columns
 from webapp.importing.books import (
     ImportSummary,
     first_occurrences,
@@ -52,14 +53,8 @@ class PatronRow:
 
 
 def detect_mapping(header: Iterable[str]) -> dict[str, str]:
-    by_name = {name.strip().lower(): name for name in header}
-    mapping = {}
-    for field_name, aliases in COLUMN_ALIASES.items():
-        for alias in aliases:
-            if alias in by_name:
-                mapping[field_name] = by_name[alias]
-                break
-    return mapping
+    """Map each patron field to the first matching column of ``header``."""
+    return csv_columns.detect_mapping(header, COLUMN_ALIASES)
 
 
 def parse_patron_row(
@@ -99,7 +94,7 @@ def read_patrons_csv(
     data: bytes | str, mapping: dict[str, str] | None = None, *, allow_admin: bool = False
 ) -> tuple[dict[str, str], list[PatronRow]]:
     """Parse a CSV file of patrons; returns the column mapping used and the rows."""
-    mapping, reader = open_csv(data, mapping, detect_mapping, FIELDS, required="name")
+    mapping, reader = open_csv(data, mapping, COLUMN_ALIASES, required="name")
     rows = [
         parse_patron_row(number, record, mapping, allow_admin=allow_admin)
         for number, record in enumerate(reader, 2)
