@@ -14,11 +14,10 @@ from webapp.outbox import retry_delay
 from webapp.reminder_stages import (
     DEFAULT_STAGES,
     StagesError,
-    days_overdue,
-    is_overdue,
+    days_from_due,
     last_scheduled_run,
     parse_stages,
-    stage_to_send,
+    stage_for,
     today_of_next_run,
 )
 
@@ -29,10 +28,10 @@ def on(days_after_due: int) -> date:
     return DUE + timedelta(days=days_after_due)
 
 
-def test_due_today_is_not_overdue_and_the_day_after_is():
-    assert days_overdue(DUE, DUE) == 0 and not is_overdue(DUE, DUE)
-    assert is_overdue(DUE, on(1)) and days_overdue(DUE, on(1)) == 1
-    assert days_overdue(DUE, on(-3)) == -3
+def test_stages_count_days_from_the_due_date_negative_before_it():
+    assert days_from_due(DUE, DUE) == 0
+    assert days_from_due(DUE, on(1)) == 1
+    assert days_from_due(DUE, on(-3)) == -3
 
 
 @pytest.mark.parametrize(
@@ -53,7 +52,8 @@ def test_due_today_is_not_overdue_and_the_day_after_is():
 def test_each_loan_gets_only_the_latest_stage_it_has_reached_and_not_been_sent(
     today_offset, sent, expected
 ):
-    assert stage_to_send(DEFAULT_STAGES, DUE, on(today_offset), sent) == expected
+    latest_sent = max(sent) if sent else None
+    assert stage_for(DEFAULT_STAGES, days_from_due(DUE, on(today_offset)), latest_sent) == expected
 
 
 def test_stages_come_from_the_setting_and_bad_settings_are_refused():

@@ -87,7 +87,7 @@ def reminder(
     by_stage: dict[int, list[EmailItem]] = defaultdict(list)
     for stage, title, barcode, due in items:
         by_stage[stage].append(
-            EmailItem(title, barcode, due, reminder_stages.days_overdue(due, as_of))
+            EmailItem(title, barcode, due, reminder_stages.days_from_due(due, as_of))
         )
     sections = [
         EmailSection(reminder_stages.stage_heading(stage), tuple(by_stage[stage]))

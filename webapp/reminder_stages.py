@@ -36,7 +36,9 @@ def parse_stages(raw: str | None) -> tuple[int, ...]:
     try:
         stages = sorted({int(part) for part in raw.split(",") if part.strip()})
     except ValueError:
-        raise StagesError(f"reminder stages must be whole numbers separated by commas, not {raw!r}")
+        raise StagesError(
+            f"reminder stages must be whole numbers separated by commas, not {raw!r}"
+        ) from None
     if not stages or len(stages) > MAX_STAGES:
         raise StagesError(f"give between 1 and {MAX_STAGES} reminder stages")
     if 0 in stages:
@@ -46,29 +48,17 @@ def parse_stages(raw: str | None) -> tuple[int, ...]:
     return tuple(stages)
 
 
-def days_overdue(due: date, today: date) -> int:
-    """Days past the due date; due today is 0 (not overdue), before it negative."""
+def days_from_due(due: date, today: date) -> int:
+    """Days from the due date to ``today``, the scale stages use: negative before it, 0 on it.
+
+    Not ``rules.days_overdue``, which counts only days late (never below 0).
+    """
     return (today - due).days
-
-
-def is_overdue(due: date, today: date) -> bool:
-    return days_overdue(due, today) > 0
 
 
 def earliest_due_date_with_a_stage(stages: Iterable[int], today: date) -> date:
     """Loans due after this date have reached no stage yet (the query bound)."""
     return date.fromordinal(today.toordinal() - min(stages))
-
-
-def stage_to_send(
-    stages: Iterable[int], due: date, today: date, already_sent: Iterable[int]
-) -> int | None:
-    """The stage to send tonight for a loan due on ``due``, or None.
-
-    ``already_sent`` are the stages recorded in the ledger for this due date.
-    """
-    sent = tuple(already_sent)
-    return stage_for(stages, days_overdue(due, today), max(sent) if sent else None)
 
 
 def stage_for(stages: Iterable[int], overdue_by: int, latest_sent: int | None) -> int | None:
