@@ -77,11 +77,6 @@ def _verify(password_hash: str | None, password: str) -> bool:
         return False
 
 
-async def get_user(db: Database, user_id: int) -> User | None:
-    row = await db.fetch_one("SELECT * FROM Users WHERE UserID = ?", (user_id,))
-    return user_from_row(row) if row else None
-
-
 @dataclass(frozen=True)
 class LoginRefusal:
     message: str

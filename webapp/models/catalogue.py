@@ -392,11 +392,6 @@ def _summaries_of(conn: sqlite3.Connection, book_ids: list[int]) -> list[BookSum
     return _summaries(conn, [by_id[book_id] for book_id in book_ids if book_id in by_id])
 
 
-async def summaries(db: Database, book_ids: list[int]) -> list[BookSummary]:
-    """Summaries of the given books, in the given order, without highlighting."""
-    return await db.read(_summaries_of, book_ids)
-
-
 async def recent_arrivals(db: Database, limit: int = 10) -> list[BookSummary]:
     """The newest titles in the catalogue, for the empty search page."""
     return await db.read(

@@ -19,8 +19,6 @@ from webapp import validation
 from webapp.db import Database, Transaction
 from webapp.models.patrons import Patron, patron_from_row
 
-BOOK_FIELDS = ("title", "author", "isbn", "series", "subjects", "publisher", "year", "language")
-PATRON_FIELDS = ("name", "email", "role", "card_number", "group", "active")
 MAX_NEW_COPIES = 50
 PATRONS_PER_PAGE = 50
 
