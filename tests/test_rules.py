@@ -91,8 +91,8 @@ def test_overdue_items_block_only_when_the_rule_says_so():
 
 
 def test_loans_left_counts_down_to_zero():
-    assert rules.loans_left(standing(open_loans=3), STUDENT) == 2
-    assert rules.loans_left(standing(open_loans=9), STUDENT) == 0
+    assert rules.loans_left(STUDENT, open_loans=3) == 2
+    assert rules.loans_left(STUDENT, open_loans=9) == 0
 
 
 def test_renewal_refusals_and_permissions():

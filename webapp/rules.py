@@ -106,8 +106,9 @@ class PatronStanding:
     overdue_loans: int
 
 
-def loans_left(standing: PatronStanding, rule: LoanRule) -> int:
-    return max(0, rule.max_loans - standing.open_loans)
+def loans_left(rule: LoanRule, open_loans: int) -> int:
+    """How many more loans the rule allows a patron with ``open_loans`` (never below 0)."""
+    return max(0, rule.max_loans - open_loans)
 
 
 def can_lend(

@@ -67,7 +67,7 @@ class PatronPanel:
 
     @property
     def loans_left(self) -> int:
-        return max(0, self.rule.max_loans - len(self.loans))
+        return rules.loans_left(self.rule, len(self.loans))
 
     @property
     def blocked_for_overdue(self) -> bool:
