@@ -195,11 +195,11 @@ def main(argv: list[str] | None = None) -> int:
         conn.close()
         results = asyncio.run(measure(path, args.rounds, args.calls, copies, users))
     print(f"{common.machine()}; {args.rounds} rounds of {args.calls} calls; median round")
-    print(f"{'case':<58} {'way':<18} {'wall µs/call':>13} {'cpu µs/call':>12}")
+    print(f"{'case':<52} {'way':<18} {'wall µs/call':>13} {'cpu µs/call':>12}")
     for (case, way), samples in results.items():
         wall = statistics.median(sample[0] for sample in samples)
         cpu = statistics.median(sample[1] for sample in samples)
-        print(f"{case:<58} {way:<18} {wall:>13.1f} {cpu:>12.1f}")
+        print(f"{case:<52} {way:<18} {wall:>13.1f} {cpu:>12.1f}")
     return 0
 
 
