@@ -492,7 +492,7 @@ CHOICES = f"""\
   and the page says "Many results" instead of counting.
 - All of a keystroke's queries (the matches, the popular and title-start candidates, the
   shelf check, the page's rows) run in one call on a reader connection's own thread
-  (`Database.read`), not one hand-off each: each hand-off passes the GIL and
+  (`Database.read`), not one aiosqlite hand-off each: each hand-off passes the GIL and
   wakes the event loop, and six of them cost more than the queries.
 - Each server process keeps the ranked candidates of its 256 most recent queries
   (`SHELFMARK_SEARCH_CACHE_ENTRIES`), because the first keystrokes are the same for every

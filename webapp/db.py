@@ -21,14 +21,12 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
-import threading
-import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from contextlib import asynccontextmanager, suppress
-from functools import partial
+from contextlib import asynccontextmanager
 from pathlib import Path
-from queue import SimpleQueue
 from typing import Any, Concatenate, ParamSpec, TypeVar
+
+import aiosqlite
 
 Params = Sequence[Any] | dict[str, Any]
 P = ParamSpec("P")
@@ -66,8 +64,8 @@ def configure(conn: sqlite3.Connection) -> sqlite3.Connection:
 def connect_sync(path: str | Path) -> sqlite3.Connection:
     """A plain, autocommit ``sqlite3`` connection for bulk work in a worker thread.
 
-    Bulk imports and data generation use this instead of ``Database``: every
-    awaited call there costs a thread hand-off, which dominates row-at-a-time work.
+    Bulk imports and data generation use this instead of aiosqlite: every
+    awaited aiosqlite call costs a thread hop, which dominates row-at-a-time work.
     """
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -134,103 +132,21 @@ def _first(rows: Iterable[sqlite3.Row]) -> sqlite3.Row | None:
     return next(iter(rows), None)
 
 
-class _ConnectionThread:
-    """One plain ``sqlite3`` connection that lives on a thread of its own.
+async def _in_connection_thread(
+    conn: aiosqlite.Connection,
+    function: Callable[Concatenate[sqlite3.Connection, P], T],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """Run ``function(sqlite3_connection, ...)`` in ``conn``'s own thread.
 
-    A ``sqlite3`` connection must stay on the thread that opened it, and a query
-    must not block the event loop, so every call is queued for the connection's
-    thread and its result (or exception) handed back to the loop: one hand-off
-    per call, whether it runs one statement or a dozen (``Database.read``).
-    Only public standard library calls: ``ThreadPoolExecutor(max_workers=1)``
-    with ``loop.run_in_executor`` does the same but measured about 20 µs more
-    per hand-off, two thirds more than this queue (``python -m bench.handoff``).
+    aiosqlite queues every call for the connection's thread and wakes the loop
+    with its result; ``_execute`` is that queue, the one aiosqlite itself uses
+    for ``execute``. It is private API (the version is pinned in
+    pyproject.toml), used here only, because a public one runs one statement
+    per hand-off and a desk scan needs a dozen statements.
     """
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._conn: sqlite3.Connection | None = None  # touched only on the thread
-        self._calls: SimpleQueue[tuple[asyncio.Future[Any], Callable[[], Any]] | None] = (
-            SimpleQueue()
-        )
-        thread = threading.Thread(
-            target=_serve, args=(self._calls,), name="shelfmark-sqlite", daemon=True
-        )
-        thread.start()
-        # A connection dropped without close() still ends its thread (and so closes).
-        self._stop = weakref.finalize(self, self._calls.put, None)
-
-    async def _call(self, call: Callable[[], T]) -> T:
-        if not self._stop.alive:
-            raise RuntimeError("the connection is closed")
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._calls.put((future, call))
-        return await future
-
-    def _open(self) -> None:
-        self._conn = configure(sqlite3.connect(self._path, isolation_level=None))
-
-    def _close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    async def open(self) -> None:
-        await self._call(self._open)
-
-    async def close(self) -> None:
-        """Close the connection once every call queued before has run; end the thread."""
-        try:
-            await self._call(self._close)
-        finally:
-            self._stop()
-
-    async def run(
-        self,
-        function: Callable[Concatenate[sqlite3.Connection, P], T],
-        *args: P.args,
-        **kwargs: P.kwargs,
-    ) -> T:
-        """``function(connection, ...)`` on the connection's thread, in one hand-off."""
-        return await self._call(lambda: function(self._connection(), *args, **kwargs))
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise RuntimeError("the connection is closed")
-        return self._conn
-
-
-def _serve(calls: SimpleQueue[tuple[asyncio.Future[Any], Callable[[], Any]] | None]) -> None:
-    """A connection thread's loop: run each queued call in turn until told to stop."""
-    while (item := calls.get()) is not None:
-        future, call = item
-        try:
-            answer = partial(_set_result, future, call())
-        except BaseException as error:  # handed to the awaiting task, which raises it
-            answer = partial(_set_exception, future, error)
-        with suppress(RuntimeError):  # the loop is closed: nobody waits for the answer
-            future.get_loop().call_soon_threadsafe(answer)
-
-
-def _set_result(future: asyncio.Future[Any], result: Any) -> None:
-    if not future.done():  # the awaiting task may have been cancelled meanwhile
-        future.set_result(result)
-
-
-def _set_exception(future: asyncio.Future[Any], error: BaseException) -> None:
-    if not future.done():
-        future.set_exception(error)
-
-
-def _fetch_all(conn: sqlite3.Connection, sql: str, params: Params) -> list[sqlite3.Row]:
-    return conn.execute(sql, params).fetchall()
-
-
-def _execute(conn: sqlite3.Connection, sql: str, params: Params = ()) -> sqlite3.Cursor:
-    return conn.execute(sql, params)
-
-
-def _execute_many(conn: sqlite3.Connection, sql: str, rows: Iterable[Params]) -> None:
-    conn.executemany(sql, rows)
+    return await conn._execute(function, conn._conn, *args, **kwargs)
 
 
 def _in_transaction(conn: sqlite3.Connection, function: Callable[[sqlite3.Connection], T]) -> T:
@@ -248,28 +164,26 @@ def _in_transaction(conn: sqlite3.Connection, function: Callable[[sqlite3.Connec
 class Transaction:
     """A write transaction on the writer connection; reads inside it see its own writes."""
 
-    def __init__(self, conn: _ConnectionThread) -> None:
+    def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
 
-    async def execute(self, sql: str, params: Params = ()) -> sqlite3.Cursor:
-        """Run one statement; read ``rowcount`` or ``lastrowid`` of the cursor returned
-        (its rows belong to the connection's thread: use ``fetch_all`` for those)."""
-        return await self._conn.run(_execute, sql, params)
+    async def execute(self, sql: str, params: Params = ()) -> aiosqlite.Cursor:
+        return await self._conn.execute(sql, params)
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
-        await self._conn.run(_execute_many, sql, rows)
+        await self._conn.executemany(sql, rows)
 
     async def insert(self, sql: str, params: Params = ()) -> int:
         """Run an INSERT and return the new row's id."""
-        cursor = await self._conn.run(_execute, sql, params)
+        cursor = await self._conn.execute(sql, params)
         return cursor.lastrowid
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
-        return await self._conn.run(_fetch_all, sql, params)
+        return list(await self._conn.execute_fetchall(sql, params))
 
     async def fetch_one(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
         """The first row, for queries that return at most one (every row is read)."""
-        return _first(await self._conn.run(_fetch_all, sql, params))
+        return _first(await self._conn.execute_fetchall(sql, params))
 
     async def fetch_value(self, sql: str, params: Params = ()) -> Any:
         row = await self.fetch_one(sql, params)
@@ -282,14 +196,17 @@ class Database:
     def __init__(self, path: str | Path, readers: int = 4) -> None:
         self.path = Path(path)
         self._reader_count = readers
-        self._readers: asyncio.Queue[_ConnectionThread] = asyncio.Queue()
-        self._all_readers: list[_ConnectionThread] = []
-        self._writer: _ConnectionThread | None = None
+        self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        self._all_readers: list[aiosqlite.Connection] = []
+        self._writer: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
 
-    async def _connect(self) -> _ConnectionThread:
-        conn = _ConnectionThread(self.path)
-        await conn.open()
+    async def _connect(self) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        await conn.execute("PRAGMA journal_mode = WAL")
+        for pragma in CONNECTION_PRAGMAS:
+            await conn.execute(pragma)
         return conn
 
     async def open(self) -> None:
@@ -317,7 +234,7 @@ class Database:
         await self.close()
 
     @asynccontextmanager
-    async def _reader(self) -> AsyncIterator[_ConnectionThread]:
+    async def _reader(self) -> AsyncIterator[aiosqlite.Connection]:
         if not self._all_readers:
             raise RuntimeError("the database is not open")
         conn = await self._readers.get()
@@ -328,7 +245,7 @@ class Database:
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
         async with self._reader() as conn:
-            return await conn.run(_fetch_all, sql, params)
+            return list(await conn.execute_fetchall(sql, params))
 
     async def fetch_one(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
         """The first row, for queries that return at most one (every row is read).
@@ -338,7 +255,7 @@ class Database:
         a dozen of these reads.
         """
         async with self._reader() as conn:
-            return _first(await conn.run(_fetch_all, sql, params))
+            return _first(await conn.execute_fetchall(sql, params))
 
     async def fetch_value(self, sql: str, params: Params = ()) -> Any:
         row = await self.fetch_one(sql, params)
@@ -359,7 +276,7 @@ class Database:
         read, and must not touch the event loop.
         """
         async with self._reader() as conn:
-            return await conn.run(function, *args, **kwargs)
+            return await _in_connection_thread(conn, function, *args, **kwargs)
 
     async def write(
         self,
@@ -377,8 +294,8 @@ class Database:
         if self._writer is None:
             raise RuntimeError("the database is not open")
         async with self._write_lock:
-            return await self._writer.run(
-                _in_transaction, lambda conn: function(conn, *args, **kwargs)
+            return await _in_connection_thread(
+                self._writer, _in_transaction, lambda conn: function(conn, *args, **kwargs)
             )
 
     @asynccontextmanager
@@ -387,14 +304,14 @@ class Database:
         if self._writer is None:
             raise RuntimeError("the database is not open")
         async with self._write_lock:
-            await self._writer.run(_execute, "BEGIN IMMEDIATE")
+            await self._writer.execute("BEGIN IMMEDIATE")
             try:
                 yield Transaction(self._writer)
             except BaseException:
-                await self._writer.run(_execute, "ROLLBACK")
+                await self._writer.execute("ROLLBACK")
                 raise
             else:
-                await self._writer.run(_execute, "COMMIT")
+                await self._writer.execute("COMMIT")
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """One write statement in its own transaction; returns ``lastrowid``."""

@@ -2,7 +2,7 @@
 
 Deterministic for a given seed and "today". Runs on a plain sqlite3 connection
 in one transaction (see ``db.connect_sync``): thousands of rows through
-``Database`` would cost a thread hand-off each.
+aiosqlite would cost a thread hop each.
 """
 
 from __future__ import annotations
