@@ -47,3 +47,16 @@ async def test_write_keeps_nothing_when_the_function_fails_half_way(db):
         )
     )
     assert await db.fetch_value("SELECT Title FROM Books") == "Emma"
+
+
+def test_an_aiosqlite_without_the_private_hand_off_fails_the_import_with_the_fix(monkeypatch):
+    """An upgrade that drops aiosqlite's ``Connection._execute`` must not break the app
+    silently on the first request: ``import webapp.db`` says what is wrong and what to do."""
+    import aiosqlite
+
+    from webapp import db as database
+
+    database._check_private_hand_off()
+    monkeypatch.delattr(aiosqlite.Connection, "_execute")
+    with pytest.raises(ImportError, match="_in_connection_thread"):
+        database._check_private_hand_off()

@@ -19,6 +19,7 @@ SQLite's write lock, so they take turns instead of failing.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -132,19 +133,41 @@ def _first(rows: Iterable[sqlite3.Row]) -> sqlite3.Row | None:
     return next(iter(rows), None)
 
 
+def _check_private_hand_off() -> None:
+    """Refuse to import, saying why, if aiosqlite lost the private hand-off below.
+
+    ``_in_connection_thread`` is the one place that uses aiosqlite's private
+    ``Connection._execute`` and ``_conn``. An upgrade that renames them would
+    otherwise fail only on the first request; this fails ``import webapp`` at once
+    with the fix in the message (tests/test_db.py checks the hand-off itself).
+    """
+    execute = inspect.getattr_static(aiosqlite.Connection, "_execute", None)
+    connection = inspect.getattr_static(aiosqlite.Connection, "_conn", None)
+    if not inspect.iscoroutinefunction(execute) or not isinstance(connection, property):
+        raise ImportError(
+            f"aiosqlite {getattr(aiosqlite, '__version__', '?')} has no Connection._execute "
+            "coroutine and _conn property, which webapp/db.py's _in_connection_thread needs: "
+            "install a version pyproject.toml allows, or port that one function"
+        )
+
+
+_check_private_hand_off()
+
+
 async def _in_connection_thread(
     conn: aiosqlite.Connection,
     function: Callable[Concatenate[sqlite3.Connection, P], T],
     *args: P.args,
     **kwargs: P.kwargs,
 ) -> T:
-    """Run ``function(sqlite3_connection, ...)`` in ``conn``'s own thread.
+    """Run ``function(sqlite3_connection, ...)`` in ``conn``'s own thread, in one hand-off.
 
     aiosqlite queues every call for the connection's thread and wakes the loop
     with its result; ``_execute`` is that queue, the one aiosqlite itself uses
-    for ``execute``. It is private API (the version is pinned in
-    pyproject.toml), used here only, because a public one runs one statement
-    per hand-off and a desk scan needs a dozen statements.
+    for ``execute``. It is private API, used here only, because aiosqlite's
+    public API runs one statement per hand-off (about 30 us of CPU each) and a
+    desk scan needs a dozen statements. The version is pinned in pyproject.toml
+    and ``_check_private_hand_off`` fails the import if the API changes.
     """
     return await conn._execute(function, conn._conn, *args, **kwargs)
 
