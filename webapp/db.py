@@ -129,6 +129,14 @@ def schema_sql(conn: sqlite3.Connection) -> str:
     return "".join(f"{row[2].strip()};\n\n" for row in rows)
 
 
+def inserted_id(cursor: sqlite3.Cursor | aiosqlite.Cursor) -> int:
+    """The id of the row an INSERT just wrote (``lastrowid`` is None after other statements)."""
+    row_id = cursor.lastrowid
+    if row_id is None:
+        raise RuntimeError("the statement inserted no row")
+    return row_id
+
+
 def _first(rows: Iterable[sqlite3.Row]) -> sqlite3.Row | None:
     return next(iter(rows), None)
 
@@ -198,8 +206,7 @@ class Transaction:
 
     async def insert(self, sql: str, params: Params = ()) -> int:
         """Run an INSERT and return the new row's id."""
-        cursor = await self._conn.execute(sql, params)
-        return cursor.lastrowid
+        return inserted_id(await self._conn.execute(sql, params))
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
         return list(await self._conn.execute_fetchall(sql, params))

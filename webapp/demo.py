@@ -11,6 +11,7 @@ import random
 import sqlite3
 from datetime import date, timedelta
 
+from webapp.db import inserted_id
 from webapp.models.accounts import hash_password
 from webapp.progress import Progress
 
@@ -306,10 +307,10 @@ def load(
                 "VALUES (?,?,?,?,?)",
                 (name, role, email, card, password_hash),
             )
-            user_ids[email] = cursor.lastrowid
+            user_ids[email] = inserted_id(cursor)
         used_isbns = {isbn for _, _, isbn, _, _ in TEACHING_BOOKS}
         used_emails = set(user_ids)
-        book_rows = [
+        book_rows: list[tuple[str, str, str | None, str | None, str, str, int, str]] = [
             (title, author, isbn, None, subjects, "Penguin", year, "en")
             for title, author, isbn, year, subjects in TEACHING_BOOKS
         ]
@@ -333,11 +334,13 @@ def load(
         book_ids = []
         for row in book_rows:
             book_ids.append(
-                conn.execute(
-                    "INSERT INTO Books (Title, Author, ISBN, Series, Subjects, Publisher, Year, "
-                    "Language) VALUES (?,?,?,?,?,?,?,?)",
-                    row,
-                ).lastrowid
+                inserted_id(
+                    conn.execute(
+                        "INSERT INTO Books (Title, Author, ISBN, Series, Subjects, Publisher, "
+                        "Year, Language) VALUES (?,?,?,?,?,?,?,?)",
+                        row,
+                    )
+                )
             )
             if progress:
                 progress.advance()
@@ -351,10 +354,12 @@ def load(
             for _ in range(rng.choice((1, 1, 2, 2, 2, 3))):
                 barcode = f"C{next_barcode}"
                 next_barcode += 1
-                copy_id = conn.execute(
-                    "INSERT INTO Copies (BookID, Barcode, Location) VALUES (?,?,?)",
-                    (book_id, barcode, rng.choice(_LOCATIONS)),
-                ).lastrowid
+                copy_id = inserted_id(
+                    conn.execute(
+                        "INSERT INTO Copies (BookID, Barcode, Location) VALUES (?,?,?)",
+                        (book_id, barcode, rng.choice(_LOCATIONS)),
+                    )
+                )
                 copies.append((copy_id, book_id))
         conn.execute(
             "UPDATE LibrarySettings SET Value = ? WHERE Key = 'barcode_next'", (str(next_barcode),)
@@ -380,7 +385,7 @@ def load(
             )
             used_emails.add(email)
         book_of_copy = dict(copies)
-        for email, isbn, loan_date, due in TEACHING_LOANS:
+        for email, isbn, lent_on, due in TEACHING_LOANS:
             copy_id = conn.execute(
                 "SELECT c.CopyID FROM Copies c JOIN Books b ON b.BookID = c.BookID "
                 "WHERE b.ISBN = ? ORDER BY c.CopyID LIMIT 1",
@@ -393,7 +398,7 @@ def load(
                     user_ids[email],
                     book_of_copy[copy_id],
                     copy_id,
-                    loan_date,
+                    lent_on,
                     due,
                     user_ids["bob@example.com"],
                 ),
