@@ -1,0 +1,49 @@
+"""Where log lines go: standard error, one format, for the app, Hypercorn and the jobs.
+
+``shelfmark serve`` and ``shelfmark scheduler`` (and every other command) call
+``configure`` first; each Hypercorn worker, a fresh interpreter, calls it again
+when it builds the app. The access log is separate: it has its own target
+(``SHELFMARK_ACCESS_LOG``) and is written whatever ``SHELFMARK_LOG_LEVEL`` says.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from webapp.config import Settings
+
+FORMAT = "%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s"
+ACCESS_LOGGER = "hypercorn.access"
+ERROR_LOGGER = "hypercorn.error"
+
+
+def _handler(handler: logging.Handler) -> logging.Handler:
+    handler.setFormatter(logging.Formatter(FORMAT))
+    return handler
+
+
+def configure(settings: Settings) -> None:
+    """Send records at ``SHELFMARK_LOG_LEVEL`` and above, from every logger, to standard error."""
+    root = logging.getLogger()
+    root.handlers[:] = [_handler(logging.StreamHandler(sys.stderr))]
+    root.setLevel(settings.log_level)
+
+
+def access_logger(settings: Settings) -> logging.Logger | None:
+    """Hypercorn's access log as ``SHELFMARK_ACCESS_LOG`` asks: ``-`` standard error,
+    ``off`` none (None), anything else a file, appended to."""
+    if settings.access_log.strip().lower() == "off":
+        return None
+    target = settings.access_log.strip()
+    logger = logging.getLogger(ACCESS_LOGGER)
+    handler = logging.StreamHandler(sys.stderr) if target == "-" else logging.FileHandler(target)
+    logger.handlers[:] = [_handler(handler)]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    return logger
+
+
+def error_logger() -> logging.Logger:
+    """Hypercorn's own messages ("Running on …", errors), through the root handler."""
+    return logging.getLogger(ERROR_LOGGER)
