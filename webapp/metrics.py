@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
     Counter,
@@ -35,6 +34,10 @@ from webapp import health, web
 from webapp.models import job_runs, monitoring
 
 MULTIPROCESS_FOLDER = "PROMETHEUS_MULTIPROC_DIR"
+# What generate_latest writes: Prometheus's classic text format, which every
+# Prometheus version reads (prometheus-client's own server answers a scraper
+# that asks for nothing else with this type too).
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 REQUEST_SECONDS = Histogram(
     "shelfmark_request_duration_seconds",
@@ -49,7 +52,7 @@ DESK_OPERATIONS = Counter(
 )
 SEARCHES = Counter(
     "shelfmark_searches_total",
-    "Catalogue searches answered, as a whole page or as the results while typing.",
+    "Catalogue searches (with a query) answered, as a page or as results while typing.",
     ["answer"],
 )
 
@@ -96,7 +99,11 @@ async def count_response(response):
     user = g.get("user")
     if endpoint in DESK_ENDPOINTS and user is not None and user.is_staff:
         DESK_OPERATIONS.labels(DESK_ENDPOINTS[endpoint], desk_outcome(response.status_code)).inc()
-    elif endpoint == SEARCH_ENDPOINT and response.status_code < 400:
+    elif (
+        endpoint == SEARCH_ENDPOINT
+        and response.status_code < 400
+        and request.args.get("q", "").strip()
+    ):
         SEARCHES.labels("fragment" if web.is_htmx() else "page").inc()
     return response
 
@@ -223,4 +230,4 @@ async def exposition() -> tuple[bytes, str]:
     """The text /metrics answers, and its content type."""
     state = CollectorRegistry()
     state.register(_DatabaseState(await _database_state()))
-    return _request_metrics() + generate_latest(state), CONTENT_TYPE_LATEST
+    return _request_metrics() + generate_latest(state), CONTENT_TYPE
