@@ -18,15 +18,34 @@ ACCESS_LOGGER = "hypercorn.access"
 ERROR_LOGGER = "hypercorn.error"
 
 
-def _handler(handler: logging.Handler) -> logging.Handler:
+class _StandardError(logging.StreamHandler):
+    """A handler for whatever ``sys.stderr`` is when a record is written, not when it was made."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        """StreamHandler sets its stream when made; the property ignores it."""
+
+
+def _formatted(handler: logging.Handler) -> logging.Handler:
     handler.setFormatter(logging.Formatter(FORMAT))
     return handler
 
 
 def configure(settings: Settings) -> None:
-    """Send records at ``SHELFMARK_LOG_LEVEL`` and above, from every logger, to standard error."""
+    """Send records at ``SHELFMARK_LOG_LEVEL`` and above, from every logger, to standard error.
+
+    Called again (a test calling ``main`` twice), it replaces its own handler and
+    leaves any other alone.
+    """
     root = logging.getLogger()
-    root.handlers[:] = [_handler(logging.StreamHandler(sys.stderr))]
+    for handler in root.handlers[:]:
+        if isinstance(handler, _StandardError):
+            root.removeHandler(handler)
+    root.addHandler(_formatted(_StandardError()))
     root.setLevel(settings.log_level)
 
 
@@ -37,8 +56,11 @@ def access_logger(settings: Settings) -> logging.Logger | None:
         return None
     target = settings.access_log.strip()
     logger = logging.getLogger(ACCESS_LOGGER)
-    handler = logging.StreamHandler(sys.stderr) if target == "-" else logging.FileHandler(target)
-    logger.handlers[:] = [_handler(handler)]
+    handler = _StandardError() if target == "-" else logging.FileHandler(target)
+    for previous in logger.handlers[:]:
+        logger.removeHandler(previous)
+        previous.close()
+    logger.addHandler(_formatted(handler))
     logger.setLevel(logging.INFO)
     logger.propagate = False
     return logger
