@@ -122,6 +122,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     config = Config()
     config.bind = [f"{args.host}:{args.port}"]
     config.accesslog = logs.access_logger(settings)
+    if settings.trusted_proxies:
+        # Hypercorn writes the access line with the address it accepted the
+        # connection from (the proxy's); the client's address follows at the end.
+        config.access_log_format += ' "%({x-forwarded-for}i)s"'
     config.errorlog = logs.error_logger()
     log.info(
         "Shelfmark on http://%s:%s/ (database %s, %s worker%s)",
