@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -25,6 +24,7 @@ from webapp.models import job_runs
 from webapp.models.monitoring import ReminderHistory
 
 from .server import free_port
+from .unprivileged import as_another_user, make_read_only, shared_folder
 
 LONDON = ZoneInfo("Europe/London")
 TWO_AM = time_of_day(2, 0)
@@ -97,29 +97,6 @@ async def test_no_successful_run_for_days_is_503_with_the_missing_run(app, clien
     assert datetime.now(UTC) - timedelta(days=1, hours=8) < due < datetime.now(UTC)
 
 
-def as_another_user() -> list[str]:
-    """A command prefix that runs a server without root's power to write any file
-    (util-linux's setpriv drops root's capabilities with its user id)."""
-    if os.geteuid() == 0:
-        return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-    return []
-
-
-@pytest.fixture
-def shared_folder():
-    """A folder under /tmp that the unprivileged server may enter (pytest's tmp_path is 0700)."""
-    folder = Path(tempfile.mkdtemp(prefix="shelfmark-ro-"))
-    folder.chmod(0o755)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
-
-
-def make_read_only(path: Path) -> None:
-    """``path`` can be read but not written by the server of ``as_another_user``."""
-    if os.geteuid() != 0:
-        path.chmod(0o444 if path.is_file() else 0o555)
-
-
 def healthz(base_url: str) -> tuple[int, dict]:
     try:
         with urllib.request.urlopen(f"{base_url}/healthz", timeout=5) as response:
@@ -161,31 +138,33 @@ def server_answering(database: Path, log_path: Path):
 
 
 def test_a_database_file_the_server_cannot_write_is_503_while_searches_still_work(
-    demo_database, shared_folder, tmp_path
+    demo_database, tmp_path
 ):
-    database = shared_folder / "library.sqlite3"
-    shutil.copy(demo_database, database)
-    if os.geteuid() == 0:
-        # The folder is the server's (it creates the WAL files there), the file root's.
-        os.chown(shared_folder, 65534, 65534)
-    make_read_only(database)
-    with server_answering(database, tmp_path / "server.log") as base_url:
-        status, body = healthz(base_url)
-        assert status == 503, body
-        assert body["status"] == "unavailable"
-        assert "readonly database" in body["database"]
-        with urllib.request.urlopen(f"{base_url}/search?q=gatsby", timeout=10) as response:
-            assert "<mark>Gatsby</mark>" in response.read().decode()
+    with shared_folder() as folder:
+        database = folder / "library.sqlite3"
+        shutil.copy(demo_database, database)
+        if os.geteuid() == 0:
+            # The folder is the server's (it creates the WAL files there), the file root's.
+            os.chown(folder, 65534, 65534)
+        make_read_only(database)
+        with server_answering(database, tmp_path / "server.log") as base_url:
+            status, body = healthz(base_url)
+            assert status == 503, body
+            assert body["status"] == "unavailable"
+            assert "readonly database" in body["database"]
+            with urllib.request.urlopen(f"{base_url}/search?q=gatsby", timeout=10) as response:
+                assert "<mark>Gatsby</mark>" in response.read().decode()
 
 
-def test_the_same_database_writable_is_healthy(demo_database, shared_folder, tmp_path):
-    database = shared_folder / "library.sqlite3"
-    shutil.copy(demo_database, database)
-    if os.geteuid() == 0:
-        os.chown(shared_folder, 65534, 65534)
-        os.chown(database, 65534, 65534)
-    with server_answering(database, tmp_path / "server.log") as base_url:
-        assert healthz(base_url) == (
-            200,
-            {"status": "ok", "database": "ok", "reminders": "never run"},
-        )
+def test_the_same_database_writable_is_healthy(demo_database, tmp_path):
+    with shared_folder() as folder:
+        database = folder / "library.sqlite3"
+        shutil.copy(demo_database, database)
+        if os.geteuid() == 0:
+            os.chown(folder, 65534, 65534)
+            os.chown(database, 65534, 65534)
+        with server_answering(database, tmp_path / "server.log") as base_url:
+            assert healthz(base_url) == (
+                200,
+                {"status": "ok", "database": "ok", "reminders": "never run"},
+            )

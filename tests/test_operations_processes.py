@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from .server import running_server
-from .test_healthz import as_another_user, make_read_only, shared_folder  # noqa: F401
+from .unprivileged import as_another_user, make_read_only, shared_folder
 
 LOG_LINE = re.compile(
     r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} \[\d+\] \[(DEBUG|INFO|WARNING|ERROR|CRITICAL)\] "
@@ -59,11 +59,12 @@ def test_serve_refuses_a_folder_it_cannot_create(tmp_path):
     assert_refused_with_one_line(serve_and_wait(database), "Not a directory")
 
 
-def test_serve_refuses_a_read_only_folder_without_the_database(shared_folder):  # noqa: F811
-    make_read_only(shared_folder)
-    result = serve_and_wait(shared_folder / "library.sqlite3", *as_another_user())
-    assert_refused_with_one_line(result, "unable to open database file")
-    assert not (shared_folder / "library.sqlite3").exists()
+def test_serve_refuses_a_read_only_folder_without_the_database():
+    with shared_folder() as folder:
+        make_read_only(folder)
+        result = serve_and_wait(folder / "library.sqlite3", *as_another_user())
+        assert_refused_with_one_line(result, "unable to open database file")
+        assert not (folder / "library.sqlite3").exists()
 
 
 def test_a_bad_log_level_is_a_clear_settings_error(tmp_path):
