@@ -17,8 +17,8 @@ from .server import running_server
 from .unprivileged import as_another_user, make_read_only, shared_folder
 
 LOG_LINE = re.compile(
-    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} \[\d+\] \[(DEBUG|INFO|WARNING|ERROR|CRITICAL)\] "
-    r"[\w.]+: "
+    r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\] \[\d+\] "
+    r"\[(DEBUG|INFO|WARNING|ERROR|CRITICAL)\] [\w.]+: "
 )
 
 

@@ -13,7 +13,11 @@ import sys
 
 from webapp.config import Settings
 
+# Hypercorn's own layout (its time with the UTC offset, process id, level), plus
+# the logger's name: lines from the app, the jobs and Hypercorn look alike, and
+# anything that read Hypercorn's lines before still finds time, pid and level.
 FORMAT = "%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s"
+DATE_FORMAT = "[%Y-%m-%d %H:%M:%S %z]"
 ACCESS_LOGGER = "hypercorn.access"
 ERROR_LOGGER = "hypercorn.error"
 
@@ -31,7 +35,7 @@ class _StandardError(logging.StreamHandler):
 
 
 def _formatted(handler: logging.Handler) -> logging.Handler:
-    handler.setFormatter(logging.Formatter(FORMAT))
+    handler.setFormatter(logging.Formatter(FORMAT, DATE_FORMAT))
     return handler
 
 
