@@ -11,6 +11,7 @@ import os
 import sqlite3
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from webapp import db as database
 from webapp import demo, logs
@@ -19,6 +20,10 @@ from webapp.config import Settings, SettingsError
 from webapp.models.accounts import hash_password
 from webapp.progress import Progress
 from webapp.resources import MIGRATIONS
+
+if TYPE_CHECKING:
+    from hypercorn.middleware import ProxyFixMiddleware
+    from quart import Quart
 
 ROLES = ("Student", "Librarian", "Admin")
 
@@ -69,7 +74,7 @@ def cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def served_app(settings: Settings | None = None):
+def served_app(settings: Settings | None = None) -> Quart | ProxyFixMiddleware:
     """The app as ``shelfmark serve`` runs it, in the one process or in each worker.
 
     Behind ``SHELFMARK_TRUSTED_PROXIES`` reverse proxies it is wrapped in
