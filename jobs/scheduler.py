@@ -23,11 +23,10 @@ from webapp.config import Settings
 from webapp.db import Database
 from webapp.leases import LeaseHeld
 from webapp.models import job_runs
-from webapp.reminder_stages import last_scheduled_run
+from webapp.reminder_stages import MISFIRE_GRACE, last_scheduled_run
 
 log = logging.getLogger(__name__)
 
-MISFIRE_GRACE = timedelta(hours=6)
 OUTBOX_SWEEP = timedelta(minutes=5)
 
 
@@ -42,15 +41,40 @@ async def nightly(db: Database, settings: Settings, trigger: str = "nightly") ->
     except LeaseHeld as busy:
         log.info("nightly reminders skipped: %s", busy)
         return
-    log.info("reminders for %s: %s", report.run_date, report.counts)
+    counts = report.counts
+    log.log(
+        logging.WARNING if report.error else logging.INFO,
+        "reminder run (%s) for %s: %d overdue, %d queued, %d sent, %d pending, %d failed, "
+        "%d cancelled%s",
+        trigger,
+        report.run_date,
+        counts.flagged,
+        counts.queued,
+        counts.sent,
+        counts.pending,
+        counts.failed,
+        report.cancelled,
+        f"; {report.error}" if report.error else "",
+    )
 
 
 async def sweep_outbox(db: Database, settings: Settings) -> None:
     """Send hold notices and due retries between nightly runs."""
     try:
-        await reminders.send_pending(db, settings)
+        delivery = await reminders.send_pending(db, settings)
     except LeaseHeld:
         return
+    # Quiet when there was nothing to send: the sweep runs every five minutes.
+    if delivery.sent or delivery.failed or delivery.deferred:
+        log.log(
+            logging.WARNING if delivery.error or delivery.failed else logging.INFO,
+            "outbox sweep: %d sent, %d failed, %d deferred, %d cancelled%s",
+            delivery.sent,
+            delivery.failed,
+            delivery.deferred,
+            delivery.cancelled,
+            f"; {delivery.error}" if delivery.error else "",
+        )
 
 
 async def start(db: Database, settings: Settings, now: datetime | None = None) -> AsyncIOScheduler:

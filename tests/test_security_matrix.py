@@ -37,6 +37,7 @@ EXPECTED = {
     "catalogue.search": PUBLIC,
     "catalogue.book": PUBLIC,
     "system.healthz": PUBLIC,
+    "system.prometheus_metrics": STAFF,
     "auth.login": PUBLIC,
     "auth.login_submit": PUBLIC,
     "auth.logout": PUBLIC,
@@ -91,6 +92,7 @@ POLICY_ROWS = {
     Access.PUBLIC: {PUBLIC},
     Access.LOGGED_IN: {SIGNED_IN, ALICES_OWN},
     Access.STAFF: {STAFF},
+    Access.STAFF_OR_MONITOR: {STAFF},
     Access.ADMIN: {ADMIN},
 }
 

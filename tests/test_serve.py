@@ -11,7 +11,7 @@ import subprocess
 
 from .server import launch_server, wait_until_up
 
-WORKER_LISTENING = re.compile(r"\[(\d+)\] \[INFO\] Running on ")
+WORKER_LISTENING = re.compile(r"\[(\d+)\] \[INFO\] hypercorn\.error: Running on ")
 
 
 def _exit_code(server: subprocess.Popen) -> int:

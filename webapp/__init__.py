@@ -10,8 +10,8 @@ from quart import Quart, current_app, g, redirect, request, session, url_for
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
-from webapp import htmx, request_context
-from webapp.access import endpoint_policy, permits
+from webapp import htmx, metrics, request_context
+from webapp.access import Access, address_allowed, endpoint_policy, permits
 from webapp.config import Settings
 from webapp.db import Database, migrate
 from webapp.models import accounts
@@ -142,10 +142,12 @@ def create_app(config: Settings | None = None) -> Quart:
 
     _check_every_route_has_a_policy(app)
 
+    app.before_request(metrics.start_timer)
     app.before_request(_load_user)
     app.before_request(_enforce_access)
     app.before_request(_check_csrf)
     app.after_request(_add_security_headers)
+    app.after_request(metrics.count_response)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     return app
@@ -195,6 +197,10 @@ async def _enforce_access():
     access = endpoint_policy(current_app.view_functions, request.endpoint)
     user = g.user
     if permits(access, user.role if user else None):
+        return None
+    if access is Access.STAFF_OR_MONITOR and address_allowed(
+        request.remote_addr, request_context.get_settings().metrics_allow
+    ):
         return None
     if user is None:
         login_url = url_for("auth.login", next=request.full_path.rstrip("?"))

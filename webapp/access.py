@@ -9,8 +9,11 @@ Object-level checks (a student sees only their own loans) stay in the views.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+import ipaddress
+from collections.abc import Callable, Iterable
 from typing import TypeVar
+
+from webapp.config import Network
 
 View = TypeVar("View", bound=Callable)
 
@@ -20,6 +23,9 @@ class Access(enum.Enum):
     LOGGED_IN = "any logged-in user"
     STAFF = "librarians and admins"
     ADMIN = "admins only"
+    # /metrics: staff, or a monitoring server at an address in SHELFMARK_METRICS_ALLOW
+    # (checked by the app's access hook, which knows the request's address).
+    STAFF_OR_MONITOR = "librarians and admins, or an address in SHELFMARK_METRICS_ALLOW"
 
 
 STAFF_ROLES = frozenset({"Librarian", "Admin"})
@@ -43,9 +49,18 @@ def permits(access: Access, role: str | None) -> bool:
         return False
     if access is Access.LOGGED_IN:
         return True
-    if access is Access.STAFF:
+    if access in (Access.STAFF, Access.STAFF_OR_MONITOR):
         return role in STAFF_ROLES
     return role == "Admin"
+
+
+def address_allowed(address: str | None, networks: Iterable[Network]) -> bool:
+    """Whether ``address`` (a request's client address) is in one of ``networks``."""
+    try:
+        client = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    return any(client in network for network in networks)
 
 
 # Endpoints that Quart itself defines, and so cannot carry a decorator.

@@ -8,6 +8,7 @@ import contextlib
 import gc
 import getpass
 import importlib.metadata
+import logging
 import os
 import sqlite3
 import sys
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from webapp import db as database
-from webapp import demo
+from webapp import demo, logs
 from webapp.clock import library_today
 from webapp.config import Settings, SettingsError
 from webapp.models.accounts import hash_password
@@ -24,6 +25,7 @@ from webapp.resources import MIGRATIONS
 from webapp.rules import ROLES
 
 if TYPE_CHECKING:
+    from hypercorn.middleware import ProxyFixMiddleware
     from quart import Quart
 
 # Exit codes, the same for every command (documented in --help and the README).
@@ -39,6 +41,8 @@ EXIT_CODES_HELP = f"""exit codes:
   {LEASE_HELD_EXIT}  run-reminders: another run is working right now; try again later
 
 Settings come from SHELFMARK_* environment variables (see the README)."""
+
+log = logging.getLogger("shelfmark")
 
 
 def _open_migrated(settings: Settings) -> sqlite3.Connection:
@@ -85,18 +89,32 @@ def cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def served_app(settings: Settings | None = None) -> Quart:
-    """The app as ``shelfmark serve`` runs it, in the one process or in each worker."""
+def served_app(settings: Settings | None = None) -> Quart | ProxyFixMiddleware:
+    """The app as ``shelfmark serve`` runs it, in the one process or in each worker.
+
+    Behind ``SHELFMARK_TRUSTED_PROXIES`` reverse proxies it is wrapped in
+    Hypercorn's proxy-headers middleware, so that the client's address (login
+    throttling, the access log) and scheme come from X-Forwarded-For and
+    X-Forwarded-Proto as the nearest proxies set them, never from the client.
+    """
+    from hypercorn.middleware import ProxyFixMiddleware
+
     from webapp import create_app
 
+    settings = settings or Settings.from_env()
+    logs.configure(settings)
+    logs.access_logger(settings)
     app = create_app(settings)
+    served = app
+    if settings.trusted_proxies:
+        served = ProxyFixMiddleware(app, mode="legacy", trusted_hops=settings.trusted_proxies)
     # Python's cycle collector walks every tracked object on each full
     # collection: with the imported framework that took 30 ms or more, in
     # the middle of whatever request was running (docs/benchmarks.md, Search).
     # What start-up created lives as long as the process; freezing it takes
     # it out of those walks.
     gc.freeze()
-    return app
+    return served
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -113,31 +131,47 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
+    # Open and migrate before Hypercorn starts: a database that cannot be used
+    # must stop the command with its reason, not leave a server that never listens.
+    # Migrating here also means workers never find a migration pending.
+    try:
+        _open_migrated(settings).close()
+    except (sqlite3.Error, OSError) as error:
+        print(f"Cannot serve: the database {settings.database}: {error}", file=sys.stderr)
+        return 1
     config = Config()
     config.bind = [f"{args.host}:{args.port}"]
-    config.accesslog = "-"
-    config.errorlog = "-"
-    print(
-        f"Shelfmark on http://{args.host}:{args.port}/ (database {settings.database}, "
-        f"{settings.workers} worker{'s' if settings.workers > 1 else ''})",
-        file=sys.stderr,
+    config.accesslog = logs.access_logger(settings)
+    if settings.trusted_proxies:
+        # Hypercorn writes the access line with the address it accepted the
+        # connection from (the proxy's); the client's address follows at the end.
+        config.access_log_format += ' "%({x-forwarded-for}i)s"'
+    config.errorlog = logs.error_logger()
+    log.info(
+        "Shelfmark on http://%s:%s/ (database %s, %s worker%s)",
+        args.host,
+        args.port,
+        settings.database,
+        settings.workers,
+        "s" if settings.workers > 1 else "",
     )
+    from webapp import metrics
+
     if settings.workers == 1:
         from hypercorn.asyncio import serve
 
-        asyncio.run(serve(served_app(settings), config))
+        with metrics.shared_between_workers(settings.workers):
+            asyncio.run(serve(served_app(settings), config))
         return 0
     from hypercorn.run import run
 
-    # Two workers applying the same migration at once would both find it
-    # pending; the schema is brought up to date once, before they start.
-    _open_migrated(settings).close()
     # Each worker is a new interpreter (multiprocessing's spawn) that builds
     # its settings from the environment, so --database travels there too.
     os.environ["SHELFMARK_DATABASE"] = str(settings.database)
     config.workers = settings.workers
     config.application_path = "webapp.cli:served_app()"
-    return run(config)
+    with metrics.shared_between_workers(settings.workers):
+        return run(config)
 
 
 def cmd_create_user(args: argparse.Namespace, settings: Settings) -> int:
@@ -184,6 +218,7 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{target} exists; pass --force to overwrite it.", file=sys.stderr)
         return 1
     pages = backup_database(settings.database, target)
+    log.info("backup of %s to %s: %d pages, integrity check ok", settings.database, target, pages)
     print(
         f"Backed up {settings.database} to {target} ({pages:,} pages); "
         "it passed an integrity check."
@@ -211,6 +246,15 @@ def _run_import(args: argparse.Namespace, settings: Settings, read, apply) -> in
     finally:
         conn.close()
     progress.finish()
+    log.info(
+        "import of %s: %d new, %d updated, %d duplicate, %d invalid, %d copies added",
+        args.file,
+        summary.new,
+        summary.updated,
+        summary.duplicate,
+        summary.invalid,
+        summary.copies_added,
+    )
     for line, problem in summary.problems[: args.show_problems]:
         print(f"  line {line}: {problem}")
     if len(summary.problems) > args.show_problems:
@@ -345,12 +389,10 @@ def cmd_run_reminders(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
-    import logging
     import signal
 
     from webapp.jobs import scheduler
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     _open_migrated(settings).close()
 
     async def run() -> int:
@@ -360,10 +402,11 @@ def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
             loop.add_signal_handler(signal_number, stop.set)
         async with database.Database(settings.database, readers=2) as db:
             running = await scheduler.start(db, settings)
-            print(
-                f"Scheduler: nightly reminders at {settings.reminder_time:%H:%M} "
-                f"{settings.timezone} (database {settings.database})",
-                file=sys.stderr,
+            log.info(
+                "Scheduler: nightly reminders at %s %s (database %s)",
+                f"{settings.reminder_time:%H:%M}",
+                settings.timezone,
+                settings.database,
             )
             await stop.wait()
             running.shutdown(wait=False)
@@ -499,6 +542,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env(**overrides)
     except SettingsError as error:
         parser.error(str(error))
+    logs.configure(settings)
     return args.handler(args, settings)
 
 

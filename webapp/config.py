@@ -5,6 +5,7 @@ Every setting is documented in the README; the names here are the contract.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field, fields, replace
 from datetime import time
@@ -44,6 +45,46 @@ def _parse_timezone(name: str, raw: str) -> str:
     return raw.strip()
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _parse_log_level(name: str, raw: str) -> str:
+    level = raw.strip().upper()
+    if level not in LOG_LEVELS:
+        raise SettingsError(
+            f"SHELFMARK_{name.upper()} must be one of {', '.join(LOG_LEVELS)}, not {raw!r}"
+        )
+    return level
+
+
+def _parse_networks(name: str, raw: str) -> tuple[Network, ...]:
+    """Comma-separated addresses or CIDR ranges (``10.0.0.5, 192.168.1.0/24``)."""
+    networks = []
+    for item in raw.split(","):
+        if not item.strip():
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item.strip(), strict=False))
+        except ValueError:
+            raise SettingsError(
+                f"SHELFMARK_{name.upper()} must list addresses or ranges like 10.0.0.5 or "
+                f"192.168.1.0/24, separated by commas; {item.strip()!r} is neither"
+            ) from None
+    return tuple(networks)
+
+
+def _parse_count(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise SettingsError(f"SHELFMARK_{name.upper()} must be 0 or a whole number, not {raw!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the app, the CLI and the scheduler may be configured with."""
@@ -64,6 +105,13 @@ class Settings:
     in_process_scheduler: bool = False
     search_cache_entries: int = 256
     workers: int = 1
+    # Operations (docs/operations.md): log level, the access log ("-" standard
+    # error, "off", or a file), who may read /metrics, and how many reverse
+    # proxies in front of the server may be believed about the client's address.
+    log_level: str = "INFO"
+    access_log: str = "-"
+    metrics_allow: tuple[Network, ...] = ()
+    trusted_proxies: int = 0
 
     @property
     def zone(self) -> ZoneInfo:
@@ -87,6 +135,8 @@ class Settings:
 
 
 def _convert(name: str, type_name: str, raw: str) -> object:
+    if name in _NAMED_PARSERS:
+        return _NAMED_PARSERS[name](name, raw)
     if type_name == "bool":
         return _parse_bool(name, raw)
     if type_name == "int":
@@ -105,6 +155,12 @@ def _convert(name: str, type_name: str, raw: str) -> object:
         return _parse_time(name, raw)
     if type_name == "Path":
         return Path(raw)
-    if name == "timezone":
-        return _parse_timezone(name, raw)
     return raw
+
+
+_NAMED_PARSERS = {
+    "timezone": _parse_timezone,
+    "log_level": _parse_log_level,
+    "metrics_allow": _parse_networks,
+    "trusted_proxies": _parse_count,
+}

@@ -22,7 +22,8 @@ import asyncio
 import inspect
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -53,10 +54,33 @@ CONNECTION_PRAGMAS = (
 )
 
 
+MIGRATION_LOCK_WAIT = 15 * 60  # seconds another process's migrations may take before we give up
+SWITCH_TO_WAL_WAIT = 60
+
+
+def _execute_when_unlocked(conn: sqlite3.Connection, sql: str, seconds: float) -> None:
+    """Run ``sql``, trying again while another process holds the lock it needs.
+
+    SQLite answers "database is locked" without waiting ``busy_timeout`` when
+    two processes switch a new file to WAL at once, and ``BEGIN IMMEDIATE``
+    gives up after ``busy_timeout`` even though a long migration in another
+    process will finish: both are worth waiting for.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            conn.execute(sql)
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def configure(conn: sqlite3.Connection) -> sqlite3.Connection:
     """Apply the project's pragmas to a plain ``sqlite3`` connection."""
     conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode = WAL")
+    _execute_when_unlocked(conn, "PRAGMA journal_mode = WAL", SWITCH_TO_WAL_WAIT)
     for pragma in CONNECTION_PRAGMAS:
         conn.execute(pragma)
     return conn
@@ -91,28 +115,54 @@ def schema_version(conn: sqlite3.Connection) -> int:
     return conn.execute("PRAGMA user_version").fetchone()[0]
 
 
+def _statements(script: str) -> Iterator[str]:
+    """The statements of a migration, one by one (a trigger's body stays whole).
+
+    ``executescript`` would be simpler but commits any open transaction before
+    it starts, so it cannot run inside the one that holds the migration lock.
+    """
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            yield pending
+            pending = ""
+    if pending.strip(" \t\n;"):
+        yield pending
+
+
 def migrate(conn: sqlite3.Connection, directory: Path, target: int | None = None) -> list[int]:
     """Apply pending migrations, each in its own transaction; return those applied.
 
     The version lives in ``PRAGMA user_version``, written in the same
     transaction as the migration, so a crash leaves either the old schema with
     the old number or the new schema with the new one.
+
+    Two processes may start together on the same file (the web server and the
+    scheduler restarted at once). Each migration therefore takes SQLite's write
+    lock first and reads the version inside that transaction: the second
+    process waits for the first, then finds the migration applied and skips
+    it, instead of failing with "table ... already exists".
     """
     applied = []
-    current = schema_version(conn)
     for number, path in migration_files(directory):
-        if number <= current or (target is not None and number > target):
+        if number <= schema_version(conn) or (target is not None and number > target):
             continue
         script = path.read_text(encoding="utf-8")
+        _execute_when_unlocked(conn, "BEGIN IMMEDIATE", MIGRATION_LOCK_WAIT)
         try:
-            conn.executescript(
-                f"BEGIN IMMEDIATE;\n{script}\n;PRAGMA user_version = {number};\nCOMMIT;"
-            )
+            already_applied = schema_version(conn) >= number
+            if not already_applied:
+                for statement in _statements(script):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number}")
+            conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        applied.append(number)
+        if not already_applied:
+            applied.append(number)
     return applied
 
 

@@ -84,6 +84,11 @@ def stage_heading(stage: int) -> str:
     return f"Overdue by {stage} day{'s' if stage != 1 else ''} or more"
 
 
+# How late the scheduler may still start a nightly run it missed (a busy or
+# restarting machine); /healthz calls a run overdue only after this grace.
+MISFIRE_GRACE = timedelta(hours=6)
+
+
 def last_scheduled_run(now: datetime, at: time, zone: ZoneInfo) -> datetime:
     """The most recent moment the nightly run was due, at or before ``now``."""
     local = now.astimezone(zone)
