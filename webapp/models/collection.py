@@ -413,7 +413,8 @@ async def create_patron(db: Database, values: dict) -> int:
     async with db.transaction() as tx:
         await _check_patron_unique(tx, values, 0)
         return await tx.insert(
-            f"INSERT INTO Users (Name, Role, Email, CardNumber, GroupName, Active) VALUES {_PATRON_PARAMS}",
+            "INSERT INTO Users (Name, Role, Email, CardNumber, GroupName, Active) "
+            f"VALUES {_PATRON_PARAMS}",
             {**values, "active": int(values["active"])},
         )
 
@@ -422,8 +423,9 @@ async def update_patron(db: Database, user_id: int, values: dict) -> None:
     async with db.transaction() as tx:
         await _check_patron_unique(tx, values, user_id)
         await tx.execute(
-            "UPDATE Users SET Name = :name, Role = :role, Email = :email, CardNumber = :card_number, "
-            "GroupName = :group, Active = :active WHERE UserID = :user_id",
+            "UPDATE Users SET Name = :name, Role = :role, Email = :email, "
+            "CardNumber = :card_number, GroupName = :group, Active = :active "
+            "WHERE UserID = :user_id",
             {**values, "active": int(values["active"]), "user_id": user_id},
         )
         if not values["active"]:
