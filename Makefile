@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint serve schema bench browser-deps clean
+.PHONY: run test lint typecheck serve schema bench browser-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,16 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(MAKE) --no-print-directory typecheck
+
+# mypy checks the package as it is installed: jobs/ travels as webapp/jobs
+# (pyproject.toml), so a copy in build/typecheck/ puts it there; the paths in
+# mypy's messages are mapped back to the checkout's.
+typecheck: $(STAMP)
+	rm -rf build/typecheck && mkdir -p build/typecheck
+	cp -r webapp build/typecheck/webapp && cp -r jobs build/typecheck/webapp/jobs
+	cd build/typecheck && ../../$(BIN)/mypy --config-file ../../pyproject.toml webapp \
+		> ../mypy.txt; status=$$?; sed 's|^webapp/jobs/|jobs/|' ../mypy.txt; exit $$status
 
 # Regenerate sql/schema.sql, the readable current schema, from the migrations.
 schema: $(STAMP)

@@ -192,9 +192,11 @@ async def _load_user() -> None:
 
 
 async def _enforce_access():
-    if request.url_rule is None:
+    if request.url_rule is None or request.endpoint is None:
         return None
     access = endpoint_policy(current_app.view_functions, request.endpoint)
+    if access is None:  # create_app refuses to start with such a route
+        raise RuntimeError(f"no access policy for {request.endpoint}")
     user = g.user
     if permits(access, user.role if user else None):
         return None
@@ -253,9 +255,9 @@ ERROR_MESSAGES = {
 async def _http_error(error: HTTPException):
     if error.code and error.code < 400:
         return error
-    message = ERROR_MESSAGES.get(error.code, error.description or "Something went wrong.")
-    response = await htmx.render_error(error.code or 500, message)
-    return response
+    status = error.code or 500
+    message = ERROR_MESSAGES.get(status, error.description or "Something went wrong.")
+    return await htmx.render_error(status, message)
 
 
 async def _unexpected_error(error: Exception):

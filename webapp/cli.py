@@ -12,6 +12,7 @@ import logging
 import os
 import sqlite3
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -105,7 +106,7 @@ def served_app(settings: Settings | None = None) -> Quart | ProxyFixMiddleware:
     logs.configure(settings)
     logs.access_logger(settings)
     app = create_app(settings)
-    served = app
+    served: Quart | ProxyFixMiddleware = app
     if settings.trusted_proxies:
         served = ProxyFixMiddleware(app, mode="legacy", trusted_hops=settings.trusted_proxies)
     # Python's cycle collector walks every tracked object on each full
@@ -538,8 +539,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        overrides = {"database": Path(args.database)} if args.database else {}
-        settings = Settings.from_env(**overrides)
+        settings = Settings.from_env()
+        if args.database:
+            settings = replace(settings, database=Path(args.database))
     except SettingsError as error:
         parser.error(str(error))
     logs.configure(settings)

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import time
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEVELOPMENT_SECRET_KEY = "development-only-secret-key-do-not-use-in-production"
@@ -122,15 +124,16 @@ class Settings:
         return self.secret_key == DEVELOPMENT_SECRET_KEY
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Build settings from ``SHELFMARK_<NAME>`` variables, then apply ``overrides``."""
-        environ = os.environ if environ is None else environ
-        values: dict[str, object] = {}
+        source: Mapping[str, str] = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
         for f in fields(cls):
-            raw = environ.get(f"SHELFMARK_{f.name.upper()}")
+            raw = source.get(f"SHELFMARK_{f.name.upper()}")
             if raw is None:
                 continue
-            values[f.name] = _convert(f.name, f.type, raw)
+            # With postponed annotations a field's type is its annotation's text.
+            values[f.name] = _convert(f.name, str(f.type), raw)
         return replace(cls(**values), **overrides)
 
 

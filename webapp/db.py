@@ -341,6 +341,13 @@ class Database:
         row = await self.fetch_one(sql, params)
         return None if row is None else row[0]
 
+    async def fetch_row(self, sql: str, params: Params = ()) -> sqlite3.Row:
+        """The one row of a query that always returns one (aggregates, such as counts)."""
+        row = await self.fetch_one(sql, params)
+        if row is None:
+            raise RuntimeError("the query returned no row")
+        return row
+
     async def read(
         self,
         function: Callable[Concatenate[sqlite3.Connection, P], T],

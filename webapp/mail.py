@@ -119,7 +119,8 @@ def envelope_sender(mail_from: str) -> str:
 
 
 class Transport(Protocol):
-    name: Literal["smtp", "mailbox"]
+    @property
+    def name(self) -> Literal["smtp", "mailbox"]: ...
 
     async def open(self) -> Outcome | None: ...
 

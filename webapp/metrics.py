@@ -151,10 +151,10 @@ class _DatabaseState:
         return self._families
 
 
-def _timestamp(moment: datetime | str | None) -> float | None:
+def _timestamp(moment: datetime | str) -> float:
     if isinstance(moment, str):
         moment = job_runs.parse_stamp(moment)
-    return None if moment is None else moment.timestamp()
+    return moment.timestamp()
 
 
 async def _database_state() -> list[GaugeMetricFamily]:

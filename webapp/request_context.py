@@ -30,7 +30,17 @@ def get_search_cache() -> SearchCache:
 
 
 def current_user() -> User | None:
+    """Who is signed in, or None (public pages)."""
     return g.get("user")
+
+
+def signed_in_user() -> User:
+    """Who is signed in, on a route whose policy requires someone (``@allow`` other than
+    PUBLIC): the access hook has already turned everyone else away."""
+    user = g.get("user")
+    if user is None:
+        raise RuntimeError(f"{request.endpoint} needs a signed-in user but has a public policy")
+    return user
 
 
 def sign_in_url() -> str:

@@ -100,7 +100,7 @@ def record_to_row(line: int, record: pymarc.Record) -> BookRow:
             raise ValueError("the record has no title (245 $a)")
         row.title = clean_text(title, 500)
         names = [
-            _nfc(value).rstrip(" ,.").strip()
+            unicodedata.normalize("NFC", value).rstrip(" ,.").strip()
             for tag in ("100", "110", "700", "710")
             for found in record.get_fields(tag)
             for value in found.get_subfields("a")
@@ -129,10 +129,10 @@ def record_to_row(line: int, record: pymarc.Record) -> BookRow:
         row.year = _year(record)
         row.language = _language(record)
         for holding in record.get_fields("852"):
-            barcode = (holding.get_subfields("p") or [None])[0]
+            barcode = next(iter(holding.get_subfields("p")), None)
             if barcode:
                 row.barcodes.append(barcode.strip())
-            location = (holding.get_subfields("c") or holding.get_subfields("b") or [None])[0]
+            location = next(iter(holding.get_subfields("c") or holding.get_subfields("b")), None)
             if location and row.location is None:
                 row.location = clean_text(_nfc(location), 100)
         for code in row.barcodes:

@@ -86,7 +86,7 @@ class LoginRefusal:
 async def login_refusal(db: Database, email: str, address: str) -> LoginRefusal | None:
     """Whether this account or address has failed too often lately to try again yet."""
     since = timestamp(utc_now() - THROTTLE_WINDOW)
-    row = await db.fetch_one(
+    row = await db.fetch_row(
         """
         SELECT (SELECT count(*) FROM LoginFailures WHERE Email = ? AND At > ?) AS ByEmail,
                (SELECT min(At) FROM (SELECT At FROM LoginFailures WHERE Email = ? AND At > ?

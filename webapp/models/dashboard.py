@@ -48,7 +48,7 @@ async def counts(db: Database, today: date) -> Counts:
     Overdue means due before today (in the library's timezone) and not back:
     a loan due today is not overdue yet.
     """
-    row = await db.fetch_one(
+    row = await db.fetch_row(
         """
         SELECT (SELECT count(*) FROM Books WHERE WithdrawnAt IS NULL) AS Titles,
                (SELECT count(*) FROM Copies WHERE Status = 'in_stock') AS Copies,

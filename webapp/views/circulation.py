@@ -16,7 +16,7 @@ from webapp.clock import library_today
 from webapp.models import catalogue, events, holds, loans, records, undo
 from webapp.models.outcome import Outcome
 from webapp.models.patrons import get_patron
-from webapp.request_context import current_user, get_db, get_settings
+from webapp.request_context import get_db, get_settings, signed_in_user
 from webapp.search_query import parse as parse_query
 
 blueprint = Blueprint("circulation", __name__)
@@ -122,7 +122,7 @@ async def desk_scan():
         loans.desk_scan,
         code=code,
         patron_id=session.get("desk_patron"),
-        actor_id=current_user().user_id,
+        actor_id=signed_in_user().user_id,
         today=_today(),
         mode=mode,
         library_name=get_settings().library_name,
@@ -153,7 +153,7 @@ async def desk_renew():
         outcome = Outcome("not_found", "There is no such open loan.")
     else:
         outcome = await get_db().write(
-            loans.renew, loan_id=loan_id, actor_id=current_user().user_id, today=_today()
+            loans.renew, loan_id=loan_id, actor_id=signed_in_user().user_id, today=_today()
         )
     if outcome.patron_id and not session.get("desk_patron"):
         session["desk_patron"] = outcome.patron_id
@@ -163,7 +163,7 @@ async def desk_renew():
 @blueprint.post("/desk/undo")
 @allow(Access.STAFF)
 async def desk_undo():
-    outcome = await get_db().write(undo.undo_last, actor_id=current_user().user_id)
+    outcome = await get_db().write(undo.undo_last, actor_id=signed_in_user().user_id)
     return await _desk_answer(outcome)
 
 
@@ -180,7 +180,7 @@ async def desk_hold():
             Outcome("refused", "No title has that ISBN, copy barcode or number.", patron_id)
         )
     outcome = await get_db().write(
-        holds.place_hold, book_id=book_id, patron_id=patron_id, actor_id=current_user().user_id
+        holds.place_hold, book_id=book_id, patron_id=patron_id, actor_id=signed_in_user().user_id
     )
     return await _desk_answer(outcome)
 
@@ -212,7 +212,7 @@ async def desk_done():
 
 async def _account_context(message: dict | None) -> dict:
     db = get_db()
-    user = current_user()
+    user = signed_in_user()
     today = _today()
     return {
         "panel": await db.read(records.patron_panel, user.user_id, today),
@@ -247,7 +247,7 @@ async def account():
 @blueprint.post("/account/loans/<int:loan_id>/renew")
 @allow(Access.LOGGED_IN)
 async def account_renew(loan_id: int):
-    user = current_user()
+    user = signed_in_user()
     outcome = await get_db().write(
         loans.renew, loan_id=loan_id, actor_id=user.user_id, today=_today(), owner_id=user.user_id
     )
@@ -257,7 +257,7 @@ async def account_renew(loan_id: int):
 @blueprint.post("/account/holds/<int:hold_id>/cancel")
 @allow(Access.LOGGED_IN)
 async def account_cancel_hold(hold_id: int):
-    user = current_user()
+    user = signed_in_user()
     outcome = await get_db().write(
         holds.cancel_hold,
         hold_id=hold_id,
@@ -273,7 +273,7 @@ async def account_cancel_hold(hold_id: int):
 @allow(Access.LOGGED_IN)
 async def place_hold(book_id: int):
     """A patron holds a title for themselves; the answer is My account, showing the queue."""
-    user = current_user()
+    user = signed_in_user()
     outcome = await get_db().write(
         holds.place_hold, book_id=book_id, patron_id=user.user_id, actor_id=user.user_id
     )

@@ -14,7 +14,7 @@ from webapp import htmx, validation
 from webapp.access import Access, allow
 from webapp.models import catalogue, collection
 from webapp.models.patrons import get_patron
-from webapp.request_context import current_user, get_db
+from webapp.request_context import get_db, signed_in_user
 from webapp.search_query import format_isbn
 
 blueprint = Blueprint("collection", __name__)
@@ -122,7 +122,7 @@ async def edit_book(book_id: int):
 @allow(Access.STAFF)
 async def withdraw_book(book_id: int):
     await _book_or_404(book_id)
-    await collection.withdraw_book(get_db(), book_id, current_user().user_id)
+    await collection.withdraw_book(get_db(), book_id, signed_in_user().user_id)
     return htmx.redirect(url_for("catalogue.book", book_id=book_id))
 
 
@@ -222,7 +222,7 @@ async def edit_copy(copy_id: int):
     form = await request.form
     values, errors = collection.check_copy_form(form)
     if not errors:
-        await collection.update_copy(get_db(), copy, values, current_user().user_id)
+        await collection.update_copy(get_db(), copy, values, signed_in_user().user_id)
         return htmx.redirect(url_for("collection.book_copies", book_id=copy.book_id))
     return await _form(
         "collection/copy_form.html",
@@ -300,7 +300,7 @@ async def patrons():
 
 
 def _roles_for_editor() -> tuple[str, ...]:
-    user = current_user()
+    user = signed_in_user()
     return validation.ROLES if user.is_admin else tuple(r for r in validation.ROLES if r != "Admin")
 
 
@@ -322,7 +322,7 @@ async def new_patron():
         )
     form = await request.form
     values, errors = collection.check_patron_form(form)
-    if values.get("role") == "Admin" and not current_user().is_admin:
+    if values.get("role") == "Admin" and not signed_in_user().is_admin:
         return await _admin_only()
     if not errors:
         try:
@@ -349,7 +349,7 @@ async def edit_patron(user_id: int):
     if patron is None:
         abort(404)
     context = {"patron_id": user_id, "roles": _roles_for_editor()}
-    if patron.role == "Admin" and not current_user().is_admin:
+    if patron.role == "Admin" and not signed_in_user().is_admin:
         return await _admin_only()
     if request.method == "GET":
         return await _form(
@@ -361,7 +361,7 @@ async def edit_patron(user_id: int):
         )
     form = await request.form
     values, errors = collection.check_patron_form(form)
-    if values.get("role") == "Admin" and not current_user().is_admin:
+    if values.get("role") == "Admin" and not signed_in_user().is_admin:
         return await _admin_only()
     if not errors:
         try:
@@ -387,7 +387,7 @@ async def delete_patron(user_id: int):
     patron = await get_db().read(get_patron, user_id)
     if patron is None:
         abort(404)
-    if patron.role == "Admin" and not current_user().is_admin:
+    if patron.role == "Admin" and not signed_in_user().is_admin:
         return await _admin_only()
     reason = await collection.delete_patron(get_db(), user_id)
     if reason is None:

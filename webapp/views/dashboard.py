@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from quart import Blueprint, request
 
 from webapp import htmx
@@ -30,7 +32,7 @@ async def dashboard():
         sort = "days"
     overdue = await model.overdue_loans(db, today, sort)
     counts = await model.counts(db, today)
-    context = {"overdue": overdue, "sort": sort, "counts": counts, "today": today}
+    context: dict[str, Any] = {"overdue": overdue, "sort": sort, "counts": counts, "today": today}
     if not htmx.is_htmx():
         activity = await model.daily_activity(db, today, settings.zone)
         since = model.term_start(today)

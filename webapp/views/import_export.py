@@ -25,7 +25,7 @@ from webapp.exporting import EXPORTS, stream_csv
 from webapp.importing import books as book_import
 from webapp.importing import marc as marc_import
 from webapp.importing import patrons as patron_import
-from webapp.request_context import current_user, get_db, get_settings
+from webapp.request_context import get_db, get_settings, signed_in_user
 
 blueprint = Blueprint("import_export", __name__)
 
@@ -204,7 +204,7 @@ async def import_preview():
         return await _start_page("There is no upload waiting: choose the file again.", 409)
     state, path = pending
     mapping = _mapping_from(request.args)
-    allow_admin = current_user().is_admin
+    allow_admin = signed_in_user().is_admin
     try:
         header, used, total, summary, message = await asyncio.to_thread(
             _preview_work, get_db().path, state["kind"], path, mapping, allow_admin
@@ -240,7 +240,7 @@ async def import_confirm():
     mapping = _mapping_from(form)
     try:
         summary = await asyncio.to_thread(
-            _apply_work, get_db().path, state["kind"], path, mapping, current_user().is_admin
+            _apply_work, get_db().path, state["kind"], path, mapping, signed_in_user().is_admin
         )
     except ValueError as error:
         return await _start_page(f"Nothing was imported: {error}", 422)

@@ -9,7 +9,7 @@ from quart import Blueprint, redirect, render_template, request, session, url_fo
 from webapp import rules
 from webapp.access import Access, allow
 from webapp.models import rule_settings
-from webapp.request_context import current_user, get_db
+from webapp.request_context import get_db, signed_in_user
 
 blueprint = Blueprint("rules", __name__)
 
@@ -64,13 +64,16 @@ async def rules_save():
     errors: dict[str, str] = {}
     loan_rules = []
     for role in rules.ROLES:
-        values = {}
+        values: dict[str, int] = {}
         for name, label, lowest, highest in RULE_FIELDS:
             field = f"{role}-{name}"
             value = _bounded_int(form.get(field), lowest, highest)
             if value is None:
                 errors[field] = f"{label}: a whole number from {lowest} to {highest}."
-            values[name] = value
+            else:
+                values[name] = value
+        if len(values) < len(RULE_FIELDS):
+            continue
         loan_rules.append(
             rules.LoanRule(
                 role=role,
@@ -87,14 +90,14 @@ async def rules_save():
             "Days to collect a hold: a whole number from "
             f"{PICKUP_DAYS_RANGE[0]} to {PICKUP_DAYS_RANGE[1]}."
         )
-    if errors:
+    if errors or pickup_days is None:
         return await _page(errors=errors, form=form, status=422)
     changes = await get_db().write(
         rule_settings.save_rules,
         loan_rules=loan_rules,
         closed_weekdays=closed_weekdays,
         pickup_days=pickup_days,
-        actor_id=current_user().user_id,
+        actor_id=signed_in_user().user_id,
     )
     session["rules_message"] = f"Saved: {'; '.join(changes)}." if changes else "Nothing changed."
     return redirect(url_for("rules.rules_page"), 303)
@@ -112,7 +115,7 @@ async def closed_day_add():
     if len(reason) > 200:
         return await _page(errors={"reason": "Keep the reason under 200 characters."}, status=422)
     added = await get_db().write(
-        rule_settings.add_closed_day, day=day, reason=reason, actor_id=current_user().user_id
+        rule_settings.add_closed_day, day=day, reason=reason, actor_id=signed_in_user().user_id
     )
     session["rules_message"] = (
         f"Closed on {day:%A %-d %B %Y}." if added else f"{day:%A %-d %B %Y} was already closed."
@@ -128,7 +131,7 @@ async def closed_day_remove(day: str):
     except ValueError:
         parsed = None
     removed = parsed is not None and await get_db().write(
-        rule_settings.remove_closed_day, day=parsed, actor_id=current_user().user_id
+        rule_settings.remove_closed_day, day=parsed, actor_id=signed_in_user().user_id
     )
     if not removed:
         return await _page(
