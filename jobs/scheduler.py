@@ -21,7 +21,7 @@ from webapp.jobs import reminders
 
 from webapp.config import Settings
 from webapp.db import Database
-from webapp.models import job_runs
+from webapp.models import job_runs, scheduler_heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,13 @@ async def sweep_outbox(db: Database, settings: Settings) -> None:
         return
 
 
+async def beat(db: Database) -> None:
+    """Record that this scheduler is alive: `shelfmark healthcheck --scheduler` reads it."""
+    await db.write(
+        scheduler_heartbeat.record_beat, scheduler_heartbeat.this_process(), datetime.now(UTC)
+    )
+
+
 async def start(db: Database, settings: Settings, now: datetime | None = None) -> AsyncIOScheduler:
     """Start the scheduler on the running event loop; queue a catch-up run if one is due."""
     scheduler = AsyncIOScheduler(timezone=settings.zone)
@@ -81,6 +88,16 @@ async def start(db: Database, settings: Settings, now: datetime | None = None) -
         IntervalTrigger(seconds=int(OUTBOX_SWEEP.total_seconds())),
         args=(db, settings),
         id="outbox-sweep",
+        coalesce=True,
+        max_instances=1,
+    )
+    # The first beat at once, so a health check passes as soon as the scheduler is up.
+    scheduler.add_job(
+        beat,
+        IntervalTrigger(seconds=int(scheduler_heartbeat.BEAT_EVERY.total_seconds())),
+        args=(db,),
+        id="heartbeat",
+        next_run_time=datetime.now(UTC),
         coalesce=True,
         max_instances=1,
     )
