@@ -115,7 +115,7 @@ def docker_env() -> Iterator[dict[str, str]]:
     """A private Docker engine for the session; its environment for docker commands."""
     reason = _unavailable()
     if reason:
-        if os.environ.get("CI") == "true":
+        if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"CI=true but the Docker tests cannot run: {reason}")
         pytest.skip(reason)
     # Unix socket paths are limited to about 100 characters: a short folder.
@@ -197,7 +197,7 @@ def _base_tarball(work: Path) -> Path:
 
 
 def _build_context(work: Path) -> Path:
-    """The checkout's files (tracked or new, not ignored) plus a wheelhouse built here."""
+    """The checkout's files (tracked or new, not ignored) plus a wheelhouse built from them."""
     context = work / "context"
     listed = _run(["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=REPO).stdout
     for name in filter(None, listed.split("\0")):
@@ -206,8 +206,20 @@ def _build_context(work: Path) -> Path:
             target = context / name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
+    # From the copy, not the checkout: setuptools builds in a build/ folder
+    # next to the source and packs whatever it finds there, so a checkout's
+    # stale build/ would hide a package missing from pyproject.toml.
     _run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "-w", str(context / "wheelhouse"), str(REPO)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "-w",
+            str(context / "wheelhouse"),
+            str(context),
+        ],
         timeout=600,
     )
     return context
