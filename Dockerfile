@@ -11,14 +11,17 @@ ARG BASE_IMAGE=python:3.11-slim
 # Stage 1: the wheelhouse, wheels of Shelfmark and of every dependency. A
 # wheelhouse/ folder in the build context is used as it is (built on a machine
 # with the same Python version); without one, pip builds it here from PyPI.
+# WHEELHOUSE_PIP_ARGS adds options to that pip, such as a local mirror:
+#   --build-arg WHEELHOUSE_PIP_ARGS="--index-url https://pypi.school.example/simple"
 FROM ${BASE_IMAGE} AS wheels
+ARG WHEELHOUSE_PIP_ARGS=""
 COPY . /src
 RUN if [ -d /src/wheelhouse ]; then \
         mv /src/wheelhouse /wheelhouse; \
     else \
         python3 -m venv /opt/build \
         && /opt/build/bin/pip wheel --no-cache-dir --disable-pip-version-check \
-            -w /wheelhouse /src; \
+            $WHEELHOUSE_PIP_ARGS -w /wheelhouse /src; \
     fi
 
 # Stage 2: the wheel installed into a venv from that wheelhouse only, so the

@@ -14,7 +14,10 @@ skipped, unless CI=true: CI must run them.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
+import http.server
 import json
 import os
 import shutil
@@ -24,6 +27,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -202,9 +206,8 @@ def _base_tarball(work: Path) -> Path:
     return tarball
 
 
-def _build_context(work: Path) -> Path:
-    """The checkout's files (tracked or new, not ignored) plus a wheelhouse built from them."""
-    context = work / "context"
+def _checkout_copy(context: Path) -> Path:
+    """The checkout's files, tracked or new but not ignored, copied to ``context``."""
     listed = _run(["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=REPO).stdout
     for name in filter(None, listed.split("\0")):
         source = REPO / name
@@ -212,32 +215,42 @@ def _build_context(work: Path) -> Path:
             target = context / name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
-    # From the copy, not the checkout: setuptools builds in a build/ folder
-    # next to the source and packs whatever it finds there, so a checkout's
-    # stale build/ would hide a package missing from pyproject.toml.
-    _run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "-q",
-            "-w",
-            str(context / "wheelhouse"),
-            str(context),
-        ],
-        timeout=600,
-    )
     return context
 
 
 @pytest.fixture(scope="session")
-def image(docker_env, tmp_path_factory) -> str:
-    """shelfmark:latest built from the Dockerfile on a Debian base, with no network."""
-    work = tmp_path_factory.mktemp("docker-build")
-    with _base_tarball(work).open("rb") as tarball:
+def wheelhouse(tmp_path_factory) -> Path:
+    """Wheels of Shelfmark and its dependencies, built here from a copy of the checkout.
+
+    From a copy, not the checkout: setuptools builds in a build/ folder next to
+    the source and packs whatever it finds there, so a checkout's stale build/
+    would hide a package missing from pyproject.toml.
+    """
+    work = tmp_path_factory.mktemp("wheelhouse")
+    source = _checkout_copy(work / "source")
+    _run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "-w", str(work / "wheels"), str(source)],
+        timeout=600,
+    )
+    return work / "wheels"
+
+
+@pytest.fixture(scope="session")
+def base_image(docker_env, tmp_path_factory) -> str:
+    """Debian bookworm with python3 and venv, imported into the private engine."""
+    with _base_tarball(tmp_path_factory.mktemp("debootstrap")).open("rb") as tarball:
         _run(["docker", "import", "-", BASE_IMAGE], env=docker_env, stdin=tarball)
-    context = _build_context(work)
+    return BASE_IMAGE
+
+
+@pytest.fixture(scope="session")
+def image(docker_env, base_image, wheelhouse, tmp_path_factory) -> str:
+    """shelfmark:latest built from the Dockerfile on a Debian base, with no network.
+
+    The build context is the checkout's files plus the wheelhouse.
+    """
+    context = _checkout_copy(tmp_path_factory.mktemp("docker-build") / "context")
+    shutil.copytree(wheelhouse, context / "wheelhouse")
     _run(
         [
             "docker",
@@ -245,7 +258,7 @@ def image(docker_env, tmp_path_factory) -> str:
             "--network",
             "none",
             "--build-arg",
-            f"BASE_IMAGE={BASE_IMAGE}",
+            f"BASE_IMAGE={base_image}",
             "-t",
             "shelfmark:latest",
             str(context),
@@ -357,7 +370,7 @@ def test_the_image_and_the_compose_stack_run_a_library(stack, docker_env, tmp_pa
     _wait_for("a healthy scheduler", lambda: stack.health("scheduler") == "healthy")
     check = stack.exec("scheduler", "shelfmark", "healthcheck", "--scheduler")
     assert check.stdout.startswith("healthy: scheduler heartbeat")
-    rerun = stack.compose("run", "--rm", "--no-deps", "scheduler", "shelfmark", "run-reminders")
+    rerun = stack.exec("scheduler", "shelfmark", "run-reminders")
     assert "Reminders for" in rerun.stdout
 
     # Neither process runs as root, and the database belongs to their user.
@@ -425,3 +438,61 @@ def test_compose_refuses_to_start_without_a_secret_key():
         timeout=60,
     )
     assert result.returncode != 0 and "set a secret key" in result.stderr
+
+
+@contextlib.contextmanager
+def _package_index(wheelhouse: Path, links: Path) -> Iterator[str]:
+    """A find-links page on this machine with the wheels a build from source needs.
+
+    It stands in for PyPI, which containers cannot reach here: Shelfmark's
+    dependencies (not Shelfmark itself) and setuptools, to build Shelfmark.
+    """
+    shutil.copytree(wheelhouse, links, ignore=shutil.ignore_patterns("shelfmark-*"))
+    _run(
+        [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(links)]
+        + ["setuptools>=77"],
+        timeout=300,
+    )
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(links))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_without_a_wheelhouse_the_build_makes_one_with_pip(
+    docker_env, base_image, wheelhouse, tmp_path
+):
+    context = _checkout_copy(tmp_path / "context")
+    with _package_index(wheelhouse, tmp_path / "links") as package_index:
+        _run(
+            [
+                "docker",
+                "build",
+                "--network",
+                "host",
+                "--target",
+                "wheels",
+                "--build-arg",
+                f"BASE_IMAGE={base_image}",
+                "--build-arg",
+                f"WHEELHOUSE_PIP_ARGS=--no-index --find-links {package_index}",
+                "-t",
+                "shelfmark-wheels:ci",
+                str(context),
+            ],
+            env=docker_env,
+            timeout=900,
+        )
+    listed = _run(
+        ["docker", "run", "--rm", "--network", "none", "shelfmark-wheels:ci", "ls", "/wheelhouse"],
+        env=docker_env,
+    ).stdout.split()
+    assert "shelfmark-0.1.0-py3-none-any.whl" in listed
+    assert any(name.startswith("quart-") for name in listed)
+    _run(["docker", "rmi", "shelfmark-wheels:ci"], env=docker_env)
