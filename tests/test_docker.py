@@ -341,6 +341,8 @@ def stack(image, docker_env) -> Iterator[Stack]:
     try:
         yield running
     finally:
+        # Shown by pytest when the test failed: why a container stopped or is unhealthy.
+        print(running.compose("logs", "--no-color", "--tail", "40", check=False).stdout)
         running.compose("down", "-v", "--remove-orphans", "--timeout", "10", check=False)
 
 
