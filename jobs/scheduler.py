@@ -22,7 +22,7 @@ from webapp.jobs import reminders
 from webapp.config import Settings
 from webapp.db import Database
 from webapp.leases import LeaseHeld
-from webapp.models import job_runs
+from webapp.models import job_runs, scheduler_heartbeat
 from webapp.reminder_stages import MISFIRE_GRACE, last_scheduled_run
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,13 @@ async def sweep_outbox(db: Database, settings: Settings) -> None:
         )
 
 
+async def beat(db: Database) -> None:
+    """Record that this scheduler is alive: `shelfmark healthcheck --scheduler` reads it."""
+    await db.write(
+        scheduler_heartbeat.record_beat, scheduler_heartbeat.this_process(), datetime.now(UTC)
+    )
+
+
 async def start(db: Database, settings: Settings, now: datetime | None = None) -> AsyncIOScheduler:
     """Start the scheduler on the running event loop; queue a catch-up run if one is due."""
     scheduler = AsyncIOScheduler(timezone=settings.zone)
@@ -98,6 +105,16 @@ async def start(db: Database, settings: Settings, now: datetime | None = None) -
         IntervalTrigger(seconds=int(OUTBOX_SWEEP.total_seconds())),
         args=(db, settings),
         id="outbox-sweep",
+        coalesce=True,
+        max_instances=1,
+    )
+    # The first beat at once, so a health check passes as soon as the scheduler is up.
+    scheduler.add_job(
+        beat,
+        IntervalTrigger(seconds=int(scheduler_heartbeat.BEAT_EVERY.total_seconds())),
+        args=(db,),
+        id="heartbeat",
+        next_run_time=datetime.now(UTC),
         coalesce=True,
         max_instances=1,
     )

@@ -162,6 +162,12 @@ CREATE TABLE Outbox (
     SentAt        TEXT
 , Transport TEXT CHECK (Transport IS NULL OR Transport IN ('smtp', 'mailbox')), SendingSince TEXT);
 
+CREATE TABLE SchedulerHeartbeat (
+    Singleton INTEGER PRIMARY KEY CHECK (Singleton = 1),
+    Holder    TEXT NOT NULL,  -- host:pid of the process that wrote it
+    BeatAt    TEXT NOT NULL   -- UTC, like 2026-11-29T02:00:00Z
+);
+
 CREATE TABLE SearchVersions (
     Singleton   INTEGER PRIMARY KEY CHECK (Singleton = 1),
     Catalogue   INTEGER NOT NULL DEFAULT 0,

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import threading
+from pathlib import Path
 
+from webapp import create_app
 from webapp.backup import backup_database
 from webapp.cli import main
 from webapp.db import connect_sync
 
+from .conftest import make_settings
 from .security_helpers import table_checksums
 
 
@@ -135,3 +139,27 @@ def test_a_backup_taken_under_load_restores_to_identical_data(demo_database, tmp
     source.execute("DELETE FROM Ledger WHERE Seq > ?", (last,))
     source.close()
     assert table_checksums(restored) == table_checksums(demo_database)
+
+
+async def test_a_backup_restored_in_place_of_the_database_serves_the_library(
+    demo_database, tmp_path
+):
+    """docs/deploying.md's restore: stop, copy the backup over the file, drop -wal/-shm, start."""
+    backup = tmp_path / "nightly.sqlite3"
+    assert main(["--database", str(demo_database), "backup", str(backup)]) == 0
+    conn = connect_sync(demo_database)
+    renamed = conn.execute(
+        "UPDATE Books SET Title = 'Renamed after the backup' WHERE Title = 'The Great Gatsby'"
+    )
+    assert renamed.rowcount == 1
+    conn.close()
+
+    shutil.copyfile(backup, demo_database)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{demo_database}{suffix}").unlink(missing_ok=True)
+    app = create_app(make_settings(demo_database))
+    async with app.test_app() as test_app:
+        response = await test_app.test_client().get("/search?q=gatsby")
+        html = await response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "The Great <mark>Gatsby</mark>" in html and "Renamed after the backup" not in html

@@ -57,18 +57,6 @@ def _build_context(service):
     return build
 
 
-def _published_ports(service):
-    published = set()
-    for port in service.get("ports", []):
-        if isinstance(port, dict):
-            published.add(str(port.get("published")))
-        else:
-            parts = str(port).split("/")[0].split(":")
-            if len(parts) >= 2:
-                published.add(parts[-2])
-    return published
-
-
 def test_compose_parses_and_has_services(services):
     assert {"web", "scheduler", "mailpit"} <= set(services)
 
@@ -97,8 +85,35 @@ def test_web_and_scheduler_share_build_and_image(services):
     assert web["image"] == scheduler.get("image")
 
 
-def test_web_publishes_port_8000(services):
-    assert "8000" in _published_ports(services["web"])
+def test_web_publishes_port_8000_on_loopback_by_default(services):
+    assert services["web"]["ports"] == ["${WEB_PUBLISH:-127.0.0.1:8000}:8000"]
+
+
+def test_mailpit_is_pinned_and_its_inbox_is_published_on_loopback_only(services):
+    mailpit = services["mailpit"]
+    name, _, tag = mailpit["image"].partition(":")
+    assert name == "axllent/mailpit" and tag not in ("", "latest")
+    for port in mailpit.get("ports", []):
+        assert str(port).startswith("127.0.0.1:"), port
+
+
+def test_scheduler_has_its_own_healthcheck_on_its_heartbeat(services):
+    test = services["scheduler"]["healthcheck"]["test"]
+    assert test == ["CMD", "shelfmark", "healthcheck", "--scheduler"]
+
+
+def test_secure_cookies_are_on_unless_turned_off(services):
+    for name in ("web", "scheduler"):
+        value = str(_environment(services[name])["SHELFMARK_SECURE_COOKIES"])
+        assert value == "${SHELFMARK_SECURE_COOKIES:-true}", (name, value)
+
+
+def test_the_ci_override_leaves_mailpit_out_and_mail_in_the_app(services):
+    override = yaml.safe_load((ROOT / "docker-compose.ci.yml").read_text(encoding="utf-8"))
+    assert set(override["services"]) == {"web", "scheduler"}
+    for name in ("web", "scheduler"):
+        assert override["services"][name]["environment"]["SHELFMARK_SMTP_HOST"] == ""
+        assert "depends_on" not in services[name] or "mailpit" not in services[name]["depends_on"]
 
 
 def test_scheduler_runs_scheduler_command(services):
@@ -121,9 +136,16 @@ def test_secret_key_is_required(services):
         assert secret.startswith("${SHELFMARK_SECRET_KEY:?"), (name, secret)
 
 
-def test_dockerfile_exists():
-    dockerfile = ROOT / "Dockerfile"
-    assert dockerfile.is_file()
-    text = dockerfile.read_text(encoding="utf-8")
-    assert "FROM python:3.11" in text
-    assert "USER " in text
+def test_dockerfile_installs_the_wheel_as_a_non_root_user_with_a_healthcheck():
+    text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert "ARG BASE_IMAGE=python:3.11-slim" in text
+    assert "--no-index --find-links /tmp/wheelhouse shelfmark" in text
+    lines = [line.strip() for line in text.splitlines()]
+    assert "USER shelfmark" in lines
+    assert any(line.startswith("HEALTHCHECK") for line in lines)
+    assert "/healthz" in text
+
+
+def test_dockerignore_keeps_local_state_out_of_the_build():
+    ignored = set((ROOT / ".dockerignore").read_text(encoding="utf-8").split())
+    assert {".venv", "instance", ".git", "bench", "build", "dist", "**/__pycache__"} <= ignored

@@ -424,6 +424,39 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
+def cmd_healthcheck(args: argparse.Namespace, settings: Settings) -> int:
+    """Exit 0 when the database can be read (and, with --scheduler, the scheduler beats)."""
+    from datetime import UTC, datetime, timedelta
+
+    from webapp.models import scheduler_heartbeat
+
+    if not settings.database.is_file():
+        print(f"unhealthy: no database at {settings.database}", file=sys.stderr)
+        return 1
+    try:
+        conn = database.connect_sync(settings.database)
+        try:
+            version = database.schema_version(conn)
+            beat = scheduler_heartbeat.last_beat(conn) if args.scheduler else None
+        finally:
+            conn.close()
+    except sqlite3.Error as error:
+        print(f"unhealthy: cannot read {settings.database}: {error}", file=sys.stderr)
+        return 1
+    if args.scheduler:
+        max_age = (
+            scheduler_heartbeat.MAX_AGE if args.max_age is None else timedelta(seconds=args.max_age)
+        )
+        problem = scheduler_heartbeat.heartbeat_problem(beat, datetime.now(UTC), max_age)
+        if problem or beat is None:
+            print(f"unhealthy: {problem or 'the scheduler has never beaten'}", file=sys.stderr)
+            return 1
+        print(f"healthy: scheduler heartbeat from {beat.holder} at {beat.beat_at:%H:%M:%S} UTC")
+        return 0
+    print(f"healthy: {settings.database} (schema version {version})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="shelfmark",
@@ -490,6 +523,23 @@ def build_parser() -> argparse.ArgumentParser:
         "scheduler", help="run the nightly job scheduler (long-running)"
     )
     scheduler.set_defaults(handler=cmd_scheduler)
+
+    healthcheck = commands.add_parser(
+        "healthcheck",
+        help="exit 0 if the database can be read (with --scheduler: the scheduler is beating)",
+    )
+    healthcheck.add_argument(
+        "--scheduler",
+        action="store_true",
+        help="also require a recent heartbeat from `shelfmark scheduler`",
+    )
+    healthcheck.add_argument(
+        "--max-age",
+        type=int,
+        metavar="SECONDS",
+        help="with --scheduler, the oldest heartbeat that counts as healthy (default 180)",
+    )
+    healthcheck.set_defaults(handler=cmd_healthcheck)
 
     importer = commands.add_parser("import", help="import books, patrons or MARC records")
     kinds = importer.add_subparsers(dest="kind", required=True, metavar="KIND")
