@@ -247,6 +247,23 @@ async def test_a_copy_on_loan_to_someone_else_is_asked_about_never_silently_retu
     assert "Eli Park" in html  # still Eli's desk
 
 
+async def test_without_javascript_the_question_is_asked_and_answered_with_plain_forms(
+    desk, settings, shelf, patrons
+):
+    await desk.scan("S9001")
+    await desk.scan("T1")
+    await desk.scan("S9002")
+    response, _ = await desk.scan("T1", htmx=False)
+    assert response.status_code == 303
+    page = await desk.page()
+    assert "Tidewater (T1) is on loan to Dana Ito" in page
+    assert 'name="answer" value="return"' in page and 'action="/desk/scan" method="post"' in page
+    response, _ = await desk.scan("T1", htmx=False, answer="return")
+    assert response.status_code == 303
+    assert "Returned: Tidewater" in await desk.page()
+    assert open_loans(settings, "T1") == []
+
+
 async def test_a_scan_made_while_the_screen_showed_another_patron_is_refused(
     desk, settings, shelf, patrons
 ):
