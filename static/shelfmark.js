@@ -218,9 +218,11 @@ document.addEventListener("htmx:afterSettle", () => {
     message.remove();
     line.querySelector(".flash")?.remove();
     line.append(result);
-    // Only the newest line offers Undo: undo takes back the desk's last action.
-    for (const older of log.querySelectorAll("li ~ li form[action$='/desk/undo']")) {
-      older.remove();
+    // Only the line answered last offers Undo: undo takes back the desk's last action.
+    for (const undo of log.querySelectorAll("form[action$='/desk/undo']")) {
+      if (!line.contains(undo)) {
+        undo.remove();
+      }
     }
     htmx.process(line);
     htmx.swap(panel, answer.innerHTML, { swapStyle: "innerHTML" });

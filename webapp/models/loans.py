@@ -87,13 +87,16 @@ def _repeat_scan(
     request before the answer to the first has updated the cookie. The event
     is written in the same transaction as the lend or return and read here under
     the writer lock, so check and action cannot interleave. It is keyed by the
-    signed-in librarian, so two desks sharing one login share the window. An undo
-    in the window ends it: the scan after it is a new action.
+    signed-in librarian, so two desks sharing one login share the window; a later
+    action on the copy by someone else, or an undo, ends it.
     """
+    # The copy's last lend, return or undo, by anyone, read newest first from Events_ByCopy
+    # and stopped at the first: a copy's history grows with every loan, and filtering on
+    # the librarian and the time inside the search would walk all of it for a fresh scan.
     row = conn.execute(
-        "SELECT Kind, UserID FROM Events WHERE CopyID = ? AND ActorID = ? "
-        "AND Kind IN ('lend', 'return', 'undo') "
-        "AND At > strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?) ORDER BY EventID DESC LIMIT 1",
+        "SELECT Kind, UserID FROM (SELECT Kind, UserID, ActorID, At FROM Events "
+        "WHERE CopyID = ? AND Kind IN ('lend', 'return', 'undo') ORDER BY EventID DESC LIMIT 1) "
+        "WHERE ActorID = ? AND At > strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?)",
         (copy_id, actor_id, f"-{REPEAT_SCAN_SECONDS} seconds"),
     ).fetchone()
     if row is None:
