@@ -240,6 +240,18 @@ async def test_a_copy_on_loan_to_someone_else_is_asked_about_never_silently_retu
         html
     ) and "Lent: Tidewater to Eli Park" in message_of(html)
     assert [loan["UserID"] for loan in open_loans(settings, "T1")] == [patrons["eli"]]
+    # The same answer sent again changes nothing: the copy is his already.
+    response, html = await desk.scan("T1", answer="return_and_lend")
+    assert response.status_code == 422 and "already on loan to Eli Park" in message_of(html)
+    assert (
+        len(
+            sql(
+                settings,
+                "SELECT * FROM Loans WHERE CopyID = (SELECT CopyID FROM Copies WHERE Barcode = 'T1')",
+            )
+        )
+        == 2
+    )
 
     response, html = await desk.scan("U1", answer="return")
     assert response.status_code == 200 and "Returned: Umbrella Days" in message_of(html)

@@ -71,7 +71,7 @@ def _copy_by_barcode(conn: sqlite3.Connection, barcode: str) -> sqlite3.Row | No
 def _repeat_scan(
     conn: sqlite3.Connection, actor_id: int, copy_id: int, mode: str, patron_id: int | None
 ) -> str | None:
-    """ "lend" or "return" if this scan repeats the one this librarian just made, else None.
+    """The action ("lend" or "return") this scan repeats if it is a double read, else None.
 
     A repeat is a second read of the same copy within ``REPEAT_SCAN_SECONDS``
     that asks for what the first read did, for the same patron: a copy lent to
@@ -462,6 +462,9 @@ def _scan_copy(
     if answer is None and (kind := _repeat_scan(conn, actor_id, copy["CopyID"], mode, patron_id)):
         return _repeat_outcome(kind, copy, patron_id)
     if answer == RETURN_AND_LEND:
+        if copy["BorrowerID"] is not None and copy["BorrowerID"] == patron_id:
+            # The answer sent twice (a double click without JavaScript): it is theirs already.
+            return refused(_holder_message(conn, copy), patron_id)
         returned = None
         if copy["BorrowerID"] is not None:
             returned = return_copy(
