@@ -3,7 +3,9 @@
 Every action is a POST. htmx gets the fragments back (the desk's patron panel
 plus its message in the aria-live region, or the account fragment); a plain
 form gets a 303 redirect to the page, with the message kept in the session to
-show once. Refusals change nothing and answer 422 with the reason.
+show once. Refusals change nothing and answer 422 with the reason. The desk's
+scans are sent by static/shelfmark.js's scan queue, one at a time, with the
+same fragments: it moves the message into the scan log and swaps the rest.
 """
 
 from __future__ import annotations
