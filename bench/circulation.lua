@@ -1,7 +1,8 @@
 -- wrk script for bench/circulation.py: one desk per wrk thread (run with -t N -c N).
 --
--- Each argument after "--" is one desk: its session cookie, its CSRF token and its copies'
--- barcodes, separated by spaces ("cookie token B1,B2,..."). The desk lends a pile of its
+-- Each argument after "--" is one desk: its session cookie, its CSRF token, its patron's id
+-- (sent with each scan, as the desk page sends the patron it shows) and its copies'
+-- barcodes, separated by spaces ("cookie token patron B1,B2,..."). The desk lends a pile of its
 -- copies in lend-only mode, returns the pile in return-only mode, and goes on to the next
 -- pile, as bench/circulation.py describes. done() prints one RESULT line for the script.
 
@@ -14,9 +15,10 @@ function setup(thread)
 end
 
 function init(args)
-  local cookie, token, barcodes = args[desk]:match("^(%S+) (%S+) (%S+)$")
+  local cookie, token, shown, barcodes = args[desk]:match("^(%S+) (%S+) (%S+) (%S+)$")
   session = cookie
   csrf = token
+  patron = shown
   copies = {}
   for barcode in barcodes:gmatch("[^,]+") do
     table.insert(copies, barcode)
@@ -45,7 +47,7 @@ function request()
     ["Cookie"] = "shelfmark_session=" .. session,
     ["X-CSRF-Token"] = csrf,
     ["HX-Request"] = "true",
-  }, "code=" .. barcode .. "&mode=" .. mode)
+  }, "code=" .. barcode .. "&mode=" .. mode .. "&patron=" .. patron)
 end
 
 function response(status, headers, body)

@@ -115,8 +115,12 @@ def build_library(path: Path, desks: int) -> list[tuple[str, list[str]]]:
     return plan
 
 
-def open_desk(base_url: str, card: str) -> tuple[str, str]:
-    """Sign a librarian in and select the patron ``card``; the session cookie and CSRF token."""
+SHOWN_PATRON = re.compile(r'<input type="hidden" id="desk-patron" name="patron" value="(\d+)"')
+
+
+def open_desk(base_url: str, card: str) -> tuple[str, str, str]:
+    """Sign a librarian in and select the patron ``card``; the session cookie, the CSRF
+    token and the patron's id, which each scan sends as the desk page does."""
     with httpx.Client(base_url=base_url, timeout=60) as client:
         token = CSRF_META.search(client.get("/login").text).group(1)
         response = client.post(
@@ -126,10 +130,12 @@ def open_desk(base_url: str, card: str) -> tuple[str, str]:
         if response.status_code != 302:
             raise RuntimeError(f"could not sign in: {response.status_code}")
         token = CSRF_META.search(client.get("/desk").text).group(1)
-        client.post(
+        selected = client.post(
             "/desk/scan", data={"code": card, "csrf_token": token}, headers={"HX-Request": "true"}
-        ).raise_for_status()
-        return client.cookies["shelfmark_session"], token
+        )
+        selected.raise_for_status()
+        patron = SHOWN_PATRON.search(selected.text).group(1)
+        return client.cookies["shelfmark_session"], token, patron
 
 
 def measure(server: common.Server, plan, seconds: float, workers: int) -> Run:
@@ -137,8 +143,8 @@ def measure(server: common.Server, plan, seconds: float, workers: int) -> Run:
     run = Run(len(plan), workers, load_average=os.getloadavg()[0])
     desks = []
     for card, copies in plan:
-        cookie, token = open_desk(server.base_url, card)
-        desks.append(f"{cookie} {token} {','.join(copies)}")
+        cookie, token, patron = open_desk(server.base_url, card)
+        desks.append(f"{cookie} {token} {patron} {','.join(copies)}")
     cpu_before = server.cpu_seconds()
     wrk_before = _children_cpu_seconds()
     finished = subprocess.run(

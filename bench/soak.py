@@ -38,6 +38,8 @@ from webapp.resources import MIGRATIONS
 
 SECTION = "Soak"
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
+# The patron the desk shows, which every scan sends back (as the desk page does).
+SHOWN_PATRON = re.compile(r'<input type="hidden" id="desk-patron" name="patron" value="(\d+)"')
 DESKS = 4
 SEARCHERS = 3
 COPIES_PER_DESK = 3  # under the Student loan limit of 5, so every lend is allowed
@@ -143,9 +145,10 @@ async def desk(
 ) -> None:
     client, token = await signed_in(base_url, "bob@example.com")
     try:
-        await client.post(
+        selected = await client.post(
             "/desk/scan", data={"code": card, "csrf_token": token}, headers={"HX-Request": "true"}
         )
+        patron = SHOWN_PATRON.search(selected.text).group(1)
         while time.monotonic() < deadline:
             for mode, kind in (("lend", "lend"), ("return", "return")):
                 for code in barcodes:
@@ -154,7 +157,12 @@ async def desk(
                         kind,
                         client.post(
                             "/desk/scan",
-                            data={"code": code, "mode": mode, "csrf_token": token},
+                            data={
+                                "code": code,
+                                "mode": mode,
+                                "csrf_token": token,
+                                "patron": patron,
+                            },
                             headers={"HX-Request": "true"},
                         ),
                     )

@@ -79,12 +79,232 @@ document.addEventListener("htmx:afterSettle", () => {
   }
 });
 
-// A scan box empties as soon as its scan is sent, so the scanner's next barcode
-// starts afresh even while the answer to the last one is on its way.
-document.addEventListener("htmx:beforeSend", (event) => {
-  const form = event.detail.elt;
-  const box = form instanceof HTMLFormElement ? form.querySelector("[data-autofocus]") : null;
-  if (box) {
-    box.value = "";
+// The circulation desk's scan box (templates/desk/desk.html). A barcode scanner types a
+// code in about 50 ms and presses Enter, and the next scan may follow before the answer
+// to this one is back. So each scan is taken the moment Enter is pressed (the code read
+// and the box emptied in the submit handler, before any network), given its own line in
+// the scan log, and queued; the queue sends one scan at a time, in order, each after the
+// answer to the one before. A form submitted later by htmx would read the box only when
+// it is sent, merging or splitting codes typed meanwhile.
+//
+// Each scan sends the patron the desk shows (the hidden "patron" field, which every desk
+// answer updates). It is read when the scan is sent: answers arrive in scan order, so at
+// that moment it is the patron the screen showed after every earlier scan, which is what
+// the librarian meant (a card scanned and then four copies lends all four to that card's
+// patron), and the server refuses the copy if the desk's patron has changed behind the
+// screen's back (loans.desk_scan).
+(() => {
+  const form = document.getElementById("scan-form");
+  const logSection = document.getElementById("scan-log-section");
+  if (!form || !logSection) {
+    return;
   }
-});
+  const box = form.elements.code;
+  const log = document.getElementById("scan-log");
+  const panel = document.getElementById("desk-panel");
+  const deskMessage = document.getElementById("desk-message");
+  const said = document.getElementById("scan-said");
+  const refusedRegion = document.getElementById("scan-refused");
+  const soundsBox = document.getElementById("desk-sounds");
+  const MAX_LINES = 200;
+  const SOUNDS_KEY = "shelfmark.desk.sounds";
+  const queue = [];
+  let sending = false;
+  let question = null; // the line whose question must be answered before the queue goes on
+
+  logSection.hidden = false;
+  soundsBox.checked = localStorage.getItem(SOUNDS_KEY) !== "off";
+  soundsBox.addEventListener("change", () => {
+    localStorage.setItem(SOUNDS_KEY, soundsBox.checked ? "on" : "off");
+  });
+
+  // Short tones from an oscillator: no media file to load or to be refused by the CSP.
+  let audio = null;
+  const TONES = {
+    ok: [[880, 0.06]],
+    refused: [
+      [330, 0.18],
+      [220, 0.3],
+    ],
+    attention: [
+      [660, 0.15],
+      [880, 0.15],
+      [660, 0.15],
+      [880, 0.25],
+    ],
+  };
+  function play(kind) {
+    if (!soundsBox.checked || !window.AudioContext) {
+      return;
+    }
+    audio = audio || new AudioContext();
+    let at = audio.currentTime;
+    for (const [frequency, seconds] of TONES[kind]) {
+      const oscillator = audio.createOscillator();
+      const gain = audio.createGain();
+      oscillator.type = kind === "refused" ? "square" : "sine";
+      oscillator.frequency.value = frequency;
+      gain.gain.setValueAtTime(0.12, at);
+      gain.gain.exponentialRampToValueAtTime(0.001, at + seconds);
+      oscillator.connect(gain).connect(audio.destination);
+      oscillator.start(at);
+      oscillator.stop(at + seconds);
+      at += seconds + 0.04;
+    }
+  }
+
+  function announce(region, text) {
+    region.textContent = text;
+  }
+
+  function note(line, text, className) {
+    const message = document.createElement("p");
+    message.className = `flash ${className}`;
+    message.textContent = text;
+    line.querySelector(".flash")?.remove();
+    line.append(message);
+  }
+
+  function addLine(code) {
+    const line = document.createElement("li");
+    const label = document.createElement("span");
+    label.className = "scan-code";
+    label.textContent = code;
+    line.append(label);
+    note(line, "Waiting to be sent…", "info");
+    log.prepend(line);
+    while (log.children.length > MAX_LINES) {
+      log.lastElementChild.remove();
+    }
+    return line;
+  }
+
+  // A scan that got no answer from the desk: it and every scan after it are marked
+  // "not done" rather than sent, since a card among them may have changed the patron.
+  function stop(line, reason) {
+    const text = `Not done: ${reason} Scan it again.`;
+    note(line, text, "error");
+    for (const waiting of queue.splice(0)) {
+      note(waiting.line, "Not sent: an earlier scan failed. Scan it again.", "error");
+    }
+    announce(refusedRegion, text);
+    play("refused");
+  }
+
+  async function send(fields, line) {
+    const meta = document.querySelector('meta[name="csrf-token"]');
+    let response;
+    let body;
+    try {
+      response = await fetch(form.action, {
+        method: "POST",
+        body: new URLSearchParams(fields),
+        headers: { "HX-Request": "true", "X-CSRF-Token": meta ? meta.content : "" },
+        credentials: "same-origin",
+      });
+      body = await response.text();
+    } catch {
+      stop(line, "the library could not be reached.");
+      return;
+    }
+    const answer = document.createElement("div");
+    answer.innerHTML = body;
+    const message = answer.querySelector("#desk-message");
+    const result = message && message.querySelector(".flash");
+    if (!result) {
+      stop(line, `the desk did not answer (HTTP ${response.status}).`);
+      return;
+    }
+    message.remove();
+    line.querySelector(".flash")?.remove();
+    line.append(result);
+    // Only the line answered last offers Undo: undo takes back the desk's last action.
+    for (const undo of log.querySelectorAll("form[action$='/desk/undo']")) {
+      if (!line.contains(undo)) {
+        undo.remove();
+      }
+    }
+    htmx.process(line);
+    htmx.swap(panel, answer.innerHTML, { swapStyle: "innerHTML" });
+    deskMessage.replaceChildren();
+    const kind = result.dataset.kind;
+    const text = result.querySelector("p").textContent;
+    if (!response.ok) {
+      line.classList.add("refused");
+      announce(refusedRegion, text);
+      play("refused");
+    } else if (kind === "ask") {
+      question = line;
+      announce(refusedRegion, `${text} The answers follow the scan box.`);
+      play("attention");
+    } else {
+      announce(said, text);
+      const dialog = result.querySelector("dialog.hold-alert");
+      if (dialog) {
+        dialog.addEventListener("close", () => box.focus());
+        dialog.showModal();
+        play("attention");
+      } else {
+        play("ok");
+      }
+    }
+  }
+
+  async function pump() {
+    if (sending || question) {
+      return;
+    }
+    const next = queue.shift();
+    if (!next) {
+      return;
+    }
+    sending = true;
+    next.fields.set("patron", form.elements.patron.value);
+    note(next.line, "Sending…", "info");
+    await send(next.fields, next.line);
+    sending = false;
+    if (question) {
+      for (const waiting of queue) {
+        note(waiting.line, "Waiting: answer the question about the copy above first.", "info");
+      }
+    }
+    pump();
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const code = box.value.trim();
+    box.value = "";
+    if (!code) {
+      return;
+    }
+    const fields = new FormData(form);
+    fields.set("code", code);
+    const line = addLine(code);
+    if (question) {
+      note(line, "Waiting: answer the question about the copy above first.", "info");
+    }
+    queue.push({ fields, line });
+    pump();
+  });
+
+  // An answer to a question is sent in the question's own line, then the queue goes on.
+  log.addEventListener("submit", async (event) => {
+    const answerForm = event.target.closest(".scan-question");
+    if (!answerForm) {
+      return;
+    }
+    event.preventDefault();
+    const line = answerForm.closest("li");
+    const fields = new FormData(answerForm, event.submitter);
+    answerForm.remove();
+    sending = true;
+    await send(fields, line);
+    sending = false;
+    if (question === line) {
+      question = null;
+    }
+    box.focus();
+    pump();
+  });
+})();

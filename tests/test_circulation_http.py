@@ -85,21 +85,39 @@ def patrons(settings) -> dict[str, int]:
     }
 
 
+SHOWN_PATRON = re.compile(r'<input type="hidden" id="desk-patron" name="patron" value="(\d*)"')
+
+
 class Desk:
-    """A librarian's browser at the desk."""
+    """A librarian's browser at the desk: like the page, each scan sends the patron the
+    desk showed (the hidden ``patron`` field), as the last answer or page left it."""
 
     def __init__(self, client, token: str) -> None:
         self.client = client
         self.token = token
+        self.shown_patron = ""
 
     async def post(self, path: str, htmx: bool = True, **fields):
         headers = HX if htmx else {}
-        return await self.client.post(
+        response = await self.client.post(
             path, form={"csrf_token": self.token, **fields}, headers=headers
         )
+        self._saw(await response.get_data(as_text=True))
+        return response
 
-    async def scan(self, code: str, mode: str = "auto", htmx: bool = True):
-        response = await self.post("/desk/scan", htmx=htmx, code=code, mode=mode)
+    async def page(self) -> str:
+        """The desk page, as the browser shows it after a plain form's redirect."""
+        html = await (await self.client.get("/desk")).get_data(as_text=True)
+        self._saw(html)
+        return html
+
+    def _saw(self, html: str) -> None:
+        if shown := SHOWN_PATRON.search(html):
+            self.shown_patron = shown.group(1)
+
+    async def scan(self, code: str, mode: str = "auto", htmx: bool = True, **fields):
+        fields.setdefault("patron", self.shown_patron)
+        response = await self.post("/desk/scan", htmx=htmx, code=code, mode=mode, **fields)
         return response, await response.get_data(as_text=True)
 
 
@@ -184,7 +202,7 @@ async def test_scanning_a_copy_that_is_out_returns_it_whoever_had_it_and_says_ho
     )
     conn.close()
     age_events(settings, 10)
-    await desk.scan("S9002")  # another patron at the desk now
+    await desk.post("/desk/done")  # nobody at the desk now
     response, html = await desk.scan("T1")
     due = today - timedelta(days=3)
     assert response.status_code == 200
@@ -193,14 +211,119 @@ async def test_scanning_a_copy_that_is_out_returns_it_whoever_had_it_and_says_ho
     assert open_loans(settings, "T1") == []
 
 
+async def test_a_copy_on_loan_to_someone_else_is_asked_about_never_silently_returned(
+    desk, settings, shelf, patrons
+):
+    await desk.scan("S9001")
+    await desk.scan("T1")
+    await desk.scan("U1")
+    age_events(settings, 10)
+    await desk.scan("S9002")  # Eli is at the desk with Dana's books
+    events_before = sql(settings, "SELECT count(*) FROM Events")[0][0]
+    response, html = await desk.scan("T1")
+    assert response.status_code == 200
+    question = message_of(html)
+    assert "Tidewater (T1) is on loan to Dana Ito" in question
+    assert "Return it and lend it to Eli Park" in question and "Just return it" in question
+    assert 'name="answer" value="return_and_lend"' in html
+    assert 'name="answer" value="return"' in html and 'name="answer" value="cancel"' in html
+    assert [loan["UserID"] for loan in open_loans(settings, "T1")] == [patrons["dana"]]
+    assert sql(settings, "SELECT count(*) FROM Events")[0][0] == events_before
+
+    response, html = await desk.scan("T1", answer="cancel")
+    assert response.status_code == 200 and "Cancelled" in message_of(html)
+    assert [loan["UserID"] for loan in open_loans(settings, "T1")] == [patrons["dana"]]
+
+    response, html = await desk.scan("T1", answer="return_and_lend")
+    assert response.status_code == 200
+    assert "Returned: Tidewater" in message_of(
+        html
+    ) and "Lent: Tidewater to Eli Park" in message_of(html)
+    assert [loan["UserID"] for loan in open_loans(settings, "T1")] == [patrons["eli"]]
+    # The same answer sent again changes nothing: the copy is his already.
+    response, html = await desk.scan("T1", answer="return_and_lend")
+    assert response.status_code == 422 and "already on loan to Eli Park" in message_of(html)
+    assert (
+        len(
+            sql(
+                settings,
+                "SELECT * FROM Loans WHERE CopyID = (SELECT CopyID FROM Copies WHERE Barcode = 'T1')",
+            )
+        )
+        == 2
+    )
+
+    response, html = await desk.scan("U1", answer="return")
+    assert response.status_code == 200 and "Returned: Umbrella Days" in message_of(html)
+    assert open_loans(settings, "U1") == []
+    assert "Eli Park" in html  # still Eli's desk
+
+
+async def test_without_javascript_the_question_is_asked_and_answered_with_plain_forms(
+    desk, settings, shelf, patrons
+):
+    await desk.scan("S9001")
+    await desk.scan("T1")
+    await desk.scan("S9002")
+    response, _ = await desk.scan("T1", htmx=False)
+    assert response.status_code == 303
+    page = await desk.page()
+    assert "Tidewater (T1) is on loan to Dana Ito" in page
+    assert 'name="answer" value="return"' in page and 'action="/desk/scan" method="post"' in page
+    response, _ = await desk.scan("T1", htmx=False, answer="return")
+    assert response.status_code == 303
+    assert "Returned: Tidewater" in await desk.page()
+    assert open_loans(settings, "T1") == []
+
+
+async def test_a_scan_made_while_the_screen_showed_another_patron_is_refused(
+    desk, settings, shelf, patrons
+):
+    await desk.scan("S9001")
+    shown_dana = desk.shown_patron
+    await desk.scan("S9002")  # another window of the same desk selects Eli
+    events_before = sql(settings, "SELECT count(*) FROM Events")[0][0]
+    response, html = await desk.scan("T1", patron=shown_dana)
+    assert response.status_code == 422
+    assert "no longer the desk's patron" in message_of(html)
+    assert "Eli Park is selected now" in message_of(html)
+    assert open_loans(settings, "T1") == []
+    # A screen that showed nobody cannot lend to the patron selected elsewhere either.
+    response, _ = await desk.scan("T1", patron="")
+    assert response.status_code == 422 and open_loans(settings, "T1") == []
+    assert sql(settings, "SELECT count(*) FROM Events")[0][0] == events_before
+    response, _ = await desk.scan("T1", patron="not a number")
+    assert response.status_code == 422 and open_loans(settings, "T1") == []
+    # The answer shows Eli, and the next scan from it lends to him.
+    response, html = await desk.scan("T1")
+    assert response.status_code == 200 and "Lent: Tidewater to Eli Park" in message_of(html)
+
+
+async def test_an_unknown_card_lets_go_of_the_patron_so_the_next_copy_lends_nothing(
+    desk, settings, shelf, patrons
+):
+    await desk.scan("S9001")
+    response, html = await desk.scan("S9O01")  # a mistyped card
+    assert response.status_code == 422
+    assert "No patron is selected now" in message_of(html)
+    assert "No patron selected" in html and desk.shown_patron == ""
+    response, html = await desk.scan("T1")
+    assert response.status_code == 422 and "Scan the patron's card first" in message_of(html)
+    assert open_loans(settings, "T1") == []
+    # Even a page that still showed Dana cannot lend to her now.
+    response, _ = await desk.scan("T1", patron=str(patrons["dana"]))
+    assert response.status_code == 422 and open_loans(settings, "T1") == []
+
+
 async def test_without_javascript_a_scan_redirects_back_to_the_desk_which_shows_the_message(
     desk, settings, shelf, patrons
 ):
     response, _ = await desk.scan("S9001", htmx=False)
     assert response.status_code == 303 and response.headers["Location"] == "/desk"
+    assert "Patron: Dana Ito" in await desk.page()
     response, _ = await desk.scan("T2", htmx=False)
     assert response.status_code == 303
-    page = await (await desk.client.get("/desk")).get_data(as_text=True)
+    page = await desk.page()
     assert "Lent: Tidewater to Dana Ito" in page and "Dana Ito" in page
     assert 'aria-live="polite"' in page and "data-autofocus" in page
     again = await (await desk.client.get("/desk")).get_data(as_text=True)
@@ -212,8 +335,12 @@ async def test_the_desk_page_has_one_scan_box_that_keeps_the_focus(desk):
     html = await (await desk.client.get("/desk")).get_data(as_text=True)
     assert html.count("data-autofocus") == 1
     assert re.search(r'<input id="scan" name="code"[^>]*autofocus data-autofocus', html)
-    assert 'hx-post="/desk/scan"' in html and 'action="/desk/scan" method="post"' in html
+    assert 'action="/desk/scan" method="post"' in html
     assert '<div id="desk-message" role="status" aria-live="polite">' in html
+    # The scan log's announcements: refusals assertively, everything else politely.
+    assert 'id="scan-refused" class="visually-hidden" role="alert" aria-live="assertive"' in html
+    assert 'id="scan-said" class="visually-hidden" role="status" aria-live="polite"' in html
+    assert '<input type="hidden" id="desk-patron" name="patron" value="">' in html
 
 
 async def test_the_same_barcode_scanned_twice_within_two_seconds_is_applied_once(
@@ -223,12 +350,44 @@ async def test_the_same_barcode_scanned_twice_within_two_seconds_is_applied_once
     await desk.scan("T1")
     response, html = await desk.scan("T1")
     assert response.status_code == 200
-    assert "Scanned twice: Tidewater (T1) was lent a moment ago" in message_of(html)
+    assert "Scanned twice, counted once: Tidewater (T1) was lent a moment ago" in message_of(html)
     assert len(open_loans(settings, "T1")) == 1
     age_events(settings, 3)
     _, html = await desk.scan("T1")
     assert "Returned: Tidewater" in message_of(html)
     assert open_loans(settings, "T1") == []
+
+
+@pytest.mark.parametrize("mode", ["lend", "return"])
+async def test_a_double_read_in_lend_only_or_return_only_mode_is_counted_once_not_refused(
+    desk, settings, shelf, patrons, mode
+):
+    await desk.scan("S9001")
+    await desk.scan("T1")
+    if mode == "return":
+        age_events(settings, 3)
+        await desk.scan("T1", mode="return")
+    events_before = sql(settings, "SELECT count(*) FROM Events")[0][0]
+    response, html = await desk.scan("T1", mode=mode)
+    assert response.status_code == 200
+    done = "lent" if mode == "lend" else "returned"
+    assert f"Scanned twice, counted once: Tidewater (T1) was {done}" in message_of(html)
+    assert sql(settings, "SELECT count(*) FROM Events")[0][0] == events_before
+
+
+async def test_a_second_scan_for_another_action_or_patron_is_not_swallowed_as_a_double_read(
+    desk, settings, shelf, patrons
+):
+    await desk.scan("S9001")
+    await desk.scan("T1")
+    # Lent a moment ago, then scanned in return-only mode: a return, not a double read.
+    response, html = await desk.scan("T1", mode="return")
+    assert "Returned: Tidewater" in message_of(html)
+    # Returned a moment ago (Dana's own loan), now Eli is at the desk: lent to him.
+    await desk.scan("S9002")
+    response, html = await desk.scan("T1")
+    assert response.status_code == 200 and "Lent: Tidewater to Eli Park" in message_of(html)
+    assert [loan["UserID"] for loan in open_loans(settings, "T1")] == [patrons["eli"]]
 
 
 @pytest.mark.parametrize(
@@ -275,6 +434,15 @@ async def test_each_refusal_says_why_and_changes_nothing(
     assert 'class="flash error"' in html
     assert sql(settings, "SELECT count(*) FROM Loans")[0][0] == loans_before
     assert sql(settings, "SELECT count(*) FROM Events")[0][0] == events_before
+
+
+async def test_a_blocked_patron_may_borrow_zero_more_and_the_panel_says_blocked(desk):
+    _, html = await desk.scan("S0001")  # Alice has an overdue loan from 2025
+    assert "Blocked: overdue items must come back" in html
+    assert (
+        '<span class="stat-value">0</span><span class="stat-label">more they may borrow: blocked'
+        in html
+    )
 
 
 async def test_overdue_items_do_not_block_when_the_rule_allows_it(desk, settings, shelf):
@@ -449,7 +617,7 @@ async def test_a_hold_queue_sets_a_returned_copy_aside_and_writes_the_email_to_t
     age_events(settings, 5)
 
     # Dana (still selected? no: Finn is) returns T1: it is set aside for Eli, first in the queue.
-    _, html = await desk.scan("T1")
+    _, html = await desk.scan("T1", mode="return")
     assert "Set aside for Eli Park" in message_of(html)
     pickup = today + timedelta(days=7)
     (hold,) = sql(settings, "SELECT * FROM Holds WHERE UserID = ?", (patrons["eli"],))
@@ -513,7 +681,7 @@ async def test_a_ready_hold_past_its_deadline_expires_and_passes_to_the_next_in_
         await desk.scan(card)
         await desk.post("/desk/hold", book=str(shelf))
     age_events(settings, 5)
-    await desk.scan("T1")
+    await desk.scan("T1", mode="return")
     from webapp.db import Database
 
     async with Database(settings.database) as db:
@@ -830,7 +998,7 @@ async def test_undoing_a_return_that_set_a_copy_aside_puts_the_hold_back_and_can
     await desk.scan("S9002")
     await desk.post("/desk/hold", book=str(shelf))
     age_events(settings, 5)
-    _, html = await desk.scan("T1")
+    _, html = await desk.scan("T1", mode="return")
     assert "Set aside for Eli Park" in message_of(html)
     response = await desk.post("/desk/undo")
     html = await response.get_data(as_text=True)
@@ -851,7 +1019,7 @@ async def test_cancelling_a_ready_hold_passes_the_copy_to_the_next_in_the_queue(
         await desk.scan(card)
         await desk.post("/desk/hold", book=str(shelf))
     age_events(settings, 5)
-    await desk.scan("T1")
+    await desk.scan("T1", mode="return")
     eli = app.test_client()
     token = await log_in(eli, "s9002@example.com")
     account = await (await eli.get("/account")).get_data(as_text=True)

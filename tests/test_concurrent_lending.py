@@ -16,6 +16,8 @@ from .server import running_server
 
 DESKS = 20
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
+# The patron the desk shows, which every scan sends back (as the desk page does).
+SHOWN_PATRON = re.compile(r'<input type="hidden" id="desk-patron" name="patron" value="(\d+)"')
 # Hypercorn's access log names the process that answered: "[pid] [INFO] … "POST /desk/scan".
 SCAN_ANSWERED_BY = re.compile(
     r'^\S+ \S+ \S+\] \[(\d+)\] \[INFO\] .*"POST /desk/scan ', re.MULTILINE
@@ -44,7 +46,7 @@ def _prepare(database) -> list[str]:
         conn.close()
 
 
-async def _desk_session(base_url: str, card: str) -> tuple[httpx.AsyncClient, str]:
+async def _desk_session(base_url: str, card: str) -> tuple[httpx.AsyncClient, dict[str, str]]:
     """A librarian signed in on their own desk with the patron ``card`` selected.
 
     Every request opens a connection of its own, so that with several workers each
@@ -64,7 +66,7 @@ async def _desk_session(base_url: str, card: str) -> tuple[httpx.AsyncClient, st
         "/desk/scan", data={"code": card, "csrf_token": token}, headers={"HX-Request": "true"}
     )
     assert selected.status_code == 200, selected.text
-    return client, token
+    return client, {"csrf_token": token, "patron": SHOWN_PATRON.search(selected.text).group(1)}
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -80,10 +82,10 @@ async def test_twenty_desks_lending_one_copy_at_once_give_one_loan_and_nineteen_
                 *(
                     client.post(
                         "/desk/scan",
-                        data={"code": "RACE-1", "mode": "lend", "csrf_token": token},
+                        data={"code": "RACE-1", "mode": "lend", **desk_fields},
                         headers={"HX-Request": "true"},
                     )
-                    for client, token in desks
+                    for client, desk_fields in desks
                 )
             )
         finally:

@@ -28,6 +28,8 @@ from .server import free_port, wait_until_up
 
 IMPORT_ROWS = 15_000
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
+# The patron the desk shows, which every scan sends back (as the desk page does).
+SHOWN_PATRON = re.compile(r'<input type="hidden" id="desk-patron" name="patron" value="(\d+)"')
 
 
 def consistency_report(database: Path) -> dict:
@@ -165,21 +167,23 @@ def start_server(database: Path, port: int) -> subprocess.Popen:
     )
 
 
-async def desk_session(base_url: str, card: str) -> tuple[httpx.AsyncClient, str]:
+async def desk_session(base_url: str, card: str) -> tuple[httpx.AsyncClient, dict[str, str]]:
+    """A librarian at a desk with the patron ``card`` selected: the client, and the fields
+    every scan sends (the CSRF token and the patron the desk shows)."""
     client = httpx.AsyncClient(base_url=base_url, timeout=10)
     token = CSRF_META.search((await client.get("/login")).text).group(1)
     await client.post(
         "/login", data={"email": "bob@example.com", "password": DEMO_PASSWORD, "csrf_token": token}
     )
     token = CSRF_META.search((await client.get("/desk")).text).group(1)
-    await client.post(
+    selected = await client.post(
         "/desk/scan", data={"code": card, "csrf_token": token}, headers={"HX-Request": "true"}
     )
-    return client, token
+    return client, {"csrf_token": token, "patron": SHOWN_PATRON.search(selected.text).group(1)}
 
 
 async def lend_and_return_until_killed(
-    client: httpx.AsyncClient, token: str, barcodes: list[str], done: list[int]
+    client: httpx.AsyncClient, desk_fields: dict[str, str], barcodes: list[str], done: list[int]
 ) -> None:
     """Lend and return this desk's copies in turn until the server stops answering."""
     try:
@@ -188,7 +192,7 @@ async def lend_and_return_until_killed(
                 for code in barcodes:
                     response = await client.post(
                         "/desk/scan",
-                        data={"code": code, "mode": mode, "csrf_token": token},
+                        data={"code": code, "mode": mode, **desk_fields},
                         headers={"HX-Request": "true"},
                     )
                     assert response.status_code in (200, 422), response.text
@@ -246,8 +250,8 @@ async def test_a_server_killed_while_desks_lend_and_return_leaves_consistent_loa
         done: list[int] = []
         load = asyncio.gather(
             *(
-                lend_and_return_until_killed(client, token, barcodes, done)
-                for (client, token), (_, barcodes) in zip(sessions, desks, strict=True)
+                lend_and_return_until_killed(client, desk_fields, barcodes, done)
+                for (client, desk_fields), (_, barcodes) in zip(sessions, desks, strict=True)
             )
         )
         while len(done) < 150:
@@ -275,12 +279,12 @@ async def test_a_server_killed_while_desks_lend_and_return_leaves_consistent_loa
     try:
         await asyncio.to_thread(wait_until_up, base_url, server, Path(os.devnull))
         card, barcodes = desks[0]
-        client, token = await desk_session(base_url, card)
+        client, desk_fields = await desk_session(base_url, card)
         for mode in ("return", "lend"):
             for code in barcodes:
                 await client.post(
                     "/desk/scan",
-                    data={"code": code, "mode": mode, "csrf_token": token},
+                    data={"code": code, "mode": mode, **desk_fields},
                     headers={"HX-Request": "true"},
                 )
         await client.aclose()

@@ -37,9 +37,16 @@ from webapp.models.records import PatronPanel, patron_panel
 from webapp.models.rule_settings import load_calendar, load_rules
 from webapp.templating import short_date
 
-# The same barcode scanned again by the same librarian within this many seconds
-# is a double read by the scanner (or a double Enter), not a second action.
+# The same barcode scanned again by the same librarian within this many seconds,
+# asking for the same action for the same patron, is a double read by the scanner
+# (or a double Enter), not a second action (``_repeat_scan``).
 REPEAT_SCAN_SECONDS = 2
+
+# The answers to the desk's question about a copy on loan to someone else (``desk_scan``).
+RETURN_AND_LEND = "return_and_lend"
+JUST_RETURN = "return"
+CANCEL = "cancel"
+ANSWERS = (RETURN_AND_LEND, JUST_RETURN, CANCEL)
 
 # ReturnedAt is a UTC instant but the schema checks it against LoanDate, a date
 # in the library's timezone. East of UTC a copy lent and returned on the same
@@ -61,30 +68,55 @@ def _copy_by_barcode(conn: sqlite3.Connection, barcode: str) -> sqlite3.Row | No
     ).fetchone()
 
 
-def _repeat_scan(conn: sqlite3.Connection, actor_id: int, copy_id: int) -> str | None:
-    """The desk action this librarian took on this copy in the last couple of seconds, if any.
+def _repeat_scan(
+    conn: sqlite3.Connection, actor_id: int, copy_id: int, mode: str, patron_id: int | None
+) -> str | None:
+    """The action ("lend" or "return") this scan repeats if it is a double read, else None.
+
+    A repeat is a second read of the same copy within ``REPEAT_SCAN_SECONDS``
+    that asks for what the first read did, for the same patron: a copy lent to
+    the patron on screen (lend-only or "lend or return" mode, where the second
+    read would return it again), or a copy just returned (return-only mode; in
+    "lend or return" mode when it was the on-screen patron's own loan or nobody
+    is on screen, where the second read would lend it straight back). Anything
+    else (returned, then lent to another patron; lent, then returned in
+    return-only mode) is a new action and is carried out.
 
     The memory is the event log itself rather than the browser session: Quart's
     session is a signed cookie, and a scanner's double read sends the second
     request before the answer to the first has updated the cookie. The event
     is written in the same transaction as the lend or return and read here under
     the writer lock, so check and action cannot interleave. It is keyed by the
-    signed-in librarian, so two desks sharing one login share the window.
+    signed-in librarian, so two desks sharing one login share the window; a later
+    action on the copy by someone else, or an undo, ends it.
     """
+    # The copy's last lend, return or undo, by anyone, read newest first from Events_ByCopy
+    # and stopped at the first: a copy's history grows with every loan, and filtering on
+    # the librarian and the time inside the search would walk all of it for a fresh scan.
     row = conn.execute(
-        "SELECT Kind FROM Events WHERE CopyID = ? AND ActorID = ? AND Kind IN ('lend', 'return') "
-        "AND At > strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?) ORDER BY EventID DESC LIMIT 1",
+        "SELECT Kind, UserID FROM (SELECT Kind, UserID, ActorID, At FROM Events "
+        "WHERE CopyID = ? AND Kind IN ('lend', 'return', 'undo') ORDER BY EventID DESC LIMIT 1) "
+        "WHERE ActorID = ? AND At > strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?)",
         (copy_id, actor_id, f"-{REPEAT_SCAN_SECONDS} seconds"),
     ).fetchone()
-    return None if row is None else row[0]
+    if row is None:
+        return None
+    kind, borrower = row
+    if kind == "lend" and mode in ("lend", "auto") and borrower == patron_id:
+        return kind
+    if kind == "return" and (
+        mode == "return" or (mode == "auto" and patron_id in (None, borrower))
+    ):
+        return kind
+    return None
 
 
 def _repeat_outcome(kind: str, copy: sqlite3.Row, patron_id: int | None) -> Outcome:
     done = "lent" if kind == "lend" else "returned"
     return Outcome(
         "repeat",
-        f"Scanned twice: {copy['Title']} ({copy['Barcode']}) was {done} a moment ago; "
-        "it was applied once.",
+        f"Scanned twice, counted once: {copy['Title']} ({copy['Barcode']}) was {done} "
+        "a moment ago.",
         patron_id,
     )
 
@@ -133,20 +165,14 @@ def lend(
     actor_id: int,
     today: date,
     library_name: str = DEFAULT_LIBRARY_NAME,
-    ignore_repeat: bool = False,
 ) -> Outcome:
     """Lend the copy with ``barcode`` to the patron, if the rules allow.
 
-    ``ignore_repeat`` (the desk's automatic scan mode) answers a second scan of
-    a copy this librarian lent or returned in the last couple of seconds with a
-    "scanned twice" note instead of acting again. The patron's own holds on the
-    title are filled by the loan.
+    The patron's own holds on the title are filled by the loan.
     """
     copy = _copy_by_barcode(conn, barcode)
     if copy is None:
         return refused(f"No copy has the barcode “{barcode}”.", patron_id)
-    if ignore_repeat and (kind := _repeat_scan(conn, actor_id, copy["CopyID"])):
-        return _repeat_outcome(kind, copy, patron_id)
     patron = conn.execute("SELECT * FROM Users WHERE UserID = ?", (patron_id,)).fetchone()
     if patron is None:
         return refused("No such patron.")
@@ -196,6 +222,7 @@ def lend(
     message = (
         f"Lent: {copy['Title']} to {patron['Name']}, due {short_date(due.day)} ({due.explanation})."
     )
+    set_aside = None
     # The patron's own holds on this title are served by this loan, whichever copy it is.
     served = conn.execute(
         "SELECT HoldID, Status, CopyID FROM Holds WHERE UserID = ? AND BookID = ? "
@@ -230,7 +257,7 @@ def lend(
             )
             if set_aside:
                 message += " The copy they had on the hold shelf:" + _set_aside_text(set_aside)
-    return Outcome("lent", message, patron_id, loan_id)
+    return Outcome("lent", message, patron_id, loan_id, set_aside)
 
 
 def return_copy(
@@ -240,7 +267,6 @@ def return_copy(
     actor_id: int,
     today: date,
     library_name: str = DEFAULT_LIBRARY_NAME,
-    ignore_repeat: bool = False,
     patron_id: int | None = None,
 ) -> Outcome:
     """Return the copy with ``barcode``, whoever had it; pass it to the hold queue.
@@ -250,8 +276,6 @@ def return_copy(
     copy = _copy_by_barcode(conn, barcode)
     if copy is None:
         return refused(f"No copy has the barcode “{barcode}”.", patron_id)
-    if ignore_repeat and (kind := _repeat_scan(conn, actor_id, copy["CopyID"])):
-        return _repeat_outcome(kind, copy, patron_id)
     loan = conn.execute(
         "SELECT l.LoanID, l.UserID, l.ReturnDate, u.Name FROM Loans l "
         "JOIN Users u ON u.UserID = l.UserID WHERE l.CopyID = ? AND l.ReturnedAt IS NULL",
@@ -274,6 +298,7 @@ def return_copy(
         detail=lateness,
     )
     message = f"Returned: {copy['Title']}, due {short_date(due)}, {lateness} (from {loan['Name']})."
+    set_aside = None
     if copy["Status"] == "in_stock":
         set_aside = offer_to_queue(
             conn,
@@ -286,15 +311,32 @@ def return_copy(
         )
         if set_aside:
             message += _set_aside_text(set_aside)
-    return Outcome("returned", message, patron_id, loan["LoanID"])
+    return Outcome("returned", message, patron_id, loan["LoanID"], set_aside)
+
+
+@dataclass(frozen=True)
+class LoanQuestion:
+    """The desk's question before it acts on a copy out on loan to someone other than the
+    patron on screen: return it and lend it to this patron, or just return it?"""
+
+    barcode: str
+    title: str
+    borrower_name: str
+    patron_id: int
+    patron_name: str
 
 
 @dataclass(frozen=True)
 class DeskScan:
-    """What a scan at the desk did, and the selected patron's panel after it (None: nobody)."""
+    """What a scan at the desk did, and the selected patron's panel after it (None: nobody).
+
+    ``question`` is set when nothing was done yet: the librarian must answer it
+    (``answer`` in a second scan of the same code) first.
+    """
 
     outcome: Outcome
     panel: PatronPanel | None
+    question: LoanQuestion | None = None
 
 
 def desk_scan(
@@ -302,9 +344,11 @@ def desk_scan(
     *,
     code: str,
     patron_id: int | None,
+    shown_patron_id: int | None,
     actor_id: int,
     today: date,
     mode: str = "auto",
+    answer: str | None = None,
     library_name: str = DEFAULT_LIBRARY_NAME,
 ) -> DeskScan:
     """What a code scanned at the desk does, with the panel the desk shows next.
@@ -315,6 +359,14 @@ def desk_scan(
     write transaction whatever the code turns out to be: a card scan only
     reads, but looking the code up on a reader first would cost every copy
     scan, most of a desk's work, a second hand-off between threads.
+
+    ``shown_patron_id`` is the patron the librarian's screen showed when the
+    code was scanned: a copy scan is refused unless it is the desk's selected
+    patron (another window, or an answer still on its way, changed it), so
+    nothing is ever lent to anyone but the patron on screen. A code that is
+    neither a card nor a copy lets go of the patron (the panel shows nobody),
+    so that after a mistyped card the next copy cannot go to the previous one.
+    ``answer`` answers the question a copy on loan to someone else raised.
     """
     patron = find_patron(conn, code)
     if patron is not None:
@@ -323,46 +375,134 @@ def desk_scan(
             Outcome("selected", f"Patron: {patron.name}.{note}", patron.user_id),
             patron_panel(conn, patron.user_id, today),
         )
+    copy = conn.execute(
+        "SELECT c.CopyID, c.Barcode, b.Title, l.UserID AS BorrowerID, u.Name AS BorrowerName "
+        "FROM Copies c JOIN Books b ON b.BookID = c.BookID "
+        "LEFT JOIN Loans l ON l.CopyID = c.CopyID AND l.ReturnedAt IS NULL "
+        "LEFT JOIN Users u ON u.UserID = l.UserID WHERE c.Barcode = ?",
+        (code,),
+    ).fetchone()
+    if copy is None:
+        deselected = " No patron is selected now: scan their card again." if patron_id else ""
+        return DeskScan(refused(f"No patron or copy has the barcode “{code}”.{deselected}"), None)
+    if shown_patron_id != patron_id:
+        panel = patron_panel(conn, patron_id, today) if patron_id else None
+        return DeskScan(refused(_not_on_screen(panel), patron_id), panel)
+    if (
+        answer is None
+        and mode == "auto"
+        and patron_id is not None
+        and copy["BorrowerID"] not in (None, patron_id)
+    ):
+        panel = patron_panel(conn, patron_id, today)
+        if panel is None:  # the patron on screen was deleted meanwhile
+            return DeskScan(refused(_not_on_screen(None), None), None)
+        question = LoanQuestion(
+            barcode=copy["Barcode"],
+            title=copy["Title"],
+            borrower_name=copy["BorrowerName"],
+            patron_id=patron_id,
+            patron_name=panel.patron.name,
+        )
+        return DeskScan(
+            Outcome(
+                "ask",
+                f"{copy['Title']} ({copy['Barcode']}) is on loan to {copy['BorrowerName']}. "
+                f"Return it and lend it to {panel.patron.name}, or just return it? "
+                "Nothing is done until you answer.",
+                patron_id,
+            ),
+            panel,
+            question,
+        )
     outcome = _scan_copy(
         conn,
-        barcode=code,
+        copy=copy,
         patron_id=patron_id,
         actor_id=actor_id,
         today=today,
         mode=mode,
+        answer=answer,
         library_name=library_name,
     )
     return DeskScan(outcome, patron_panel(conn, patron_id, today) if patron_id else None)
 
 
+def _not_on_screen(panel: PatronPanel | None) -> str:
+    now = f"{panel.patron.name} is" if panel else "no patron is"
+    return (
+        "Not done: the patron on your screen is no longer the desk's patron "
+        f"(another window changed it; {now} selected now). Check the patron and scan again."
+    )
+
+
 def _scan_copy(
     conn: sqlite3.Connection,
     *,
-    barcode: str,
+    copy: sqlite3.Row,
     patron_id: int | None,
     actor_id: int,
     today: date,
     mode: str,
+    answer: str | None,
     library_name: str,
 ) -> Outcome:
-    """What a copy barcode scanned at the desk does.
+    """What a copy scanned at the desk does, once the desk knows it may act.
 
-    ``mode`` "auto": a copy out on loan is returned, one on the shelf is lent to
-    the selected patron, and a repeat within ``REPEAT_SCAN_SECONDS`` is applied
-    once. "lend" and "return" do only that (the desk's lend-only and
-    return-only modes), so two desks lending the same copy at the same instant
-    meet at the unique index and one of them is told "already on loan".
+    ``mode`` "auto" (lend or return): a copy on the shelf is lent to the
+    selected patron, a copy out is returned when nobody is on screen or it is
+    their own loan (a copy out to someone else was asked about in ``desk_scan``
+    and comes back here with its ``answer``). "lend" and "return" do only that
+    (the desk's lend-only and return-only modes), so two desks lending the same
+    copy at the same instant meet at the unique index and one of them is told
+    "already on loan". A true double read of the scanner is counted once
+    (``_repeat_scan``); an answered question never is one.
     """
-    found = conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM Loans l WHERE l.CopyID = c.CopyID AND l.ReturnedAt IS NULL) "
-        "AS OnLoan FROM Copies c WHERE c.Barcode = ?",
-        (barcode,),
-    ).fetchone()
-    if found is None:
-        return refused(f"No patron or copy has the barcode “{barcode}”.", patron_id)
-    ignore_repeat = mode == "auto"
-    if mode == "auto":
-        mode = "return" if found["OnLoan"] else "lend"
+    barcode = copy["Barcode"]
+    if answer == CANCEL:
+        return Outcome("cancelled", f"Cancelled: nothing done with {copy['Title']} ({barcode}).")
+    if answer is None and (kind := _repeat_scan(conn, actor_id, copy["CopyID"], mode, patron_id)):
+        return _repeat_outcome(kind, copy, patron_id)
+    if answer == RETURN_AND_LEND:
+        if copy["BorrowerID"] is not None and copy["BorrowerID"] == patron_id:
+            # The answer sent twice (a double click without JavaScript): it is theirs already.
+            return refused(_holder_message(conn, copy), patron_id)
+        returned = None
+        if copy["BorrowerID"] is not None:
+            returned = return_copy(
+                conn,
+                barcode=barcode,
+                actor_id=actor_id,
+                today=today,
+                library_name=library_name,
+                patron_id=patron_id,
+            )
+        if patron_id is None:
+            return refused("Scan the patron's card first, then the copies to lend them.")
+        lent = lend(
+            conn,
+            barcode=barcode,
+            patron_id=patron_id,
+            actor_id=actor_id,
+            today=today,
+            library_name=library_name,
+        )
+        if returned is None:
+            return lent
+        if not lent.ok:
+            # The return stands (the copy is back), and the desk says why it was not lent.
+            return Outcome(
+                "returned",
+                f"{returned.message} Not lent: {lent.message}",
+                patron_id,
+                returned.loan_id,
+                returned.set_aside,
+            )
+        return Outcome("lent", f"{returned.message} {lent.message}", patron_id, lent.loan_id)
+    if answer == JUST_RETURN:
+        mode = "return"
+    elif mode == "auto":
+        mode = "return" if copy["BorrowerID"] is not None else "lend"
     if mode == "return":
         return return_copy(
             conn,
@@ -370,7 +510,6 @@ def _scan_copy(
             actor_id=actor_id,
             today=today,
             library_name=library_name,
-            ignore_repeat=ignore_repeat,
             patron_id=patron_id,
         )
     if patron_id is None:
@@ -382,7 +521,6 @@ def _scan_copy(
         actor_id=actor_id,
         today=today,
         library_name=library_name,
-        ignore_repeat=ignore_repeat,
     )
 
 

@@ -10,6 +10,10 @@ import cycle.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from webapp.models.holds import SetAside
 
 
 @dataclass(frozen=True)
@@ -18,13 +22,17 @@ class Outcome:
 
     ``action`` is one of: lent, returned, renewed, undone, repeat (a double scan,
     applied once), hold_placed, hold_cancelled, refused, not_found; the desk adds
-    selected and cleared for choosing and letting go of a patron.
+    selected and cleared for choosing and letting go of a patron, ask (a question
+    the librarian must answer first) and cancelled (its answer "Cancel").
+    ``set_aside`` is the hold a returned copy was put on the hold shelf for, which
+    the desk must not let go unnoticed.
     """
 
     action: str
     message: str
     patron_id: int | None = None
     loan_id: int | None = None
+    set_aside: SetAside | None = None
 
     @property
     def ok(self) -> bool:

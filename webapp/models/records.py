@@ -67,11 +67,19 @@ class PatronPanel:
 
     @property
     def loans_left(self) -> int:
+        """How many more they may borrow now: none while they are blocked."""
+        if self.blocked:
+            return 0
         return rules.loans_left(self.rule, len(self.loans))
 
     @property
     def blocked_for_overdue(self) -> bool:
         return self.rule.block_when_overdue and bool(self.overdue)
+
+    @property
+    def blocked(self) -> bool:
+        """No new loans at all: an inactive account, or overdue items that must come back."""
+        return not self.patron.active or self.blocked_for_overdue
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@
 Every action is a POST. htmx gets the fragments back (the desk's patron panel
 plus its message in the aria-live region, or the account fragment); a plain
 form gets a 303 redirect to the page, with the message kept in the session to
-show once. Refusals change nothing and answer 422 with the reason.
+show once. Refusals change nothing and answer 422 with the reason. The desk's
+scans are sent by static/shelfmark.js's scan queue, one at a time, with the
+same fragments: it moves the message into the scan log and swaps the rest.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from webapp.models.outcome import Outcome
 from webapp.models.patrons import get_patron
 from webapp.request_context import get_db, get_settings, signed_in_user
 from webapp.search_query import parse as parse_query
+from webapp.templating import short_date
 
 blueprint = Blueprint("circulation", __name__)
 
@@ -55,11 +58,30 @@ def _desk_page(panel: records.PatronPanel | None, message: dict | None) -> dict:
     }
 
 
-def _message(outcome: Outcome) -> dict:
+def _message(outcome: Outcome, question: loans.LoanQuestion | None = None) -> dict:
+    """The desk's message, in plain values: it is kept in the session cookie for a plain form."""
+    set_aside = outcome.set_aside
     return {
         "ok": outcome.ok,
         "text": outcome.message,
+        "kind": outcome.action,
         "undoable": outcome.action in ("lent", "returned"),
+        "set_aside": {
+            "hold_id": set_aside.hold_id,
+            "patron_name": set_aside.patron_name,
+            "pickup_by": short_date(set_aside.pickup_by),
+        }
+        if set_aside
+        else None,
+        "question": {
+            "barcode": question.barcode,
+            "title": question.title,
+            "borrower_name": question.borrower_name,
+            "patron_id": question.patron_id,
+            "patron_name": question.patron_name,
+        }
+        if question
+        else None,
     }
 
 
@@ -82,10 +104,12 @@ async def _action_answer(
     return redirect(url_for(page), 303)
 
 
-async def _desk_answer(outcome: Outcome, build_context=_desk_context):
+async def _desk_answer(
+    outcome: Outcome, build_context=_desk_context, question: loans.LoanQuestion | None = None
+):
     return await _action_answer(
         outcome,
-        _message(outcome),
+        _message(outcome, question),
         fragment="desk/_desk_update.html",
         build_context=build_context,
         session_key="desk_message",
@@ -103,12 +127,23 @@ async def desk():
 @blueprint.post("/desk/scan")
 @allow(Access.STAFF)
 async def desk_scan():
-    """One scan: a patron's card or email selects them; a copy barcode lends or returns it."""
+    """One scan: a patron's card or email selects them; a copy barcode lends or returns it.
+
+    ``patron`` is the patron the desk's screen showed (empty: nobody), which a
+    copy scan must match (``loans.desk_scan``); ``answer`` answers the question
+    about a copy on loan to someone else.
+    """
     form = await request.form
     code = form.get("code", "").strip()
     mode = form.get("mode", session.get("desk_mode", "auto"))
     if mode not in DESK_MODES:
         mode = "auto"
+    shown = form.get("patron", "").strip()
+    answer = form.get("answer") or None
+    if (shown and not (shown.isdecimal() and len(shown) < 12)) or (
+        answer is not None and answer not in loans.ANSWERS
+    ):
+        return await _desk_answer(Outcome("refused", "That scan was not sent by the desk page."))
     # Writing the session re-signs and re-sends the cookie: only when the mode changes.
     if session.get("desk_mode", "auto") != mode:
         session["desk_mode"] = mode
@@ -122,9 +157,11 @@ async def desk_scan():
         loans.desk_scan,
         code=code,
         patron_id=session.get("desk_patron"),
+        shown_patron_id=int(shown) if shown else None,
         actor_id=signed_in_user().user_id,
         today=_today(),
         mode=mode,
+        answer=answer,
         library_name=get_settings().library_name,
     )
     selected = scan.panel.patron.user_id if scan.panel else None
@@ -137,7 +174,7 @@ async def desk_scan():
     async def scanned_desk(message: dict | None) -> dict:
         return _desk_page(scan.panel, message)
 
-    return await _desk_answer(scan.outcome, scanned_desk)
+    return await _desk_answer(scan.outcome, scanned_desk, scan.question)
 
 
 async def _form_int(name: str) -> int | None:
