@@ -105,7 +105,8 @@ CREATE TABLE LoanRules (
     BlockWhenOverdue INTEGER NOT NULL CHECK (BlockWhenOverdue IN (0, 1)),
     -- How many days overdue a loan may be and still be renewed (0: not once overdue).
     RenewOverdueDays INTEGER NOT NULL DEFAULT 0 CHECK (RenewOverdueDays BETWEEN 0 AND 365)
-);
+, MaxHolds INTEGER NOT NULL DEFAULT 5
+    CHECK (MaxHolds BETWEEN 0 AND 1000));
 
 CREATE TABLE Loans (
     LoanID     INTEGER PRIMARY KEY,
@@ -162,6 +163,12 @@ CREATE TABLE Outbox (
     SentAt        TEXT
 , Transport TEXT CHECK (Transport IS NULL OR Transport IN ('smtp', 'mailbox')), SendingSince TEXT);
 
+CREATE TABLE SchedulerHeartbeat (
+    Singleton INTEGER PRIMARY KEY CHECK (Singleton = 1),
+    Holder    TEXT NOT NULL,  -- host:pid of the process that wrote it
+    BeatAt    TEXT NOT NULL   -- UTC, like 2026-11-29T02:00:00Z
+);
+
 CREATE TABLE SearchVersions (
     Singleton   INTEGER PRIMARY KEY CHECK (Singleton = 1),
     Catalogue   INTEGER NOT NULL DEFAULT 0,
@@ -205,12 +212,16 @@ CREATE INDEX Events_ByUser ON Events (UserID, EventID);
 
 CREATE INDEX Holds_ByUser ON Holds (UserID, Status);
 
+CREATE INDEX Holds_ExpiredByPickup ON Holds (PickupBy, HoldID) WHERE Status = 'expired';
+
 CREATE UNIQUE INDEX Holds_OneActiveHoldPerPatronAndBook
     ON Holds (UserID, BookID) WHERE Status IN ('waiting', 'ready');
 
 CREATE UNIQUE INDEX Holds_OneReadyHoldPerCopy ON Holds (CopyID) WHERE Status = 'ready';
 
 CREATE INDEX Holds_Queue ON Holds (BookID, PlacedAt, HoldID) WHERE Status = 'waiting';
+
+CREATE INDEX Holds_ReadyByPickup ON Holds (PickupBy, HoldID) WHERE Status = 'ready';
 
 CREATE INDEX JobRuns_ByJob ON JobRuns (Job, RunID);
 

@@ -654,11 +654,11 @@ async def admin(app) -> Desk:
 def rules_form(**changes) -> dict[str, str]:
     fields = {}
     for role, values in (
-        ("Student", (14, 5, 2, 0)),
-        ("Librarian", (28, 20, 3, 7)),
-        ("Admin", (28, 20, 3, 7)),
+        ("Student", (14, 5, 2, 0, 5)),
+        ("Librarian", (28, 20, 3, 7, 20)),
+        ("Admin", (28, 20, 3, 7, 20)),
     ):
-        names = ("loan_days", "max_loans", "max_renewals", "renew_overdue_days")
+        names = ("loan_days", "max_loans", "max_renewals", "renew_overdue_days", "max_holds")
         for name, value in zip(names, values, strict=True):
             fields[f"{role}-{name}"] = str(value)
     fields["Student-block_when_overdue"] = "on"

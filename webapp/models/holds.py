@@ -22,7 +22,7 @@ from webapp.config import Settings
 from webapp.models import events
 from webapp.models.accounts import timestamp, utc_now
 from webapp.models.outcome import Outcome, refused
-from webapp.models.rule_settings import hold_pickup_days, load_calendar
+from webapp.models.rule_settings import hold_pickup_days, load_calendar, load_rules
 
 DEFAULT_LIBRARY_NAME = Settings.library_name
 
@@ -104,14 +104,14 @@ def offer_to_queue(
 
 
 def place_hold(conn: sqlite3.Connection, *, book_id: int, patron_id: int, actor_id: int) -> Outcome:
-    """Queue the patron for a title with no copy on the shelf."""
+    """Queue the patron for a title with no copy on the shelf, within their role's hold limit."""
     book = conn.execute(
         "SELECT BookID, Title, WithdrawnAt FROM Books WHERE BookID = ?", (book_id,)
     ).fetchone()
     if book is None:
         return Outcome("not_found", "There is no such title.", patron_id)
     patron = conn.execute(
-        "SELECT Name, Active FROM Users WHERE UserID = ?", (patron_id,)
+        "SELECT Name, Role, Active FROM Users WHERE UserID = ?", (patron_id,)
     ).fetchone()
     if patron is None:
         return Outcome("not_found", "No such patron.")
@@ -139,6 +139,19 @@ def place_hold(conn: sqlite3.Connection, *, book_id: int, patron_id: int, actor_
     ).fetchone()[0]
     if has_it:
         return refused(f"{patron['Name']} already has {book['Title']} on loan.", patron_id)
+    # Counted in the same write transaction as the insert below, so requests
+    # racing each other are serialised by the writer lock and cannot overshoot.
+    active_holds = conn.execute(
+        "SELECT count(*) FROM Holds WHERE UserID = ? AND Status IN ('waiting', 'ready')",
+        (patron_id,),
+    ).fetchone()[0]
+    decision = rules.can_place_hold(
+        patron_name=patron["Name"],
+        rule=load_rules(conn)[patron["Role"]],
+        active_holds=active_holds,
+    )
+    if not decision:
+        return refused(decision.reason, patron_id)
     try:
         hold_id = conn.execute(
             "INSERT INTO Holds (UserID, BookID) VALUES (?, ?)", (patron_id, book_id)
