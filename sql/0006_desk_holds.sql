@@ -9,6 +9,8 @@ ALTER TABLE LoanRules ADD COLUMN MaxHolds INTEGER NOT NULL DEFAULT 5
 UPDATE LoanRules SET MaxHolds = 20 WHERE Role IN ('Librarian', 'Admin');
 
 -- The hold shelf: ready holds by pickup deadline, and holds that expired
--- lately (their copies may still be on the hold shelf, to reshelve).
+-- lately (their copies may still be on the hold shelf, to reshelve), and
+-- whether a later hold took an expired hold's copy.
 CREATE INDEX Holds_ReadyByPickup ON Holds (PickupBy, HoldID) WHERE Status = 'ready';
 CREATE INDEX Holds_ExpiredByPickup ON Holds (PickupBy, HoldID) WHERE Status = 'expired';
+CREATE INDEX Holds_ByCopy ON Holds (CopyID, HoldID) WHERE CopyID IS NOT NULL;

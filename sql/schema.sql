@@ -210,6 +210,8 @@ CREATE INDEX Events_ByCopy ON Events (CopyID, EventID);
 
 CREATE INDEX Events_ByUser ON Events (UserID, EventID);
 
+CREATE INDEX Holds_ByCopy ON Holds (CopyID, HoldID) WHERE CopyID IS NOT NULL;
+
 CREATE INDEX Holds_ByUser ON Holds (UserID, Status);
 
 CREATE INDEX Holds_ExpiredByPickup ON Holds (PickupBy, HoldID) WHERE Status = 'expired';
