@@ -43,7 +43,9 @@ async def hold_shelf_page():
 async def set_aside():
     """A copy on the pull list has been fetched: set it aside for the first patron waiting."""
     barcode = (await request.form).get("barcode", "").strip()
-    if not barcode or len(barcode) > MAX_BARCODE_LENGTH:
+    if not barcode:
+        outcome = Outcome("refused", "Choose a copy to set aside.")
+    elif len(barcode) > MAX_BARCODE_LENGTH:
         outcome = Outcome("not_found", "No copy has that barcode.")
     else:
         settings = get_settings()
