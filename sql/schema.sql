@@ -144,9 +144,9 @@ CREATE TABLE Notices (
     UNIQUE (LoanID, Stage, DueDate)
 );
 
-CREATE TABLE Outbox (
+CREATE TABLE "Outbox" (
     MessageID     INTEGER PRIMARY KEY,
-    Kind          TEXT NOT NULL CHECK (Kind IN ('reminder', 'hold_ready')),
+    Kind          TEXT NOT NULL CHECK (Kind IN ('reminder', 'hold_ready', 'receipt')),
     UserID        INTEGER NOT NULL REFERENCES Users (UserID),
     Recipient     TEXT NOT NULL,
     Subject       TEXT NOT NULL,
@@ -160,8 +160,11 @@ CREATE TABLE Outbox (
     NextAttemptAt TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
     LastError     TEXT,
     CreatedAt     TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
-    SentAt        TEXT
-, Transport TEXT CHECK (Transport IS NULL OR Transport IN ('smtp', 'mailbox')), SendingSince TEXT);
+    SentAt        TEXT,
+    -- How a sent message left: 'smtp' or 'mailbox' (see 0002_reminders.sql).
+    Transport     TEXT CHECK (Transport IS NULL OR Transport IN ('smtp', 'mailbox')),
+    SendingSince  TEXT
+);
 
 CREATE TABLE SchedulerHeartbeat (
     Singleton INTEGER PRIMARY KEY CHECK (Singleton = 1),
@@ -194,7 +197,8 @@ CREATE TABLE Users (
     PasswordHash TEXT,
     Active       INTEGER NOT NULL DEFAULT 1 CHECK (Active IN (0, 1)),
     CreatedAt    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
-);
+, EmailReceipts INTEGER NOT NULL DEFAULT 0
+    CHECK (EmailReceipts IN (0, 1)));
 
 CREATE INDEX Books_ByPopularity ON Books (TimesBorrowed DESC, BookID DESC, Title, Author, Year);
 

@@ -14,7 +14,7 @@ from webapp.models import hold_shelf, holds, loans
 
 from . import test_circulation_http as circulation
 from .conftest import TEST_TODAY, log_in
-from .test_circulation_http import HX, add_book, message_of, rules_form, sql
+from .test_circulation_http import HX, add_book, age_events, message_of, rules_form, sql
 
 # The circulation tests' fixtures: the demo library, a librarian at the desk,
 # three student patrons and a shelf of two titles.
@@ -439,3 +439,80 @@ async def test_the_due_date_slip_lists_what_was_borrowed_today_and_when_it_is_du
 async def test_students_cannot_see_the_staff_hold_pages(app, path):
     client, _ = await student(app, "alice@example.com")
     assert (await client.get(path)).status_code == 403
+
+
+# The visit receipt
+
+
+def receipts(settings) -> list:
+    return sql(settings, "SELECT * FROM Outbox WHERE Kind = 'receipt' ORDER BY MessageID")
+
+
+async def test_a_patron_who_asked_is_emailed_one_receipt_per_visit(
+    desk, settings, shelf, patrons, today
+):
+    sql(settings, "UPDATE Users SET EmailReceipts = 1 WHERE UserID = ?", (patrons["dana"],))
+    lend_out(settings, "U1", patrons["dana"], today, due_in=5)
+    await desk.scan("S9001")
+    await desk.scan("T1")  # lent
+    await desk.scan("T2")  # lent, then undone: not on the receipt
+    await desk.post("/desk/undo")
+    await desk.scan("U1")  # returned
+    response = await desk.post("/desk/done")
+    assert "Their receipt will be emailed to s9001@example.com." in message_of(
+        await response.get_data(as_text=True)
+    )
+    (mail,) = receipts(settings)
+    due = today + timedelta(days=14)
+    assert mail["Recipient"] == "s9001@example.com" and mail["Status"] == "pending"
+    assert (
+        "Borrowed:\n  - Tidewater\n    barcode T1, due back " + f"{due:%A} {due.day}"
+        in (mail["BodyText"])
+    )
+    assert "Returned:\n  - Umbrella Days (barcode U1)" in mail["BodyText"]
+    assert "T2" not in mail["BodyText"]
+    assert "<strong>Tidewater</strong>" in mail["BodyHtml"]
+    # Done again, or another visit with nothing done, sends nothing more.
+    await desk.post("/desk/done")
+    await desk.scan("S9001")
+    await desk.post("/desk/done")
+    assert len(receipts(settings)) == 1
+    # The next visit's receipt lists only that visit.
+    age_events(settings, 5)  # past the scanner's repeat window for T2
+    await desk.scan("S9001")
+    await desk.scan("T2")
+    await desk.post("/desk/done")
+    second = receipts(settings)[1]
+    assert "barcode T2" in second["BodyText"]
+    assert "T1" not in second["BodyText"] and "Umbrella" not in second["BodyText"]
+
+
+async def test_no_receipt_for_a_patron_who_did_not_ask_for_one(desk, settings, shelf, patrons):
+    await desk.scan("S9002")
+    await desk.scan("T1")
+    response = await desk.post("/desk/done")
+    assert message_of(await response.get_data(as_text=True)) == "Ready for the next patron."
+    assert receipts(settings) == []
+
+
+async def test_the_patron_form_turns_receipts_on_and_off(desk, settings, patrons):
+    client = desk.client
+    page = await (await client.get(f"/patrons/{patrons['eli']}/edit")).get_data(as_text=True)
+    assert "Email a receipt after each visit" in page
+    form = {
+        "csrf_token": desk.token,
+        "name": "Eli Park",
+        "email": "s9002@example.com",
+        "role": "Student",
+        "card_number": "S9002",
+        "group": "",
+        "active": "1",
+        "email_receipts": "1",
+    }
+    response = await client.post(f"/patrons/{patrons['eli']}/edit", form=form)
+    assert response.status_code == 303
+    chosen = "SELECT EmailReceipts FROM Users WHERE UserID = ?"
+    assert sql(settings, chosen, (patrons["eli"],))[0][0] == 1
+    del form["email_receipts"]
+    await client.post(f"/patrons/{patrons['eli']}/edit", form=form)
+    assert sql(settings, chosen, (patrons["eli"],))[0][0] == 0

@@ -127,6 +127,11 @@ def hold_message_id(hold_id: int) -> str:
     return f"<hold-ready-{hold_id}-{secrets.token_hex(8)}@shelfmark.invalid>"
 
 
+def receipt_message_id(user_id: int) -> str:
+    """A unique Message-ID for a patron's visit receipt."""
+    return f"<receipt-{user_id}-{secrets.token_hex(8)}@shelfmark.invalid>"
+
+
 def cancel_hold_notice(conn: sqlite3.Connection, hold_id: int) -> bool:
     """Cancel the hold's ready notice if it has not gone yet; False if it had (or there is none)."""
     return (

@@ -8,12 +8,14 @@ show once. Refusals change nothing and answer 422 with the reason.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time
+
 from quart import Blueprint, abort, redirect, render_template, request, session, url_for
 
 from webapp import htmx
 from webapp.access import Access, allow
 from webapp.clock import library_today
-from webapp.models import catalogue, events, hold_shelf, holds, loans, records, undo
+from webapp.models import catalogue, events, hold_shelf, holds, loans, receipts, records, undo
 from webapp.models.outcome import Outcome
 from webapp.models.patrons import get_patron
 from webapp.request_context import current_user, get_db, get_search_cache, get_settings
@@ -212,9 +214,27 @@ async def _book_named(text: str) -> int | None:
 @blueprint.post("/desk/done")
 @allow(Access.STAFF)
 async def desk_done():
-    """Finish with this patron: the desk is ready for the next one."""
-    session.pop("desk_patron", None)
-    return await _desk_answer(Outcome("cleared", "Ready for the next patron."))
+    """Finish with this patron: the desk is ready for the next one.
+
+    A patron who asked for receipts is emailed one for the visit now ending.
+    """
+    patron_id = session.pop("desk_patron", None)
+    message = "Ready for the next patron."
+    if patron_id:
+        settings = get_settings()
+        today = _today()
+        day_start = datetime.combine(today, time.min, tzinfo=settings.zone).astimezone(UTC)
+        emailed_to = await get_db().write(
+            receipts.queue_visit_receipt,
+            patron_id=patron_id,
+            actor_id=current_user().user_id,
+            today=today,
+            day_started_at=day_start.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            library_name=settings.library_name,
+        )
+        if emailed_to:
+            message += f" Their receipt will be emailed to {emailed_to}."
+    return await _desk_answer(Outcome("cleared", message))
 
 
 async def _account_context(message: dict | None) -> dict:
