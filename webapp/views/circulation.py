@@ -1,4 +1,4 @@
-"""The circulation desk, My account, holds, and the patron and copy pages.
+"""The circulation desk, My account, holds, the patron and copy pages, and the printed slips.
 
 Every action is a POST. htmx gets the fragments back (the desk's patron panel
 plus its message in the aria-live region, or the account fragment); a plain
