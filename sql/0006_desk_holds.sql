@@ -1,5 +1,7 @@
--- The desk's holds (issue 16): a per-role limit on holds, and the indexes the
--- hold shelf page reads. Numbered 0006 on this branch only: it lands as 0007.
+-- The desk's holds and receipts (issue 16): a per-role limit on holds, the
+-- indexes the hold shelf page reads, the patron's choice of an emailed receipt
+-- after each visit, and the outbox's 'receipt' kind. Numbered 0006 on this
+-- branch only: it lands as 0007.
 
 -- How many holds (waiting or ready) a patron of the role may have at once: one
 -- student once placed 221 holds in 1.4 s, blocking everyone's renewals of
