@@ -105,7 +105,8 @@ CREATE TABLE LoanRules (
     BlockWhenOverdue INTEGER NOT NULL CHECK (BlockWhenOverdue IN (0, 1)),
     -- How many days overdue a loan may be and still be renewed (0: not once overdue).
     RenewOverdueDays INTEGER NOT NULL DEFAULT 0 CHECK (RenewOverdueDays BETWEEN 0 AND 365)
-);
+, MaxHolds INTEGER NOT NULL DEFAULT 5
+    CHECK (MaxHolds BETWEEN 0 AND 1000));
 
 CREATE TABLE Loans (
     LoanID     INTEGER PRIMARY KEY,
@@ -143,9 +144,9 @@ CREATE TABLE Notices (
     UNIQUE (LoanID, Stage, DueDate)
 );
 
-CREATE TABLE Outbox (
+CREATE TABLE "Outbox" (
     MessageID     INTEGER PRIMARY KEY,
-    Kind          TEXT NOT NULL CHECK (Kind IN ('reminder', 'hold_ready')),
+    Kind          TEXT NOT NULL CHECK (Kind IN ('reminder', 'hold_ready', 'receipt')),
     UserID        INTEGER NOT NULL REFERENCES Users (UserID),
     Recipient     TEXT NOT NULL,
     Subject       TEXT NOT NULL,
@@ -159,8 +160,11 @@ CREATE TABLE Outbox (
     NextAttemptAt TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
     LastError     TEXT,
     CreatedAt     TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
-    SentAt        TEXT
-, Transport TEXT CHECK (Transport IS NULL OR Transport IN ('smtp', 'mailbox')), SendingSince TEXT);
+    SentAt        TEXT,
+    -- How a sent message left: 'smtp' or 'mailbox' (see 0002_reminders.sql).
+    Transport     TEXT CHECK (Transport IS NULL OR Transport IN ('smtp', 'mailbox')),
+    SendingSince  TEXT
+);
 
 CREATE TABLE SchedulerHeartbeat (
     Singleton INTEGER PRIMARY KEY CHECK (Singleton = 1),
@@ -193,7 +197,8 @@ CREATE TABLE Users (
     PasswordHash TEXT,
     Active       INTEGER NOT NULL DEFAULT 1 CHECK (Active IN (0, 1)),
     CreatedAt    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
-);
+, EmailReceipts INTEGER NOT NULL DEFAULT 0
+    CHECK (EmailReceipts IN (0, 1)));
 
 CREATE INDEX Books_ByPopularity ON Books (TimesBorrowed DESC, BookID DESC, Title, Author, Year);
 
@@ -209,7 +214,11 @@ CREATE INDEX Events_ByCopy ON Events (CopyID, EventID);
 
 CREATE INDEX Events_ByUser ON Events (UserID, EventID);
 
+CREATE INDEX Holds_ByCopy ON Holds (CopyID, HoldID) WHERE CopyID IS NOT NULL;
+
 CREATE INDEX Holds_ByUser ON Holds (UserID, Status);
+
+CREATE INDEX Holds_ExpiredByPickup ON Holds (PickupBy, HoldID) WHERE Status = 'expired';
 
 CREATE UNIQUE INDEX Holds_OneActiveHoldPerPatronAndBook
     ON Holds (UserID, BookID) WHERE Status IN ('waiting', 'ready');
@@ -217,6 +226,8 @@ CREATE UNIQUE INDEX Holds_OneActiveHoldPerPatronAndBook
 CREATE UNIQUE INDEX Holds_OneReadyHoldPerCopy ON Holds (CopyID) WHERE Status = 'ready';
 
 CREATE INDEX Holds_Queue ON Holds (BookID, PlacedAt, HoldID) WHERE Status = 'waiting';
+
+CREATE INDEX Holds_ReadyByPickup ON Holds (PickupBy, HoldID) WHERE Status = 'ready';
 
 CREATE INDEX JobRuns_ByJob ON JobRuns (Job, RunID);
 

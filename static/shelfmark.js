@@ -308,3 +308,41 @@ document.addEventListener("htmx:afterSettle", () => {
     pump();
   });
 })();
+
+// The desk's hold box lists matching titles as the librarian types. Its answer
+// must not pull the focus back to the scan box (data-autofocus above): stopped
+// here, in the capture phase, before that listener sees the swap.
+document.addEventListener("htmx:afterSettle", (event) => {
+  if (event.target.id === "hold-results") {
+    event.stopPropagation();
+  }
+}, true);
+
+// Arrow keys move between the hold box and its "Hold for …" buttons; Escape
+// goes back to the box. Tab reaches the same buttons without this.
+document.addEventListener("keydown", (event) => {
+  const box = document.getElementById("hold-book");
+  const choices = Array.from(document.querySelectorAll("#hold-results [data-hold-choice]"));
+  if (!box || !choices.length || !["ArrowDown", "ArrowUp", "Escape"].includes(event.key)) {
+    return;
+  }
+  const index = choices.indexOf(document.activeElement);
+  if (event.target !== box && index < 0) {
+    return;
+  }
+  event.preventDefault();
+  if (event.key === "Escape" || (event.key === "ArrowUp" && index <= 0)) {
+    box.focus();
+  } else if (event.key === "ArrowDown") {
+    choices[Math.min(index + 1, choices.length - 1)].focus();
+  } else {
+    choices[index - 1].focus();
+  }
+});
+
+// Slips (templates/desk/_slip_layout.html): the Print button needs JavaScript,
+// so it stays hidden without it (the browser's own Print command still works).
+for (const button of document.querySelectorAll("[data-print]")) {
+  button.hidden = false;
+  button.addEventListener("click", () => window.print());
+}

@@ -822,11 +822,11 @@ async def admin(app) -> Desk:
 def rules_form(**changes) -> dict[str, str]:
     fields = {}
     for role, values in (
-        ("Student", (14, 5, 2, 0)),
-        ("Librarian", (28, 20, 3, 7)),
-        ("Admin", (28, 20, 3, 7)),
+        ("Student", (14, 5, 2, 0, 5)),
+        ("Librarian", (28, 20, 3, 7, 20)),
+        ("Admin", (28, 20, 3, 7, 20)),
     ):
-        names = ("loan_days", "max_loans", "max_renewals", "renew_overdue_days")
+        names = ("loan_days", "max_loans", "max_renewals", "renew_overdue_days", "max_holds")
         for name, value in zip(names, values, strict=True):
             fields[f"{role}-{name}"] = str(value)
     fields["Student-block_when_overdue"] = "on"
@@ -1000,6 +1000,10 @@ async def test_undoing_a_return_that_set_a_copy_aside_puts_the_hold_back_and_can
     age_events(settings, 5)
     _, html = await desk.scan("T1", mode="return")
     assert "Set aside for Eli Park" in message_of(html)
+    (hold_id,) = sql(settings, "SELECT HoldID FROM Holds")[0]
+    assert f'href="/desk/holds/{hold_id}/slip"' in html  # the slip to print, from the message
+    slip = await desk.client.get(f"/desk/holds/{hold_id}/slip")
+    assert slip.status_code == 200 and "Eli Park" in await slip.get_data(as_text=True)
     response = await desk.post("/desk/undo")
     html = await response.get_data(as_text=True)
     assert "on loan to Dana Ito again" in message_of(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 from webapp import rules
@@ -13,6 +14,7 @@ STUDENT = rules.LoanRule(
     max_renewals=2,
     block_when_overdue=True,
     renew_overdue_days=0,
+    max_holds=5,
 )
 LIBRARIAN = rules.LoanRule(
     "Librarian",
@@ -21,6 +23,7 @@ LIBRARIAN = rules.LoanRule(
     max_renewals=3,
     block_when_overdue=False,
     renew_overdue_days=7,
+    max_holds=20,
 )
 OPEN_EVERY_DAY = rules.Calendar()
 MONDAY = date(2026, 11, 30)
@@ -137,3 +140,23 @@ def test_closed_weekdays_round_trip_and_ignore_junk():
     assert rules.parse_closed_weekdays("5, 6,x,9,,6") == frozenset({5, 6})
     assert rules.format_closed_weekdays({6, 0}) == "0,6"
     assert rules.parse_closed_weekdays("") == frozenset()
+
+
+def test_a_patron_under_the_hold_limit_may_place_a_hold():
+    assert rules.can_place_hold(patron_name="Alice Smith", rule=STUDENT, active_holds=4)
+    assert rules.can_place_hold(patron_name="Alice Smith", rule=STUDENT, active_holds=0)
+
+
+def test_a_patron_at_the_hold_limit_is_told_how_many_they_have_and_the_limit():
+    decision = rules.can_place_hold(patron_name="Alice Smith", rule=STUDENT, active_holds=5)
+    assert not decision
+    assert decision.reason == "Alice Smith already has 5 holds, the most a Student may place."
+    assert rules.can_place_hold(patron_name="Bob Johnson", rule=LIBRARIAN, active_holds=5)
+    assert not rules.can_place_hold(patron_name="Bob Johnson", rule=LIBRARIAN, active_holds=20)
+
+
+def test_a_role_allowed_no_holds_is_told_so():
+    no_holds = replace(STUDENT, max_holds=0)
+    decision = rules.can_place_hold(patron_name="Alice Smith", rule=no_holds, active_holds=0)
+    assert not decision
+    assert decision.reason == "A Student may not place holds."

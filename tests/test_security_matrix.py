@@ -30,6 +30,9 @@ ADMIN = (LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK)
 # A URL naming Alice's own loan or hold through My account: only Alice may act
 # on it; anyone else is told there is no such record (404), never that it exists.
 ALICES_OWN = (LOGIN, OK, NOT_FOUND, NOT_FOUND, NOT_FOUND)
+# A hold slip is printed for a hold on the hold shelf; the sample hold is still
+# waiting, so staff are told there is no such slip, and nobody else sees one.
+STAFF_READY_HOLD = (LOGIN, FORBIDDEN, FORBIDDEN, NOT_FOUND, NOT_FOUND)
 
 EXPECTED = {
     "static": PUBLIC,
@@ -54,6 +57,13 @@ EXPECTED = {
     "circulation.patron": STAFF,
     "circulation.patron_to_desk": STAFF,
     "circulation.copy": STAFF,
+    "circulation.desk_renew_all": STAFF,
+    "circulation.desk_cancel_hold": STAFF,
+    "circulation.desk_hold_search": STAFF,
+    "circulation.hold_slip": STAFF_READY_HOLD,
+    "circulation.due_date_slip": STAFF,
+    "holds.hold_shelf_page": STAFF,
+    "holds.set_aside": STAFF,
     "collection.new_book": STAFF,
     "collection.edit_book": STAFF,
     "collection.withdraw_book": STAFF,
@@ -91,7 +101,7 @@ EXPECTED = {
 POLICY_ROWS = {
     Access.PUBLIC: {PUBLIC},
     Access.LOGGED_IN: {SIGNED_IN, ALICES_OWN},
-    Access.STAFF: {STAFF},
+    Access.STAFF: {STAFF, STAFF_READY_HOLD},
     Access.STAFF_OR_MONITOR: {STAFF},
     Access.ADMIN: {ADMIN},
 }

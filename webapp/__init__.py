@@ -121,6 +121,7 @@ def create_app(config: Settings | None = None) -> Quart:
         circulation,
         collection,
         dashboard,
+        holds,
         import_export,
         rules,
         system,
@@ -136,6 +137,7 @@ def create_app(config: Settings | None = None) -> Quart:
         collection.blueprint,
         import_export.blueprint,
         dashboard.blueprint,
+        holds.blueprint,
     ):
         app.register_blueprint(blueprint)
     _drop_flask_context_processors(app)

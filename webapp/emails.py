@@ -117,3 +117,33 @@ def hold_ready(
         "pickup_by": pickup_by,
     }
     return _render("hold_ready", f"Ready to collect: {title}", context)
+
+
+@dataclass(frozen=True)
+class ReceiptItem:
+    """A line of a visit receipt: a copy lent (with its due date) or returned (``due`` None)."""
+
+    title: str
+    barcode: str
+    due: date | None
+
+
+def receipt(
+    *,
+    library_name: str,
+    patron_name: str,
+    day: date,
+    lent: list[ReceiptItem],
+    returned: list[ReceiptItem],
+) -> RenderedEmail:
+    """The receipt of one visit to the desk: what was lent, due when, and what came back."""
+    subject = header_safe(f"{library_name}: your receipt for {day:%-d %B %Y}")
+    context = {
+        "library_name": library_name,
+        "patron_name": patron_name,
+        "day": day,
+        "lent": lent,
+        "returned": returned,
+        "subject": subject,
+    }
+    return _render("receipt", subject, context)

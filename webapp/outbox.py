@@ -9,8 +9,9 @@ A message is a row in Outbox. Its status moves
     pending -> sent       the in-app mailbox took it (no mail server configured)
     pending -> cancelled  a reminder none of whose items is still due; an undone hold
 
-Two writers queue messages: the desk queues a hold-ready notice, already
-rendered, with ``enqueue`` in its own transaction; the nightly run queues
+Two writers queue messages: the desk queues a hold-ready notice or a visit
+receipt (``webapp.models.receipts``), already rendered, with ``enqueue`` in its
+own transaction; the nightly run queues
 reminders set-based (``webapp.models.reminders.queue_tonight``), without their
 subject and bodies. A reminder is rendered (``webapp.emails.reminder``) from its
 ledger rows -- the items still open at the same due date, at the stage and date
@@ -125,6 +126,11 @@ def enqueue(
 def hold_message_id(hold_id: int) -> str:
     """A unique Message-ID for a hold notice; its prefix lets ``cancel_hold_notice`` find it."""
     return f"<hold-ready-{hold_id}-{secrets.token_hex(8)}@shelfmark.invalid>"
+
+
+def receipt_message_id(user_id: int) -> str:
+    """A unique Message-ID for a patron's visit receipt."""
+    return f"<receipt-{user_id}-{secrets.token_hex(8)}@shelfmark.invalid>"
 
 
 def cancel_hold_notice(conn: sqlite3.Connection, hold_id: int) -> bool:

@@ -25,6 +25,7 @@ class LoanRule:
     max_renewals: int
     block_when_overdue: bool
     renew_overdue_days: int
+    max_holds: int
 
     def describe(self) -> str:
         """How the desk names the rule that gave a due date."""
@@ -179,6 +180,19 @@ def can_renew(
         )
     if held_by_another:
         return Decision(False, "Another patron is waiting for this title, so it cannot be renewed.")
+    return ALLOWED
+
+
+def can_place_hold(*, patron_name: str, rule: LoanRule, active_holds: int) -> Decision:
+    """Whether a patron with ``active_holds`` holds (waiting or ready) may place one more."""
+    if rule.max_holds == 0:
+        return Decision(False, f"A {rule.role} may not place holds.")
+    if active_holds >= rule.max_holds:
+        holds = "hold" if active_holds == 1 else "holds"
+        return Decision(
+            False,
+            f"{patron_name} already has {active_holds} {holds}, the most a {rule.role} may place.",
+        )
     return ALLOWED
 
 

@@ -109,6 +109,7 @@ def check_patron_form(form: Mapping[str, str]) -> tuple[dict, Errors]:
             "card_number": lambda raw: validation.optional_text(raw, 64),
             "group": lambda raw: validation.optional_text(raw, 100),
             "active": validation.flag,
+            "email_receipts": validation.flag,
         },
     )
 
@@ -406,16 +407,20 @@ async def _check_patron_unique(tx: Transaction, values: dict, user_id: int) -> N
             raise Conflict("card_number", "Another patron already has this card number.", other)
 
 
-_PATRON_PARAMS = "(:name, :role, :email, :card_number, :group, :active)"
+_PATRON_PARAMS = "(:name, :role, :email, :card_number, :group, :active, :email_receipts)"
 
 
 async def create_patron(db: Database, values: dict) -> int:
     async with db.transaction() as tx:
         await _check_patron_unique(tx, values, 0)
         return await tx.insert(
-            "INSERT INTO Users (Name, Role, Email, CardNumber, GroupName, Active) "
+            "INSERT INTO Users (Name, Role, Email, CardNumber, GroupName, Active, EmailReceipts) "
             f"VALUES {_PATRON_PARAMS}",
-            {**values, "active": int(values["active"])},
+            {
+                **values,
+                "active": int(values["active"]),
+                "email_receipts": int(values["email_receipts"]),
+            },
         )
 
 
@@ -424,9 +429,14 @@ async def update_patron(db: Database, user_id: int, values: dict) -> None:
         await _check_patron_unique(tx, values, user_id)
         await tx.execute(
             "UPDATE Users SET Name = :name, Role = :role, Email = :email, "
-            "CardNumber = :card_number, GroupName = :group, Active = :active "
-            "WHERE UserID = :user_id",
-            {**values, "active": int(values["active"]), "user_id": user_id},
+            "CardNumber = :card_number, GroupName = :group, Active = :active, "
+            "EmailReceipts = :email_receipts WHERE UserID = :user_id",
+            {
+                **values,
+                "active": int(values["active"]),
+                "email_receipts": int(values["email_receipts"]),
+                "user_id": user_id,
+            },
         )
         if not values["active"]:
             await tx.execute("DELETE FROM Sessions WHERE UserID = ?", (user_id,))

@@ -22,7 +22,8 @@ from webapp.config import Settings
 from webapp.models import events
 from webapp.models.accounts import timestamp, utc_now
 from webapp.models.outcome import Outcome, refused
-from webapp.models.rule_settings import hold_pickup_days, load_calendar
+from webapp.models.rule_settings import hold_pickup_days, load_calendar, load_rules
+from webapp.templating import short_date
 
 DEFAULT_LIBRARY_NAME = Settings.library_name
 
@@ -104,14 +105,14 @@ def offer_to_queue(
 
 
 def place_hold(conn: sqlite3.Connection, *, book_id: int, patron_id: int, actor_id: int) -> Outcome:
-    """Queue the patron for a title with no copy on the shelf."""
+    """Queue the patron for a title with no copy on the shelf, within their role's hold limit."""
     book = conn.execute(
         "SELECT BookID, Title, WithdrawnAt FROM Books WHERE BookID = ?", (book_id,)
     ).fetchone()
     if book is None:
         return Outcome("not_found", "There is no such title.", patron_id)
     patron = conn.execute(
-        "SELECT Name, Active FROM Users WHERE UserID = ?", (patron_id,)
+        "SELECT Name, Role, Active FROM Users WHERE UserID = ?", (patron_id,)
     ).fetchone()
     if patron is None:
         return Outcome("not_found", "No such patron.")
@@ -139,6 +140,19 @@ def place_hold(conn: sqlite3.Connection, *, book_id: int, patron_id: int, actor_
     ).fetchone()[0]
     if has_it:
         return refused(f"{patron['Name']} already has {book['Title']} on loan.", patron_id)
+    # Counted in the same write transaction as the insert below, so requests
+    # racing each other are serialised by the writer lock and cannot overshoot.
+    active_holds = conn.execute(
+        "SELECT count(*) FROM Holds WHERE UserID = ? AND Status IN ('waiting', 'ready')",
+        (patron_id,),
+    ).fetchone()[0]
+    decision = rules.can_place_hold(
+        patron_name=patron["Name"],
+        rule=load_rules(conn)[patron["Role"]],
+        active_holds=active_holds,
+    )
+    if not decision:
+        return refused(decision.reason, patron_id)
     try:
         hold_id = conn.execute(
             "INSERT INTO Holds (UserID, BookID) VALUES (?, ?)", (patron_id, book_id)
@@ -259,3 +273,48 @@ def expire_ready_holds(
             library_name=library_name,
         )
     return len(expiring)
+
+
+def set_aside_from_shelf(
+    conn: sqlite3.Connection,
+    *,
+    barcode: str,
+    actor_id: int,
+    today: date,
+    library_name: str = DEFAULT_LIBRARY_NAME,
+) -> Outcome:
+    """Set a copy fetched from the open shelf (the pull list) aside for the first patron waiting.
+
+    The copy must still be on the shelf: in stock, not on loan, not already set
+    aside; checked in this transaction, so two librarians pulling the same copy
+    set it aside once.
+    """
+    copy = conn.execute(
+        "SELECT c.CopyID, c.BookID, c.Barcode, c.Status, b.Title, "
+        "EXISTS (SELECT 1 FROM Loans l WHERE l.CopyID = c.CopyID AND l.ReturnedAt IS NULL) "
+        "AS OnLoan, "
+        "EXISTS (SELECT 1 FROM Holds h WHERE h.CopyID = c.CopyID AND h.Status = 'ready') "
+        "AS SetAside "
+        "FROM Copies c JOIN Books b ON b.BookID = c.BookID WHERE c.Barcode = ?",
+        (barcode,),
+    ).fetchone()
+    if copy is None:
+        return Outcome("not_found", f"No copy has the barcode “{barcode}”.")
+    if copy["Status"] != "in_stock" or copy["OnLoan"] or copy["SetAside"]:
+        return refused(f"{copy['Title']} ({copy['Barcode']}) is not on the open shelf.")
+    set_aside = offer_to_queue(
+        conn,
+        copy_id=copy["CopyID"],
+        book_id=copy["BookID"],
+        today=today,
+        actor_id=actor_id,
+        library_name=library_name,
+    )
+    if set_aside is None:
+        return refused(f"Nobody is waiting for {copy['Title']}: it stays on the shelf.")
+    told = "emailed" if set_aside.emailed else "no email address: tell them in person"
+    return Outcome(
+        "set_aside",
+        f"Set aside: {copy['Title']} ({copy['Barcode']}) for {set_aside.patron_name}, "
+        f"collect by {short_date(set_aside.pickup_by)} ({told}).",
+    )

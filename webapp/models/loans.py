@@ -579,3 +579,31 @@ def renew(
         loan["UserID"],
         loan_id,
     )
+
+
+def renew_all(conn: sqlite3.Connection, *, patron_id: int, actor_id: int, today: date) -> Outcome:
+    """Renew each of the patron's open loans that the rules allow, in one transaction.
+
+    The message lists every loan: its new due date, or why it cannot be
+    renewed. A refusal of one loan changes nothing about it and does not stop
+    the others; the outcome is a refusal only when nothing could be renewed.
+    """
+    name = conn.execute("SELECT Name FROM Users WHERE UserID = ?", (patron_id,)).fetchone()
+    if name is None:
+        return Outcome("not_found", "No such patron.")
+    open_loans = conn.execute(
+        "SELECT LoanID FROM Loans WHERE UserID = ? AND ReturnedAt IS NULL "
+        "ORDER BY ReturnDate, LoanID",
+        (patron_id,),
+    ).fetchall()
+    if not open_loans:
+        return refused(f"{name[0]} has nothing on loan to renew.", patron_id)
+    outcomes = [
+        renew(conn, loan_id=row["LoanID"], actor_id=actor_id, today=today) for row in open_loans
+    ]
+    renewed = sum(outcome.ok for outcome in outcomes)
+    summary = f"Renewed {renewed} of {len(outcomes)} loans for {name[0]}."
+    message = " ".join([summary, *(outcome.message for outcome in outcomes)])
+    if not renewed:
+        return refused(message, patron_id)
+    return Outcome("renewed", message, patron_id)

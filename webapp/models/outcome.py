@@ -21,11 +21,12 @@ class Outcome:
     """What a circulation action did, in words for the desk.
 
     ``action`` is one of: lent, returned, renewed, undone, repeat (a double scan,
-    applied once), hold_placed, hold_cancelled, refused, not_found; the desk adds
-    selected and cleared for choosing and letting go of a patron, ask (a question
-    the librarian must answer first) and cancelled (its answer "Cancel").
-    ``set_aside`` is the hold a returned copy was put on the hold shelf for, which
-    the desk must not let go unnoticed.
+    applied once), hold_placed, hold_cancelled, set_aside (a copy pulled from
+    the shelf for a hold), refused, not_found; the desk adds selected and cleared
+    for choosing and letting go of a patron, ask (a question the librarian must
+    answer first) and cancelled (its answer "Cancel"). ``set_aside`` is the hold
+    a returned copy was put on the hold shelf for, which the desk must not let go
+    unnoticed.
     """
 
     action: str

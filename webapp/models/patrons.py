@@ -28,6 +28,7 @@ class Patron:
     card_number: str | None
     group_name: str | None
     active: bool
+    email_receipts: bool
 
     def form_values(self) -> dict:
         """What the patron form starts from when editing this patron."""
@@ -38,6 +39,7 @@ class Patron:
             "card_number": self.card_number or "",
             "group": self.group_name or "",
             "active": self.active,
+            "email_receipts": self.email_receipts,
         }
 
 
@@ -51,6 +53,7 @@ def patron_from_row(row: sqlite3.Row) -> Patron:
         card_number=row["CardNumber"],
         group_name=row["GroupName"],
         active=bool(row["Active"]),
+        email_receipts=bool(row["EmailReceipts"]),
     )
 
 

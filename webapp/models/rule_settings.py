@@ -30,6 +30,7 @@ def _rule_from_row(row: sqlite3.Row) -> rules.LoanRule:
         max_renewals=row["MaxRenewals"],
         block_when_overdue=bool(row["BlockWhenOverdue"]),
         renew_overdue_days=row["RenewOverdueDays"],
+        max_holds=row["MaxHolds"],
     )
 
 
@@ -81,13 +82,14 @@ def save_rules(
             continue
         conn.execute(
             "UPDATE LoanRules SET LoanDays = ?, MaxLoans = ?, MaxRenewals = ?, "
-            "BlockWhenOverdue = ?, RenewOverdueDays = ? WHERE Role = ?",
+            "BlockWhenOverdue = ?, RenewOverdueDays = ?, MaxHolds = ? WHERE Role = ?",
             (
                 rule.loan_days,
                 rule.max_loans,
                 rule.max_renewals,
                 int(rule.block_when_overdue),
                 rule.renew_overdue_days,
+                rule.max_holds,
                 rule.role,
             ),
         )
@@ -95,7 +97,8 @@ def save_rules(
             f"{rule.role}: {rule.loan_days} days, {rule.max_loans} loans, "
             f"{rule.max_renewals} renewals, overdue items "
             f"{'block' if rule.block_when_overdue else 'do not block'} new loans, "
-            f"renewable up to {rule.renew_overdue_days} days overdue"
+            f"renewable up to {rule.renew_overdue_days} days overdue, "
+            f"up to {rule.max_holds} holds"
         )
     weekdays = rules.format_closed_weekdays(closed_weekdays)
     if weekdays != _library_setting(conn, "closed_weekdays"):

@@ -6,8 +6,8 @@ from quart import Blueprint, abort, redirect, request, url_for
 
 from webapp import htmx, search_query
 from webapp.access import Access, allow
-from webapp.models import catalogue
-from webapp.request_context import get_db, get_search_cache
+from webapp.models import catalogue, hold_shelf
+from webapp.request_context import current_user, get_db, get_search_cache
 
 blueprint = Blueprint("catalogue", __name__)
 
@@ -72,10 +72,13 @@ async def book(book_id: int):
         abort(404)
     copies = await catalogue.copies_of(db, book_id)
     availability = (await catalogue.availability_for(db, [book_id]))[book_id]
+    user = current_user()
+    queue = await db.read(hold_shelf.title_queue, book_id, user.user_id if user else None)
     return await htmx.render_page_or_fragment(
         "catalogue/book.html",
         "catalogue/_book.html",
         book=found,
         copies=copies,
         availability=availability,
+        queue=queue,
     )

@@ -1,4 +1,4 @@
-"""The circulation desk, My account, holds, and the patron and copy pages.
+"""The circulation desk, My account, holds, the patron and copy pages, and the printed slips.
 
 Every action is a POST. htmx gets the fragments back (the desk's patron panel
 plus its message in the aria-live region, or the account fragment); a plain
@@ -10,15 +10,22 @@ same fragments: it moves the message into the scan log and swaps the rest.
 
 from __future__ import annotations
 
-from quart import Blueprint, abort, redirect, request, session, url_for
+from datetime import UTC, datetime, time
+
+from quart import Blueprint, abort, redirect, render_template, request, session, url_for
 
 from webapp import htmx
 from webapp.access import Access, allow
 from webapp.clock import library_today
-from webapp.models import catalogue, events, holds, loans, records, undo
+from webapp.models import catalogue, events, hold_shelf, holds, loans, receipts, records, undo
 from webapp.models.outcome import Outcome
 from webapp.models.patrons import get_patron
-from webapp.request_context import get_db, get_settings, signed_in_user
+from webapp.request_context import (
+    get_db,
+    get_search_cache,
+    get_settings,
+    signed_in_user,
+)
 from webapp.search_query import parse as parse_query
 from webapp.templating import short_date
 
@@ -30,6 +37,9 @@ DESK_MODES = {
     "return": "Return only",
 }
 MAX_CODE_LENGTH = 254
+# The hold box's title search: the longest text searched, and the titles listed.
+MAX_HOLD_SEARCH = 200
+HOLD_SEARCH_RESULTS = 8
 
 
 def _today():
@@ -211,7 +221,11 @@ async def desk_hold():
     patron_id = session.get("desk_patron")
     if not patron_id:
         return await _desk_answer(Outcome("refused", "Scan the patron's card first."))
-    book_id = await _book_named((await request.form).get("book", ""))
+    typed = (await request.form).get("book", "")
+    book_id = await _book_named(typed)
+    if book_id is None and not htmx.is_htmx() and 0 < len(typed.strip()) <= MAX_HOLD_SEARCH:
+        # Without JavaScript there is no live list under the box: show the titles it matches.
+        return redirect(url_for("circulation.desk_hold_search", book=typed.strip()), 303)
     if book_id is None:
         return await _desk_answer(
             Outcome("refused", "No title has that ISBN, copy barcode or number.", patron_id)
@@ -242,9 +256,27 @@ async def _book_named(text: str) -> int | None:
 @blueprint.post("/desk/done")
 @allow(Access.STAFF)
 async def desk_done():
-    """Finish with this patron: the desk is ready for the next one."""
-    session.pop("desk_patron", None)
-    return await _desk_answer(Outcome("cleared", "Ready for the next patron."))
+    """Finish with this patron: the desk is ready for the next one.
+
+    A patron who asked for receipts is emailed one for the visit now ending.
+    """
+    patron_id = session.pop("desk_patron", None)
+    message = "Ready for the next patron."
+    if patron_id:
+        settings = get_settings()
+        today = _today()
+        day_start = datetime.combine(today, time.min, tzinfo=settings.zone).astimezone(UTC)
+        emailed_to = await get_db().write(
+            receipts.queue_visit_receipt,
+            patron_id=patron_id,
+            actor_id=signed_in_user().user_id,
+            today=today,
+            day_started_at=day_start.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            library_name=settings.library_name,
+        )
+        if emailed_to:
+            message += f" Their receipt will be emailed to {emailed_to}."
+    return await _desk_answer(Outcome("cleared", message))
 
 
 async def _account_context(message: dict | None) -> dict:
@@ -360,5 +392,108 @@ async def copy(barcode: str):
         record=record,
         loans=await db.read(records.copy_loans, record.copy_id, today),
         events=await db.read(events.events_for_copy, record.copy_id),
+        today=today,
+    )
+
+
+@blueprint.post("/desk/renew-all")
+@allow(Access.STAFF)
+async def desk_renew_all():
+    """Renew every loan of the patron on screen that may be renewed, in one transaction."""
+    patron_id = session.get("desk_patron")
+    if not patron_id or await _form_int("patron_id") != patron_id:
+        return await _desk_answer(
+            Outcome("refused", "That patron is no longer at the desk: nothing was renewed.")
+        )
+    outcome = await get_db().write(
+        loans.renew_all, patron_id=patron_id, actor_id=signed_in_user().user_id, today=_today()
+    )
+    return await _desk_answer(outcome)
+
+
+@blueprint.post("/desk/holds/<int:hold_id>/cancel")
+@allow(Access.STAFF)
+async def desk_cancel_hold(hold_id: int):
+    """Cancel a hold of the patron on screen; a ready hold's copy passes down the queue."""
+    patron_id = session.get("desk_patron")
+    if not patron_id:
+        return await _desk_answer(Outcome("refused", "Scan the patron's card first."))
+    outcome = await get_db().write(
+        holds.cancel_hold,
+        hold_id=hold_id,
+        actor_id=signed_in_user().user_id,
+        today=_today(),
+        owner_id=patron_id,
+        library_name=get_settings().library_name,
+    )
+    if outcome.action == "not_found":
+        outcome = Outcome("not_found", f"{outcome.message} Nothing was cancelled.", patron_id)
+    return await _desk_answer(outcome)
+
+
+@blueprint.get("/desk/holds/search")
+@allow(Access.STAFF)
+async def desk_hold_search():
+    """Titles matching what was typed in the hold box, each with "Hold for <patron>".
+
+    The hold box asks for the fragment as the librarian types; without
+    JavaScript, submitting a title there lands on this page with the same list.
+    """
+    typed = request.args.get("book", "").strip()
+    patron_id = session.get("desk_patron")
+    db = get_db()
+    panel = await db.read(records.patron_panel, patron_id, _today()) if patron_id else None
+    results = []
+    if typed and len(typed) <= MAX_HOLD_SEARCH:
+        found = await catalogue.lookup(
+            db, parse_query(typed), 1, HOLD_SEARCH_RESULTS, get_search_cache()
+        )
+        results = found.page.results
+    return await htmx.render_page_or_fragment(
+        "desk/hold_search.html",
+        "desk/_hold_search_results.html",
+        panel=panel,
+        typed=typed,
+        too_long=len(typed) > MAX_HOLD_SEARCH,
+        results=results,
+    )
+
+
+SLIP_PAPERS = {"80mm": "80 mm receipt", "a4": "A4"}
+
+
+def _paper() -> str:
+    paper = request.args.get("paper", "80mm")
+    return paper if paper in SLIP_PAPERS else "80mm"
+
+
+@blueprint.get("/desk/holds/<int:hold_id>/slip")
+@allow(Access.STAFF)
+async def hold_slip(hold_id: int):
+    """The slip put in a copy set aside on the hold shelf: whose it is, until when."""
+    hold = await get_db().read(hold_shelf.ready_hold, hold_id)
+    if hold is None:
+        abort(404)
+    return await render_template(
+        "desk/hold_slip.html", hold=hold, paper=_paper(), papers=SLIP_PAPERS, today=_today()
+    )
+
+
+@blueprint.get("/desk/patrons/<int:user_id>/slip")
+@allow(Access.STAFF)
+async def due_date_slip(user_id: int):
+    """The patron's due-date slip: what they borrowed today and what else they have, due when."""
+    today = _today()
+    panel = await get_db().read(records.patron_panel, user_id, today)
+    if panel is None:
+        abort(404)
+    return await render_template(
+        "desk/due_date_slip.html",
+        panel=panel,
+        borrowed_today=[loan for loan in panel.loans if loan.loan_date == today],
+        other_loans=[loan for loan in panel.loans if loan.loan_date != today],
+        ready_holds=[hold for hold in panel.holds if hold.status == "ready"],
+        paper=_paper(),
+        papers=SLIP_PAPERS,
         today=today,
     )

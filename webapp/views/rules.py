@@ -20,6 +20,7 @@ RULE_FIELDS = (
     ("max_loans", "Most open loans", 0, 1000),
     ("max_renewals", "Most renewals", 0, 100),
     ("renew_overdue_days", "Renewable up to this many days overdue", 0, 365),
+    ("max_holds", "Most holds (waiting or ready)", 0, 1000),
 )
 PICKUP_DAYS_RANGE = (1, 60)
 
