@@ -17,14 +17,18 @@ class Outcome:
     """What a circulation action did, in words for the desk.
 
     ``action`` is one of: lent, returned, renewed, undone, repeat (a double scan,
-    applied once), hold_placed, hold_cancelled, refused, not_found; the desk adds
-    selected and cleared for choosing and letting go of a patron.
+    applied once), found (a lost copy checked back in), closed (a loan closed as
+    lost or claims returned), due_changed, hold_placed, hold_cancelled, refused,
+    not_found; the desk adds selected and cleared for choosing and letting go of a
+    patron. ``overridable`` is the barcode of a refused lend that staff may make
+    anyway, giving a reason ("Lend anyway").
     """
 
     action: str
     message: str
     patron_id: int | None = None
     loan_id: int | None = None
+    overridable: str | None = None
 
     @property
     def ok(self) -> bool:
