@@ -405,20 +405,24 @@ async def find_patrons(db: Database, text: str, page: int = 1) -> PatronPage:
 
 
 async def _check_patron_unique(tx: Transaction, values: dict, user_id: int) -> None:
+    # Only a changed card or email is checked against the other codes: one that clashed
+    # before migration 0006 stays until staff change it, as the database's triggers allow.
+    current = await tx.fetch_one("SELECT Email, CardNumber FROM Users WHERE UserID = ?", (user_id,))
     if values["email"]:
         other = await tx.fetch_value(
             "SELECT UserID FROM Users WHERE Email = ? AND UserID <> ?", (values["email"], user_id)
         )
         if other is not None:
             raise Conflict("email", "Another patron already has this email address.", other)
-        card = await tx.fetch_one(codes.CARD_OWNER, {"code": values["email"], "user_id": user_id})
-        if card is not None:
-            raise Conflict("email", codes.clash_message("email", values["email"], card))
-    if values["card_number"] and values["card_number"] != await tx.fetch_value(
-        "SELECT CardNumber FROM Users WHERE UserID = ?", (user_id,)
+        if current is None or values["email"] != current["Email"]:
+            card = await tx.fetch_one(
+                codes.CARD_OWNER, {"code": values["email"], "user_id": user_id}
+            )
+            if card is not None:
+                raise Conflict("email", codes.clash_message("email", values["email"], card))
+    if values["card_number"] and (
+        current is None or values["card_number"] != current["CardNumber"]
     ):
-        # Unchanged, a card is not checked again: one that clashed before migration 0006
-        # stays until staff change it, like the database's trigger.
         clash = await tx.fetch_one(
             codes.CARD_CLASH, {"code": values["card_number"], "user_id": user_id}
         )
