@@ -121,7 +121,8 @@ CREATE TABLE Loans (
     Renewals   INTEGER NOT NULL DEFAULT 0 CHECK (Renewals >= 0),
     LentBy     INTEGER REFERENCES Users (UserID),
     CreatedAt  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
-);
+, ClosedAs TEXT
+    CHECK (ClosedAs IS NULL OR (ClosedAs IN ('lost', 'claims_returned') AND ReturnedAt IS NOT NULL)));
 
 CREATE TABLE LoginFailures (
     FailureID INTEGER PRIMARY KEY,
@@ -259,6 +260,8 @@ CREATE INDEX Outbox_Mailbox ON Outbox (SentAt) WHERE Transport = 'mailbox';
 
 CREATE INDEX Sessions_ByUser ON Sessions (UserID);
 
+CREATE INDEX Users_ByCardNoCase ON Users (CardNumber COLLATE NOCASE);
+
 CREATE VIEW BookAvailability AS
 SELECT c.BookID,
        count(*) AS Copies,
@@ -313,6 +316,19 @@ BEGIN
     INSERT INTO BooksSearch (rowid, Title, Author, Extra)
     VALUES (NEW.BookID, NEW.Title, NEW.Author,
             coalesce(NEW.Series, '') || ' ' || coalesce(NEW.Subjects, '') || ' ' || coalesce(NEW.ISBN, ''));
+END;
+
+CREATE TRIGGER Copies_BarcodeIsNotACardOnInsert BEFORE INSERT ON Copies
+WHEN EXISTS (SELECT 1 FROM Users WHERE CardNumber = NEW.Barcode COLLATE NOCASE)
+BEGIN
+    SELECT RAISE(ABORT, 'code clash: the barcode is a patron''s card number');
+END;
+
+CREATE TRIGGER Copies_BarcodeIsNotACardOnUpdate BEFORE UPDATE OF Barcode ON Copies
+WHEN NEW.Barcode IS NOT OLD.Barcode
+ AND EXISTS (SELECT 1 FROM Users WHERE CardNumber = NEW.Barcode COLLATE NOCASE)
+BEGIN
+    SELECT RAISE(ABORT, 'code clash: the barcode is a patron''s card number');
 END;
 
 CREATE TRIGGER Copies_BookIsFixed BEFORE UPDATE OF BookID ON Copies
@@ -385,5 +401,40 @@ END;
 CREATE TRIGGER Loans_CountBorrowing AFTER INSERT ON Loans
 BEGIN
     UPDATE Books SET TimesBorrowed = TimesBorrowed + 1 WHERE BookID = NEW.BookID;
+END;
+
+CREATE TRIGGER Users_CodesAreFreeOnInsert BEFORE INSERT ON Users
+BEGIN
+    SELECT RAISE(ABORT, 'code clash: the card number is another patron''s card')
+    WHERE NEW.CardNumber IS NOT NULL
+      AND EXISTS (SELECT 1 FROM Users WHERE CardNumber = NEW.CardNumber COLLATE NOCASE);
+    SELECT RAISE(ABORT, 'code clash: the card number is a copy''s barcode')
+    WHERE NEW.CardNumber IS NOT NULL
+      AND EXISTS (SELECT 1 FROM Copies WHERE Barcode = NEW.CardNumber COLLATE NOCASE);
+    SELECT RAISE(ABORT, 'code clash: the card number is another patron''s email')
+    WHERE NEW.CardNumber IS NOT NULL
+      AND EXISTS (SELECT 1 FROM Users WHERE Email = NEW.CardNumber COLLATE NOCASE);
+    SELECT RAISE(ABORT, 'code clash: the email is another patron''s card number')
+    WHERE NEW.Email IS NOT NULL
+      AND EXISTS (SELECT 1 FROM Users WHERE CardNumber = NEW.Email COLLATE NOCASE);
+END;
+
+CREATE TRIGGER Users_CodesAreFreeOnUpdate BEFORE UPDATE OF CardNumber, Email ON Users
+BEGIN
+    SELECT RAISE(ABORT, 'code clash: the card number is another patron''s card')
+    WHERE NEW.CardNumber IS NOT NULL AND NEW.CardNumber IS NOT OLD.CardNumber
+      AND EXISTS (SELECT 1 FROM Users
+                  WHERE CardNumber = NEW.CardNumber COLLATE NOCASE AND UserID <> NEW.UserID);
+    SELECT RAISE(ABORT, 'code clash: the card number is a copy''s barcode')
+    WHERE NEW.CardNumber IS NOT NULL AND NEW.CardNumber IS NOT OLD.CardNumber
+      AND EXISTS (SELECT 1 FROM Copies WHERE Barcode = NEW.CardNumber COLLATE NOCASE);
+    SELECT RAISE(ABORT, 'code clash: the card number is another patron''s email')
+    WHERE NEW.CardNumber IS NOT NULL AND NEW.CardNumber IS NOT OLD.CardNumber
+      AND EXISTS (SELECT 1 FROM Users
+                  WHERE Email = NEW.CardNumber COLLATE NOCASE AND UserID <> NEW.UserID);
+    SELECT RAISE(ABORT, 'code clash: the email is another patron''s card number')
+    WHERE NEW.Email IS NOT NULL AND NEW.Email IS NOT OLD.Email
+      AND EXISTS (SELECT 1 FROM Users
+                  WHERE CardNumber = NEW.Email COLLATE NOCASE AND UserID <> NEW.UserID);
 END;
 

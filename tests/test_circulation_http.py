@@ -395,7 +395,6 @@ async def test_a_second_scan_for_another_action_or_patron_is_not_swallowed_as_a_
     [
         ("none", "NOPE-123", "No patron or copy has the barcode “NOPE-123”"),
         ("withdrawn", "T1", "withdrawn"),
-        ("lost", "T1", "recorded as lost"),
         ("limit", "T1", "has 1 loans, the limit for a Student (1)"),
         ("overdue", "T1", "1 overdue item: it must come back"),
         ("inactive", "T1", "account is inactive"),
@@ -560,12 +559,13 @@ async def test_renewing_at_the_desk_moves_the_due_date_until_renewals_are_used_u
     await desk.scan("S9001")
     await desk.scan("T1")
     (loan,) = open_loans(settings, "T1")
-    sql(
-        settings,
-        "UPDATE Loans SET ReturnDate = ? WHERE LoanID = ?",
-        ((today + timedelta(days=2)).isoformat(), loan["LoanID"]),
-    )
     for renewal in (1, 2):
+        # Due in two days: a renewal then moves the due date (one that would not is "too soon").
+        sql(
+            settings,
+            "UPDATE Loans SET ReturnDate = ? WHERE LoanID = ?",
+            ((today + timedelta(days=2)).isoformat(), loan["LoanID"]),
+        )
         response = await desk.post("/desk/renew", loan_id=str(loan["LoanID"]))
         html = await response.get_data(as_text=True)
         assert response.status_code == 200
@@ -754,6 +754,11 @@ async def test_a_student_renews_and_cancels_only_their_own_things(
     token = await log_in(dana, "s9001@example.com")
     (mine,) = open_loans(settings, "T1")
     (theirs,) = open_loans(settings, "T2")
+    sql(  # due in two days, so a renewal moves it (on the day of lending it is "too soon")
+        settings,
+        "UPDATE Loans SET ReturnDate = ? WHERE LoanID = ?",
+        ((today + timedelta(days=2)).isoformat(), mine["LoanID"]),
+    )
     response = await dana.post(
         f"/account/loans/{mine['LoanID']}/renew", form={"csrf_token": token}, headers=HX
     )
@@ -1064,7 +1069,13 @@ async def test_placing_a_hold_at_the_desk_needs_a_patron_and_a_known_title(desk,
 async def test_undo_after_a_renewal_does_not_reach_back_to_the_lend(desk, settings, shelf, patrons):
     await lend_everything(desk, "S9001", "T1")
     (loan,) = open_loans(settings, "T1")
-    await desk.post("/desk/renew", loan_id=str(loan["LoanID"]))
+    sql(  # due a week sooner, so that the renewal moves it
+        settings,
+        "UPDATE Loans SET ReturnDate = date(ReturnDate, '-7 days') WHERE LoanID = ?",
+        (loan["LoanID"],),
+    )
+    renewed = await desk.post("/desk/renew", loan_id=str(loan["LoanID"]))
+    assert renewed.status_code == 200
     response = await desk.post("/desk/undo")
     assert response.status_code == 422
     assert "your last action was a renewal" in message_of(await response.get_data(as_text=True))

@@ -7,7 +7,7 @@ That keeps every decision the desk makes testable in a line (tests/test_rules.py
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 # Every account has one of these roles; each has a row of LoanRules.
@@ -194,6 +194,143 @@ def can_place_hold(*, patron_name: str, rule: LoanRule, active_holds: int) -> De
             f"{patron_name} already has {active_holds} {holds}, the most a {rule.role} may place.",
         )
     return ALLOWED
+
+
+def renewal_moves_due(current_due: date, renewed: DueDate) -> Decision:
+    """A renewal must push the due date later: one that moves nothing (renewing on the
+    day of borrowing, say) would use up a renewal for nothing, so it is refused."""
+    if renewed.day <= current_due:
+        return Decision(False, f"Too soon to renew: it is already due {_day(current_due)}.")
+    return ALLOWED
+
+
+def _day(day: date) -> str:
+    return f"{day:%a} {day.day} {day:%b %Y}"
+
+
+# Staff may set a rule aside for one patron, giving a reason that the event log keeps.
+MIN_REASON_LENGTH = 3
+MAX_REASON_LENGTH = 500
+OVERRIDING_ROLES = ("Librarian", "Admin")
+
+
+def override_reason(raw: str | None) -> str:
+    """The reason for an override, trimmed to one line of text; ValueError says what is wrong."""
+    text = " ".join((raw or "").split())
+    if len(text) < MIN_REASON_LENGTH:
+        raise ValueError(
+            f"Give a reason for the override ({MIN_REASON_LENGTH} to {MAX_REASON_LENGTH} "
+            "characters)."
+        )
+    if len(text) > MAX_REASON_LENGTH:
+        raise ValueError(f"Keep the reason to {MAX_REASON_LENGTH} characters.")
+    return text
+
+
+def may_override(actor_role: str | None) -> Decision:
+    """Only staff set rules aside; a student never does, whatever the route."""
+    if actor_role not in OVERRIDING_ROLES:
+        return Decision(False, "Only a librarian or an admin may override the rules.")
+    return ALLOWED
+
+
+def can_lend_anyway(
+    standing: PatronStanding,
+    rule: LoanRule,
+    *,
+    copy_status: str,
+    set_aside_for: str | None = None,
+) -> Decision:
+    """Whether staff may lend past a refusal; allowed with the rule set aside as ``reason``.
+
+    Only the loan limit and the overdue block may be set aside: an inactive
+    account, a withdrawn or lost copy, or a copy kept for someone else's hold is
+    refused as ever. Allowed with an empty reason when there is nothing to set aside.
+    """
+    relaxed = replace(
+        rule, max_loans=max(rule.max_loans, standing.open_loans + 1), block_when_overdue=False
+    )
+    hard = can_lend(standing, relaxed, copy_status=copy_status, set_aside_for=set_aside_for)
+    if not hard:
+        return Decision(False, f"{hard.reason} That cannot be overridden.")
+    return Decision(
+        True, can_lend(standing, rule, copy_status=copy_status, set_aside_for=set_aside_for).reason
+    )
+
+
+def can_renew_anyway(
+    *,
+    rule: LoanRule,
+    renewals: int,
+    due: date,
+    today: date,
+    held_by_another: bool,
+) -> Decision:
+    """Whether staff may renew past the renewal limit; allowed with the rule set aside as
+    ``reason``. An overdue loan past the rule's grace, or a title someone else waits for,
+    is refused as ever."""
+    relaxed = replace(rule, max_renewals=max(rule.max_renewals, renewals + 1))
+
+    def under(some_rule: LoanRule) -> Decision:
+        return can_renew(
+            rule=some_rule,
+            renewals=renewals,
+            due=due,
+            today=today,
+            held_by_another=held_by_another,
+        )
+
+    hard = under(relaxed)
+    if not hard:
+        return Decision(False, f"{hard.reason} That cannot be overridden.")
+    return Decision(True, under(rule).reason)
+
+
+# How far ahead staff may set a due date by hand.
+MAX_DUE_DAYS_AHEAD = 365
+
+
+def can_change_due(
+    new_due: date, *, current_due: date, today: date, calendar: Calendar
+) -> Decision:
+    """Whether a loan's due date may be set by hand to ``new_due``.
+
+    Not in the past, not more than a year ahead, not the date it already has,
+    and not a day the library is closed (the refusal names the next open day,
+    rather than moving the date silently to one the librarian did not choose).
+    """
+    if new_due < today:
+        return Decision(False, f"{_day(new_due)} is in the past: choose today or later.")
+    if new_due > today + timedelta(days=MAX_DUE_DAYS_AHEAD):
+        return Decision(False, f"Choose a due date at most {MAX_DUE_DAYS_AHEAD} days ahead.")
+    if new_due == current_due:
+        return Decision(False, f"It is already due {_day(current_due)}.")
+    if not calendar.is_open(new_due):
+        return Decision(
+            False,
+            f"The library is closed on {_day(new_due)}: choose an open day, such as "
+            f"{_day(calendar.next_open_day(new_due))}.",
+        )
+    return ALLOWED
+
+
+# How a loan may end without the copy coming back (Loans.ClosedAs), in the desk's words.
+MISSING_CLOSINGS = {"lost": "lost", "claims_returned": "claims returned"}
+
+
+def can_close_missing(closed_as: str, *, copy_status: str) -> Decision:
+    """Whether an open loan may be closed as lost or claims returned; the copy becomes lost."""
+    if closed_as not in MISSING_CLOSINGS:
+        return Decision(False, "Choose lost or claims returned.")
+    if copy_status == "withdrawn":
+        return Decision(False, "This copy is withdrawn: return it or withdraw it by hand.")
+    return ALLOWED
+
+
+def is_found(copy_status: str) -> bool:
+    """A copy recorded as lost (or claimed returned) that is scanned at the desk has turned
+    up: it is checked back in and returns to stock, whatever the desk was about to do."""
+    return copy_status == "lost"
 
 
 def parse_closed_weekdays(raw: str) -> frozenset[int]:

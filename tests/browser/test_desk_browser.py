@@ -111,6 +111,14 @@ def test_a_librarian_lends_returns_renews_and_holds_by_keyboard_alone(
     expect(loans).not_to_contain_text("Tab Order")
     expect(scan_box).to_be_focused()
 
+    # Due in two days, so that the renewal moves the date (on the day of lending it is too soon).
+    conn = sqlite3.connect(server.database)
+    with conn:
+        conn.execute(
+            "UPDATE Loans SET ReturnDate = date('now', '+2 days') WHERE ReturnedAt IS NULL "
+            "AND CopyID = (SELECT CopyID FROM Copies WHERE Barcode = 'KB-1')"
+        )
+    conn.close()
     # The panel's own actions answer in the message under the scan box.
     message = page.locator("#desk-message")
     _tab_to(page, page.get_by_role("button", name="Renew Keyboard Tales"))

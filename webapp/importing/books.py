@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from stdnum import isbn as stdnum_isbn
 
 from webapp.importing import csv_columns
+from webapp.models import codes
 
 # Header names seen in the wild, lower-cased, for each field we store. The
 # first match wins, so the trustworthy column comes first (goodbooks-10k's
@@ -320,6 +321,11 @@ def _classify(
                 summary.invalid += 1
                 summary.problems.append((row.line, f"barcode {clash} is already in use"))
                 continue
+            card = next(filter(None, (codes.barcode_clash(conn, c) for c in row.barcodes)), None)
+            if card:
+                summary.invalid += 1
+                summary.problems.append((row.line, f"barcode: {card}"))
+                continue
             barcodes_in_file.update(code.casefold() for code in row.barcodes)
             summary.problems.extend((row.line, warning) for warning in row.warnings)
             summary.new += 1
@@ -412,7 +418,7 @@ def apply_books(
             while len(barcodes) < wanted:
                 code = f"{prefix}{next_number}"
                 next_number += 1
-                if not conn.execute("SELECT 1 FROM Copies WHERE Barcode = ?", (code,)).fetchone():
+                if not codes.code_taken(conn, code):
                     barcodes.append(code)
             for barcode in barcodes:
                 try:

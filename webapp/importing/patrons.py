@@ -22,6 +22,7 @@ from webapp.importing.books import (
     open_csv,
     unquote_formula,
 )
+from webapp.models import codes
 
 COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "name": ("name", "full name", "full_name", "patron", "student"),
@@ -143,14 +144,19 @@ def _classify(
                 (row.line, f"card number {row.card_number} belongs to someone else")
             )
             continue
-        if row.card_number and row.card_number in cards_in_file:
+        clash = _code_clash(conn, row, existing)
+        if clash:
+            summary.invalid += 1
+            summary.problems.append((row.line, clash))
+            continue
+        if row.card_number and row.card_number.casefold() in cards_in_file:
             summary.invalid += 1
             summary.problems.append(
                 (row.line, f"card number {row.card_number} is repeated in this file")
             )
             continue
         if row.card_number:
-            cards_in_file.add(row.card_number)
+            cards_in_file.add(row.card_number.casefold())
         if existing is None:
             summary.new += 1
             decisions.append(_Decision(row))
@@ -173,6 +179,23 @@ def _classify(
             summary.duplicate += 1
             summary.problems.append((row.line, "already a patron; nothing to change"))
     return decisions
+
+
+def _code_clash(
+    conn: sqlite3.Connection, row: PatronRow, existing: sqlite3.Row | None
+) -> str | None:
+    """Why the row's card or email would clash with another patron's card, a copy's barcode
+    or another's email (whatever the case); an unchanged card is not checked again."""
+    user_id = existing["UserID"] if existing is not None else 0
+    if row.card_number and (existing is None or row.card_number != existing["CardNumber"]):
+        clash = codes.card_clash(conn, row.card_number, user_id)
+        if clash:
+            return f"card number: {clash}"
+    if row.email and (existing is None or row.email != existing["Email"]):
+        clash = codes.email_clash(conn, row.email, user_id)
+        if clash:
+            return f"email: {clash}"
+    return None
 
 
 def _find_existing(conn: sqlite3.Connection, row: PatronRow) -> sqlite3.Row | None:
@@ -210,21 +233,32 @@ def apply_patrons(
     conn.execute("BEGIN IMMEDIATE")
     try:
         for decision in _classify(conn, rows, summary, progress, allow_admin=allow_admin):
-            row = decision.row
-            if decision.user_id is None:
-                conn.execute(
-                    "INSERT INTO Users (Name, Role, Email, CardNumber, GroupName, Active) "
-                    "VALUES (?,?,?,?,?,?)",
-                    (row.name, row.role, row.email, row.card_number, row.group, int(row.active)),
-                )
-            else:
-                assignments = ", ".join(f"{column} = ?" for column in decision.changes)
-                conn.execute(
-                    f"UPDATE Users SET {assignments} WHERE UserID = ?",
-                    (*decision.changes.values(), decision.user_id),
-                )
+            try:
+                _write(conn, decision)
+            except sqlite3.IntegrityError as error:
+                # Two rows of the file that clash with each other (one's email is the
+                # other's card): the database's triggers refuse the second.
+                if "code clash" not in str(error):
+                    raise
+                raise ValueError(f"line {decision.row.line}: {error}") from error
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     return summary
+
+
+def _write(conn: sqlite3.Connection, decision: _Decision) -> None:
+    row = decision.row
+    if decision.user_id is None:
+        conn.execute(
+            "INSERT INTO Users (Name, Role, Email, CardNumber, GroupName, Active) "
+            "VALUES (?,?,?,?,?,?)",
+            (row.name, row.role, row.email, row.card_number, row.group, int(row.active)),
+        )
+    else:
+        assignments = ", ".join(f"{column} = ?" for column in decision.changes)
+        conn.execute(
+            f"UPDATE Users SET {assignments} WHERE UserID = ?",
+            (*decision.changes.values(), decision.user_id),
+        )

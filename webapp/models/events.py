@@ -89,3 +89,16 @@ def events_for_copy(conn: sqlite3.Connection, copy_id: int, limit: int = 200) ->
         f"{_EVENT_QUERY} WHERE e.CopyID = ? ORDER BY e.EventID DESC LIMIT ?", (copy_id, limit)
     )
     return [_event_from_row(row) for row in rows]
+
+
+def overrides_for_patron(
+    conn: sqlite3.Connection, user_id: int, limit: int = 50
+) -> list[EventLine]:
+    """The rules staff set aside for a patron (lend past a limit, due date, renewal), newest
+    first: the patron page lists them apart from the rest of the log."""
+    rows = conn.execute(
+        f"{_EVENT_QUERY} WHERE e.UserID = ? AND e.Kind = 'override' ORDER BY e.EventID DESC "
+        "LIMIT ?",
+        (user_id, limit),
+    )
+    return [_event_from_row(row) for row in rows]

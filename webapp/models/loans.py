@@ -165,14 +165,30 @@ def lend(
     actor_id: int,
     today: date,
     library_name: str = DEFAULT_LIBRARY_NAME,
+    override_reason: str | None = None,
 ) -> Outcome:
     """Lend the copy with ``barcode`` to the patron, if the rules allow.
 
-    The patron's own holds on the title are filled by the loan.
+    The patron's own holds on the title are filled by the loan. A copy recorded as
+    lost has turned up: it is checked back in (``_found``) instead, and scanned
+    again to lend it.
+
+    ``override_reason`` (staff only, checked against the actor's role) lends past
+    the loan limit or the overdue block, and logs an ``override`` event with the
+    reason; a refusal that staff may override names the copy in ``Outcome.overridable``.
     """
     copy = _copy_by_barcode(conn, barcode)
     if copy is None:
         return refused(f"No copy has the barcode “{barcode}”.", patron_id)
+    if rules.is_found(copy["Status"]):
+        return _found(
+            conn,
+            copy,
+            actor_id=actor_id,
+            today=today,
+            library_name=library_name,
+            patron_id=patron_id,
+        )
     patron = conn.execute("SELECT * FROM Users WHERE UserID = ?", (patron_id,)).fetchone()
     if patron is None:
         return refused("No such patron.")
@@ -183,14 +199,19 @@ def lend(
     ).fetchone()
     set_aside_for = ready_hold["Name"] if ready_hold and ready_hold["UserID"] != patron_id else None
     rule = load_rules(conn)[patron["Role"]]
-    decision = rules.can_lend(
-        _standing(conn, patron, today),
-        rule,
-        copy_status=copy["Status"],
-        set_aside_for=set_aside_for,
-    )
+    standing = _standing(conn, patron, today)
+    check = {"copy_status": copy["Status"], "set_aside_for": set_aside_for}
+    decision = rules.can_lend(standing, rule, **check)
+    overridden = ""
     if not decision:
-        return refused(decision.reason, patron_id)
+        anyway = rules.can_lend_anyway(standing, rule, **check)
+        permitted = rules.may_override(_role(conn, actor_id))
+        if override_reason is None:
+            overridable = barcode if anyway and permitted else None
+            return Outcome("refused", decision.reason, patron_id, overridable=overridable)
+        if not permitted or not anyway:
+            return refused((permitted if not permitted else anyway).reason, patron_id)
+        overridden = anyway.reason
     due = rules.due_date(today, rule, load_calendar(conn))
     try:
         loan_id = conn.execute(
@@ -222,6 +243,18 @@ def lend(
     message = (
         f"Lent: {copy['Title']} to {patron['Name']}, due {short_date(due.day)} ({due.explanation})."
     )
+    if overridden:
+        events.log(
+            conn,
+            "override",
+            actor_id,
+            user_id=patron_id,
+            book_id=copy["BookID"],
+            copy_id=copy["CopyID"],
+            loan_id=loan_id,
+            detail=f"lent past a rule ({overridden}) because: {override_reason}",
+        )
+        message += " Override logged."
     set_aside = None
     # The patron's own holds on this title are served by this loan, whichever copy it is.
     served = conn.execute(
@@ -282,6 +315,15 @@ def return_copy(
         (copy["CopyID"],),
     ).fetchone()
     if loan is None:
+        if rules.is_found(copy["Status"]):
+            return _found(
+                conn,
+                copy,
+                actor_id=actor_id,
+                today=today,
+                library_name=library_name,
+                patron_id=patron_id,
+            )
         return refused(f"{copy['Title']} ({copy['Barcode']}) is not on loan.", patron_id)
     close_loan(conn, loan["LoanID"])
     due = date.fromisoformat(loan["ReturnDate"])
@@ -298,8 +340,14 @@ def return_copy(
         detail=lateness,
     )
     message = f"Returned: {copy['Title']}, due {short_date(due)}, {lateness} (from {loan['Name']})."
+    if rules.is_found(copy["Status"]):
+        # Marked lost while still on loan (from the copy's form): it is back, so in stock.
+        _back_in_stock(
+            conn, copy, actor_id=actor_id, user_id=loan["UserID"], loan_id=loan["LoanID"]
+        )
+        message += " It was recorded as lost: back in stock."
     set_aside = None
-    if copy["Status"] == "in_stock":
+    if copy["Status"] in ("in_stock", "lost"):
         set_aside = offer_to_queue(
             conn,
             copy_id=copy["CopyID"],
@@ -324,6 +372,163 @@ class LoanQuestion:
     borrower_name: str
     patron_id: int
     patron_name: str
+
+
+def _role(conn: sqlite3.Connection, user_id: int) -> str | None:
+    row = conn.execute("SELECT Role FROM Users WHERE UserID = ?", (user_id,)).fetchone()
+    return None if row is None else row[0]
+
+
+def _back_in_stock(
+    conn: sqlite3.Connection,
+    copy: sqlite3.Row,
+    *,
+    actor_id: int,
+    user_id: int | None,
+    loan_id: int | None,
+    how: str = "lost",
+) -> None:
+    conn.execute("UPDATE Copies SET Status = 'in_stock' WHERE CopyID = ?", (copy["CopyID"],))
+    events.log(
+        conn,
+        "found",
+        actor_id,
+        user_id=user_id,
+        book_id=copy["BookID"],
+        copy_id=copy["CopyID"],
+        loan_id=loan_id,
+        detail=f"was {how}; back in stock",
+    )
+
+
+def _found(
+    conn: sqlite3.Connection,
+    copy: sqlite3.Row,
+    *,
+    actor_id: int,
+    today: date,
+    library_name: str,
+    patron_id: int | None,
+) -> Outcome:
+    """A copy recorded as lost was scanned: it is back in stock, offered to the hold queue,
+    and logged against the patron whose loan was closed as lost or claims returned."""
+    last = conn.execute(
+        "SELECT LoanID, UserID, ClosedAs FROM Loans WHERE CopyID = ? ORDER BY LoanID DESC LIMIT 1",
+        (copy["CopyID"],),
+    ).fetchone()
+    missing = last is not None and last["ClosedAs"] is not None
+    _back_in_stock(
+        conn,
+        copy,
+        actor_id=actor_id,
+        user_id=last["UserID"] if missing else None,
+        loan_id=last["LoanID"] if missing else None,
+        how=rules.MISSING_CLOSINGS[last["ClosedAs"]] if missing else "lost",
+    )
+    message = f"Found: {copy['Title']} ({copy['Barcode']}) is back in stock."
+    set_aside = offer_to_queue(
+        conn,
+        copy_id=copy["CopyID"],
+        book_id=copy["BookID"],
+        today=today,
+        actor_id=actor_id,
+        library_name=library_name,
+    )
+    if set_aside:
+        message += _set_aside_text(set_aside)
+    else:
+        message += " Scan it again to lend it."
+    return Outcome("found", message, patron_id, set_aside=set_aside)
+
+
+def _open_loan(conn: sqlite3.Connection, loan_id: int) -> sqlite3.Row | None:
+    return conn.execute(
+        "SELECT l.*, u.Role, u.Name, b.Title, c.Barcode, c.Status AS CopyStatus "
+        "FROM Loans l JOIN Users u ON u.UserID = l.UserID JOIN Books b ON b.BookID = l.BookID "
+        "JOIN Copies c ON c.CopyID = l.CopyID WHERE l.LoanID = ? AND l.ReturnedAt IS NULL",
+        (loan_id,),
+    ).fetchone()
+
+
+def close_missing(
+    conn: sqlite3.Connection, *, loan_id: int, closed_as: str, actor_id: int, today: date
+) -> Outcome:
+    """Close an open loan whose copy did not come back: ``closed_as`` "lost" (staff mark it
+    lost) or "claims_returned" (the patron says they returned it).
+
+    The loan row stays, closed now with Loans.ClosedAs saying how, so it leaves
+    the patron's count, the overdue block and the reminders; the copy is recorded
+    as lost until it is scanned back in (``_found``).
+    """
+    loan = _open_loan(conn, loan_id)
+    if loan is None:
+        return Outcome("not_found", "There is no such open loan.")
+    decision = rules.can_close_missing(closed_as, copy_status=loan["CopyStatus"])
+    if not decision:
+        return refused(decision.reason, loan["UserID"])
+    close_loan(conn, loan_id)
+    conn.execute("UPDATE Loans SET ClosedAs = ? WHERE LoanID = ?", (closed_as, loan_id))
+    conn.execute("UPDATE Copies SET Status = 'lost' WHERE CopyID = ?", (loan["CopyID"],))
+    late = rules.days_overdue(date.fromisoformat(loan["ReturnDate"]), today)
+    events.log(
+        conn,
+        closed_as,
+        actor_id,
+        user_id=loan["UserID"],
+        book_id=loan["BookID"],
+        copy_id=loan["CopyID"],
+        loan_id=loan_id,
+        detail=f"was due {loan['ReturnDate']}" + (f", {late} days overdue" if late else ""),
+    )
+    what = "Marked lost" if closed_as == "lost" else "Claims returned"
+    return Outcome(
+        "closed",
+        f"{what}: {loan['Title']} ({loan['Barcode']}), {loan['Name']}'s loan is closed and the "
+        "copy is recorded as missing until it is scanned back in.",
+        loan["UserID"],
+        loan_id,
+    )
+
+
+def change_due_date(
+    conn: sqlite3.Connection,
+    *,
+    loan_id: int,
+    new_due: date,
+    reason: str,
+    actor_id: int,
+    today: date,
+) -> Outcome:
+    """Staff set an open loan's due date by hand, for a ``reason`` logged as an override."""
+    loan = _open_loan(conn, loan_id)
+    if loan is None:
+        return Outcome("not_found", "There is no such open loan.")
+    permitted = rules.may_override(_role(conn, actor_id))
+    if not permitted:
+        return refused(permitted.reason, loan["UserID"])
+    current = date.fromisoformat(loan["ReturnDate"])
+    decision = rules.can_change_due(
+        new_due, current_due=current, today=today, calendar=load_calendar(conn)
+    )
+    if not decision:
+        return refused(f"{loan['Title']}: {decision.reason}", loan["UserID"])
+    conn.execute("UPDATE Loans SET ReturnDate = ? WHERE LoanID = ?", (new_due.isoformat(), loan_id))
+    events.log(
+        conn,
+        "override",
+        actor_id,
+        user_id=loan["UserID"],
+        book_id=loan["BookID"],
+        copy_id=loan["CopyID"],
+        loan_id=loan_id,
+        detail=f"due date {current.isoformat()} → {new_due.isoformat()} because: {reason}",
+    )
+    return Outcome(
+        "due_changed",
+        f"Due date changed: {loan['Title']} is now due {short_date(new_due)}. Override logged.",
+        loan["UserID"],
+        loan_id,
+    )
 
 
 @dataclass(frozen=True)
@@ -376,7 +581,8 @@ def desk_scan(
             patron_panel(conn, patron.user_id, today),
         )
     copy = conn.execute(
-        "SELECT c.CopyID, c.Barcode, b.Title, l.UserID AS BorrowerID, u.Name AS BorrowerName "
+        "SELECT c.CopyID, c.Barcode, c.Status, b.Title, l.UserID AS BorrowerID, "
+        "u.Name AS BorrowerName "
         "FROM Copies c JOIN Books b ON b.BookID = c.BookID "
         "LEFT JOIN Loans l ON l.CopyID = c.CopyID AND l.ReturnedAt IS NULL "
         "LEFT JOIN Users u ON u.UserID = l.UserID WHERE c.Barcode = ?",
@@ -502,7 +708,9 @@ def _scan_copy(
     if answer == JUST_RETURN:
         mode = "return"
     elif mode == "auto":
-        mode = "return" if copy["BorrowerID"] is not None else "lend"
+        # Out on loan, or recorded as lost and now in the librarian's hand: it comes back.
+        out = copy["BorrowerID"] is not None or rules.is_found(copy["Status"])
+        mode = "return" if out else "lend"
     if mode == "return":
         return return_copy(
             conn,
@@ -531,8 +739,14 @@ def renew(
     actor_id: int,
     today: date,
     owner_id: int | None = None,
+    override_reason: str | None = None,
 ) -> Outcome:
-    """Renew an open loan; ``owner_id`` restricts it to that patron's own loans (My account)."""
+    """Renew an open loan; ``owner_id`` restricts it to that patron's own loans (My account).
+
+    A renewal that would not move the due date later is refused ("too soon"), so
+    it never uses up a renewal. ``override_reason`` (staff only) renews past the
+    renewal limit and logs an ``override`` event with the reason.
+    """
     loan = conn.execute(
         "SELECT l.*, u.Role, b.Title FROM Loans l JOIN Users u ON u.UserID = l.UserID "
         "JOIN Books b ON b.BookID = l.BookID WHERE l.LoanID = ? AND l.ReturnedAt IS NULL",
@@ -547,16 +761,25 @@ def renew(
         "AND UserID <> ?)",
         (loan["BookID"], loan["UserID"]),
     ).fetchone()[0]
-    decision = rules.can_renew(
-        rule=rule,
-        renewals=loan["Renewals"],
-        due=due,
-        today=today,
-        held_by_another=bool(held_by_another),
-    )
+    check = {
+        "rule": rule,
+        "renewals": loan["Renewals"],
+        "due": due,
+        "today": today,
+        "held_by_another": bool(held_by_another),
+    }
+    decision = rules.can_renew(**check)
+    overridden = ""
+    if not decision and override_reason is not None:
+        permitted = rules.may_override(_role(conn, actor_id))
+        decision = rules.can_renew_anyway(**check) if permitted else permitted
+        overridden = decision.reason
     if not decision:
         return refused(f"{loan['Title']} cannot be renewed. {decision.reason}", loan["UserID"])
     renewed = rules.renewed_due_date(today, due, rule, load_calendar(conn))
+    moves = rules.renewal_moves_due(due, renewed)
+    if not moves:
+        return refused(f"{loan['Title']} cannot be renewed. {moves.reason}", loan["UserID"])
     conn.execute(
         "UPDATE Loans SET ReturnDate = ?, Renewals = Renewals + 1 WHERE LoanID = ?",
         (renewed.day.isoformat(), loan_id),
@@ -572,10 +795,23 @@ def renew(
         detail=f"due {due.isoformat()} → {renewed.day.isoformat()} ({renewed.explanation})",
     )
     used = loan["Renewals"] + 1
+    note = ""
+    if overridden:
+        events.log(
+            conn,
+            "override",
+            actor_id,
+            user_id=loan["UserID"],
+            book_id=loan["BookID"],
+            copy_id=loan["CopyID"],
+            loan_id=loan_id,
+            detail=f"renewed past a rule ({overridden}) because: {override_reason}",
+        )
+        note = " Override logged."
     return Outcome(
         "renewed",
         f"Renewed: {loan['Title']}, now due {short_date(renewed.day)} ({renewed.explanation}; "
-        f"renewal {used} of {rule.max_renewals}).",
+        f"renewal {used} of {rule.max_renewals}).{note}",
         loan["UserID"],
         loan_id,
     )

@@ -21,12 +21,14 @@ class Outcome:
     """What a circulation action did, in words for the desk.
 
     ``action`` is one of: lent, returned, renewed, undone, repeat (a double scan,
-    applied once), hold_placed, hold_cancelled, set_aside (a copy pulled from
-    the shelf for a hold), refused, not_found; the desk adds selected and cleared
-    for choosing and letting go of a patron, ask (a question the librarian must
-    answer first) and cancelled (its answer "Cancel"). ``set_aside`` is the hold
-    a returned copy was put on the hold shelf for, which the desk must not let go
-    unnoticed.
+    applied once), found (a lost copy checked back in), closed (a loan closed as
+    lost or claims returned), due_changed, hold_placed, hold_cancelled, set_aside
+    (a copy pulled from the shelf for a hold), refused, not_found; the desk adds
+    selected and cleared for choosing and letting go of a patron, ask (a question
+    the librarian must answer first) and cancelled (its answer "Cancel").
+    ``set_aside`` is the hold a returned copy was put on the hold shelf for, which
+    the desk must not let go unnoticed. ``overridable`` is the barcode of a refused
+    lend that staff may make anyway, giving a reason ("Lend anyway").
     """
 
     action: str
@@ -34,6 +36,7 @@ class Outcome:
     patron_id: int | None = None
     loan_id: int | None = None
     set_aside: SetAside | None = None
+    overridable: str | None = None
 
     @property
     def ok(self) -> bool:

@@ -64,13 +64,19 @@ def get_patron(conn: sqlite3.Connection, user_id: int) -> Patron | None:
 
 
 def find_patron(conn: sqlite3.Connection, text: str) -> Patron | None:
-    """The patron whose card number or email is ``text`` (emails in any case, cards as printed
-    or typed in lower case)."""
+    """The patron whose card number or email is exactly ``text``, in any case.
+
+    Cards, barcodes and emails cannot clash since migration 0006
+    (``webapp.models.codes``); where a database still holds cards that differ
+    only in case from before then, the one typed exactly wins, so a scan never
+    picks a patron by the order of their rows.
+    """
     text = text.strip()
     if not text or len(text) > MAX_LOOKUP_LENGTH:
         return None
     row = conn.execute(
-        "SELECT * FROM Users WHERE CardNumber = ? OR CardNumber = upper(?) OR Email = ? LIMIT 1",
-        (text, text, text),
+        "SELECT * FROM Users WHERE CardNumber = :text COLLATE NOCASE OR Email = :text "
+        "ORDER BY CardNumber IS :text DESC, UserID LIMIT 1",
+        {"text": text},
     ).fetchone()
     return patron_from_row(row) if row else None

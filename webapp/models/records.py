@@ -36,6 +36,8 @@ class LoanLine:
     renewals: int
     returned_at: str | None
     days_overdue: int
+    # How a closed loan ended when the copy did not come back: "lost", "claims_returned".
+    closed_as: str | None = None
 
 
 @dataclass(frozen=True)
@@ -95,11 +97,13 @@ class CopyRecord:
     status: str
     current_loan: LoanLine | None
     current_borrower: Patron | None
+    # Why a lost copy is missing: its last loan closed as "lost" or "claims_returned".
+    missing_as: str | None = None
 
 
 _LOAN_COLUMNS = (
     "l.LoanID, l.UserID, l.BookID, l.LoanDate, l.ReturnDate, l.ReturnedAt, l.Renewals, "
-    "b.Title, b.Author, c.Barcode"
+    "l.ClosedAs, b.Title, b.Author, c.Barcode"
 )
 _LOAN_TABLES = "Loans l JOIN Books b ON b.BookID = l.BookID JOIN Copies c ON c.CopyID = l.CopyID"
 
@@ -117,6 +121,7 @@ def _loan_from_row(row: sqlite3.Row, today: date) -> LoanLine:
         renewals=row["Renewals"],
         returned_at=row["ReturnedAt"],
         days_overdue=0 if row["ReturnedAt"] else rules.days_overdue(due, today),
+        closed_as=row["ClosedAs"],
     )
 
 
@@ -214,7 +219,15 @@ def copy_record(conn: sqlite3.Connection, barcode: str, today: date) -> CopyReco
         status=row["Status"],
         current_loan=_loan_from_row(loan_row, today) if loan_row else None,
         current_borrower=get_patron(conn, loan_row["UserID"]) if loan_row else None,
+        missing_as=_missing_as(conn, row["CopyID"]) if row["Status"] == "lost" else None,
     )
+
+
+def _missing_as(conn: sqlite3.Connection, copy_id: int) -> str | None:
+    row = conn.execute(
+        "SELECT ClosedAs FROM Loans WHERE CopyID = ? ORDER BY LoanID DESC LIMIT 1", (copy_id,)
+    ).fetchone()
+    return None if row is None else row[0]
 
 
 def copy_loans(

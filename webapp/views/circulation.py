@@ -10,11 +10,11 @@ same fragments: it moves the message into the scan log and swaps the rest.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 
-from quart import Blueprint, abort, redirect, render_template, request, session, url_for
+from quart import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 
-from webapp import htmx
+from webapp import htmx, rules
 from webapp.access import Access, allow
 from webapp.clock import library_today
 from webapp.models import catalogue, events, hold_shelf, holds, loans, receipts, records, undo
@@ -92,6 +92,8 @@ def _message(outcome: Outcome, question: loans.LoanQuestion | None = None) -> di
         }
         if question
         else None,
+        # A refused lend that staff may make anyway: the panel offers "Lend anyway".
+        "lend_anyway": outcome.overridable,
     }
 
 
@@ -352,6 +354,10 @@ async def place_hold(book_id: int):
 @blueprint.get("/patrons/<int:user_id>")
 @allow(Access.STAFF)
 async def patron(user_id: int):
+    return await _patron_page(user_id)
+
+
+async def _patron_page(user_id: int, status: int = 200):
     db = get_db()
     today = _today()
     panel = await db.read(records.patron_panel, user_id, today)
@@ -360,11 +366,147 @@ async def patron(user_id: int):
     return await htmx.render_page_or_fragment(
         "circulation/patron.html",
         "circulation/_patron.html",
+        status=status,
         panel=panel,
         past=await db.read(records.past_loans, user_id, today),
         events=await db.read(events.events_for_patron, user_id),
+        overrides=await db.read(events.overrides_for_patron, user_id),
         today=today,
     )
+
+
+# Staff actions on one loan, from the desk's patron panel or the patron's page: the form's
+# ``back`` field says which page answers ("desk", the default, or "patron").
+
+
+async def _loan_answer(outcome: Outcome):
+    """The desk's answer, or the patron page's: a success is flashed there after a redirect;
+    a refusal shows the page again with the reason, as a 422, having changed nothing."""
+    if (await request.form).get("back") != "patron":
+        if outcome.patron_id and not session.get("desk_patron"):
+            session["desk_patron"] = outcome.patron_id
+        return await _desk_answer(outcome)
+    if outcome.patron_id is None:
+        abort(404)
+    await flash(outcome.message, "success" if outcome.ok else "error")
+    if outcome.ok:
+        return htmx.redirect(url_for("circulation.patron", user_id=outcome.patron_id))
+    return await _patron_page(outcome.patron_id, status=422)
+
+
+async def _reason() -> tuple[str | None, Outcome | None]:
+    """The override's reason from the form, or the refusal that says what is wrong with it."""
+    try:
+        return rules.override_reason((await request.form).get("reason")), None
+    except ValueError as error:
+        return None, Outcome("refused", str(error))
+
+
+async def _refused_for_loan(loan_id: int, text: str) -> Outcome:
+    """A refusal about a loan, addressed to its patron's page (or the desk)."""
+    loan = await get_db().fetch_one("SELECT UserID FROM Loans WHERE LoanID = ?", (loan_id,))
+    return Outcome("refused", text, loan["UserID"] if loan else None)
+
+
+@blueprint.post("/loans/<int:loan_id>/lost")
+@allow(Access.STAFF)
+async def mark_lost(loan_id: int):
+    """Close the loan as lost: the copy is recorded lost until it is scanned back in."""
+    return await _close_missing(loan_id, "lost")
+
+
+@blueprint.post("/loans/<int:loan_id>/claims-returned")
+@allow(Access.STAFF)
+async def claims_returned(loan_id: int):
+    """The patron says they returned it: the loan closes (no more reminders), the copy is
+    missing until it is scanned back in."""
+    return await _close_missing(loan_id, "claims_returned")
+
+
+async def _close_missing(loan_id: int, closed_as: str):
+    outcome = await get_db().write(
+        loans.close_missing,
+        loan_id=loan_id,
+        closed_as=closed_as,
+        actor_id=signed_in_user().user_id,
+        today=_today(),
+    )
+    return await _loan_answer(outcome)
+
+
+@blueprint.post("/loans/<int:loan_id>/due")
+@allow(Access.STAFF)
+async def change_due(loan_id: int):
+    """Set a loan's due date by hand, with a reason: an override, logged."""
+    raw = (await request.form).get("due", "").strip()
+    try:
+        new_due = date.fromisoformat(raw) if len(raw) == 10 else None
+    except ValueError:
+        new_due = None
+    reason, refusal = await _reason()
+    if new_due is None:
+        refusal = Outcome("refused", "Choose the new due date (a date like 2026-12-24).")
+    if refusal or new_due is None or reason is None:
+        text = refusal.message if refusal else "Give a reason for the override."
+        return await _loan_answer(await _refused_for_loan(loan_id, text))
+    outcome = await get_db().write(
+        loans.change_due_date,
+        loan_id=loan_id,
+        new_due=new_due,
+        reason=reason,
+        actor_id=signed_in_user().user_id,
+        today=_today(),
+    )
+    return await _loan_answer(outcome)
+
+
+@blueprint.post("/loans/<int:loan_id>/renew-anyway")
+@allow(Access.STAFF)
+async def renew_anyway(loan_id: int):
+    """Renew past the renewal limit, with a reason: an override, logged."""
+    reason, refusal = await _reason()
+    if refusal:
+        return await _loan_answer(await _refused_for_loan(loan_id, refusal.message))
+    outcome = await get_db().write(
+        loans.renew,
+        loan_id=loan_id,
+        actor_id=signed_in_user().user_id,
+        today=_today(),
+        override_reason=reason,
+    )
+    return await _loan_answer(outcome)
+
+
+@blueprint.post("/desk/lend-anyway")
+@allow(Access.STAFF)
+async def desk_lend_anyway():
+    """Lend to the patron at the desk past their loan limit or overdue block, with a reason."""
+    patron_id = session.get("desk_patron")
+    if not patron_id:
+        return await _desk_answer(Outcome("refused", "Scan the patron's card first."))
+    barcode = (await request.form).get("barcode", "").strip()
+    reason, refusal = await _reason()
+    if refusal:
+        return await _desk_answer(
+            Outcome(
+                refusal.action,
+                refusal.message,
+                patron_id,
+                overridable=barcode if 0 < len(barcode) <= MAX_CODE_LENGTH else None,
+            )
+        )
+    if not barcode or len(barcode) > MAX_CODE_LENGTH:
+        return await _desk_answer(Outcome("refused", "Scan the copy to lend.", patron_id))
+    outcome = await get_db().write(
+        loans.lend,
+        barcode=barcode,
+        patron_id=patron_id,
+        actor_id=signed_in_user().user_id,
+        today=_today(),
+        library_name=get_settings().library_name,
+        override_reason=reason,
+    )
+    return await _desk_answer(outcome)
 
 
 @blueprint.post("/patrons/<int:user_id>/desk")

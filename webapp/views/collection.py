@@ -12,7 +12,7 @@ from quart import Blueprint, abort, redirect, request, url_for
 
 from webapp import htmx, validation
 from webapp.access import Access, allow
-from webapp.models import catalogue, collection
+from webapp.models import catalogue, codes, collection
 from webapp.models.patrons import get_patron
 from webapp.request_context import get_db, signed_in_user
 from webapp.search_query import format_isbn
@@ -270,9 +270,13 @@ async def barcode_sequence():
     form = await request.form
     values, errors = collection.check_barcode_sequence_form(form)
     if not errors:
-        await collection.set_barcode_sequence(db, values)
-        if not htmx.is_htmx():
-            return redirect(url_for("collection.barcode_sequence"), 303)
+        try:
+            await collection.set_barcode_sequence(db, values)
+        except collection.Conflict as conflict:
+            errors[conflict.field] = conflict.message
+        else:
+            if not htmx.is_htmx():
+                return redirect(url_for("collection.barcode_sequence"), 303)
     return await _form(
         "collection/barcodes.html",
         "collection/_barcodes_form.html",
@@ -293,9 +297,16 @@ def _page_number(raw: str | None) -> int:
 @allow(Access.STAFF)
 async def patrons():
     text = (request.args.get("q") or "").strip()[:200]
-    result = await collection.find_patrons(get_db(), text, _page_number(request.args.get("page")))
+    db = get_db()
+    result = await collection.find_patrons(db, text, _page_number(request.args.get("page")))
+    # Only the whole page lists clashes: the live search's fragment does not need them.
+    clashes = [] if htmx.is_htmx() else await db.read(codes.existing_clashes)
     return await htmx.render_page_or_fragment(
-        "collection/patrons.html", "collection/_patron_list.html", result=result, q=text
+        "collection/patrons.html",
+        "collection/_patron_list.html",
+        result=result,
+        q=text,
+        clashes=clashes,
     )
 
 
