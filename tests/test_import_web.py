@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from io import BytesIO
 
@@ -61,7 +62,7 @@ async def staff(client):
 
 
 async def test_a_file_with_bad_rows_is_previewed_with_counts_and_a_reason_per_row(
-    client, staff, settings
+    client, staff, settings, caplog
 ):
     books_before = count(settings, "SELECT count(*) FROM Books")
     response = await upload(client, staff, BAD_ROWS_CSV.encode())
@@ -82,10 +83,16 @@ async def test_a_file_with_bad_rows_is_previewed_with_counts_and_a_reason_per_ro
         assert re.search(rf'<td class="num">{line}</td><td>[^<]*{reason}', html), (line, reason)
     assert count(settings, "SELECT count(*) FROM Books") == books_before
 
-    confirmed = await client.post("/admin/import/confirm", form={"csrf_token": staff})
+    with caplog.at_level(logging.INFO, logger="shelfmark"):
+        confirmed = await client.post("/admin/import/confirm", form={"csrf_token": staff})
     assert confirmed.status_code == 303
     done = await (await client.get("/admin/import")).get_data(as_text=True)
     assert "2 new, 0 updated, 2 duplicate, 5 invalid; 2 copies added" in done
+    # The operator's log has one line with the same counts (docs/operations.md, Logging).
+    assert [r.getMessage() for r in caplog.records if r.name == "shelfmark"] == [
+        "import of books.csv (books) by bob@example.com: "
+        "2 new, 0 updated, 2 duplicate, 5 invalid, 2 copies added"
+    ]
     assert count(settings, "SELECT count(*) FROM Books") == books_before + 2
     assert count(settings, "SELECT count(*) FROM Books WHERE Title = '=HYPERLINK(\"x\")'") == 1
 

@@ -247,15 +247,7 @@ def _run_import(args: argparse.Namespace, settings: Settings, read, apply) -> in
     finally:
         conn.close()
     progress.finish()
-    log.info(
-        "import of %s: %d new, %d updated, %d duplicate, %d invalid, %d copies added",
-        args.file,
-        summary.new,
-        summary.updated,
-        summary.duplicate,
-        summary.invalid,
-        summary.copies_added,
-    )
+    log.info("import of %s: %s", args.file, summary.counts())
     for line, problem in summary.problems[: args.show_problems]:
         print(f"  line {line}: {problem}")
     if len(summary.problems) > args.show_problems:

@@ -262,6 +262,13 @@ class ImportSummary:
     # (line, message) for every row not imported as it stood, including warnings.
     problems: list[tuple[int, str]] = field(default_factory=list)
 
+    def counts(self) -> str:
+        """The counts in the words of the import's log line (the CLI's and the web's)."""
+        return (
+            f"{self.new} new, {self.updated} updated, {self.duplicate} duplicate, "
+            f"{self.invalid} invalid, {self.copies_added} copies added"
+        )
+
 
 _UPDATABLE = ("author", "year", "language", "series", "subjects", "publisher")
 _COLUMN = {

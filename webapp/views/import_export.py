@@ -12,6 +12,7 @@ uploads left behind for a day are removed at the next upload.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import secrets
 import time
@@ -26,6 +27,8 @@ from webapp.importing import books as book_import
 from webapp.importing import marc as marc_import
 from webapp.importing import patrons as patron_import
 from webapp.request_context import get_db, get_settings, signed_in_user
+
+log = logging.getLogger("shelfmark")
 
 blueprint = Blueprint("import_export", __name__)
 
@@ -245,6 +248,13 @@ async def import_confirm():
     except ValueError as error:
         return await _start_page(f"Nothing was imported: {error}", 422)
     _forget_pending()
+    log.info(
+        "import of %s (%s) by %s: %s",
+        state["name"],
+        state["kind"],
+        signed_in_user().email,
+        summary.counts(),
+    )
     session["import_result"] = {
         "name": state["name"],
         "new": summary.new,
