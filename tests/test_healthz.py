@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from webapp.clock import parse_stamp
 from webapp.health import reminders_overdue
 from webapp.models import job_runs
 from webapp.models.monitoring import ReminderHistory
@@ -93,7 +94,7 @@ async def test_no_successful_run_for_days_is_503_with_the_missing_run(app, clien
     body = await response.get_json()
     assert body["status"] == "unavailable" and body["reminders"] == "overdue"
     assert body["database"] == "ok"
-    due = job_runs.parse_stamp(body["reminders_due_at"])
+    due = parse_stamp(body["reminders_due_at"])
     assert datetime.now(UTC) - timedelta(days=1, hours=8) < due < datetime.now(UTC)
 
 

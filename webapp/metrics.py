@@ -31,6 +31,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from quart import g, request
 
 from webapp import health, htmx, request_context
+from webapp.clock import parse_stamp
 from webapp.models import job_runs, monitoring
 
 MULTIPROCESS_FOLDER = "PROMETHEUS_MULTIPROC_DIR"
@@ -153,7 +154,7 @@ class _DatabaseState:
 
 def _timestamp(moment: datetime | str) -> float:
     if isinstance(moment, str):
-        moment = job_runs.parse_stamp(moment)
+        moment = parse_stamp(moment)
     return moment.timestamp()
 
 

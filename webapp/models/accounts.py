@@ -12,6 +12,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from webapp.access import STAFF_ROLES
+from webapp.clock import utc_now, utc_stamp
 from webapp.db import Database, Transaction
 
 _hasher = PasswordHasher()
@@ -57,14 +58,6 @@ def user_from_row(row) -> User:
     )
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
-
-
-def timestamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def hash_password(password: str) -> str:
     """An argon2id hash. CPU-bound (tens of ms): call it from a thread in async code."""
     return _hasher.hash(password)
@@ -85,7 +78,7 @@ class LoginRefusal:
 
 async def login_refusal(db: Database, email: str, address: str) -> LoginRefusal | None:
     """Whether this account or address has failed too often lately to try again yet."""
-    since = timestamp(utc_now() - THROTTLE_WINDOW)
+    since = utc_stamp(utc_now() - THROTTLE_WINDOW)
     row = await db.fetch_row(
         """
         SELECT (SELECT count(*) FROM LoginFailures WHERE Email = ? AND At > ?) AS ByEmail,
@@ -142,7 +135,7 @@ async def authenticate(db: Database, email: str, password: str, address: str) ->
         )
         recent = await tx.fetch_value(
             "SELECT count(*) FROM LoginFailures WHERE Email = ? AND At > ?",
-            (email[:254], timestamp(utc_now() - THROTTLE_WINDOW)),
+            (email[:254], utc_stamp(utc_now() - THROTTLE_WINDOW)),
         )
     if recent > FAILURES_BEFORE_SLOWDOWN:
         await asyncio.sleep(min(0.25 * 2 ** (recent - FAILURES_BEFORE_SLOWDOWN), 2.0))
@@ -158,10 +151,10 @@ async def start_session(db: Database, user: User) -> str:
     token = secrets.token_urlsafe(32)
     lifetime = STAFF_SESSION_LIFETIME if user.is_staff else PATRON_SESSION_LIFETIME
     async with db.transaction() as tx:
-        await tx.execute("DELETE FROM Sessions WHERE ExpiresAt < ?", (timestamp(utc_now()),))
+        await tx.execute("DELETE FROM Sessions WHERE ExpiresAt < ?", (utc_stamp(utc_now()),))
         await tx.execute(
             "INSERT INTO Sessions (TokenHash, UserID, ExpiresAt) VALUES (?, ?, ?)",
-            (_token_hash(token), user.user_id, timestamp(utc_now() + lifetime)),
+            (_token_hash(token), user.user_id, utc_stamp(utc_now() + lifetime)),
         )
     return token
 
@@ -171,7 +164,7 @@ async def session_user(db: Database, token: str) -> User | None:
     row = await db.fetch_one(
         "SELECT u.* FROM Sessions s JOIN Users u ON u.UserID = s.UserID "
         "WHERE s.TokenHash = ? AND s.ExpiresAt > ? AND u.Active = 1",
-        (_token_hash(token), timestamp(utc_now())),
+        (_token_hash(token), utc_stamp(utc_now())),
     )
     return user_from_row(row) if row else None
 

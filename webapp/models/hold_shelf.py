@@ -17,6 +17,15 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+# A waiting hold's place in its title's queue (1 = next), as one SQL expression over
+# ``Holds h``: first come, first served (PlacedAt, then HoldID within a second).
+# The book page and a patron's holds (webapp/models/records.py) both show it.
+QUEUE_POSITION = """CASE WHEN h.Status = 'waiting' THEN
+    (SELECT count(*) FROM Holds q
+     WHERE q.BookID = h.BookID AND q.Status = 'waiting'
+       AND (q.PlacedAt < h.PlacedAt OR (q.PlacedAt = h.PlacedAt AND q.HoldID <= h.HoldID)))
+    END"""
+
 # An expired hold's copy stays on the "to reshelve" list this long after its
 # pickup deadline, unless it is lent or set aside for someone else first.
 RESHELVE_DAYS = 7
@@ -45,14 +54,8 @@ def title_queue(conn: sqlite3.Connection, book_id: int, viewer_id: int | None) -
     if viewer_id is None:
         return TitleQueue(waiting)
     own = conn.execute(
-        """
-        SELECT h.HoldID, h.Status, h.PickupBy,
-               CASE WHEN h.Status = 'waiting' THEN
-                   (SELECT count(*) FROM Holds q
-                    WHERE q.BookID = h.BookID AND q.Status = 'waiting'
-                      AND (q.PlacedAt < h.PlacedAt
-                           OR (q.PlacedAt = h.PlacedAt AND q.HoldID <= h.HoldID)))
-               END AS Position
+        f"""
+        SELECT h.HoldID, h.Status, h.PickupBy, {QUEUE_POSITION} AS Position
         FROM Holds h
         WHERE h.UserID = ? AND h.BookID = ? AND h.Status IN ('waiting', 'ready')
         """,

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import date
 
 from webapp import emails, outbox, rules
+from webapp.clock import utc_now, utc_stamp
 from webapp.config import Settings
 from webapp.models import events
-from webapp.models.accounts import timestamp, utc_now
 from webapp.models.outcome import Outcome, refused
 from webapp.models.rule_settings import hold_pickup_days, load_calendar, load_rules
 from webapp.templating import short_date
@@ -202,7 +202,7 @@ def cancel_hold(
         return Outcome("not_found", "There is no such hold.")
     conn.execute(
         "UPDATE Holds SET Status = 'cancelled', ClosedAt = ? WHERE HoldID = ?",
-        (timestamp(utc_now()), hold_id),
+        (utc_stamp(utc_now()), hold_id),
     )
     events.log(
         conn,
@@ -252,7 +252,7 @@ def expire_ready_holds(
     for hold in expiring:
         conn.execute(
             "UPDATE Holds SET Status = 'expired', ClosedAt = ? WHERE HoldID = ?",
-            (timestamp(utc_now()), hold["HoldID"]),
+            (utc_stamp(utc_now()), hold["HoldID"]),
         )
         events.log(
             conn,

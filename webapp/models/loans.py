@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from webapp import rules
+from webapp.clock import utc_now, utc_stamp
 from webapp.models import events
-from webapp.models.accounts import timestamp, utc_now
 from webapp.models.holds import DEFAULT_LIBRARY_NAME, SetAside, offer_to_queue
 from webapp.models.outcome import Outcome, refused
 from webapp.models.patrons import find_patron
@@ -57,7 +57,7 @@ _CLOSE_LOAN = "UPDATE Loans SET ReturnedAt = max(?, LoanDate || 'T00:00:00Z') WH
 
 def close_loan(conn: sqlite3.Connection, loan_id: int) -> None:
     """Mark the loan returned now (a return, or the undo of a lend)."""
-    conn.execute(_CLOSE_LOAN, (timestamp(utc_now()), loan_id))
+    conn.execute(_CLOSE_LOAN, (utc_stamp(utc_now()), loan_id))
 
 
 def _copy_by_barcode(conn: sqlite3.Connection, barcode: str) -> sqlite3.Row | None:
@@ -265,7 +265,7 @@ def lend(
     for hold in served:
         conn.execute(
             "UPDATE Holds SET Status = 'filled', ClosedAt = ? WHERE HoldID = ?",
-            (timestamp(utc_now()), hold["HoldID"]),
+            (utc_stamp(utc_now()), hold["HoldID"]),
         )
         events.log(
             conn,

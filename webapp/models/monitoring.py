@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from webapp.models.job_runs import parse_stamp
+from webapp.clock import parse_stamp
 
 # The outbox states worth watching: waiting to go, handed to the server right
 # now, and given up on. Sent and cancelled messages only ever grow.

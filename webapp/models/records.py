@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from webapp import rules
+from webapp.models.hold_shelf import QUEUE_POSITION
 from webapp.models.patrons import Patron, get_patron
 from webapp.models.rule_settings import load_rules
 
@@ -151,14 +152,9 @@ def past_loans(
 def _active_holds(conn: sqlite3.Connection, user_id: int) -> list[HoldLine]:
     """A patron's waiting and ready holds, with each waiting hold's place in its queue."""
     rows = conn.execute(
-        """
+        f"""
         SELECT h.HoldID, h.BookID, b.Title, h.Status, h.PlacedAt, h.PickupBy, c.Barcode,
-               CASE WHEN h.Status = 'waiting' THEN
-                   (SELECT count(*) FROM Holds q
-                    WHERE q.BookID = h.BookID AND q.Status = 'waiting'
-                      AND (q.PlacedAt < h.PlacedAt
-                           OR (q.PlacedAt = h.PlacedAt AND q.HoldID <= h.HoldID)))
-               END AS Position
+               {QUEUE_POSITION} AS Position
         FROM Holds h JOIN Books b ON b.BookID = h.BookID
         LEFT JOIN Copies c ON c.CopyID = h.CopyID
         WHERE h.UserID = ? AND h.Status IN ('waiting', 'ready')

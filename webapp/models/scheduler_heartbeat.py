@@ -8,7 +8,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from webapp.models.job_runs import parse_stamp, utc_stamp
+from webapp.clock import parse_stamp, utc_stamp
 
 # The scheduler beats every minute; three missed beats mean it is not working.
 BEAT_EVERY = timedelta(minutes=1)
