@@ -64,6 +64,7 @@ EXPECTED = {
     "circulation.due_date_slip": STAFF,
     "holds.hold_shelf_page": STAFF,
     "holds.set_aside": STAFF,
+    "circulation.loan_actions": STAFF,
     "circulation.mark_lost": STAFF,
     "circulation.claims_returned": STAFF,
     "circulation.change_due": STAFF,

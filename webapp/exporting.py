@@ -108,6 +108,7 @@ LOANS = Export(
         "loan_date",
         "due_date",
         "returned_at",
+        "closed_as",
         "renewals",
         "barcode",
         "isbn",
@@ -128,6 +129,8 @@ LOANS = Export(
         row["LoanDate"],
         row["ReturnDate"],
         row["ReturnedAt"],
+        # How it ended: a loan closed without the copy coming back says so.
+        (row["ClosedAs"] or "returned") if row["ReturnedAt"] else "",
         row["Renewals"],
         row["Barcode"],
         format_isbn(row["ISBN"]),

@@ -136,6 +136,27 @@ def _open_loans(conn: sqlite3.Connection, user_id: int, today: date) -> list[Loa
     return [_loan_from_row(row, today) for row in rows]
 
 
+@dataclass(frozen=True)
+class OpenLoan:
+    """An open loan with its borrower and the rule they borrow by: what staff act on."""
+
+    loan: LoanLine
+    borrower: Patron
+    rule: rules.LoanRule
+
+
+def open_loan(conn: sqlite3.Connection, loan_id: int, today: date) -> OpenLoan | None:
+    """One open loan by id (None when there is none, or it is returned)."""
+    row = conn.execute(
+        f"SELECT {_LOAN_COLUMNS} FROM {_LOAN_TABLES} WHERE l.LoanID = ? AND l.ReturnedAt IS NULL",
+        (loan_id,),
+    ).fetchone()
+    borrower = get_patron(conn, row["UserID"]) if row else None
+    if row is None or borrower is None:
+        return None
+    return OpenLoan(_loan_from_row(row, today), borrower, load_rules(conn)[borrower.role])
+
+
 def past_loans(
     conn: sqlite3.Connection, user_id: int, today: date, limit: int = 50
 ) -> list[LoanLine]:
