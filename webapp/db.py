@@ -395,7 +395,10 @@ class Database:
             try:
                 yield Transaction(self._writer)
             except BaseException:
-                await self._writer.execute("ROLLBACK")
+                # SQLite ends the transaction itself on some errors (a full disk):
+                # a ROLLBACK then would hide the real error behind its own.
+                if self._writer.in_transaction:
+                    await self._writer.execute("ROLLBACK")
                 raise
             else:
                 await self._writer.execute("COMMIT")

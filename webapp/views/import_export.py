@@ -78,6 +78,15 @@ def _forget_pending() -> None:
     session.pop("import", None)
 
 
+def _save_upload(path: Path, data: bytes) -> None:
+    """Write the upload, or leave nothing: a partial file on a full disk would keep it full."""
+    try:
+        path.write_bytes(data)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+
+
 def _remove_stale_uploads(directory: Path) -> None:
     cutoff = time.time() - STALE_UPLOAD_SECONDS
     for path in directory.glob("*.upload"):
@@ -141,7 +150,8 @@ async def import_upload():
     directory.mkdir(parents=True, exist_ok=True)
     _remove_stale_uploads(directory)
     token = secrets.token_urlsafe(24)
-    await asyncio.to_thread((directory / f"{token}.upload").write_bytes, data)
+    # A full disk raises here; the app answers 503 (webapp.write_failures).
+    await asyncio.to_thread(_save_upload, directory / f"{token}.upload", data)
     session["import"] = {"token": token, "kind": kind, "name": upload.filename[-200:]}
     return redirect(url_for("import_export.import_preview"), 303)
 
