@@ -285,7 +285,7 @@ def csv_records(reader: csv.DictReader) -> Iterator[tuple[int, dict[str, str]]]:
         except StopIteration:
             return
         except (csv.Error, UnicodeDecodeError) as error:
-            raise _unreadable(reader.line_num, error) from None
+            raise _unreadable(line, error) from None  # the line the record starts on
         yield line, record
         line = reader.line_num + 1
 
