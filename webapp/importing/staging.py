@@ -329,24 +329,3 @@ def publish_steps(import_id: int) -> Steps:
     copies = yield Step(publish, (import_id,))
     yield from discard_steps([import_id])
     return copies
-
-
-def sample(conn: sqlite3.Connection, import_id: int, limit: int = 10) -> list[dict]:
-    """The first new or changed books of the run, as they will be written."""
-    rows = conn.execute(
-        "SELECT Seq, Line, Action, Title, Author, ISBN, Year, Location, ToGenerate "
-        "FROM ImportStagedBooks WHERE ImportID = ? AND Action <> 'same' ORDER BY Seq LIMIT ?",
-        (import_id, limit),
-    ).fetchall()
-    found = []
-    for row in rows:
-        barcodes = [
-            code
-            for (code,) in conn.execute(
-                "SELECT Barcode FROM ImportStagedCopies WHERE ImportID = ? AND Seq = ? "
-                "ORDER BY rowid",
-                (import_id, row["Seq"]),
-            )
-        ]
-        found.append({**dict(row), "barcodes": barcodes})
-    return found

@@ -233,15 +233,14 @@ async def import_preview():
     except ValueError as error:
         _forget_pending()
         return await _start_page(f"{state['name']}: {error}", 422)
-    summary, samples, message, used = None, [], None, mapping or detected
+    summary, message, used = None, None, mapping or detected
     try:
         if state["kind"] == "patrons":
             summary = await asyncio.to_thread(
                 _patron_work, get_db().path, path, mapping, signed_in_user().is_admin, False
             )
         else:
-            used, import_id, summary = await _stage_books(state, path, mapping)
-            samples = await get_db().read(staging.sample, import_id)
+            used, _, summary = await _stage_books(state, path, mapping)
     except ValueError as error:
         if state["kind"] == "marc":
             _forget_pending()
@@ -260,7 +259,7 @@ async def import_preview():
         groups=sorted(summary.groups.values(), key=lambda group: group.examples[0][0])
         if summary
         else [],
-        samples=samples,
+        samples=summary.samples if summary else [],
         error=message,
     )
     return body, 422 if message else 200
