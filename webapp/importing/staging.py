@@ -162,18 +162,17 @@ def find_staged(conn: sqlite3.Connection, source: str, mapping: str) -> tuple[in
 def runs_to_discard(
     conn: sqlite3.Connection, now: datetime, source: str | None = None
 ) -> list[int]:
-    """Runs whose rows should go: published ones, abandoned ones, and (when ``source`` is
-    given) every earlier run of that upload, which a new preview replaces."""
+    """Runs whose rows should go: published ones, abandoned ones (their process is gone,
+    or they were left untouched too long), and (when ``source`` is given) every earlier
+    run of that upload, which a new preview replaces."""
     found = []
     for row in conn.execute("SELECT ImportID, Source, Holder, Status, TouchedAt FROM ImportRuns"):
         touched = parse_stamp(row["TouchedAt"])
         if (
             row["Status"] == "published"
             or row["Source"] == source
-            or (
-                row["Status"] == "staging"
-                and (now - touched > ABANDONED_AFTER or holder_is_gone(row["Holder"]))
-            )
+            or holder_is_gone(row["Holder"])  # its process died (or the server restarted)
+            or (row["Status"] == "staging" and now - touched > ABANDONED_AFTER)
             or (row["Status"] == "staged" and now - touched > STAGED_KEPT)
         ):
             found.append(row["ImportID"])
