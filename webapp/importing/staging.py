@@ -170,7 +170,9 @@ def runs_to_discard(
         touched = parse_stamp(row["TouchedAt"])
         if (
             row["Status"] == "published"
-            or row["Source"] == source
+            # An earlier preview of the same upload (one still staging in another
+            # request of this session finishes first, and goes at the next cleanup).
+            or (row["Source"] == source and row["Status"] != "staging")
             or holder_is_gone(row["Holder"])  # its process died (or the server restarted)
             or (row["Status"] == "staging" and now - touched > ABANDONED_AFTER)
             or (row["Status"] == "staged" and now - touched > STAGED_KEPT)
