@@ -117,6 +117,13 @@ async def run_reminders(
                 f"mail server unavailable, {counts.pending} message(s) left pending: "
                 f"{delivery.error}"
             )
+        elif delivery.all_deferred:
+            # Recorded as a failure (the dashboard, /metrics and /healthz say so), not
+            # as a success with nothing sent; the sweep retries each message with backoff.
+            error = (
+                f"the mail server deferred every message ({delivery.deferred}); "
+                f"{counts.pending} left pending, retried with backoff: {delivery.last_deferral}"
+            )
         await job_runs.finish_run(db, run_id, counts, clock(), error)
         return RunReport(today, counts, delivery.cancelled, error)
     finally:

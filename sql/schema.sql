@@ -68,6 +68,55 @@ CREATE TABLE Holds (
     CHECK (Status <> 'ready' OR (CopyID IS NOT NULL AND PickupBy IS NOT NULL))
 );
 
+CREATE TABLE ImportRuns (
+    ImportID    INTEGER PRIMARY KEY,
+    -- The upload it reads (the web's random token, or the CLI's file name) and
+    -- the column mapping used, as JSON: a preview is reused only for the same pair.
+    Source      TEXT NOT NULL,
+    Mapping     TEXT NOT NULL,
+    -- The process staging it (a lease holder name, webapp/leases.py).
+    Holder      TEXT NOT NULL,
+    Status      TEXT NOT NULL DEFAULT 'staging'
+                CHECK (Status IN ('staging', 'staged', 'published')),
+    StartedAt   TEXT NOT NULL,
+    -- Renewed by every batch: a run in 'staging' not touched for a while is abandoned.
+    TouchedAt   TEXT NOT NULL,
+    -- The preview's counts, grouped reasons and samples (JSON), once staged.
+    Summary     TEXT,
+    -- The barcode_next before and after this run reserved its generated barcodes,
+    -- so that a run that fails can give the numbers back if nobody took more since.
+    BarcodeFrom INTEGER,
+    BarcodeTo   INTEGER
+);
+
+CREATE TABLE ImportStagedBooks (
+    ImportID   INTEGER NOT NULL REFERENCES ImportRuns (ImportID),
+    Seq        INTEGER NOT NULL,
+    Line       INTEGER NOT NULL,
+    Action     TEXT NOT NULL CHECK (Action IN ('new', 'update', 'same')),
+    Identity   TEXT NOT NULL,
+    BookID     INTEGER,
+    NewIndex   INTEGER,
+    Title      TEXT,
+    Author     TEXT,
+    ISBN       TEXT,
+    Year       INTEGER,
+    Language   TEXT,
+    Series     TEXT,
+    Subjects   TEXT,
+    Publisher  TEXT,
+    Location   TEXT,
+    -- Copies still to get a generated barcode (done in batches before publication).
+    ToGenerate INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (ImportID, Seq)
+);
+
+CREATE TABLE ImportStagedCopies (
+    ImportID INTEGER NOT NULL REFERENCES ImportRuns (ImportID),
+    Seq      INTEGER NOT NULL,
+    Barcode  TEXT NOT NULL COLLATE NOCASE
+);
+
 CREATE TABLE JobLeases (
     Name      TEXT PRIMARY KEY,
     Holder    TEXT NOT NULL,
@@ -229,6 +278,12 @@ CREATE UNIQUE INDEX Holds_OneReadyHoldPerCopy ON Holds (CopyID) WHERE Status = '
 CREATE INDEX Holds_Queue ON Holds (BookID, PlacedAt, HoldID) WHERE Status = 'waiting';
 
 CREATE INDEX Holds_ReadyByPickup ON Holds (PickupBy, HoldID) WHERE Status = 'ready';
+
+CREATE UNIQUE INDEX ImportStagedBooks_ByIdentity ON ImportStagedBooks (ImportID, Identity);
+
+CREATE INDEX ImportStagedBooks_ToGenerate ON ImportStagedBooks (ImportID, Seq) WHERE ToGenerate > 0;
+
+CREATE UNIQUE INDEX ImportStagedCopies_ByBarcode ON ImportStagedCopies (ImportID, Barcode);
 
 CREATE INDEX JobRuns_ByJob ON JobRuns (Job, RunID);
 

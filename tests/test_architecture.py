@@ -10,7 +10,7 @@ import pytest
 from .conftest import REPO
 
 PURE = ["rules", "reminder_stages", "search_query", "ranking", "clock", "validation"]
-NO_QUART = ["db", "outbox", "emails", "mail", "leases", *PURE]
+NO_QUART = ["db", "outbox", "emails", "mail", "leases", "write_failures", *PURE]
 
 
 def _imports(path: Path) -> set[str]:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import threading
+import time
 
 import pytest
+
+from webapp import write_failures
+from webapp.db import Database
 
 
 async def test_read_runs_every_query_of_a_function_on_one_connection_off_the_loop(db):
@@ -60,3 +66,16 @@ def test_an_aiosqlite_without_the_private_hand_off_fails_the_import_with_the_fix
     monkeypatch.delattr(aiosqlite.Connection, "_execute")
     with pytest.raises(ImportError, match="_in_connection_thread"):
         database._check_private_hand_off()
+
+
+async def test_a_write_waiting_too_long_for_the_writer_is_refused_as_busy(database_path):
+    """A desk scan behind a long write (a large import's publication) is answered
+    "busy, try again" (503 through webapp.write_failures) instead of waiting for it."""
+    async with Database(database_path, write_wait=0.2) as database:
+        long_write = asyncio.ensure_future(database.write(lambda conn: time.sleep(1)))
+        await asyncio.sleep(0.05)
+        with pytest.raises(sqlite3.OperationalError) as refused:
+            await database.write(lambda conn: conn.execute("SELECT 1"))
+        await long_write
+        assert write_failures.classify(refused.value).message == write_failures.BUSY_MESSAGE
+        assert await database.write(lambda conn: conn.execute("SELECT 1").fetchone()[0]) == 1

@@ -10,7 +10,7 @@ from quart import Quart, current_app, g, redirect, request, session, url_for
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
-from webapp import htmx, metrics, request_context
+from webapp import health, htmx, metrics, request_context, write_failures
 from webapp.access import Access, address_allowed, endpoint_policy, permits
 from webapp.config import Settings
 from webapp.db import Database, migrate
@@ -263,5 +263,13 @@ async def _http_error(error: HTTPException):
 
 
 async def _unexpected_error(error: Exception):
+    failure = write_failures.classify(error)
+    if failure is not None:
+        # A full disk or a database locked too long: the server's state, not a bug.
+        log.warning("%s %s refused: %s", request.method, request.path, error)
+        if failure.no_room:
+            health.write_probe(current_app.extensions).note_no_room()
+        body, status, headers = await htmx.render_error(503, failure.message)
+        return body, status, {**headers, "Retry-After": str(failure.retry_after)}
     log.exception("unhandled error on %s %s", request.method, request.path)
     return await htmx.render_error(500, "Something went wrong on our side. Please try again.")

@@ -248,10 +248,12 @@ def _run_import(args: argparse.Namespace, settings: Settings, read, apply) -> in
         conn.close()
     progress.finish()
     log.info("import of %s: %s", args.file, summary.counts())
-    for line, problem in summary.problems[: args.show_problems]:
+    # The first few rows of each reason (ImportSummary groups them), in file order.
+    shown = summary.problems[: args.show_problems]
+    for line, problem in shown:
         print(f"  line {line}: {problem}")
-    if len(summary.problems) > args.show_problems:
-        print(f"  … and {len(summary.problems) - args.show_problems:,} more")
+    if summary.problem_count > len(shown):
+        print(f"  … and {summary.problem_count - len(shown):,} more")
     print(
         f"{summary.new:,} new, {summary.updated:,} updated, {summary.duplicate:,} duplicate, "
         f"{summary.invalid:,} invalid; {summary.copies_added:,} copies added."

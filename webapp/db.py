@@ -273,8 +273,15 @@ class Transaction:
 class Database:
     """A SQLite file opened as a small pool of readers and a single writer."""
 
-    def __init__(self, path: str | Path, readers: int = 4) -> None:
+    def __init__(
+        self, path: str | Path, readers: int = 4, write_wait: float = BUSY_TIMEOUT_MS / 1000
+    ) -> None:
         self.path = Path(path)
+        # How long a write waits for the writer, as another process's write waits for
+        # SQLite's lock (busy_timeout): then "database is locked", which the app answers
+        # with 503 "busy, try again" instead of keeping a desk waiting behind a long
+        # write (a large import's publication).
+        self._write_wait = write_wait
         self._reader_count = readers
         self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
         self._all_readers: list[aiosqlite.Connection] = []
@@ -380,22 +387,40 @@ class Database:
         """
         if self._writer is None:
             raise RuntimeError("the database is not open")
-        async with self._write_lock:
+        async with self._writer_turn():
             return await _in_connection_thread(
                 self._writer, _in_transaction, lambda conn: function(conn, *args, **kwargs)
             )
+
+    @asynccontextmanager
+    async def _writer_turn(self) -> AsyncIterator[None]:
+        """Wait for the writer (in turn, first come first served), at most ``write_wait``."""
+        try:
+            await asyncio.wait_for(self._write_lock.acquire(), self._write_wait)
+        except TimeoutError:
+            raise sqlite3.OperationalError(
+                "database is locked: another write took longer than "
+                f"{self._write_wait:g} s (a large import?)"
+            ) from None
+        try:
+            yield
+        finally:
+            self._write_lock.release()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
         """``BEGIN IMMEDIATE`` on the one writer; commit on success, roll back on error."""
         if self._writer is None:
             raise RuntimeError("the database is not open")
-        async with self._write_lock:
+        async with self._writer_turn():
             await self._writer.execute("BEGIN IMMEDIATE")
             try:
                 yield Transaction(self._writer)
             except BaseException:
-                await self._writer.execute("ROLLBACK")
+                # SQLite ends the transaction itself on some errors (a full disk):
+                # a ROLLBACK then would hide the real error behind its own.
+                if self._writer.in_transaction:
+                    await self._writer.execute("ROLLBACK")
                 raise
             else:
                 await self._writer.execute("COMMIT")

@@ -4,12 +4,15 @@ reminder run is on time (docs/operations.md, Health)."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sqlite3
 import time
 from datetime import datetime, timedelta
 from datetime import time as time_of_day
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from webapp import write_failures
 from webapp.db import Database
 from webapp.models import monitoring
 from webapp.reminder_stages import MISFIRE_GRACE, last_scheduled_run
@@ -19,6 +22,12 @@ from webapp.reminder_stages import MISFIRE_GRACE, last_scheduled_run
 OVERDUE_AFTER = MISFIRE_GRACE + timedelta(hours=1)
 PROBE_INTERVAL = 10.0  # seconds: /healthz is polled often, a write each time is not needed
 PROBE_PATIENCE = 2.0  # seconds /healthz waits for a probe stuck behind another writer
+# A write that failed for want of room is reported this long: the probe's small
+# write can still fit in a page that has room while a sign-in's does not.
+NO_ROOM_REMEMBERED = 60.0  # seconds
+# Less free space than this on the database's file system is reported as full:
+# SQLite needs room for its write-ahead log, and an upload for its file.
+MIN_FREE_BYTES = 16 * 1024 * 1024
 
 
 def reminders_overdue(
@@ -51,9 +60,18 @@ class WriteProbe:
         self._checked_at = float("-inf")
         self._problem: str | None = None
         self._running: asyncio.Task | None = None
+        self._no_room_at = float("-inf")
+
+    def note_no_room(self) -> None:
+        """A request's write just failed for want of room: report it, and probe again."""
+        self._no_room_at = time.monotonic()
+        self._checked_at = float("-inf")
 
     async def problem(self, db: Database) -> str | None:
-        """None when the last probe wrote; else why it could not ("busy" while it waits)."""
+        """None when the last probe wrote; else why it could not ("busy" while it waits,
+        "disk full" when a write failed for want of room or the disk has almost none left)."""
+        if time.monotonic() - self._no_room_at < NO_ROOM_REMEMBERED or _almost_full(db.path):
+            return "disk full"
         if self._running is None and time.monotonic() - self._checked_at >= PROBE_INTERVAL:
             self._running = asyncio.ensure_future(self._probe(db))
         if self._running is not None:
@@ -68,9 +86,27 @@ class WriteProbe:
             await db.write(monitoring.probe_write)
             self._problem = None
         except sqlite3.OperationalError as error:
-            self._problem = "busy" if "locked" in str(error) else f"cannot write: {error}"
+            if write_failures.is_no_room(error):
+                self.note_no_room()
+                self._problem = "disk full"
+            elif write_failures.is_busy(error):
+                self._problem = "busy"
+            else:
+                self._problem = f"cannot write: {error}"
         except (sqlite3.Error, OSError) as error:
             self._problem = f"cannot write: {error}"
         finally:
             self._checked_at = time.monotonic()
             self._running = None
+
+
+def _almost_full(database: Path) -> bool:
+    try:
+        return shutil.disk_usage(database.parent).free < MIN_FREE_BYTES
+    except OSError:
+        return False
+
+
+def write_probe(extensions: dict) -> WriteProbe:
+    """The app's one probe, kept in ``app.extensions`` (made on first use)."""
+    return extensions.setdefault("shelfmark.write_probe", WriteProbe())

@@ -6,6 +6,13 @@ expires on its own after its time to live, so a run that stalls loses it and
 must stop; a holder whose process is gone on this host is ignored at once, so
 the run after a SIGKILL need not wait for the expiry.
 
+A holder is named by host, PID *and the process's start time* (plus a token
+unique to the run). The PID alone is not enough: a container restarted after
+a crash runs its server as PID 1 again, so the dead holder's PID is alive and
+the catch-up run would wait out the lease and be lost. The start time (the
+kernel's boot id and the process's start tick, from /proc) tells the new PID 1
+from the old one.
+
 The SQL is in plain functions run on the writer by ``db.write``.
 """
 
@@ -17,6 +24,7 @@ import socket
 import sqlite3
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from webapp.clock import parse_stamp, utc_stamp
 from webapp.db import Database
@@ -37,9 +45,25 @@ class LostLease(Exception):
     """Our lease was taken over (we stalled past its expiry): stop at once."""
 
 
+def process_started(pid: int) -> str | None:
+    """When process ``pid`` started, as "<boot id>.<start tick>", or None if unknown.
+
+    Linux only (/proc); elsewhere holders are told apart by PID alone.
+    """
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:8]
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and brackets: count from its end.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return f"{boot}.{fields[19]}"
+
+
 def new_holder() -> str:
-    """A lease holder name: this host and process, plus a token unique to the run."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    """A lease holder name: host, PID and start time of this process, and a run token."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{process_started(pid) or '-'}:{secrets.token_hex(4)}"
 
 
 def holder_is_gone(holder: str) -> bool:
@@ -47,19 +71,23 @@ def holder_is_gone(holder: str) -> bool:
 
     Only a holder on this host can be checked; one elsewhere counts as alive
     until its lease expires. This is what lets the run after a SIGKILL start
-    at once instead of waiting for the lease to time out.
+    at once instead of waiting for the lease to time out. A live process with
+    the holder's PID but another start time is a new process that reused the
+    PID (a restarted container's PID 1): the holder is gone.
     """
-    host, _, rest = holder.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
+    parts = holder.split(":")
+    if len(parts) < 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
         return False
+    pid = int(parts[1])
     try:
-        os.kill(int(pid_text), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return True
     except PermissionError:
-        return False
-    return False
+        pass
+    # host:pid:start:token; a holder written before start times were recorded has three parts.
+    started = parts[2] if len(parts) == 4 else "-"
+    return started != "-" and started != process_started(pid)
 
 
 def acquire(

@@ -456,6 +456,14 @@ class Delivery:
     cancelled: int = 0
     deferred: int = 0
     error: str | None = None
+    # The mail server's last 4xx answer to a message (the message stays pending).
+    last_deferral: str | None = None
+
+    @property
+    def all_deferred(self) -> bool:
+        """The server answered "try later" (4xx) to every message it was given: nothing
+        went out, though the connection worked (a full queue, greylisting, a quota)."""
+        return self.deferred > 0 and self.sent == 0 and self.last_deferral is not None
 
 
 async def deliver(
@@ -521,6 +529,7 @@ async def deliver(
                 delivery.failed += 1
             else:
                 delivery.deferred += 1
+                delivery.last_deferral = outcome.detail
             if outcome.connection_lost:
                 rest = due[index + 1 :]
                 await _defer_all(db, rest, outcome.detail, clock())

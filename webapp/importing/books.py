@@ -1,12 +1,14 @@
 """Importing books (with copies) from a CSV file, such as a spreadsheet export.
 
-Reading is separated from writing: ``read_books_csv`` turns a file into
-``BookRow``s (each valid, or carrying the reason it is not) without touching
-the database, so the web preview and the CLI share it; ``plan_books`` says
-what an import would do without writing (the web preview's counts), and
-``apply_books`` writes it in one transaction, so an import is all or nothing.
-Both classify rows with the same ``_classify``, so the preview's counts are
-exactly what confirming does.
+Reading is separated from writing: ``iter_books_csv`` turns a file into
+``BookRow``s as it reads it (each valid, or carrying the reason it is not)
+without touching the database, so the web preview and the CLI share it.
+``stage_batch`` is the one place a row is checked against the catalogue: the
+web preview stages the file (``stage_steps``) and shows what was staged, and
+the confirm publishes exactly that (``webapp.importing.staging``), so the two
+cannot disagree; ``plan_books`` and ``apply_books`` do the same on a plain
+connection. An import is all or nothing as users see it, and never holds the
+write lock for longer than a batch (docs/importing.md).
 """
 
 from __future__ import annotations
@@ -16,12 +18,15 @@ import io
 import re
 import sqlite3
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
 
 from stdnum import isbn as stdnum_isbn
 
-from webapp.importing import csv_columns
+from webapp.importing import csv_columns, staging
+from webapp.leases import new_holder
 from webapp.models import codes
 
 # Header names seen in the wild, lower-cased, for each field we store. The
@@ -149,16 +154,41 @@ def shorten_authors(names: str, limit: int = 500) -> str:
     return ", ".join(kept) + ", et al."
 
 
+# A year as spreadsheets write it: "1965", "-500", or "1965.0" (goodbooks-10k).
+# Anything else ("inf", "1e400", "soon") is refused here, where the preview sees it.
+_YEAR = re.compile(r"^-?\d{1,6}(\.0*)?$")
+YEARS = (-3000, 2200)  # the schema's CHECK on Books.Year
+
+
+def check_year(year: int) -> int:
+    if not YEARS[0] <= year <= YEARS[1]:
+        raise ValueError(f"year {year} is out of range ({YEARS[0]} to {YEARS[1]})")
+    return year
+
+
 def _year(raw: str | None) -> int | None:
     if raw is None or not raw.strip():
         return None
-    try:
-        year = int(float(raw.strip()))
-    except ValueError:
-        raise ValueError(f"year {raw.strip()!r} is not a number") from None
-    if not -3000 <= year <= 2200:
-        raise ValueError(f"year {year} is out of range")
-    return year
+    text = raw.strip()
+    if not _YEAR.match(text):
+        raise ValueError(f"year {text[:40]!r} is not a number")
+    return check_year(int(text.partition(".")[0]))
+
+
+_BARCODE = re.compile(r"[0-9A-Za-z._-]{1,64}")
+
+
+def check_barcodes(barcodes: list[str]) -> list[str]:
+    """The row's barcodes, or ValueError: a barcode that cannot be scanned, or one given
+    twice in the row (whatever the case: the database compares them so)."""
+    seen: set[str] = set()
+    for code in barcodes:
+        if not _BARCODE.fullmatch(code):
+            raise ValueError(f"barcode {code[:70]!r} may hold only letters, digits, . _ -")
+        if code.casefold() in seen:
+            raise ValueError(f"barcode {code} is given twice in this row")
+        seen.add(code.casefold())
+    return barcodes
 
 
 def parse_book_row(line: int, record: dict[str, str], mapping: dict[str, str]) -> BookRow:
@@ -196,60 +226,136 @@ def parse_book_row(line: int, record: dict[str, str], mapping: dict[str, str]) -
             row.copies = int(copies)
         barcodes = clean_text(cell("barcodes"), 5000)
         if barcodes:
-            row.barcodes = [code.strip() for code in re.split(r"[;|]", barcodes) if code.strip()]
-            for code in row.barcodes:
-                if not re.fullmatch(r"[0-9A-Za-z._-]{1,64}", code):
-                    raise ValueError(f"barcode {code!r} may hold only letters, digits, . _ -")
+            row.barcodes = check_barcodes(
+                [code.strip() for code in re.split(r"[;|]", barcodes) if code.strip()]
+            )
     except ValueError as error:
         row.error = str(error)
     return row
 
 
-def csv_header(data: bytes | str) -> list[str]:
+def text_of(source: bytes | str | TextIO) -> TextIO:
+    """A text stream over an upload: bytes are checked and decoded whole (small files and
+    tests); a stream (an upload on disk, opened with ``open_upload``) is read as it goes."""
+    if isinstance(source, bytes):
+        return io.StringIO(decode_upload(source), newline="")
+    if isinstance(source, str):
+        return io.StringIO(source, newline="")
+    return source
+
+
+def open_upload(path: Path) -> TextIO:
+    """An uploaded CSV file on disk, as text read as it goes (bounded memory)."""
+    return open(path, encoding="utf-8-sig", newline="")
+
+
+def csv_header(data: bytes | str | TextIO) -> list[str]:
     """The column names of a CSV file (for the web preview's column choices)."""
-    text = decode_upload(data) if isinstance(data, bytes) else data
-    header = next(csv.reader(io.StringIO(text, newline="")), None)
+    try:
+        header = next(csv.reader(text_of(data)), None)
+    except (csv.Error, UnicodeDecodeError) as error:
+        raise _unreadable(1, error) from None
     if not header:
         raise ValueError("the file is empty")
     return header
 
 
+def _unreadable(line: int, error: Exception) -> ValueError:
+    if isinstance(error, UnicodeDecodeError):
+        return ValueError("the file is not UTF-8 text; save it as CSV UTF-8 and try again")
+    if "field larger than field limit" in str(error):
+        limit = csv.field_size_limit()
+        return ValueError(
+            f"line {line}: a cell is longer than {limit:,} characters, so the file cannot "
+            "be read past it"
+        )
+    if "NUL" in str(error):
+        return ValueError("the file is not a CSV text file (it holds binary data)")
+    return ValueError(f"line {line}: {error}")
+
+
+def csv_records(reader: csv.DictReader) -> Iterator[tuple[int, dict[str, str]]]:
+    """Each record of ``reader`` with the line it starts on; a file that cannot be read
+    further (a cell over the csv module's limit, bytes that are not UTF-8) raises
+    ValueError naming the line, the same in the preview and the import."""
+    line = 2
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except (csv.Error, UnicodeDecodeError) as error:
+            raise _unreadable(line, error) from None  # the line the record starts on
+        yield line, record
+        line = reader.line_num + 1
+
+
 def open_csv(
-    data: bytes | str,
+    data: bytes | str | TextIO,
     mapping: dict[str, str] | None,
     aliases: dict[str, tuple[str, ...]],
     *,
     required: str,
 ):
-    """The file's records and the column mapping to read them with (detected unless given).
+    """The file's records (``csv_records``) and the column mapping to read them with
+    (detected unless given).
 
     Shared by the book and patron importers, each with its own column ``aliases``;
     ``required`` is the field without which no row can be read.
     """
-    text = decode_upload(data) if isinstance(data, bytes) else data
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    if not reader.fieldnames:
+    reader = csv.DictReader(text_of(data))
+    try:
+        fieldnames = reader.fieldnames
+    except (csv.Error, UnicodeDecodeError) as error:
+        raise _unreadable(1, error) from None
+    if not fieldnames:
         raise ValueError("the file is empty")
     if mapping is None:
-        mapping = csv_columns.detect_mapping(reader.fieldnames, aliases)
+        mapping = csv_columns.detect_mapping(fieldnames, aliases)
     else:
-        mapping = csv_columns.checked_mapping(list(reader.fieldnames), mapping, aliases)
+        mapping = csv_columns.checked_mapping(list(fieldnames), mapping, aliases)
     if required not in mapping:
         raise ValueError(f"no {required} column was found (expected a column named '{required}')")
-    return mapping, reader
+    return mapping, csv_records(reader)
+
+
+def iter_books_csv(
+    data: bytes | str | TextIO, mapping: dict[str, str] | None = None
+) -> tuple[dict[str, str], Iterator[BookRow]]:
+    """Parse a CSV file into rows as it is read; returns the column mapping used and the rows.
+
+    ``mapping`` (field -> column), when given, replaces the detected one: the
+    web preview lets a librarian correct it.
+    """
+    mapping, records = open_csv(data, mapping, COLUMN_ALIASES, required="title")
+    return mapping, (parse_book_row(line, record, mapping) for line, record in records)
 
 
 def read_books_csv(
     data: bytes | str, mapping: dict[str, str] | None = None
 ) -> tuple[dict[str, str], list[BookRow]]:
-    """Parse a CSV file into rows; returns the column mapping used and the rows.
+    """``iter_books_csv`` as a list (small files, the command line and tests)."""
+    mapping, rows = iter_books_csv(data, mapping)
+    return mapping, list(rows)
 
-    ``mapping`` (field -> column), when given, replaces the detected one: the
-    web preview lets a librarian correct it.
-    """
-    mapping, reader = open_csv(data, mapping, COLUMN_ALIASES, required="title")
-    rows = [parse_book_row(number, record, mapping) for number, record in enumerate(reader, 2)]
-    return mapping, rows
+
+EXAMPLES_PER_REASON = 5  # rows shown for each reason; the rest are counted
+MAX_REASONS = 50  # distinct reasons kept; further ones are counted as "other problems"
+# What varies between two rows with the same reason: quoted values, and words
+# holding a digit (barcodes, ISBNs, years, line numbers).
+_VARYING = re.compile(r"'[^']*'|\"[^\"]*\"|[\w.-]*\d[\w.-]*")
+
+
+def reason_of(message: str) -> str:
+    """The reason a problem message gives, without the row's own values: what groups it."""
+    return _VARYING.sub("…", message)
+
+
+@dataclass
+class ProblemGroup:
+    reason: str
+    count: int = 0
+    examples: list[tuple[int, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -259,8 +365,30 @@ class ImportSummary:
     duplicate: int = 0
     invalid: int = 0
     copies_added: int = 0
-    # (line, message) for every row not imported as it stood, including warnings.
-    problems: list[tuple[int, str]] = field(default_factory=list)
+    rows: int = 0
+    # Rows not imported as they stood (warnings included), grouped by reason, each
+    # group with its count and first few rows: bounded, however large the file.
+    groups: dict[str, ProblemGroup] = field(default_factory=dict)
+    # The first rows as they will be imported (web preview).
+    samples: list[dict] = field(default_factory=list)
+
+    def problem(self, line: int, message: str) -> None:
+        reason = reason_of(message)
+        if reason not in self.groups and len(self.groups) >= MAX_REASONS:
+            reason = "other problems"
+        group = self.groups.setdefault(reason, ProblemGroup(reason))
+        group.count += 1
+        if len(group.examples) < EXAMPLES_PER_REASON:
+            group.examples.append((line, message))
+
+    @property
+    def problems(self) -> list[tuple[int, str]]:
+        """The rows shown as examples, in file order: every problem of a small file."""
+        return sorted(example for group in self.groups.values() for example in group.examples)
+
+    @property
+    def problem_count(self) -> int:
+        return sum(group.count for group in self.groups.values())
 
     def counts(self) -> str:
         """The counts in the words of the import's log line (the CLI's and the web's)."""
@@ -269,7 +397,24 @@ class ImportSummary:
             f"{self.invalid} invalid, {self.copies_added} copies added"
         )
 
+    def to_json(self) -> dict:
+        return {
+            **{name: getattr(self, name) for name in _COUNTS},
+            "groups": [[g.reason, g.count, g.examples] for g in self.groups.values()],
+            "samples": self.samples,
+        }
 
+    @classmethod
+    def from_json(cls, data: dict) -> ImportSummary:
+        summary = cls(**{name: data[name] for name in _COUNTS}, samples=data["samples"])
+        for reason, count, examples in data["groups"]:
+            summary.groups[reason] = ProblemGroup(
+                reason, count, [(line, message) for line, message in examples]
+            )
+        return summary
+
+
+_COUNTS = ("new", "updated", "duplicate", "invalid", "copies_added", "rows")
 _UPDATABLE = ("author", "year", "language", "series", "subjects", "publisher")
 _COLUMN = {
     "title": "Title",
@@ -289,172 +434,275 @@ def first_occurrences(rows: list, summary: ImportSummary, progress: Callable[[in
     for row in rows:
         if progress:
             progress(1)
+        summary.rows += 1
         if row.error:
             summary.invalid += 1
-            summary.problems.append((row.line, row.error))
+            summary.problem(row.line, row.error)
             continue
         if row.identity in seen:
             summary.duplicate += 1
-            summary.problems.append((row.line, "repeats an earlier row of this file"))
+            summary.problem(row.line, "repeats an earlier row of this file")
             continue
         seen.add(row.identity)
         yield row
 
 
 @dataclass
-class _Decision:
-    """What importing one valid row does: add a book, change one, or nothing."""
+class StagingState:
+    """An import being staged: where it is in the file, and what it found so far."""
 
-    row: BookRow
-    action: str
-    book_id: int | None = None
-    changes: dict[str, object] = field(default_factory=dict)
+    import_id: int
+    default_copies: int = 1
+    seq: int = 0
+    new_books: int = 0
+    summary: ImportSummary = field(default_factory=ImportSummary)
 
 
-def _classify(
-    conn: sqlite3.Connection,
-    rows: list[BookRow],
-    summary: ImportSummary,
-    progress: Callable[[int], None] | None,
-) -> list[_Decision]:
-    """Decide each row against the database without writing; counts go into ``summary``."""
-    decisions: list[_Decision] = []
-    barcodes_in_file: set[str] = set()
-    for row in first_occurrences(rows, summary, progress):
+SAMPLE_ROWS = 10
+
+
+def stage_batch(conn: sqlite3.Connection, state: StagingState, rows: list[BookRow]) -> None:
+    """Check ``rows`` against the catalogue and this import's earlier rows, and stage the
+    valid ones (one transaction, on the writer). The one check of every row: the
+    preview's counts and reasons are exactly what the import will do."""
+    staging.touch(conn, state.import_id)
+    summary = state.summary
+    for row in rows:
+        state.seq += 1
+        summary.rows += 1
+        if row.error:
+            summary.invalid += 1
+            summary.problem(row.line, row.error)
+            continue
+        identity = "\x1f".join(map(str, row.identity))
+        if conn.execute(
+            "SELECT 1 FROM ImportStagedBooks WHERE ImportID = ? AND Identity = ?",
+            (state.import_id, identity),
+        ).fetchone():
+            summary.duplicate += 1
+            summary.problem(row.line, "repeats an earlier row of this file")
+            continue
         existing = _find_existing(conn, row)
         if existing is None:
-            clash = _barcode_clash(conn, row.barcodes, barcodes_in_file)
+            clash = _barcode_clash(conn, state.import_id, row.barcodes)
             if clash:
                 summary.invalid += 1
-                summary.problems.append((row.line, f"barcode {clash} is already in use"))
+                summary.problem(row.line, clash)
                 continue
-            card = next(filter(None, (codes.barcode_clash(conn, c) for c in row.barcodes)), None)
-            if card:
-                summary.invalid += 1
-                summary.problems.append((row.line, f"barcode: {card}"))
-                continue
-            barcodes_in_file.update(code.casefold() for code in row.barcodes)
-            summary.problems.extend((row.line, warning) for warning in row.warnings)
-            summary.new += 1
-            decisions.append(_Decision(row, "new"))
-            continue
-        summary.problems.extend((row.line, warning) for warning in row.warnings)
-        changes = {
-            name: getattr(row, name)
-            for name in _UPDATABLE
-            if getattr(row, name) not in (None, "")
-            and getattr(row, name) != existing[_COLUMN[name]]
-        }
-        if changes:
-            summary.updated += 1
-            decisions.append(_Decision(row, "update", existing["BookID"], changes))
+            _stage_new(conn, state, row, identity)
         else:
-            summary.duplicate += 1
-            summary.problems.append((row.line, "already in the catalogue; nothing to change"))
-    return decisions
+            _stage_known(conn, state, row, identity, existing)
+        for warning in row.warnings:
+            summary.problem(row.line, warning)
 
 
-def _barcode_clash(conn: sqlite3.Connection, barcodes: list[str], in_file: set[str]) -> str | None:
+def _barcode_clash(conn: sqlite3.Connection, import_id: int, barcodes: list[str]) -> str | None:
     for code in barcodes:
-        if (
-            code.casefold() in in_file
-            or conn.execute("SELECT 1 FROM Copies WHERE Barcode = ?", (code,)).fetchone()
-        ):
-            return code
+        if conn.execute("SELECT 1 FROM Copies WHERE Barcode = ?", (code,)).fetchone():
+            return f"barcode {code} is already in use"
+        if conn.execute(
+            "SELECT 1 FROM ImportStagedCopies WHERE ImportID = ? AND Barcode = ?",
+            (import_id, code),
+        ).fetchone():
+            return f"barcode {code} is already given to an earlier row of this file"
+        card = codes.barcode_clash(conn, code)
+        if card:
+            return f"barcode: {card}"
     return None
 
 
-def plan_books(
-    conn: sqlite3.Connection, rows: list[BookRow], progress: Callable[[int], None] | None = None
-) -> ImportSummary:
-    """What ``apply_books`` would do with ``rows``, without writing anything."""
-    summary = ImportSummary()
-    conn.execute("BEGIN")
+_STAGE = (
+    "INSERT INTO ImportStagedBooks (ImportID, Seq, Line, Action, Identity, BookID, NewIndex, "
+    "Title, Author, ISBN, Year, Language, Series, Subjects, Publisher, Location, ToGenerate) "
+    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+
+
+def _stage_new(conn: sqlite3.Connection, state: StagingState, row: BookRow, identity: str) -> None:
+    wanted = max(row.copies if row.copies is not None else state.default_copies, len(row.barcodes))
+    state.new_books += 1
+    conn.execute(
+        _STAGE,
+        (
+            state.import_id,
+            state.seq,
+            row.line,
+            "new",
+            identity,
+            None,
+            state.new_books,
+            row.title,
+            row.author,
+            row.isbn,
+            row.year,
+            row.language,
+            row.series,
+            row.subjects,
+            row.publisher,
+            row.location,
+            wanted - len(row.barcodes),
+        ),
+    )
+    conn.executemany(
+        "INSERT INTO ImportStagedCopies (ImportID, Seq, Barcode) VALUES (?, ?, ?)",
+        [(state.import_id, state.seq, code) for code in row.barcodes],
+    )
+    state.summary.new += 1
+    state.summary.copies_added += wanted
+    _sample(state, row, "new", wanted)
+
+
+def _stage_known(
+    conn: sqlite3.Connection,
+    state: StagingState,
+    row: BookRow,
+    identity: str,
+    existing: sqlite3.Row,
+) -> None:
+    changes = {
+        name: getattr(row, name)
+        for name in _UPDATABLE
+        if getattr(row, name) not in (None, "") and getattr(row, name) != existing[_COLUMN[name]]
+    }
+    action = "update" if changes else "same"
+    conn.execute(
+        _STAGE,
+        (
+            state.import_id,
+            state.seq,
+            row.line,
+            action,
+            identity,
+            existing["BookID"],
+            None,
+            existing["Title"],
+            *(changes.get(name) for name in _UPDATABLE[:1]),
+            existing["ISBN"],
+            *(changes.get(name) for name in _UPDATABLE[1:]),
+            None,
+            0,
+        ),
+    )
+    if changes:
+        state.summary.updated += 1
+        _sample(state, row, "update", 0)
+    else:
+        state.summary.duplicate += 1
+        state.summary.problem(row.line, "already in the catalogue; nothing to change")
+
+
+def _sample(state: StagingState, row: BookRow, action: str, copies: int) -> None:
+    if len(state.summary.samples) < SAMPLE_ROWS:
+        state.summary.samples.append(
+            {
+                "line": row.line,
+                "action": action,
+                "title": row.title,
+                "author": row.author,
+                "isbn": row.isbn,
+                "year": row.year,
+                "copies": copies,
+                "barcodes": list(row.barcodes),
+            }
+        )
+
+
+def _batches(rows: Iterable[BookRow], size: int) -> Iterator[list[BookRow]]:
+    batch: list[BookRow] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def stage_steps(
+    rows: Iterable[BookRow],
+    *,
+    source: str,
+    mapping: str,
+    default_copies: int = 1,
+    progress: Callable[[int], None] | None = None,
+) -> staging.Steps:
+    """Stage ``rows`` batch by batch (``webapp.importing.staging``); returns the run's id and
+    its summary. A failure discards what was staged, and the file's problems raise
+    ValueError with the line, as they would for the preview."""
+    yield from staging.cleanup_steps(source)
+    import_id = yield staging.Step(staging.begin, (source, mapping, new_holder()))
+    state = StagingState(import_id, default_copies)
     try:
-        _classify(conn, rows, summary, progress)
-    finally:
-        conn.execute("ROLLBACK")
+        for batch in _batches(rows, staging.BATCH_ROWS):
+            yield staging.Step(stage_batch, (state, batch))
+            if progress:
+                progress(len(batch))
+        yield staging.Step(staging.finish_staging, (import_id, state.summary.to_json()))
+    except Exception:
+        yield from staging.discard_steps([import_id])
+        raise
+    return import_id, state.summary
+
+
+def import_steps(
+    rows: Iterable[BookRow],
+    *,
+    source: str,
+    mapping: str = "{}",
+    default_copies: int = 1,
+    progress: Callable[[int], None] | None = None,
+) -> staging.Steps:
+    """Stage, then publish: a whole import (the command line's)."""
+    import_id, summary = yield from stage_steps(
+        rows, source=source, mapping=mapping, default_copies=default_copies, progress=progress
+    )
+    summary.copies_added = yield from publish_or_discard(import_id)
+    return summary
+
+
+def publish_or_discard(import_id: int) -> staging.Steps:
+    try:
+        return (yield from staging.publish_steps(import_id))
+    except Exception:
+        yield from staging.discard_steps([import_id])
+        raise
+
+
+def plan_books(
+    conn: sqlite3.Connection, rows: Iterable[BookRow], progress: Callable[[int], None] | None = None
+) -> ImportSummary:
+    """What ``apply_books`` would do with ``rows``: staged, counted, then discarded."""
+    import_id, summary = staging.run_sync(
+        conn, stage_steps(rows, source=f"plan:{new_holder()}", mapping="{}", progress=progress)
+    )
+    staging.run_sync(conn, staging.discard_steps([import_id]))
     return summary
 
 
 def apply_books(
     conn: sqlite3.Connection,
-    rows: list[BookRow],
+    rows: Iterable[BookRow],
     *,
     default_copies: int = 1,
     progress: Callable[[int], None] | None = None,
 ) -> ImportSummary:
-    """Write ``rows`` in one transaction: new books get copies, known books are updated.
+    """Import ``rows``: new books get copies, known books are updated; all or nothing.
 
     A book is known by its ISBN, or by title and author when it has none, so
     importing the same file twice adds nothing the second time. A row whose
-    barcode is already in use is refused (and listed); any error while
-    writing rolls everything back.
+    barcode is already in use is refused (and listed). The rows are staged in
+    short transactions and published in one (``webapp.importing.staging``), so
+    the desk keeps working during a large import and nobody sees half of it.
     """
-    summary = ImportSummary()
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        decisions = _classify(conn, rows, summary, progress)
-        prefix, next_number = _barcode_sequence(conn)
-        for decision in decisions:
-            row = decision.row
-            if decision.action == "update":
-                assignments = ", ".join(f"{_COLUMN[name]} = ?" for name in decision.changes)
-                conn.execute(
-                    f"UPDATE Books SET {assignments} WHERE BookID = ?",
-                    (*decision.changes.values(), decision.book_id),
-                )
-                continue
-            book_id = conn.execute(
-                "INSERT INTO Books "
-                "(Title, Author, ISBN, Year, Language, Series, Subjects, Publisher) "
-                "VALUES (?,?,?,?,?,?,?,?)",
-                (
-                    row.title,
-                    row.author,
-                    row.isbn,
-                    row.year,
-                    row.language,
-                    row.series,
-                    row.subjects,
-                    row.publisher,
-                ),
-            ).lastrowid
-            barcodes = list(row.barcodes)
-            wanted = max(row.copies if row.copies is not None else default_copies, len(barcodes))
-            while len(barcodes) < wanted:
-                code = f"{prefix}{next_number}"
-                next_number += 1
-                if not codes.code_taken(conn, code):
-                    barcodes.append(code)
-            for barcode in barcodes:
-                try:
-                    conn.execute(
-                        "INSERT INTO Copies (BookID, Barcode, Location) VALUES (?,?,?)",
-                        (book_id, barcode, row.location),
-                    )
-                except sqlite3.IntegrityError:
-                    raise ValueError(
-                        f"line {row.line}: barcode {barcode} is already in use"
-                    ) from None
-                summary.copies_added += 1
-        conn.execute(
-            "UPDATE LibrarySettings SET Value = ? WHERE Key = 'barcode_next'", (str(next_number),)
-        )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return summary
-
-
-def _barcode_sequence(conn: sqlite3.Connection) -> tuple[str, int]:
-    settings = dict(
-        conn.execute(
-            "SELECT Key, Value FROM LibrarySettings WHERE Key IN ('barcode_prefix', 'barcode_next')"
-        ).fetchall()
+    return staging.run_sync(
+        conn,
+        import_steps(
+            rows,
+            source=f"apply:{new_holder()}",
+            default_copies=default_copies,
+            progress=progress,
+        ),
     )
-    return settings["barcode_prefix"], int(settings["barcode_next"])
 
 
 # The unary + keeps SQLite off the ISBN index for "ISBN IS NULL": every book

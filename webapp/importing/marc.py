@@ -23,7 +23,14 @@ from collections.abc import Iterator
 
 import pymarc
 
-from webapp.importing.books import BookRow, clean_text, repair_isbn, shorten_authors
+from webapp.importing.books import (
+    BookRow,
+    check_barcodes,
+    check_year,
+    clean_text,
+    repair_isbn,
+    shorten_authors,
+)
 
 MARCXML_START = re.compile(rb"^\s*(<\?xml|<(\w+:)?(collection|record)\b)")
 
@@ -40,16 +47,20 @@ def _nfc(text: str | None) -> str | None:
     return unicodedata.normalize("NFC", text) if text is not None else None
 
 
-def _records(data: bytes) -> Iterator[pymarc.Record | None]:
-    if MARCXML_START.match(data[:200]):
+def _records(stream: io.BufferedReader) -> Iterator[pymarc.Record | None]:
+    if MARCXML_START.match(stream.peek(200)[:200]):
+        # pymarc builds MARCXML's records as a list: XML files are read whole.
         try:
-            yield from pymarc.parse_xml_to_array(io.BytesIO(data), normalize_form="NFC")
+            yield from pymarc.parse_xml_to_array(stream, normalize_form="NFC")
         except Exception as error:
             raise ValueError(f"the MARCXML file cannot be read: {error}") from error
         return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        reader = pymarc.MARCReader(data, to_unicode=True, force_utf8=False, utf8_handling="replace")
+        # Binary MARC is read record by record: bounded memory at any file size.
+        reader = pymarc.MARCReader(
+            stream, to_unicode=True, force_utf8=False, utf8_handling="replace"
+        )
         yield from reader
 
 
@@ -126,7 +137,8 @@ def record_to_row(line: int, record: pymarc.Record) -> BookRow:
         publisher = _subfield(record, ("264", "260"), "b")
         row.publisher = clean_text(publisher.rstrip(" ,:;") if publisher else None, 300)
         row.series = clean_text(_subfield(record, ("490", "830"), "a"), 300)
-        row.year = _year(record)
+        year = _year(record)
+        row.year = None if year is None else check_year(year)
         row.language = _language(record)
         for holding in record.get_fields("852"):
             barcode = next(iter(holding.get_subfields("p")), None)
@@ -135,9 +147,7 @@ def record_to_row(line: int, record: pymarc.Record) -> BookRow:
             location = next(iter(holding.get_subfields("c") or holding.get_subfields("b")), None)
             if location and row.location is None:
                 row.location = clean_text(_nfc(location), 100)
-        for code in row.barcodes:
-            if not re.fullmatch(r"[0-9A-Za-z._-]{1,64}", code):
-                raise ValueError(f"barcode {code!r} may hold only letters, digits, . _ -")
+        check_barcodes(row.barcodes)
         if row.barcodes:
             row.copies = len(row.barcodes)
     except ValueError as error:
@@ -145,19 +155,23 @@ def record_to_row(line: int, record: pymarc.Record) -> BookRow:
     return row
 
 
-def read_marc(data: bytes) -> list[BookRow]:
-    """Every record of a MARC21 binary or MARCXML file as a ``BookRow``.
+def iter_marc(stream: io.BufferedReader) -> Iterator[BookRow]:
+    """Every record of a MARC21 binary or MARCXML file as a ``BookRow``, as it is read.
 
     A record pymarc cannot parse becomes an invalid row with the reason.
     """
-    if not looks_like_marc(data):
+    if not looks_like_marc(stream.peek(200)[:200]):
         raise ValueError("the file is not MARC21 (binary .mrc) or MARCXML")
-    rows = []
-    for number, record in enumerate(_records(data), 1):
+    number = 0
+    for number, record in enumerate(_records(stream), 1):
         if record is None:
-            rows.append(BookRow(line=number, error="the record is damaged and cannot be read"))
+            yield BookRow(line=number, error="the record is damaged and cannot be read")
         else:
-            rows.append(record_to_row(number, record))
-    if not rows:
+            yield record_to_row(number, record)
+    if not number:
         raise ValueError("the file holds no MARC records")
-    return rows
+
+
+def read_marc(data: bytes) -> list[BookRow]:
+    """``iter_marc`` over bytes, as a list (the command line and tests)."""
+    return list(iter_marc(io.BufferedReader(io.BytesIO(data))))

@@ -95,10 +95,9 @@ def read_patrons_csv(
     data: bytes | str, mapping: dict[str, str] | None = None, *, allow_admin: bool = False
 ) -> tuple[dict[str, str], list[PatronRow]]:
     """Parse a CSV file of patrons; returns the column mapping used and the rows."""
-    mapping, reader = open_csv(data, mapping, COLUMN_ALIASES, required="name")
+    mapping, records = open_csv(data, mapping, COLUMN_ALIASES, required="name")
     rows = [
-        parse_patron_row(number, record, mapping, allow_admin=allow_admin)
-        for number, record in enumerate(reader, 2)
+        parse_patron_row(line, record, mapping, allow_admin=allow_admin) for line, record in records
     ]
     return mapping, rows
 
@@ -140,20 +139,16 @@ def _classify(
         )
         if card_owner and (existing is None or card_owner["UserID"] != existing["UserID"]):
             summary.invalid += 1
-            summary.problems.append(
-                (row.line, f"card number {row.card_number} belongs to someone else")
-            )
+            summary.problem(row.line, f"card number {row.card_number} belongs to someone else")
             continue
         clash = _code_clash(conn, row, existing)
         if clash:
             summary.invalid += 1
-            summary.problems.append((row.line, clash))
+            summary.problem(row.line, clash)
             continue
         if row.card_number and row.card_number.casefold() in cards_in_file:
             summary.invalid += 1
-            summary.problems.append(
-                (row.line, f"card number {row.card_number} is repeated in this file")
-            )
+            summary.problem(row.line, f"card number {row.card_number} is repeated in this file")
             continue
         if row.card_number:
             cards_in_file.add(row.card_number.casefold())
@@ -163,7 +158,7 @@ def _classify(
             continue
         if existing["Role"] == "Admin" and not allow_admin:
             summary.invalid += 1
-            summary.problems.append((row.line, "only an admin may change an Admin account"))
+            summary.problem(row.line, "only an admin may change an Admin account")
             continue
         changes = {}
         for name, column in _COLUMN.items():
@@ -177,7 +172,7 @@ def _classify(
             decisions.append(_Decision(row, existing["UserID"], changes))
         else:
             summary.duplicate += 1
-            summary.problems.append((row.line, "already a patron; nothing to change"))
+            summary.problem(row.line, "already a patron; nothing to change")
     return decisions
 
 

@@ -26,6 +26,7 @@ from webapp.exporting import EXPORTS, stream_csv
 from webapp.importing import books as book_import
 from webapp.importing import marc as marc_import
 from webapp.importing import patrons as patron_import
+from webapp.importing import staging
 from webapp.request_context import get_db, get_settings, signed_in_user
 
 log = logging.getLogger("shelfmark")
@@ -55,7 +56,6 @@ FIELD_LABELS = {
 }
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 STALE_UPLOAD_SECONDS = 24 * 3600
-PROBLEMS_SHOWN = 200
 
 
 def _upload_dir() -> Path:
@@ -76,6 +76,15 @@ def _forget_pending() -> None:
     if pending:
         pending[1].unlink(missing_ok=True)
     session.pop("import", None)
+
+
+def _save_upload(path: Path, data: bytes) -> None:
+    """Write the upload, or leave nothing: a partial file on a full disk would keep it full."""
+    try:
+        path.write_bytes(data)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
 
 
 def _remove_stale_uploads(directory: Path) -> None:
@@ -136,12 +145,14 @@ async def import_upload():
         _check_upload(kind, data)
     except ValueError as error:
         return await _start_page(f"{upload.filename}: {error}", 422)
+    await _discard_staged()
     _forget_pending()
     directory = _upload_dir()
     directory.mkdir(parents=True, exist_ok=True)
     _remove_stale_uploads(directory)
     token = secrets.token_urlsafe(24)
-    await asyncio.to_thread((directory / f"{token}.upload").write_bytes, data)
+    # A full disk raises here; the app answers 503 (webapp.write_failures).
+    await asyncio.to_thread(_save_upload, directory / f"{token}.upload", data)
     session["import"] = {"token": token, "kind": kind, "name": upload.filename[-200:]}
     return redirect(url_for("import_export.import_preview"), 303)
 
@@ -152,51 +163,61 @@ def _mapping_from(args) -> dict[str, str] | None:
     return chosen or None
 
 
-def _read(kind: str, data: bytes, mapping: dict[str, str] | None, allow_admin: bool):
-    if kind == "books":
-        return book_import.read_books_csv(data, mapping)
-    if kind == "patrons":
-        return patron_import.read_patrons_csv(data, mapping, allow_admin=allow_admin)
-    return {}, marc_import.read_marc(data)
+def _book_rows(kind: str, path: Path, mapping: dict[str, str] | None):
+    """The mapping used and the rows of a books CSV or MARC upload, read as they are
+    needed (in the staging's worker thread): memory stays bounded at any file size."""
+    if kind == "marc":
+        stream = path.open("rb")
+        return {}, marc_import.iter_marc(stream), stream
+    text = book_import.open_upload(path)
+    try:
+        used, rows = book_import.iter_books_csv(text, mapping)
+    except BaseException:
+        text.close()
+        raise
+    return used, rows, text
 
 
-def _preview_work(database: Path, kind: str, path: Path, mapping, allow_admin: bool):
-    """Parse and classify in a worker thread.
+async def _stage_books(state: dict, path: Path, mapping: dict[str, str] | None):
+    """The staged run for this upload and mapping: the preview's, or staged now.
 
-    Returns the header, the mapping used, the row count and the summary; a
-    mapping that cannot work (no title column found or chosen…) gives no
-    summary and the reason, so the librarian can choose the columns.
+    Returns the mapping used, the run's id and its summary; a file that cannot be
+    read (or a mapping without a title) raises ValueError.
     """
-    data = path.read_bytes()
-    header = book_import.csv_header(data) if kind != "marc" else []
+    db = get_db()
+    used, rows, stream = await asyncio.to_thread(_book_rows, state["kind"], path, mapping)
     try:
-        used, rows = _read(kind, data, mapping, allow_admin)
-    except ValueError as error:
-        if kind == "marc":
-            raise
-        detected = (patron_import if kind == "patrons" else book_import).detect_mapping(header)
-        return header, mapping or detected, 0, None, str(error)
-    conn = connect_sync(database)
-    try:
-        if kind == "patrons":
-            summary = patron_import.plan_patrons(conn, rows, allow_admin=allow_admin)
-        else:
-            summary = book_import.plan_books(conn, rows)
+        key = staging.mapping_key(used)
+        found = await db.read(staging.find_staged, state["token"], key)
+        if found is not None:
+            import_id, summary = found
+            return used, import_id, book_import.ImportSummary.from_json(summary)
+        import_id, summary = await staging.run_async(
+            db, book_import.stage_steps(rows, source=state["token"], mapping=key)
+        )
+        return used, import_id, summary
     finally:
-        conn.close()
-    return header, used, len(rows), summary, None
+        await asyncio.to_thread(stream.close)
 
 
-def _apply_work(database: Path, kind: str, path: Path, mapping, allow_admin: bool):
-    data = path.read_bytes()
-    _, rows = _read(kind, data, mapping, allow_admin)
+def _patron_work(database: Path, path: Path, mapping, allow_admin: bool, apply: bool):
+    """Read, and plan or apply, a patrons file in a worker thread."""
+    _, rows = patron_import.read_patrons_csv(path.read_bytes(), mapping, allow_admin=allow_admin)
     conn = connect_sync(database)
     try:
-        if kind == "patrons":
+        if apply:
             return patron_import.apply_patrons(conn, rows, allow_admin=allow_admin)
-        return book_import.apply_books(conn, rows)
+        return patron_import.plan_patrons(conn, rows, allow_admin=allow_admin)
     finally:
         conn.close()
+
+
+def _column_choices(kind: str, path: Path) -> tuple[list[str], dict[str, str]]:
+    if kind == "marc":
+        return [], {}
+    with book_import.open_upload(path) as text:
+        header = book_import.csv_header(text)
+    return header, (patron_import if kind == "patrons" else book_import).detect_mapping(header)
 
 
 @blueprint.get("/admin/import/preview")
@@ -207,15 +228,24 @@ async def import_preview():
         return await _start_page("There is no upload waiting: choose the file again.", 409)
     state, path = pending
     mapping = _mapping_from(request.args)
-    allow_admin = signed_in_user().is_admin
     try:
-        header, used, total, summary, message = await asyncio.to_thread(
-            _preview_work, get_db().path, state["kind"], path, mapping, allow_admin
-        )
+        header, detected = await asyncio.to_thread(_column_choices, state["kind"], path)
     except ValueError as error:
         _forget_pending()
         return await _start_page(f"{state['name']}: {error}", 422)
-    status = 422 if message else 200
+    summary, message, used = None, None, mapping or detected
+    try:
+        if state["kind"] == "patrons":
+            summary = await asyncio.to_thread(
+                _patron_work, get_db().path, path, mapping, signed_in_user().is_admin, False
+            )
+        else:
+            used, _, summary = await _stage_books(state, path, mapping)
+    except ValueError as error:
+        if state["kind"] == "marc":
+            _forget_pending()
+            return await _start_page(f"{state['name']}: {error}", 422)
+        message = str(error)
     body = await render_template(
         "admin/import_preview.html",
         state=state,
@@ -224,12 +254,15 @@ async def import_preview():
         mapping=used,
         fields=FIELDS[state["kind"]],
         field_labels=FIELD_LABELS,
-        total=total,
+        total=summary.rows if summary else 0,
         summary=summary,
-        problems=summary.problems[:PROBLEMS_SHOWN] if summary else [],
+        groups=sorted(summary.groups.values(), key=lambda group: group.examples[0][0])
+        if summary
+        else [],
+        samples=summary.samples if summary else [],
         error=message,
     )
-    return body, status
+    return body, 422 if message else 200
 
 
 @blueprint.post("/admin/import/confirm")
@@ -242,9 +275,15 @@ async def import_confirm():
     form = await request.form
     mapping = _mapping_from(form)
     try:
-        summary = await asyncio.to_thread(
-            _apply_work, get_db().path, state["kind"], path, mapping, signed_in_user().is_admin
-        )
+        if state["kind"] == "patrons":
+            summary = await asyncio.to_thread(
+                _patron_work, get_db().path, path, mapping, signed_in_user().is_admin, True
+            )
+        else:
+            _, import_id, summary = await _stage_books(state, path, mapping)
+            summary.copies_added = await staging.run_async(
+                get_db(), book_import.publish_or_discard(import_id)
+            )
     except ValueError as error:
         return await _start_page(f"Nothing was imported: {error}", 422)
     _forget_pending()
@@ -266,9 +305,17 @@ async def import_confirm():
     return redirect(url_for("import_export.import_start"), 303)
 
 
+async def _discard_staged() -> None:
+    """Drop what this session's preview staged (in short transactions)."""
+    state = session.get("import")
+    if state and _TOKEN.match(state.get("token", "")):
+        await staging.run_async(get_db(), staging.cleanup_steps(state["token"]))
+
+
 @blueprint.post("/admin/import/cancel")
 @allow(Access.STAFF)
 async def import_cancel():
+    await _discard_staged()
     _forget_pending()
     return redirect(url_for("import_export.import_start"), 303)
 

@@ -17,7 +17,7 @@ blueprint = Blueprint("system", __name__)
 
 
 def _write_probe() -> health.WriteProbe:
-    return current_app.extensions.setdefault("shelfmark.write_probe", health.WriteProbe())
+    return health.write_probe(current_app.extensions)
 
 
 @blueprint.get("/healthz")
