@@ -25,6 +25,21 @@ CREATE VIRTUAL TABLE BooksSearch USING fts5 (
     prefix = '1 2 3'
 );
 
+CREATE TABLE CirculationRules (
+    RuleID       INTEGER PRIMARY KEY,
+    CategoryID   INTEGER REFERENCES PatronCategories (CategoryID),
+    ItemTypeID   INTEGER REFERENCES ItemTypes (ItemTypeID),
+    -- The loan period; 0 is due the same day. With DueAtTermEnd, the period used when
+    -- no term dates are known from the day of lending on.
+    LoanDays     INTEGER NOT NULL CHECK (LoanDays BETWEEN 0 AND 365),
+    DueAtTermEnd INTEGER NOT NULL DEFAULT 0 CHECK (DueAtTermEnd IN (0, 1)),
+    -- Most open loans of this item type (NULL: only the category's total counts).
+    MaxOfType    INTEGER CHECK (MaxOfType IS NULL OR MaxOfType BETWEEN 0 AND 1000),
+    MaxRenewals  INTEGER NOT NULL CHECK (MaxRenewals BETWEEN 0 AND 100),
+    HoldsAllowed INTEGER NOT NULL DEFAULT 1 CHECK (HoldsAllowed IN (0, 1)),
+    NotForLoan   INTEGER NOT NULL DEFAULT 0 CHECK (NotForLoan IN (0, 1))
+);
+
 CREATE TABLE ClosedDays (
     Day    TEXT PRIMARY KEY CHECK (date(Day) IS Day),
     Reason TEXT CHECK (Reason IS NULL OR length(Reason) <= 200)
@@ -39,7 +54,7 @@ CREATE TABLE Copies (
     -- Whether the copy is on loan is derived from Loans, never stored here.
     Status    TEXT NOT NULL DEFAULT 'in_stock' CHECK (Status IN ('in_stock', 'withdrawn', 'lost')),
     AddedAt   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
-);
+, ItemTypeID INTEGER REFERENCES ItemTypes (ItemTypeID));
 
 CREATE TABLE Events (
     EventID  INTEGER PRIMARY KEY,
@@ -66,6 +81,13 @@ CREATE TABLE Holds (
     PickupBy  TEXT CHECK (PickupBy IS NULL OR date(PickupBy) IS PickupBy),
     ClosedAt  TEXT,
     CHECK (Status <> 'ready' OR (CopyID IS NOT NULL AND PickupBy IS NOT NULL))
+);
+
+CREATE TABLE ItemTypes (
+    ItemTypeID INTEGER PRIMARY KEY,
+    Name       TEXT NOT NULL UNIQUE COLLATE NOCASE CHECK (length(trim(Name)) BETWEEN 1 AND 40),
+    -- The item type of a copy added without one (exactly one type is the default).
+    IsDefault  INTEGER NOT NULL DEFAULT 0 CHECK (IsDefault IN (0, 1))
 );
 
 CREATE TABLE JobLeases (
@@ -95,18 +117,6 @@ CREATE TABLE LibrarySettings (
     Key   TEXT PRIMARY KEY,
     Value TEXT NOT NULL
 );
-
-CREATE TABLE LoanRules (
-    Role             TEXT PRIMARY KEY CHECK (Role IN ('Student', 'Librarian', 'Admin')),
-    LoanDays         INTEGER NOT NULL CHECK (LoanDays BETWEEN 1 AND 365),
-    MaxLoans         INTEGER NOT NULL CHECK (MaxLoans BETWEEN 0 AND 1000),
-    MaxRenewals      INTEGER NOT NULL CHECK (MaxRenewals BETWEEN 0 AND 100),
-    -- Whether a patron with an overdue item may borrow more.
-    BlockWhenOverdue INTEGER NOT NULL CHECK (BlockWhenOverdue IN (0, 1)),
-    -- How many days overdue a loan may be and still be renewed (0: not once overdue).
-    RenewOverdueDays INTEGER NOT NULL DEFAULT 0 CHECK (RenewOverdueDays BETWEEN 0 AND 365)
-, MaxHolds INTEGER NOT NULL DEFAULT 5
-    CHECK (MaxHolds BETWEEN 0 AND 1000));
 
 CREATE TABLE Loans (
     LoanID     INTEGER PRIMARY KEY,
@@ -167,6 +177,22 @@ CREATE TABLE "Outbox" (
     SendingSince  TEXT
 );
 
+CREATE TABLE PatronCategories (
+    CategoryID       INTEGER PRIMARY KEY,
+    Name             TEXT NOT NULL UNIQUE COLLATE NOCASE CHECK (length(trim(Name)) BETWEEN 1 AND 40),
+    -- Most open loans in all, whatever their item types.
+    MaxLoans         INTEGER NOT NULL CHECK (MaxLoans BETWEEN 0 AND 1000),
+    -- Most holds (waiting or ready) at once; 0: no holds.
+    MaxHolds         INTEGER NOT NULL CHECK (MaxHolds BETWEEN 0 AND 1000),
+    -- Whether a patron with an overdue item may borrow more.
+    BlockWhenOverdue INTEGER NOT NULL CHECK (BlockWhenOverdue IN (0, 1)),
+    -- How many days overdue a loan may be and still be renewed (0: not once overdue).
+    RenewOverdueDays INTEGER NOT NULL CHECK (RenewOverdueDays BETWEEN 0 AND 365),
+    -- The category a new account of this role gets when none is given.
+    DefaultForRole   TEXT UNIQUE
+                     CHECK (DefaultForRole IS NULL OR DefaultForRole IN ('Student', 'Librarian', 'Admin'))
+);
+
 CREATE TABLE SchedulerHeartbeat (
     Singleton INTEGER PRIMARY KEY CHECK (Singleton = 1),
     Holder    TEXT NOT NULL,  -- host:pid of the process that wrote it
@@ -186,6 +212,13 @@ CREATE TABLE Sessions (
     ExpiresAt  TEXT NOT NULL
 );
 
+CREATE TABLE Terms (
+    TermID   INTEGER PRIMARY KEY,
+    Name     TEXT NOT NULL CHECK (length(trim(Name)) BETWEEN 1 AND 60),
+    StartsOn TEXT NOT NULL CHECK (date(StartsOn) IS StartsOn),
+    EndsOn   TEXT NOT NULL CHECK (date(EndsOn) IS EndsOn AND EndsOn >= StartsOn)
+);
+
 CREATE TABLE Users (
     UserID       INTEGER PRIMARY KEY,
     Name         TEXT NOT NULL CHECK (length(trim(Name)) BETWEEN 1 AND 200),
@@ -199,7 +232,7 @@ CREATE TABLE Users (
     Active       INTEGER NOT NULL DEFAULT 1 CHECK (Active IN (0, 1)),
     CreatedAt    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
 , EmailReceipts INTEGER NOT NULL DEFAULT 0
-    CHECK (EmailReceipts IN (0, 1)));
+    CHECK (EmailReceipts IN (0, 1)), CategoryID INTEGER REFERENCES PatronCategories (CategoryID));
 
 CREATE INDEX Books_ByPopularity ON Books (TimesBorrowed DESC, BookID DESC, Title, Author, Year);
 
@@ -207,7 +240,14 @@ CREATE INDEX Books_Title ON Books (Title);
 
 CREATE INDEX Books_TitleNoCase ON Books (Title COLLATE NOCASE);
 
+CREATE INDEX CirculationRules_ByCategory ON CirculationRules (CategoryID);
+
+CREATE UNIQUE INDEX CirculationRules_OnePerCell
+    ON CirculationRules (ifnull(CategoryID, 0), ifnull(ItemTypeID, 0));
+
 CREATE INDEX Copies_ByBookAndStatus ON Copies (BookID, Status);
+
+CREATE INDEX Copies_ByItemType ON Copies (ItemTypeID);
 
 CREATE INDEX Events_ByBook ON Events (BookID, EventID);
 
@@ -229,6 +269,8 @@ CREATE UNIQUE INDEX Holds_OneReadyHoldPerCopy ON Holds (CopyID) WHERE Status = '
 CREATE INDEX Holds_Queue ON Holds (BookID, PlacedAt, HoldID) WHERE Status = 'waiting';
 
 CREATE INDEX Holds_ReadyByPickup ON Holds (PickupBy, HoldID) WHERE Status = 'ready';
+
+CREATE UNIQUE INDEX ItemTypes_OneDefault ON ItemTypes (IsDefault) WHERE IsDefault = 1;
 
 CREATE INDEX JobRuns_ByJob ON JobRuns (Job, RunID);
 
@@ -260,7 +302,11 @@ CREATE INDEX Outbox_Mailbox ON Outbox (SentAt) WHERE Transport = 'mailbox';
 
 CREATE INDEX Sessions_ByUser ON Sessions (UserID);
 
+CREATE INDEX Terms_ByStart ON Terms (StartsOn);
+
 CREATE INDEX Users_ByCardNoCase ON Users (CardNumber COLLATE NOCASE);
+
+CREATE INDEX Users_ByCategory ON Users (CategoryID);
 
 CREATE VIEW BookAvailability AS
 SELECT c.BookID,
@@ -318,6 +364,12 @@ BEGIN
             coalesce(NEW.Series, '') || ' ' || coalesce(NEW.Subjects, '') || ' ' || coalesce(NEW.ISBN, ''));
 END;
 
+CREATE TRIGGER CirculationRules_KeepTheDefault BEFORE DELETE ON CirculationRules
+WHEN OLD.CategoryID IS NULL AND OLD.ItemTypeID IS NULL
+BEGIN
+    SELECT RAISE(ABORT, 'the rule for any category and any item type cannot be removed');
+END;
+
 CREATE TRIGGER Copies_BarcodeIsNotACardOnInsert BEFORE INSERT ON Copies
 WHEN EXISTS (SELECT 1 FROM Users WHERE CardNumber = NEW.Barcode COLLATE NOCASE)
 BEGIN
@@ -350,6 +402,19 @@ END;
 CREATE TRIGGER Copies_CirculationChangedByUpdate AFTER UPDATE ON Copies
 BEGIN
     UPDATE SearchVersions SET Circulation = Circulation + 1;
+END;
+
+CREATE TRIGGER Copies_DefaultItemType AFTER INSERT ON Copies
+WHEN NEW.ItemTypeID IS NULL
+BEGIN
+    UPDATE Copies SET ItemTypeID = (SELECT ItemTypeID FROM ItemTypes WHERE IsDefault = 1)
+    WHERE CopyID = NEW.CopyID;
+END;
+
+CREATE TRIGGER Copies_ItemTypeRequired BEFORE UPDATE OF ItemTypeID ON Copies
+WHEN NEW.ItemTypeID IS NULL
+BEGIN
+    SELECT RAISE(ABORT, 'every copy has an item type');
 END;
 
 CREATE TRIGGER Events_AppendOnlyNoDelete BEFORE DELETE ON Events
@@ -403,6 +468,12 @@ BEGIN
     UPDATE Books SET TimesBorrowed = TimesBorrowed + 1 WHERE BookID = NEW.BookID;
 END;
 
+CREATE TRIGGER Users_CategoryRequired BEFORE UPDATE OF CategoryID ON Users
+WHEN NEW.CategoryID IS NULL
+BEGIN
+    SELECT RAISE(ABORT, 'every user has a patron category');
+END;
+
 CREATE TRIGGER Users_CodesAreFreeOnInsert BEFORE INSERT ON Users
 BEGIN
     SELECT RAISE(ABORT, 'code clash: the card number is another patron''s card')
@@ -436,5 +507,13 @@ BEGIN
     WHERE NEW.Email IS NOT NULL AND NEW.Email IS NOT OLD.Email
       AND EXISTS (SELECT 1 FROM Users
                   WHERE CardNumber = NEW.Email COLLATE NOCASE AND UserID <> NEW.UserID);
+END;
+
+CREATE TRIGGER Users_DefaultCategory AFTER INSERT ON Users
+WHEN NEW.CategoryID IS NULL
+BEGIN
+    UPDATE Users SET CategoryID = (SELECT CategoryID FROM PatronCategories
+                                   WHERE DefaultForRole = NEW.Role)
+    WHERE UserID = NEW.UserID;
 END;
 
