@@ -140,23 +140,6 @@ def place_hold(conn: sqlite3.Connection, *, book_id: int, patron_id: int, actor_
         )
     if book["WithdrawnAt"] is not None:
         return refused(f"{book['Title']} has been withdrawn: it cannot be held.", patron_id)
-    availability = conn.execute(
-        "SELECT Copies, Availability FROM BookAvailability WHERE BookID = ?", (book_id,)
-    ).fetchone()
-    if availability is None:
-        return refused(f"The library has no copies of {book['Title']} to hold.", patron_id)
-    if availability["Availability"] > 0:
-        return refused(
-            f"A copy of {book['Title']} is on the shelf: take it from there instead of holding it.",
-            patron_id,
-        )
-    has_it = conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM Loans "
-        "WHERE UserID = ? AND BookID = ? AND ReturnedAt IS NULL)",
-        (patron_id, book_id),
-    ).fetchone()[0]
-    if has_it:
-        return refused(f"{patron['Name']} already has {book['Title']} on loan.", patron_id)
     # Counted in the same write transaction as the insert below, so requests
     # racing each other are serialised by the writer lock and cannot overshoot.
     active_holds = conn.execute(
@@ -176,6 +159,23 @@ def place_hold(conn: sqlite3.Connection, *, book_id: int, patron_id: int, actor_
     )
     if not decision:
         return refused(decision.reason, patron_id)
+    availability = conn.execute(
+        "SELECT Copies, Availability FROM BookAvailability WHERE BookID = ?", (book_id,)
+    ).fetchone()
+    if availability is None:
+        return refused(f"The library has no copies of {book['Title']} to hold.", patron_id)
+    if availability["Availability"] > 0:
+        return refused(
+            f"A copy of {book['Title']} is on the shelf: take it from there instead of holding it.",
+            patron_id,
+        )
+    has_it = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM Loans "
+        "WHERE UserID = ? AND BookID = ? AND ReturnedAt IS NULL)",
+        (patron_id, book_id),
+    ).fetchone()[0]
+    if has_it:
+        return refused(f"{patron['Name']} already has {book['Title']} on loan.", patron_id)
     try:
         hold_id = conn.execute(
             "INSERT INTO Holds (UserID, BookID) VALUES (?, ?)", (patron_id, book_id)
