@@ -120,8 +120,13 @@ CREATE INDEX Terms_ByStart ON Terms (StartsOn);
 -- Every copy has an item type. ADD COLUMN cannot give a REFERENCES column a non-NULL
 -- default while foreign keys are on, so the column is filled here and a copy added
 -- without one (every writer before this migration) gets the default type by trigger.
+-- Filling the column fires Copies_CirculationChangedByUpdate once per copy; the search
+-- cache's version is put back afterwards, as no copy changed in any way search shows.
 ALTER TABLE Copies ADD COLUMN ItemTypeID INTEGER REFERENCES ItemTypes (ItemTypeID);
+CREATE TEMP TABLE SearchVersionsBefore AS SELECT Circulation FROM SearchVersions;
 UPDATE Copies SET ItemTypeID = (SELECT ItemTypeID FROM ItemTypes WHERE IsDefault = 1);
+UPDATE SearchVersions SET Circulation = (SELECT Circulation FROM temp.SearchVersionsBefore);
+DROP TABLE temp.SearchVersionsBefore;
 CREATE INDEX Copies_ByItemType ON Copies (ItemTypeID);
 CREATE TRIGGER Copies_DefaultItemType AFTER INSERT ON Copies
 WHEN NEW.ItemTypeID IS NULL
