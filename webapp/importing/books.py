@@ -39,6 +39,7 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "copies": ("copies", "copy_count", "number_of_copies"),
     "barcodes": ("barcodes", "barcode"),
     "location": ("location", "shelf", "shelf_location"),
+    "item_type": ("item_type", "item type", "itemtype", "material type"),
 }
 FIELDS = tuple(COLUMN_ALIASES)
 
@@ -120,6 +121,9 @@ class BookRow:
     copies: int | None = None
     barcodes: list[str] = field(default_factory=list)
     location: str | None = None
+    # The item type (by name) of the copies a new book gets; None: the default (Book).
+    item_type: str | None = None
+    item_type_id: int | None = None
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -189,6 +193,7 @@ def parse_book_row(line: int, record: dict[str, str], mapping: dict[str, str]) -
         row.subjects = clean_text(cell("subjects"), 1000)
         row.publisher = clean_text(cell("publisher"), 300)
         row.location = clean_text(cell("location"), 100)
+        row.item_type = clean_text(cell("item_type"), 40)
         copies = clean_text(cell("copies"), 6)
         if copies is not None:
             if not copies.isdecimal() or int(copies) > 500:
@@ -323,6 +328,16 @@ def _classify(
     for row in first_occurrences(rows, summary, progress):
         existing = _find_existing(conn, row)
         if existing is None:
+            if row.item_type is not None:
+                item_type = conn.execute(
+                    "SELECT ItemTypeID FROM ItemTypes WHERE Name = ? COLLATE NOCASE",
+                    (row.item_type,),
+                ).fetchone()
+                if item_type is None:
+                    summary.invalid += 1
+                    summary.problems.append((row.line, f"no item type is called {row.item_type}"))
+                    continue
+                row.item_type_id = item_type[0]
             clash = _barcode_clash(conn, row.barcodes, barcodes_in_file)
             if clash:
                 summary.invalid += 1
@@ -430,8 +445,9 @@ def apply_books(
             for barcode in barcodes:
                 try:
                     conn.execute(
-                        "INSERT INTO Copies (BookID, Barcode, Location) VALUES (?,?,?)",
-                        (book_id, barcode, row.location),
+                        "INSERT INTO Copies (BookID, Barcode, Location, ItemTypeID) "
+                        "VALUES (?,?,?,?)",
+                        (book_id, barcode, row.location, row.item_type_id),
                     )
                 except sqlite3.IntegrityError:
                     raise ValueError(
