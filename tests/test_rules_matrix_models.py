@@ -1,0 +1,60 @@
+"""The matrix in the models, on a real SQLite file: reminders skip loans of items not for
+loan, and a returned copy is set aside only for a hold its item type allows."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from webapp.db import connect_sync
+from webapp.models import loans, reminders
+from webapp.reminder_stages import DEFAULT_STAGES
+
+MONDAY = date(2026, 11, 30)
+
+
+@pytest.fixture
+def library(database_path):
+    conn = connect_sync(database_path)
+    conn.execute("INSERT INTO Users (UserID, Name, Role, Email, CardNumber) VALUES "
+                 "(1, 'Ann Lee', 'Student', 'ann@example.org', 'S1'), "
+                 "(2, 'Bob Jones', 'Librarian', 'bob@example.org', 'L1'), "
+                 "(3, 'Cy Dean', 'Student', 'cy@example.org', 'S3')")  # fmt: skip
+    conn.execute("INSERT INTO Books (BookID, Title) VALUES (1, 'Atlas'), (2, 'Tidewater')")
+    conn.execute("INSERT INTO Copies (CopyID, BookID, Barcode) VALUES "
+                 "(1, 1, 'A1'), (2, 2, 'T1'), (3, 2, 'T2')")  # fmt: skip
+    yield conn
+    conn.close()
+
+
+def set_type(conn, barcode, name):
+    conn.execute(
+        "UPDATE Copies SET ItemTypeID = (SELECT ItemTypeID FROM ItemTypes WHERE Name = ?) "
+        "WHERE Barcode = ?",
+        (name, barcode),
+    )
+
+
+def test_an_overdue_loan_of_an_item_not_for_loan_gets_no_reminder(library):
+    library.execute("INSERT INTO Loans (UserID, BookID, CopyID, LoanDate, ReturnDate) VALUES "
+                    "(1, 1, 1, '2026-11-01', '2026-11-15'), (3, 2, 2, '2026-11-01', '2026-11-15')")  # fmt: skip
+    before = reminders.plan_tonight(library, DEFAULT_STAGES, MONDAY)
+    assert {email.user_id for email in before.emails} == {1, 3}
+    set_type(library, "A1", "Reference")  # Ann's copy is now reference only
+    after = reminders.plan_tonight(library, DEFAULT_STAGES, MONDAY)
+    assert {email.user_id for email in after.emails} == {3}
+
+
+def test_a_returned_copy_is_set_aside_only_for_a_hold_its_item_type_allows(library):
+    set_type(library, "T1", "Laptop")  # Laptops may not be held
+    set_type(library, "T2", "Laptop")
+    assert loans.lend(library, barcode="T1", patron_id=1, actor_id=2, today=MONDAY).ok
+    assert loans.lend(library, barcode="T2", patron_id=2, actor_id=2, today=MONDAY).ok
+    library.execute("INSERT INTO Holds (UserID, BookID) VALUES (3, 2)")
+    returned = loans.return_copy(library, barcode="T1", actor_id=2, today=MONDAY)
+    assert returned.ok and returned.set_aside is None
+    assert library.execute("SELECT Status FROM Holds").fetchone()[0] == "waiting"
+    set_type(library, "T2", "Book")
+    returned = loans.return_copy(library, barcode="T2", actor_id=2, today=MONDAY)
+    assert returned.set_aside is not None and returned.set_aside.patron_name == "Cy Dean"
