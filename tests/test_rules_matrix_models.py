@@ -7,6 +7,7 @@ from datetime import date
 
 import pytest
 
+from bench.generate import add_rules_matrix
 from webapp.db import connect_sync
 from webapp.models import loans, reminders
 from webapp.reminder_stages import DEFAULT_STAGES
@@ -58,3 +59,17 @@ def test_a_returned_copy_is_set_aside_only_for_a_hold_its_item_type_allows(libra
     set_type(library, "T2", "Book")
     returned = loans.return_copy(library, barcode="T2", actor_id=2, today=MONDAY)
     assert returned.set_aside is not None and returned.set_aside.patron_name == "Cy Dean"
+
+
+def test_the_benchmarks_matrix_is_ten_by_ten_and_lends_as_before(library):
+    add_rules_matrix(library)
+    cells = library.execute(
+        "SELECT count(*), count(DISTINCT CategoryID), count(DISTINCT ItemTypeID) "
+        "FROM CirculationRules WHERE CategoryID IS NOT NULL AND ItemTypeID IS NOT NULL"
+    ).fetchone()
+    assert tuple(cells) == (100, 10, 10)
+    assert library.execute("SELECT count(DISTINCT ItemTypeID) FROM Copies").fetchone()[0] == 3
+    for barcode in ("A1", "T1", "T2"):
+        outcome = loans.lend(library, barcode=barcode, patron_id=1, actor_id=2, today=MONDAY)
+        assert outcome.ok, outcome.message
+        assert "Year" in outcome.message  # a cell of the full matrix applied
