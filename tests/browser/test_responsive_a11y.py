@@ -44,6 +44,7 @@ MAIN_PAGES = [
     MainPage("my account", "/account", "My account", "alice@example.com"),
     MainPage("desk", "/desk", "Circulation desk", "bob@example.com"),
     MainPage("dashboard", "/dashboard", "Dashboard", "carol@example.com"),
+    MainPage("circulation rules", "/admin/rules", "Circulation rules", "carol@example.com"),
 ]
 PAGE_IDS = [main_page.name for main_page in MAIN_PAGES]
 
