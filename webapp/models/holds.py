@@ -122,7 +122,8 @@ def _first_in_queue_for(conn: sqlite3.Connection, book_id: int, copy_id: int) ->
 
 
 def place_hold(conn: sqlite3.Connection, *, book_id: int, patron_id: int, actor_id: int) -> Outcome:
-    """Queue the patron for a title with no copy on the shelf, within their role's hold limit."""
+    """Queue the patron for a title with no copy on the shelf, within their category's hold
+    limit, if the item type of one of its copies may be held."""
     book = conn.execute(
         "SELECT BookID, Title, WithdrawnAt FROM Books WHERE BookID = ?", (book_id,)
     ).fetchone()
