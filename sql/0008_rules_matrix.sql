@@ -117,6 +117,84 @@ CREATE TABLE Terms (
 );
 CREATE INDEX Terms_ByStart ON Terms (StartsOn);
 
+-- The rules' version: every change to the matrix, the categories, the item types, the
+-- terms or the closed days gives it a new random value, by the triggers below (random,
+-- not a count: a change rolled back and another one made then must not meet the same
+-- number). A connection keeps what it read of them (webapp/models/rule_settings.py:
+-- rules_snapshot) until the version moves, so a lend or a desk panel reads one row
+-- instead of the matrix and the calendar, and a change made by any process is seen by
+-- the next operation of every other.
+CREATE TABLE RulesVersion (
+    Singleton INTEGER PRIMARY KEY CHECK (Singleton = 1),
+    Version   INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO RulesVersion (Singleton) VALUES (1);
+CREATE TRIGGER CirculationRules_RulesChangedByInsert AFTER INSERT ON CirculationRules
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+CREATE TRIGGER CirculationRules_RulesChangedByUpdate AFTER UPDATE ON CirculationRules
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+CREATE TRIGGER CirculationRules_RulesChangedByDelete AFTER DELETE ON CirculationRules
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+CREATE TRIGGER PatronCategories_RulesChangedByInsert AFTER INSERT ON PatronCategories
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+CREATE TRIGGER PatronCategories_RulesChangedByUpdate AFTER UPDATE ON PatronCategories
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+CREATE TRIGGER PatronCategories_RulesChangedByDelete AFTER DELETE ON PatronCategories
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+CREATE TRIGGER ItemTypes_RulesChangedByInsert AFTER INSERT ON ItemTypes
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+CREATE TRIGGER ItemTypes_RulesChangedByUpdate AFTER UPDATE ON ItemTypes
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+CREATE TRIGGER ItemTypes_RulesChangedByDelete AFTER DELETE ON ItemTypes
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+CREATE TRIGGER Terms_RulesChangedByInsert AFTER INSERT ON Terms
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+CREATE TRIGGER Terms_RulesChangedByUpdate AFTER UPDATE ON Terms
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+CREATE TRIGGER Terms_RulesChangedByDelete AFTER DELETE ON Terms
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+CREATE TRIGGER ClosedDays_RulesChangedByInsert AFTER INSERT ON ClosedDays
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+CREATE TRIGGER ClosedDays_RulesChangedByUpdate AFTER UPDATE ON ClosedDays
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+CREATE TRIGGER ClosedDays_RulesChangedByDelete AFTER DELETE ON ClosedDays
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+CREATE TRIGGER LibrarySettings_RulesChangedByUpdate AFTER UPDATE ON LibrarySettings
+WHEN NEW.Key = 'closed_weekdays' OR OLD.Key = 'closed_weekdays'
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+
 -- Every copy has an item type. ADD COLUMN cannot give a REFERENCES column a non-NULL
 -- default while foreign keys are on, so the column is filled here and a copy added
 -- without one (every writer before this migration) gets the default type by trigger.

@@ -193,6 +193,11 @@ CREATE TABLE PatronCategories (
                      CHECK (DefaultForRole IS NULL OR DefaultForRole IN ('Student', 'Librarian', 'Admin'))
 );
 
+CREATE TABLE RulesVersion (
+    Singleton INTEGER PRIMARY KEY CHECK (Singleton = 1),
+    Version   INTEGER NOT NULL DEFAULT 0
+);
+
 CREATE TABLE SchedulerHeartbeat (
     Singleton INTEGER PRIMARY KEY CHECK (Singleton = 1),
     Holder    TEXT NOT NULL,  -- host:pid of the process that wrote it
@@ -370,6 +375,36 @@ BEGIN
     SELECT RAISE(ABORT, 'the rule for any category and any item type cannot be removed');
 END;
 
+CREATE TRIGGER CirculationRules_RulesChangedByDelete AFTER DELETE ON CirculationRules
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+
+CREATE TRIGGER CirculationRules_RulesChangedByInsert AFTER INSERT ON CirculationRules
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+
+CREATE TRIGGER CirculationRules_RulesChangedByUpdate AFTER UPDATE ON CirculationRules
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+
+CREATE TRIGGER ClosedDays_RulesChangedByDelete AFTER DELETE ON ClosedDays
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+
+CREATE TRIGGER ClosedDays_RulesChangedByInsert AFTER INSERT ON ClosedDays
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+
+CREATE TRIGGER ClosedDays_RulesChangedByUpdate AFTER UPDATE ON ClosedDays
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+
 CREATE TRIGGER Copies_BarcodeIsNotACardOnInsert BEFORE INSERT ON Copies
 WHEN EXISTS (SELECT 1 FROM Users WHERE CardNumber = NEW.Barcode COLLATE NOCASE)
 BEGIN
@@ -442,6 +477,27 @@ BEGIN
     UPDATE SearchVersions SET Circulation = Circulation + 1;
 END;
 
+CREATE TRIGGER ItemTypes_RulesChangedByDelete AFTER DELETE ON ItemTypes
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+
+CREATE TRIGGER ItemTypes_RulesChangedByInsert AFTER INSERT ON ItemTypes
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+
+CREATE TRIGGER ItemTypes_RulesChangedByUpdate AFTER UPDATE ON ItemTypes
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+
+CREATE TRIGGER LibrarySettings_RulesChangedByUpdate AFTER UPDATE ON LibrarySettings
+WHEN NEW.Key = 'closed_weekdays' OR OLD.Key = 'closed_weekdays'
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+
 CREATE TRIGGER Loans_BookMatchesCopy BEFORE INSERT ON Loans
 WHEN NEW.BookID IS NOT (SELECT BookID FROM Copies WHERE CopyID = NEW.CopyID)
 BEGIN
@@ -466,6 +522,36 @@ END;
 CREATE TRIGGER Loans_CountBorrowing AFTER INSERT ON Loans
 BEGIN
     UPDATE Books SET TimesBorrowed = TimesBorrowed + 1 WHERE BookID = NEW.BookID;
+END;
+
+CREATE TRIGGER PatronCategories_RulesChangedByDelete AFTER DELETE ON PatronCategories
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+
+CREATE TRIGGER PatronCategories_RulesChangedByInsert AFTER INSERT ON PatronCategories
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+
+CREATE TRIGGER PatronCategories_RulesChangedByUpdate AFTER UPDATE ON PatronCategories
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+
+CREATE TRIGGER Terms_RulesChangedByDelete AFTER DELETE ON Terms
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+
+CREATE TRIGGER Terms_RulesChangedByInsert AFTER INSERT ON Terms
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+
+CREATE TRIGGER Terms_RulesChangedByUpdate AFTER UPDATE ON Terms
+BEGIN
+    UPDATE RulesVersion SET Version = random();
 END;
 
 CREATE TRIGGER Users_CategoryRequired BEFORE UPDATE OF CategoryID ON Users

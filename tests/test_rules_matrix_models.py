@@ -73,3 +73,38 @@ def test_the_benchmarks_matrix_is_ten_by_ten_and_lends_as_before(library):
         outcome = loans.lend(library, barcode=barcode, patron_id=1, actor_id=2, today=MONDAY)
         assert outcome.ok, outcome.message
         assert "Year" in outcome.message  # a cell of the full matrix applied
+
+
+def test_a_rule_changed_by_another_connection_applies_to_the_next_lend(library, database_path):
+    first = loans.lend(library, barcode="T1", patron_id=1, actor_id=2, today=MONDAY)
+    assert "Student: 14 days" in first.message  # this connection has read the rules now
+    other = connect_sync(database_path)
+    student = other.execute(
+        "SELECT CategoryID FROM PatronCategories WHERE Name = 'Student'"
+    ).fetchone()[0]
+    other.execute(
+        "UPDATE CirculationRules SET LoanDays = 3 WHERE CategoryID = ? AND ItemTypeID IS NULL",
+        (student,),
+    )
+    other.execute("INSERT INTO ClosedDays (Day) VALUES ('2026-12-03')")
+    other.close()
+    second = loans.lend(library, barcode="T2", patron_id=1, actor_id=2, today=MONDAY)
+    assert "Student: 3 days, 2 renewals, moved from Thu 03 Dec" in second.message
+    # A change rolled back is forgotten again.
+    library.execute("BEGIN")
+    library.execute("UPDATE PatronCategories SET MaxLoans = 0 WHERE CategoryID = ?", (student,))
+    assert not loans.lend(library, barcode="A1", patron_id=1, actor_id=2, today=MONDAY).ok
+    library.execute("ROLLBACK")
+    assert loans.lend(library, barcode="A1", patron_id=1, actor_id=2, today=MONDAY).ok
+    # A change made after a rollback is read, not mistaken for the rolled-back one.
+    library.execute("INSERT INTO Copies (CopyID, BookID, Barcode) VALUES (4, 2, 'T3')")
+    library.execute("BEGIN")
+    library.execute("UPDATE PatronCategories SET MaxLoans = 0 WHERE CategoryID = ?", (student,))
+    assert not loans.lend(library, barcode="T3", patron_id=3, actor_id=2, today=MONDAY).ok
+    library.execute("ROLLBACK")
+    library.execute(
+        "UPDATE CirculationRules SET LoanDays = 5 WHERE CategoryID = ? AND ItemTypeID IS NULL",
+        (student,),
+    )
+    third = loans.lend(library, barcode="T3", patron_id=3, actor_id=2, today=MONDAY)
+    assert third.ok and "Student: 5 days" in third.message

@@ -5,10 +5,11 @@ The decisions are the pure functions of ``webapp.rules``, which never touch the
 database; this module reads and writes what they need: PatronCategories,
 ItemTypes, CirculationRules (the matrix), Terms, ClosedDays, and the
 LibrarySettings keys 'closed_weekdays' and 'hold_pickup_days'. Lending and the
-hold queue read ``rule_for`` (one query for one patron and one copy),
-``patron_rules`` (the desk panel's rules, three small queries whatever the
-number of loans), ``load_calendar`` and ``hold_pickup_days`` inside their own
-transactions; the rules page (webapp/views/rules.py) edits the matrix one
+hold queue read ``rule_for``, ``patron_rules`` (the desk panel's rules, whatever
+the number of loans), ``load_calendar`` and ``hold_pickup_days`` inside their own
+transactions; the first three come from the connection's ``rules_snapshot``,
+read again only when the RulesVersion row moved (one single-row read per
+operation otherwise); the rules page (webapp/views/rules.py) edits the matrix one
 cell at a time (``save_cell``, ``clear_cell``), and categories, item types,
 terms and closed days, each run by ``Database.write`` and logging every change
 as a 'rules_changed' event.
@@ -17,7 +18,8 @@ as a 'rules_changed' event.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from datetime import date
 
 from webapp import rules
@@ -84,95 +86,105 @@ def load_cells(conn: sqlite3.Connection) -> list[rules.Cell]:
     return [_cell(row) for row in conn.execute(f"SELECT {_CELL_COLUMNS} FROM CirculationRules")]
 
 
-def rule_for(conn: sqlite3.Connection, category_id: int, item_type_id: int) -> rules.LoanRule:
-    """The rule for a patron of this category borrowing a copy of this item type.
+@dataclass
+class RulesSnapshot:
+    """The rules as one connection last read them, at RulesVersion ``version`` (a random
+    value each change gives it): the
+    categories, item types, cells and calendar, and the rules resolved from them so far."""
 
-    One query: the category, the item type and the (at most four) cells that could
-    match; ``rules.resolve`` chooses among them.
-    """
-    rows = conn.execute(
-        "SELECT cat.*, it.Name AS TypeName, "
-        "r.LoanDays, r.MaxRenewals, r.DueAtTermEnd, r.MaxOfType, r.HoldsAllowed, r.NotForLoan, "
-        "r.CategoryID AS CellCategory, r.ItemTypeID AS CellItemType, r.RuleID "
-        "FROM PatronCategories cat JOIN ItemTypes it ON it.ItemTypeID = ? "
-        "LEFT JOIN CirculationRules r "
-        "ON (r.CategoryID IS NULL OR r.CategoryID = cat.CategoryID) "
-        "AND (r.ItemTypeID IS NULL OR r.ItemTypeID = it.ItemTypeID) "
-        "WHERE cat.CategoryID = ?",
-        (item_type_id, category_id),
-    ).fetchall()
-    if not rows:
-        raise LookupError(f"no patron category {category_id} or item type {item_type_id}")
-    cells = [
-        rules.Cell(
-            category_id=row["CellCategory"],
-            item_type_id=row["CellItemType"],
-            loan_days=row["LoanDays"],
-            max_renewals=row["MaxRenewals"],
-            due_at_term_end=bool(row["DueAtTermEnd"]),
-            max_of_type=row["MaxOfType"],
-            holds_allowed=bool(row["HoldsAllowed"]),
-            not_for_loan=bool(row["NotForLoan"]),
-        )
-        for row in rows
-        if row["RuleID"] is not None
-    ]
-    return rules.resolve(
-        cells, _category(rows[0]), rules.ItemType(item_type_id, rows[0]["TypeName"])
+    version: int
+    categories: dict[int, rules.Category]
+    item_types: dict[int, rules.ItemType]
+    default_type: rules.ItemType
+    cells: tuple[rules.Cell, ...]
+    calendar: rules.Calendar
+    resolved: dict[tuple[int, int], rules.LoanRule] = field(default_factory=dict)
+
+    def rule(self, category_id: int, item_type_id: int) -> rules.LoanRule:
+        """The rule for a patron of this category borrowing this item type (``rules.resolve``)."""
+        key = (category_id, item_type_id)
+        found = self.resolved.get(key)
+        if found is None:
+            category = self.categories.get(category_id)
+            if category is None:
+                raise LookupError(f"no patron category {category_id}")
+            item_type = self.item_types.get(item_type_id) or rules.ItemType(item_type_id, "?")
+            found = self.resolved[key] = rules.resolve(self.cells, category, item_type)
+        return found
+
+
+# Each connection's last snapshot, newest last. A connection cannot be weakly referenced,
+# so the few a process uses (its readers and writer) are kept, and at most this many.
+_SNAPSHOTS: OrderedDict[sqlite3.Connection, RulesSnapshot] = OrderedDict()
+MAX_SNAPSHOTS = 32
+
+
+def rules_snapshot(conn: sqlite3.Connection) -> RulesSnapshot:
+    """The rules as stored now: read again only when RulesVersion moved since this
+    connection last read them (any process's change moves it, by triggers), else one
+    single-row read. Inside a transaction it sees that transaction's own changes."""
+    version = conn.execute("SELECT Version FROM RulesVersion").fetchone()[0]
+    cached = _SNAPSHOTS.get(conn)
+    if cached is not None and cached.version == version:
+        return cached
+    types = conn.execute("SELECT ItemTypeID, Name, IsDefault FROM ItemTypes").fetchall()
+    item_types = {row[0]: rules.ItemType(row[0], row[1]) for row in types}
+    snapshot = RulesSnapshot(
+        version=version,
+        categories={
+            row["CategoryID"]: _category(row)
+            for row in conn.execute("SELECT * FROM PatronCategories")
+        },
+        item_types=item_types,
+        default_type=next(
+            (item_types[row[0]] for row in types if row[2]), rules.ItemType(0, "Book")
+        ),
+        cells=tuple(load_cells(conn)),
+        calendar=_read_calendar(conn),
+    )
+    _SNAPSHOTS[conn] = snapshot
+    _SNAPSHOTS.move_to_end(conn)
+    while len(_SNAPSHOTS) > MAX_SNAPSHOTS:
+        _SNAPSHOTS.popitem(last=False)
+    return snapshot
+
+
+def rule_for(conn: sqlite3.Connection, category_id: int, item_type_id: int) -> rules.LoanRule:
+    """The rule for a patron of this category borrowing a copy of this item type."""
+    return rules_snapshot(conn).rule(category_id, item_type_id)
+
+
+def not_for_loan_pairs(conn: sqlite3.Connection) -> frozenset[tuple[int, int]]:
+    """Every (category, item type) whose rule says not for loan: the whole matrix resolved."""
+    snapshot = rules_snapshot(conn)
+    return frozenset(
+        (category_id, item_type_id)
+        for category_id in snapshot.categories
+        for item_type_id in snapshot.item_types
+        if snapshot.rule(category_id, item_type_id).not_for_loan
     )
 
 
 @dataclass(frozen=True)
 class PatronRules:
-    """A patron category's rules for every item type, read once (``patron_rules``): the
-    desk panel resolves each loan's rule from here instead of querying per loan."""
+    """A patron category's rules for every item type (``patron_rules``): the desk panel
+    resolves each loan's rule from here instead of querying per loan."""
 
-    category: rules.Category
-    item_types: dict[int, rules.ItemType]
-    cells: tuple[rules.Cell, ...]
-    default_type: rules.ItemType
+    snapshot: RulesSnapshot
+    category_id: int
 
     def for_type(self, item_type_id: int) -> rules.LoanRule:
-        item_type = self.item_types.get(item_type_id) or rules.ItemType(item_type_id, "?")
-        return rules.resolve(self.cells, self.category, item_type)
+        return self.snapshot.rule(self.category_id, item_type_id)
 
     @property
     def general(self) -> rules.LoanRule:
         """The rule for the default item type (Book): the panel's summary line."""
-        return rules.resolve(self.cells, self.category, self.default_type)
-
-
-def not_for_loan_pairs(conn: sqlite3.Connection) -> frozenset[tuple[int, int]]:
-    """Every (category, item type) whose rule says not for loan: the whole matrix resolved."""
-    cells = load_cells(conn)
-    item_types = load_item_types(conn)
-    return frozenset(
-        (category.category_id, item_type.item_type_id)
-        for category in load_categories(conn)
-        for item_type in item_types
-        if rules.resolve(cells, category, item_type).not_for_loan
-    )
+        return self.for_type(self.snapshot.default_type.item_type_id)
 
 
 def patron_rules(conn: sqlite3.Connection, category_id: int) -> PatronRules:
-    """The category's limits, the item types and the cells that can apply to it."""
-    category = _category(
-        conn.execute(
-            "SELECT * FROM PatronCategories WHERE CategoryID = ?", (category_id,)
-        ).fetchone()
-    )
-    types = conn.execute("SELECT ItemTypeID, Name, IsDefault FROM ItemTypes").fetchall()
-    item_types = {row[0]: rules.ItemType(row[0], row[1]) for row in types}
-    default = next((item_types[row[0]] for row in types if row[2]), rules.ItemType(0, "Book"))
-    cells = tuple(
-        _cell(row)
-        for row in conn.execute(
-            f"SELECT {_CELL_COLUMNS} FROM CirculationRules "
-            "WHERE CategoryID = ? OR CategoryID IS NULL",
-            (category_id,),
-        )
-    )
-    return PatronRules(category, item_types, cells, default)
+    """The rules of a patron category, from the connection's snapshot."""
+    return PatronRules(rules_snapshot(conn), category_id)
 
 
 def _library_setting(conn: sqlite3.Connection, key: str) -> str:
@@ -182,6 +194,10 @@ def _library_setting(conn: sqlite3.Connection, key: str) -> str:
 
 def load_calendar(conn: sqlite3.Connection) -> rules.Calendar:
     """The days the library is shut (closed dates and weekdays) and the school's terms."""
+    return rules_snapshot(conn).calendar
+
+
+def _read_calendar(conn: sqlite3.Connection) -> rules.Calendar:
     return rules.Calendar(
         closed_days=frozenset(
             date.fromisoformat(row["Day"]) for row in conn.execute("SELECT Day FROM ClosedDays")
