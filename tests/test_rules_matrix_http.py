@@ -218,6 +218,8 @@ async def test_an_admin_adds_renames_and_removes_categories_and_item_types(admin
     )
     assert response.status_code == 422
     assert "There is already a patron category called" in await response.get_data(as_text=True)
+    response = await admin.post("/admin/rules/categories/9999", htmx=False, **category)
+    assert response.status_code == 404
     response = await admin.post(f"/admin/rules/categories/{key['Student']}/delete", htmx=False)
     assert response.status_code == 422
     assert "new Student accounts get" in await response.get_data(as_text=True)
@@ -255,3 +257,48 @@ async def test_my_account_says_which_rule_each_loan_is_under(app, desk, settings
     await log_in(client, "dana@example.com")
     page = await (await client.get("/account")).get_data(as_text=True)
     assert "DVD: 7 days, 1 renewal" in page and "0 of 1" in page
+
+
+async def test_staff_set_a_copys_item_type_and_a_patrons_category_on_their_forms(
+    desk, settings, shelf, patrons
+):
+    key = ids(settings)
+    copy_id = sql(settings, "SELECT CopyID FROM Copies WHERE Barcode = 'T1'")[0][0]
+    form = await (await desk.client.get(f"/copies/{copy_id}/edit")).get_data(as_text=True)
+    assert 'name="item_type"' in form and ">Laptop</option>" in form
+    response = await desk.post(
+        f"/copies/{copy_id}/edit", htmx=False, status="in_stock", location="", item_type="999"
+    )
+    assert response.status_code == 422
+    assert "Choose one of the item types." in await response.get_data(as_text=True)
+    response = await desk.post(
+        f"/copies/{copy_id}/edit", htmx=False, status="in_stock", location="", item_type=key["DVD"]
+    )
+    assert response.status_code == 303
+    assert (
+        sql(settings, "SELECT ItemTypeID FROM Copies WHERE CopyID = ?", (copy_id,))[0][0]
+        == (key["DVD"])
+    )
+    copies = await (await desk.client.get(f"/books/{shelf}/copies")).get_data(as_text=True)
+    assert '<td data-label="Item type">DVD</td>' in copies
+    book = await (await desk.client.get(f"/books/{shelf}")).get_data(as_text=True)
+    assert '<td data-label="Item type">DVD</td>' in book
+
+    patron = {"name": "Dana Ito", "role": "Student", "card_number": "S9001", "active": "1"}
+    response = await desk.post(
+        f"/patrons/{patrons['dana']}/edit", htmx=False, **patron, category=key["Year 9"]
+    )
+    assert response.status_code == 303
+    response = await desk.post("/patrons/new", htmx=False, name="New Pupil", role="Student",
+                               card_number="S9100", active="1", category="")  # fmt: skip
+    assert response.status_code == 303
+    categories = dict(
+        sql(
+            settings,
+            "SELECT u.Name, c.Name FROM Users u JOIN PatronCategories c USING (CategoryID) "
+            "WHERE u.Name IN ('Dana Ito', 'New Pupil')",
+        )
+    )
+    assert categories == {"Dana Ito": "Year 9", "New Pupil": "Student"}
+    page = await (await desk.client.get(f"/patrons/{patrons['dana']}")).get_data(as_text=True)
+    assert "<dt>Patron category</dt><dd>Year 9</dd>" in page

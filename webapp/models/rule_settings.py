@@ -413,8 +413,16 @@ def save_category(
 ) -> str:
     """Add (``category_id`` None) or change a patron category and log it; the change in words.
 
-    Raises ValueError with the reason when the name is another category's.
+    Raises ValueError with the reason when the name is another category's, LookupError
+    when there is no such category.
     """
+    if (
+        category_id is not None
+        and not conn.execute(
+            "SELECT 1 FROM PatronCategories WHERE CategoryID = ?", (category_id,)
+        ).fetchone()
+    ):
+        raise LookupError("no such patron category")
     if _name_taken(conn, "PatronCategories", "CategoryID", name, category_id):
         raise ValueError(f"There is already a patron category called “{name}”.")
     values = (name, max_loans, max_holds, int(block_when_overdue), renew_overdue_days)

@@ -267,6 +267,8 @@ async def category_save(category_id: int | None):
             actor_id=signed_in_user().user_id,
             **values,
         )
+    except LookupError:
+        return await _page(errors={"name": "There is no such patron category."}, status=404)
     except ValueError as error:
         return await _page(errors={"name": str(error)}, form=form, status=422)
     _message(f"Saved: {change}.")
