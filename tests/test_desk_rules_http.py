@@ -67,7 +67,13 @@ async def test_mark_lost_at_the_desk_closes_the_loan_and_a_scan_brings_the_copy_
 ):
     loan_id = await lent(desk, settings)
     panel = await (await desk.client.get("/desk", headers=HX)).get_data(as_text=True)
-    assert f'action="/loans/{loan_id}/lost"' in panel and "Claims returned" in panel
+    # The panel links each loan's actions; they load when "More" opens (or as a page).
+    assert f'href="/loans/{loan_id}/actions"' in panel
+    actions = await desk.client.get(f"/loans/{loan_id}/actions", headers=HX)
+    forms = await actions.get_data(as_text=True)
+    assert f'action="/loans/{loan_id}/lost"' in forms and "Claims returned" in forms
+    page = await (await desk.client.get(f"/loans/{loan_id}/actions")).get_data(as_text=True)
+    assert "<html" in page and "Lent to" in page and f'action="/loans/{loan_id}/lost"' in page
     response = await desk.post(f"/loans/{loan_id}/lost")
     html = await response.get_data(as_text=True)
     assert response.status_code == 200
@@ -234,4 +240,12 @@ async def test_students_get_no_overrides_and_cannot_close_loans(app, desk, setti
     ]:
         response = await student.post(path, form={"csrf_token": token, **form}, headers=HX)
         assert response.status_code == 403, path
+    assert (await student.get(f"/loans/{loan_id}/actions", headers=HX)).status_code == 403
     assert state(settings) == before
+
+
+async def test_the_actions_of_an_unknown_or_returned_loan_are_not_found(desk, settings, dana):
+    loan_id = await lent(desk, settings)
+    await desk.scan("T1", mode="return")
+    for path in (f"/loans/{loan_id}/actions", "/loans/999999/actions"):
+        assert (await desk.client.get(path)).status_code == 404, path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import date
 
 from webapp import exporting
 from webapp.cli import main
@@ -11,6 +12,7 @@ from webapp.db import connect_sync, migrate
 from webapp.exporting import neutralise
 from webapp.importing.books import apply_books, read_books_csv
 from webapp.importing.patrons import apply_patrons, read_patrons_csv
+from webapp.models import loans
 from webapp.resources import MIGRATIONS
 
 from .conftest import log_in
@@ -42,8 +44,8 @@ async def test_staff_download_each_export_as_csv(client, settings, monkeypatch):
         ),
         (
             "loans",
-            "loan_id,loan_date,due_date,returned_at,renewals,barcode,isbn,title,patron_name",
-            "2025-03-01,2025-03-15,,0,",
+            "loan_id,loan_date,due_date,returned_at,closed_as,renewals,barcode,isbn,title,patron_name",
+            "2025-03-01,2025-03-15,,,0,",
         ),
     ):
         response = await client.get(f"/admin/export/{kind}.csv")
@@ -118,3 +120,34 @@ def test_export_to_standard_output_writes_only_the_csv_there(demo_database, tmp_
     assert piped.out == (tmp_path / "books.csv").read_bytes().decode("utf-8")
     assert "Wrote" in piped.err and "standard output" in piped.err
     assert not (tmp_path / "-").exists()
+
+
+def test_the_loans_export_says_how_each_closed_loan_ended(demo_database, tmp_path):
+    """A loan closed as lost or claims returned is not exported as an ordinary return."""
+    conn = connect_sync(demo_database)
+    open_loans = [
+        row[0]
+        for row in conn.execute(
+            "SELECT LoanID FROM Loans WHERE ReturnedAt IS NULL ORDER BY LoanID LIMIT 2"
+        )
+    ]
+    librarian = conn.execute("SELECT UserID FROM Users WHERE Role = 'Librarian'").fetchone()[0]
+    for loan_id, closed_as in zip(open_loans, ("lost", "claims_returned"), strict=True):
+        with conn:
+            outcome = loans.close_missing(
+                conn, loan_id=loan_id, closed_as=closed_as, actor_id=librarian, today=date.today()
+            )
+        assert outcome.ok
+    returned = conn.execute(
+        "SELECT LoanID FROM Loans WHERE ReturnedAt IS NOT NULL AND ClosedAs IS NULL"
+    ).fetchone()[0]
+    still_open = conn.execute("SELECT LoanID FROM Loans WHERE ReturnedAt IS NULL").fetchone()[0]
+    conn.close()
+    rows = csv.DictReader(
+        io.StringIO(_export(demo_database, "loans", tmp_path / "loans.csv").lstrip("\ufeff"))
+    )
+    ended = {int(row["loan_id"]): row["closed_as"] for row in rows}
+    assert ended[open_loans[0]] == "lost"
+    assert ended[open_loans[1]] == "claims_returned"
+    assert ended[returned] == "returned"
+    assert ended[still_open] == ""

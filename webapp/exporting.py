@@ -117,6 +117,7 @@ LOANS = Export(
         "loan_date",
         "due_date",
         "returned_at",
+        "closed_as",
         "renewals",
         "barcode",
         "isbn",
@@ -137,6 +138,8 @@ LOANS = Export(
         row["LoanDate"],
         row["ReturnDate"],
         row["ReturnedAt"],
+        # How it ended: a loan closed without the copy coming back says so.
+        (row["ClosedAs"] or "returned") if row["ReturnedAt"] else "",
         row["Renewals"],
         row["Barcode"],
         format_isbn(row["ISBN"]),

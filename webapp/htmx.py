@@ -54,8 +54,7 @@ async def render_fragment(fragment_template: str, status: int = 200, **context):
     ``await quart.flash(text, "success" | "error" | "info")`` reaches the page's
     #flash live region; a full page shows the same messages itself (layout/base.html).
     """
-    body = await render_template(fragment_template, **context)
-    body += await render_template("layout/_flash.html", oob=True)
+    body = await render_template("layout/_fragment.html", fragment=fragment_template, **context)
     return body, status, VARY
 
 

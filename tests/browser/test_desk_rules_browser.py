@@ -116,3 +116,21 @@ def test_lend_anyway_and_renew_anyway_at_the_desk_by_keyboard(start_server, open
     page.keyboard.type("off sick")
     page.keyboard.press("Enter")
     expect(page.locator("#desk-message")).to_contain_text("Renewed: Rulebook")
+
+
+def test_a_loans_actions_at_the_desk_open_as_a_page_without_javascript(start_server, open_page):
+    """The desk loads a loan's actions when "More" opens; without JavaScript "More" holds a
+    link to them as a page, whose forms answer with the desk again."""
+    server = start_server(prepare=_rita_at_her_limit)
+    page: Page = open_page(**PHONE, javascript=False)
+    log_in_without_js(page, server)
+    page.goto(server.url("/desk"))
+    page.get_by_role("textbox", name="Scan a card or a copy barcode").fill("R001")
+    page.get_by_role("button", name="Scan", exact=True).click()
+    page.locator("details.loan-actions summary").first.click()
+    page.locator("#desk-loans").get_by_role("link", name="Overrides, lost, claims returned").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Rulebook (RB-1)")
+    assert not has_horizontal_scroll(page)
+    page.get_by_role("button", name="Mark lost Rulebook").click()
+    expect(page.locator("#desk-message")).to_contain_text("Marked lost: Rulebook (RB-1)")
+    expect(page.locator("#desk-panel")).to_contain_text("Nothing on loan.")

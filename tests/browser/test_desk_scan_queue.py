@@ -251,7 +251,7 @@ def test_a_copy_set_aside_for_a_hold_opens_a_dialog_that_needs_a_key(
 
     dialog = page.get_by_role("dialog", name="Put it on the hold shelf")
     expect(dialog).to_be_visible()
-    expect(dialog).to_contain_text("Set aside for Lena Lag")
+    expect(dialog).to_contain_text("The Awaited Book (HOLD-1) is set aside for Lena Lag")
     expect(dialog).to_contain_text("Collect by")
     assert dialog.get_attribute("data-hold-id").isdecimal()
     expect(page.locator("#scan-log > li").first).to_contain_text("Hold shelf: Returned")

@@ -34,6 +34,8 @@ class SetAside:
 
     hold_id: int
     patron_name: str
+    title: str
+    barcode: str
     pickup_by: date
     emailed: bool
 
@@ -74,12 +76,12 @@ def offer_to_queue(
         hold_id=hold["HoldID"],
         detail=f"collect by {pickup_by.isoformat()}",
     )
+    book = conn.execute(
+        "SELECT b.Title, b.Author, c.Barcode FROM Copies c JOIN Books b ON b.BookID = c.BookID "
+        "WHERE c.CopyID = ?",
+        (copy_id,),
+    ).fetchone()
     if hold["Email"]:
-        book = conn.execute(
-            "SELECT b.Title, b.Author, c.Barcode FROM Copies c JOIN Books b ON b.BookID = c.BookID "
-            "WHERE c.CopyID = ?",
-            (copy_id,),
-        ).fetchone()
         mail = emails.hold_ready(
             library_name=library_name,
             patron_name=hold["Name"],
@@ -96,7 +98,14 @@ def offer_to_queue(
             email=mail,
             header_message_id=outbox.hold_message_id(hold["HoldID"]),
         )
-    return SetAside(hold["HoldID"], hold["Name"], pickup_by, emailed=bool(hold["Email"]))
+    return SetAside(
+        hold["HoldID"],
+        hold["Name"],
+        book["Title"],
+        book["Barcode"],
+        pickup_by,
+        emailed=bool(hold["Email"]),
+    )
 
 
 def _first_in_queue_for(conn: sqlite3.Connection, book_id: int, copy_id: int) -> sqlite3.Row | None:

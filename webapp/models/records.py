@@ -17,7 +17,7 @@ from datetime import date
 from webapp import rules
 from webapp.models.hold_shelf import QUEUE_POSITION
 from webapp.models.patrons import Patron, get_patron
-from webapp.models.rule_settings import PatronRules, patron_rules
+from webapp.models.rule_settings import PatronRules, patron_rules, rule_for
 
 # Longer than any barcode the collection gives out: nothing to look up.
 MAX_BARCODE_LENGTH = 64
@@ -145,6 +145,28 @@ def _open_loans(
         (user_id,),
     )
     return [_loan_from_row(row, today, rules_of) for row in rows]
+
+
+@dataclass(frozen=True)
+class OpenLoan:
+    """An open loan with its borrower and the rule they borrow by: what staff act on."""
+
+    loan: LoanLine
+    borrower: Patron
+    rule: rules.LoanRule
+
+
+def open_loan(conn: sqlite3.Connection, loan_id: int, today: date) -> OpenLoan | None:
+    """One open loan by id (None when there is none, or it is returned)."""
+    row = conn.execute(
+        f"SELECT {_LOAN_COLUMNS} FROM {_LOAN_TABLES} WHERE l.LoanID = ? AND l.ReturnedAt IS NULL",
+        (loan_id,),
+    ).fetchone()
+    borrower = get_patron(conn, row["UserID"]) if row else None
+    if row is None or borrower is None:
+        return None
+    rule = rule_for(conn, borrower.category_id or 0, row["ItemTypeID"])
+    return OpenLoan(_loan_from_row(row, today), borrower, rule)
 
 
 def past_loans(

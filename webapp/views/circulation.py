@@ -68,8 +68,16 @@ def _desk_page(panel: records.PatronPanel | None, message: dict | None) -> dict:
     }
 
 
-def _message(outcome: Outcome, question: loans.LoanQuestion | None = None) -> dict:
-    """The desk's message, in plain values: it is kept in the session cookie for a plain form."""
+def _message(
+    outcome: Outcome,
+    question: loans.LoanQuestion | None = None,
+    actions_for: int | None = None,
+) -> dict:
+    """The desk's message, in plain values: it is kept in the session cookie for a plain form.
+
+    ``actions_for`` is a loan whose staff actions the panel shows open, for a refusal that
+    staff may override there (a renewal past the limit).
+    """
     set_aside = outcome.set_aside
     return {
         "ok": outcome.ok,
@@ -79,6 +87,8 @@ def _message(outcome: Outcome, question: loans.LoanQuestion | None = None) -> di
         "set_aside": {
             "hold_id": set_aside.hold_id,
             "patron_name": set_aside.patron_name,
+            "title": set_aside.title,
+            "barcode": set_aside.barcode,
             "pickup_by": short_date(set_aside.pickup_by),
         }
         if set_aside
@@ -94,6 +104,7 @@ def _message(outcome: Outcome, question: loans.LoanQuestion | None = None) -> di
         else None,
         # A refused lend that staff may make anyway: the panel offers "Lend anyway".
         "lend_anyway": outcome.overridable,
+        "actions_for": actions_for if not outcome.ok else None,
     }
 
 
@@ -117,11 +128,14 @@ async def _action_answer(
 
 
 async def _desk_answer(
-    outcome: Outcome, build_context=_desk_context, question: loans.LoanQuestion | None = None
+    outcome: Outcome,
+    build_context=_desk_context,
+    question: loans.LoanQuestion | None = None,
+    actions_for: int | None = None,
 ):
     return await _action_answer(
         outcome,
-        _message(outcome, question),
+        _message(outcome, question, actions_for),
         fragment="desk/_desk_update.html",
         build_context=build_context,
         session_key="desk_message",
@@ -206,7 +220,7 @@ async def desk_renew():
         )
     if outcome.patron_id and not session.get("desk_patron"):
         session["desk_patron"] = outcome.patron_id
-    return await _desk_answer(outcome)
+    return await _desk_answer(outcome, actions_for=loan_id)
 
 
 @blueprint.post("/desk/undo")
@@ -406,6 +420,25 @@ async def _refused_for_loan(loan_id: int, text: str) -> Outcome:
     """A refusal about a loan, addressed to its patron's page (or the desk)."""
     loan = await get_db().fetch_one("SELECT UserID FROM Loans WHERE LoanID = ?", (loan_id,))
     return Outcome("refused", text, loan["UserID"] if loan else None)
+
+
+@blueprint.get("/loans/<int:loan_id>/actions")
+@allow(Access.STAFF)
+async def loan_actions(loan_id: int):
+    """A loan's staff actions: the desk loads them into the loan's "More" when it is opened;
+    without JavaScript its link opens them as a page. Their answers go to the desk."""
+    today = _today()
+    found = await get_db().read(records.open_loan, loan_id, today)
+    if found is None:
+        abort(404)
+    return await htmx.render_page_or_fragment(
+        "circulation/loan_actions.html",
+        "circulation/_loan_action_forms.html",
+        loan=found.loan,
+        borrower=found.borrower,
+        rule=found.rule,
+        today=today,
+    )
 
 
 @blueprint.post("/loans/<int:loan_id>/lost")

@@ -252,10 +252,19 @@ def _category_values(form) -> tuple[dict | None, dict[str, str]]:
     return (None if errors else values), errors
 
 
-@blueprint.post("/admin/rules/categories", defaults={"category_id": None})
+@blueprint.post("/admin/rules/categories")
+@allow(Access.ADMIN)
+async def category_add():
+    return await _save_category(None)
+
+
 @blueprint.post("/admin/rules/categories/<int:category_id>")
 @allow(Access.ADMIN)
-async def category_save(category_id: int | None):
+async def category_save(category_id: int):
+    return await _save_category(category_id)
+
+
+async def _save_category(category_id: int | None):
     form = await request.form
     values, errors = _category_values(form)
     if values is None:
@@ -292,10 +301,19 @@ async def category_delete(category_id: int):
     return redirect(url_for("rules.rules_page", _anchor="categories"), 303)
 
 
-@blueprint.post("/admin/rules/item-types", defaults={"item_type_id": None})
+@blueprint.post("/admin/rules/item-types")
+@allow(Access.ADMIN)
+async def item_type_add():
+    return await _save_item_type(None)
+
+
 @blueprint.post("/admin/rules/item-types/<int:item_type_id>")
 @allow(Access.ADMIN)
-async def item_type_save(item_type_id: int | None):
+async def item_type_save(item_type_id: int):
+    return await _save_item_type(item_type_id)
+
+
+async def _save_item_type(item_type_id: int | None):
     form = await request.form
     name = _name(form.get("name"), NAME_LENGTH)
     if name is None:
