@@ -97,7 +97,7 @@ def test_on_a_phone_the_copies_table_becomes_a_labelled_list(shared_server: Live
     labels = first_row.locator("td").evaluate_all(
         "cells => cells.map(cell => getComputedStyle(cell, '::before').content)"
     )
-    assert labels == ['"Barcode"', '"Shelf"', '"Status"']
+    assert labels == ['"Barcode"', '"Item type"', '"Shelf"', '"Status"']
 
 
 def test_on_a_wide_screen_the_copies_table_is_a_table(shared_server: LiveServer, open_page):

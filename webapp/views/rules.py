@@ -14,7 +14,7 @@ from datetime import date
 
 from quart import Blueprint, redirect, render_template, request, session, url_for
 
-from webapp import rules
+from webapp import rules, validation
 from webapp.access import Access, allow
 from webapp.htmx import VARY, is_htmx, render_fragment
 from webapp.models import rule_settings
@@ -73,8 +73,11 @@ def _bounded_int(raw: str | None, lowest: int, highest: int) -> int | None:
 
 
 def _name(raw: str | None, length: int) -> str | None:
-    text = " ".join((raw or "").split())
-    return text if 1 <= len(text) <= length else None
+    """A name of 1 to ``length`` characters, without control characters; None otherwise."""
+    try:
+        return validation.required_text(raw, length)
+    except ValueError:
+        return None
 
 
 @blueprint.get("/admin/rules")
