@@ -36,6 +36,7 @@ from pathlib import Path
 import httpx
 
 from bench import common
+from bench.generate import add_rules_matrix
 from webapp import demo
 from webapp.clock import library_today
 from webapp.config import Settings
@@ -89,7 +90,8 @@ class Run:
 
 
 def build_library(path: Path, desks: int) -> list[tuple[str, list[str]]]:
-    """A demo library plus, for each desk, a patron card and copies on the shelf to lend."""
+    """A demo library plus, for each desk, a patron card and copies on the shelf to lend,
+    under a full 10 × 10 rules matrix (``bench.generate.add_rules_matrix``)."""
     conn = connect_sync(path)
     migrate(conn, MIGRATIONS)
     demo.load(
@@ -111,6 +113,7 @@ def build_library(path: Path, desks: int) -> list[tuple[str, list[str]]]:
             (f"Bench Patron {number}", card),
         )
         plan.append((card, free[number * COPIES_PER_DESK : (number + 1) * COPIES_PER_DESK]))
+    add_rules_matrix(conn)
     conn.close()
     return plan
 

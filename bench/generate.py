@@ -249,6 +249,7 @@ def generate(
     _add_loans(
         conn, rng, titles, patrons, loans, overdue, first_copy, copy_count, librarian_id, bar
     )
+    add_rules_matrix(conn, seed)
     conn.execute("INSERT INTO BooksSearch (BooksSearch) VALUES ('optimize')")
     conn.execute("PRAGMA optimize")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -258,6 +259,60 @@ def generate(
     }
     conn.close()
     return counts
+
+
+# A school's full rules matrix: ten patron categories × ten item types, every cell set.
+MATRIX_CATEGORIES = (
+    *(f"Year {year}" for year in range(7, 14)),
+    "Teacher",
+    "Staff",
+    "Visitor",
+)
+MATRIX_EXTRA_ITEM_TYPES = ("Audiobook", "Graphic novel", "Map", "Kit")
+
+
+def add_rules_matrix(conn: sqlite3.Connection, seed: int = 1) -> None:
+    """Fill the rules matrix to 10 × 10 (every cell its own rule), spread the copies over
+    the ten item types and the Student patrons over the Year categories.
+
+    Every cell lends (none is "not for loan", no limit of its type below 10) and every
+    category allows 10 loans, so a benchmark's lends succeed as they did under one rule
+    per role, while each lend and desk panel resolves its rule in a full matrix.
+    """
+    rng = random.Random(seed)
+    conn.execute("BEGIN IMMEDIATE")
+    conn.executemany(
+        "INSERT INTO ItemTypes (Name) VALUES (?) ON CONFLICT DO NOTHING",
+        [(name,) for name in MATRIX_EXTRA_ITEM_TYPES],
+    )
+    conn.execute("UPDATE PatronCategories SET MaxLoans = max(MaxLoans, 10), BlockWhenOverdue = 0")
+    categories = [
+        conn.execute("SELECT CategoryID FROM PatronCategories WHERE Name = ?", (name,)).fetchone()[
+            0
+        ]
+        for name in MATRIX_CATEGORIES
+    ]
+    item_types = [row[0] for row in conn.execute("SELECT ItemTypeID FROM ItemTypes ORDER BY 1")]
+    conn.execute("DELETE FROM CirculationRules WHERE CategoryID IS NOT NULL")
+    conn.executemany(
+        "INSERT INTO CirculationRules (CategoryID, ItemTypeID, LoanDays, MaxRenewals, "
+        "MaxOfType, HoldsAllowed, NotForLoan) VALUES (?, ?, ?, ?, ?, 1, 0)",
+        [
+            (category, item_type, rng.choice((7, 14, 21, 28)), rng.randint(0, 3),
+             rng.choice((None, 10, 20)))
+            for category in categories
+            for item_type in item_types
+        ],
+    )  # fmt: skip
+    conn.executemany(
+        "UPDATE Copies SET ItemTypeID = ? WHERE CopyID % ? = ?",
+        [(item_type, len(item_types), n) for n, item_type in enumerate(item_types)],
+    )
+    conn.execute(
+        "UPDATE Users SET CategoryID = (SELECT CategoryID FROM PatronCategories "
+        "WHERE Name = 'Year ' || (7 + Users.UserID % 7)) WHERE Role = 'Student'"
+    )
+    conn.execute("COMMIT")
 
 
 def _book_rows(rng: random.Random, vocabulary: Vocabulary, titles: int) -> Iterator[tuple]:

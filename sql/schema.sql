@@ -25,6 +25,21 @@ CREATE VIRTUAL TABLE BooksSearch USING fts5 (
     prefix = '1 2 3'
 );
 
+CREATE TABLE CirculationRules (
+    RuleID       INTEGER PRIMARY KEY,
+    CategoryID   INTEGER REFERENCES PatronCategories (CategoryID),
+    ItemTypeID   INTEGER REFERENCES ItemTypes (ItemTypeID),
+    -- The loan period; 0 is due the same day. With DueAtTermEnd, the period used when
+    -- no term dates are known from the day of lending on.
+    LoanDays     INTEGER NOT NULL CHECK (LoanDays BETWEEN 0 AND 365),
+    DueAtTermEnd INTEGER NOT NULL DEFAULT 0 CHECK (DueAtTermEnd IN (0, 1)),
+    -- Most open loans of this item type (NULL: only the category's total counts).
+    MaxOfType    INTEGER CHECK (MaxOfType IS NULL OR MaxOfType BETWEEN 0 AND 1000),
+    MaxRenewals  INTEGER NOT NULL CHECK (MaxRenewals BETWEEN 0 AND 100),
+    HoldsAllowed INTEGER NOT NULL DEFAULT 1 CHECK (HoldsAllowed IN (0, 1)),
+    NotForLoan   INTEGER NOT NULL DEFAULT 0 CHECK (NotForLoan IN (0, 1))
+);
+
 CREATE TABLE ClosedDays (
     Day    TEXT PRIMARY KEY CHECK (date(Day) IS Day),
     Reason TEXT CHECK (Reason IS NULL OR length(Reason) <= 200)
@@ -39,7 +54,7 @@ CREATE TABLE Copies (
     -- Whether the copy is on loan is derived from Loans, never stored here.
     Status    TEXT NOT NULL DEFAULT 'in_stock' CHECK (Status IN ('in_stock', 'withdrawn', 'lost')),
     AddedAt   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
-);
+, ItemTypeID INTEGER REFERENCES ItemTypes (ItemTypeID));
 
 CREATE TABLE Events (
     EventID  INTEGER PRIMARY KEY,
@@ -107,7 +122,7 @@ CREATE TABLE ImportStagedBooks (
     Publisher  TEXT,
     Location   TEXT,
     -- Copies still to get a generated barcode (done in batches before publication).
-    ToGenerate INTEGER NOT NULL DEFAULT 0,
+    ToGenerate INTEGER NOT NULL DEFAULT 0, ItemTypeID INTEGER REFERENCES ItemTypes (ItemTypeID),
     PRIMARY KEY (ImportID, Seq)
 );
 
@@ -115,6 +130,13 @@ CREATE TABLE ImportStagedCopies (
     ImportID INTEGER NOT NULL REFERENCES ImportRuns (ImportID),
     Seq      INTEGER NOT NULL,
     Barcode  TEXT NOT NULL COLLATE NOCASE
+);
+
+CREATE TABLE ItemTypes (
+    ItemTypeID INTEGER PRIMARY KEY,
+    Name       TEXT NOT NULL UNIQUE COLLATE NOCASE CHECK (length(trim(Name)) BETWEEN 1 AND 40),
+    -- The item type of a copy added without one (exactly one type is the default).
+    IsDefault  INTEGER NOT NULL DEFAULT 0 CHECK (IsDefault IN (0, 1))
 );
 
 CREATE TABLE JobLeases (
@@ -144,18 +166,6 @@ CREATE TABLE LibrarySettings (
     Key   TEXT PRIMARY KEY,
     Value TEXT NOT NULL
 );
-
-CREATE TABLE LoanRules (
-    Role             TEXT PRIMARY KEY CHECK (Role IN ('Student', 'Librarian', 'Admin')),
-    LoanDays         INTEGER NOT NULL CHECK (LoanDays BETWEEN 1 AND 365),
-    MaxLoans         INTEGER NOT NULL CHECK (MaxLoans BETWEEN 0 AND 1000),
-    MaxRenewals      INTEGER NOT NULL CHECK (MaxRenewals BETWEEN 0 AND 100),
-    -- Whether a patron with an overdue item may borrow more.
-    BlockWhenOverdue INTEGER NOT NULL CHECK (BlockWhenOverdue IN (0, 1)),
-    -- How many days overdue a loan may be and still be renewed (0: not once overdue).
-    RenewOverdueDays INTEGER NOT NULL DEFAULT 0 CHECK (RenewOverdueDays BETWEEN 0 AND 365)
-, MaxHolds INTEGER NOT NULL DEFAULT 5
-    CHECK (MaxHolds BETWEEN 0 AND 1000));
 
 CREATE TABLE Loans (
     LoanID     INTEGER PRIMARY KEY,
@@ -216,6 +226,27 @@ CREATE TABLE "Outbox" (
     SendingSince  TEXT
 );
 
+CREATE TABLE PatronCategories (
+    CategoryID       INTEGER PRIMARY KEY,
+    Name             TEXT NOT NULL UNIQUE COLLATE NOCASE CHECK (length(trim(Name)) BETWEEN 1 AND 40),
+    -- Most open loans in all, whatever their item types.
+    MaxLoans         INTEGER NOT NULL CHECK (MaxLoans BETWEEN 0 AND 1000),
+    -- Most holds (waiting or ready) at once; 0: no holds.
+    MaxHolds         INTEGER NOT NULL CHECK (MaxHolds BETWEEN 0 AND 1000),
+    -- Whether a patron with an overdue item may borrow more.
+    BlockWhenOverdue INTEGER NOT NULL CHECK (BlockWhenOverdue IN (0, 1)),
+    -- How many days overdue a loan may be and still be renewed (0: not once overdue).
+    RenewOverdueDays INTEGER NOT NULL CHECK (RenewOverdueDays BETWEEN 0 AND 365),
+    -- The category a new account of this role gets when none is given.
+    DefaultForRole   TEXT UNIQUE
+                     CHECK (DefaultForRole IS NULL OR DefaultForRole IN ('Student', 'Librarian', 'Admin'))
+);
+
+CREATE TABLE RulesVersion (
+    Singleton INTEGER PRIMARY KEY CHECK (Singleton = 1),
+    Version   INTEGER NOT NULL DEFAULT 0
+);
+
 CREATE TABLE SchedulerHeartbeat (
     Singleton INTEGER PRIMARY KEY CHECK (Singleton = 1),
     Holder    TEXT NOT NULL,  -- host:pid of the process that wrote it
@@ -235,6 +266,13 @@ CREATE TABLE Sessions (
     ExpiresAt  TEXT NOT NULL
 );
 
+CREATE TABLE Terms (
+    TermID   INTEGER PRIMARY KEY,
+    Name     TEXT NOT NULL CHECK (length(trim(Name)) BETWEEN 1 AND 60),
+    StartsOn TEXT NOT NULL CHECK (date(StartsOn) IS StartsOn),
+    EndsOn   TEXT NOT NULL CHECK (date(EndsOn) IS EndsOn AND EndsOn >= StartsOn)
+);
+
 CREATE TABLE Users (
     UserID       INTEGER PRIMARY KEY,
     Name         TEXT NOT NULL CHECK (length(trim(Name)) BETWEEN 1 AND 200),
@@ -248,7 +286,7 @@ CREATE TABLE Users (
     Active       INTEGER NOT NULL DEFAULT 1 CHECK (Active IN (0, 1)),
     CreatedAt    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
 , EmailReceipts INTEGER NOT NULL DEFAULT 0
-    CHECK (EmailReceipts IN (0, 1)));
+    CHECK (EmailReceipts IN (0, 1)), CategoryID INTEGER REFERENCES PatronCategories (CategoryID));
 
 CREATE INDEX Books_ByPopularity ON Books (TimesBorrowed DESC, BookID DESC, Title, Author, Year);
 
@@ -256,7 +294,14 @@ CREATE INDEX Books_Title ON Books (Title);
 
 CREATE INDEX Books_TitleNoCase ON Books (Title COLLATE NOCASE);
 
+CREATE INDEX CirculationRules_ByCategory ON CirculationRules (CategoryID);
+
+CREATE UNIQUE INDEX CirculationRules_OnePerCell
+    ON CirculationRules (ifnull(CategoryID, 0), ifnull(ItemTypeID, 0));
+
 CREATE INDEX Copies_ByBookAndStatus ON Copies (BookID, Status);
+
+CREATE INDEX Copies_ByItemType ON Copies (ItemTypeID);
 
 CREATE INDEX Events_ByBook ON Events (BookID, EventID);
 
@@ -284,6 +329,8 @@ CREATE UNIQUE INDEX ImportStagedBooks_ByIdentity ON ImportStagedBooks (ImportID,
 CREATE INDEX ImportStagedBooks_ToGenerate ON ImportStagedBooks (ImportID, Seq) WHERE ToGenerate > 0;
 
 CREATE UNIQUE INDEX ImportStagedCopies_ByBarcode ON ImportStagedCopies (ImportID, Barcode);
+
+CREATE UNIQUE INDEX ItemTypes_OneDefault ON ItemTypes (IsDefault) WHERE IsDefault = 1;
 
 CREATE INDEX JobRuns_ByJob ON JobRuns (Job, RunID);
 
@@ -315,7 +362,11 @@ CREATE INDEX Outbox_Mailbox ON Outbox (SentAt) WHERE Transport = 'mailbox';
 
 CREATE INDEX Sessions_ByUser ON Sessions (UserID);
 
+CREATE INDEX Terms_ByStart ON Terms (StartsOn);
+
 CREATE INDEX Users_ByCardNoCase ON Users (CardNumber COLLATE NOCASE);
+
+CREATE INDEX Users_ByCategory ON Users (CategoryID);
 
 CREATE VIEW BookAvailability AS
 SELECT c.BookID,
@@ -373,6 +424,42 @@ BEGIN
             coalesce(NEW.Series, '') || ' ' || coalesce(NEW.Subjects, '') || ' ' || coalesce(NEW.ISBN, ''));
 END;
 
+CREATE TRIGGER CirculationRules_KeepTheDefault BEFORE DELETE ON CirculationRules
+WHEN OLD.CategoryID IS NULL AND OLD.ItemTypeID IS NULL
+BEGIN
+    SELECT RAISE(ABORT, 'the rule for any category and any item type cannot be removed');
+END;
+
+CREATE TRIGGER CirculationRules_RulesChangedByDelete AFTER DELETE ON CirculationRules
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+
+CREATE TRIGGER CirculationRules_RulesChangedByInsert AFTER INSERT ON CirculationRules
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+
+CREATE TRIGGER CirculationRules_RulesChangedByUpdate AFTER UPDATE ON CirculationRules
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+
+CREATE TRIGGER ClosedDays_RulesChangedByDelete AFTER DELETE ON ClosedDays
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+
+CREATE TRIGGER ClosedDays_RulesChangedByInsert AFTER INSERT ON ClosedDays
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+
+CREATE TRIGGER ClosedDays_RulesChangedByUpdate AFTER UPDATE ON ClosedDays
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+
 CREATE TRIGGER Copies_BarcodeIsNotACardOnInsert BEFORE INSERT ON Copies
 WHEN EXISTS (SELECT 1 FROM Users WHERE CardNumber = NEW.Barcode COLLATE NOCASE)
 BEGIN
@@ -407,6 +494,19 @@ BEGIN
     UPDATE SearchVersions SET Circulation = Circulation + 1;
 END;
 
+CREATE TRIGGER Copies_DefaultItemType AFTER INSERT ON Copies
+WHEN NEW.ItemTypeID IS NULL
+BEGIN
+    UPDATE Copies SET ItemTypeID = (SELECT ItemTypeID FROM ItemTypes WHERE IsDefault = 1)
+    WHERE CopyID = NEW.CopyID;
+END;
+
+CREATE TRIGGER Copies_ItemTypeRequired BEFORE UPDATE OF ItemTypeID ON Copies
+WHEN NEW.ItemTypeID IS NULL
+BEGIN
+    SELECT RAISE(ABORT, 'every copy has an item type');
+END;
+
 CREATE TRIGGER Events_AppendOnlyNoDelete BEFORE DELETE ON Events
 BEGIN
     SELECT RAISE(ABORT, 'the event log is append-only');
@@ -430,6 +530,27 @@ END;
 CREATE TRIGGER Holds_CirculationChangedByUpdate AFTER UPDATE ON Holds
 BEGIN
     UPDATE SearchVersions SET Circulation = Circulation + 1;
+END;
+
+CREATE TRIGGER ItemTypes_RulesChangedByDelete AFTER DELETE ON ItemTypes
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+
+CREATE TRIGGER ItemTypes_RulesChangedByInsert AFTER INSERT ON ItemTypes
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+
+CREATE TRIGGER ItemTypes_RulesChangedByUpdate AFTER UPDATE ON ItemTypes
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+
+CREATE TRIGGER LibrarySettings_RulesChangedByUpdate AFTER UPDATE ON LibrarySettings
+WHEN NEW.Key = 'closed_weekdays' OR OLD.Key = 'closed_weekdays'
+BEGIN
+    UPDATE RulesVersion SET Version = random();
 END;
 
 CREATE TRIGGER Loans_BookMatchesCopy BEFORE INSERT ON Loans
@@ -456,6 +577,42 @@ END;
 CREATE TRIGGER Loans_CountBorrowing AFTER INSERT ON Loans
 BEGIN
     UPDATE Books SET TimesBorrowed = TimesBorrowed + 1 WHERE BookID = NEW.BookID;
+END;
+
+CREATE TRIGGER PatronCategories_RulesChangedByDelete AFTER DELETE ON PatronCategories
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+
+CREATE TRIGGER PatronCategories_RulesChangedByInsert AFTER INSERT ON PatronCategories
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+
+CREATE TRIGGER PatronCategories_RulesChangedByUpdate AFTER UPDATE ON PatronCategories
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+
+CREATE TRIGGER Terms_RulesChangedByDelete AFTER DELETE ON Terms
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+
+CREATE TRIGGER Terms_RulesChangedByInsert AFTER INSERT ON Terms
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+
+CREATE TRIGGER Terms_RulesChangedByUpdate AFTER UPDATE ON Terms
+BEGIN
+    UPDATE RulesVersion SET Version = random();
+END;
+
+CREATE TRIGGER Users_CategoryRequired BEFORE UPDATE OF CategoryID ON Users
+WHEN NEW.CategoryID IS NULL
+BEGIN
+    SELECT RAISE(ABORT, 'every user has a patron category');
 END;
 
 CREATE TRIGGER Users_CodesAreFreeOnInsert BEFORE INSERT ON Users
@@ -491,5 +648,13 @@ BEGIN
     WHERE NEW.Email IS NOT NULL AND NEW.Email IS NOT OLD.Email
       AND EXISTS (SELECT 1 FROM Users
                   WHERE CardNumber = NEW.Email COLLATE NOCASE AND UserID <> NEW.UserID);
+END;
+
+CREATE TRIGGER Users_DefaultCategory AFTER INSERT ON Users
+WHEN NEW.CategoryID IS NULL
+BEGIN
+    UPDATE Users SET CategoryID = (SELECT CategoryID FROM PatronCategories
+                                   WHERE DefaultForRole = NEW.Role)
+    WHERE UserID = NEW.UserID;
 END;
 

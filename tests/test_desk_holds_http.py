@@ -14,7 +14,7 @@ from webapp.models import hold_shelf, holds, loans
 
 from . import test_circulation_http as circulation
 from .conftest import TEST_TODAY, log_in
-from .test_circulation_http import HX, add_book, age_events, message_of, rules_form, sql
+from .test_circulation_http import HX, add_book, age_events, message_of, sql
 
 # The circulation tests' fixtures: the demo library, a librarian at the desk,
 # three student patrons and a shelf of two titles.
@@ -65,8 +65,8 @@ async def student(app, email: str):
     return client, await log_in(client, email)
 
 
-def set_max_holds(settings, role: str, limit: int) -> None:
-    sql(settings, "UPDATE LoanRules SET MaxHolds = ? WHERE Role = ?", (limit, role))
+def set_max_holds(settings, category: str, limit: int) -> None:
+    sql(settings, "UPDATE PatronCategories SET MaxHolds = ? WHERE Name = ?", (limit, category))
 
 
 def active_holds(settings, user_id: int) -> int:
@@ -91,8 +91,9 @@ async def test_a_student_past_the_hold_limit_is_refused_with_the_reason_and_noth
         assert response.status_code == 303
     response = await eli.post(f"/books/{books[2]}/hold", form={"csrf_token": token}, headers=HX)
     assert response.status_code == 422
-    assert "Eli Park already has 2 holds, the most a Student may place." in await response.get_data(
-        as_text=True
+    assert (
+        "Eli Park already has 2 holds, the most Student patrons may place."
+        in await response.get_data(as_text=True)
     )
     assert active_holds(settings, patrons["eli"]) == 2
     # The desk is refused the same way, with the same reason.
@@ -117,23 +118,35 @@ async def test_concurrent_hold_requests_never_pass_the_limit(app, settings, patr
     assert active_holds(settings, patrons["eli"]) == 3
 
 
-async def test_an_admin_sets_the_hold_limit_on_the_rules_page(app, settings):
+async def test_an_admin_sets_the_hold_limit_of_a_patron_category(app, settings):
     admin = app.test_client()
     token = await log_in(admin, "carol@example.com")
+    category = sql(settings, "SELECT CategoryID FROM PatronCategories WHERE Name = 'Student'")[0][0]
     page = await (await admin.get("/admin/rules")).get_data(as_text=True)
-    assert 'name="Student-max_holds"' in page
-    form = {"csrf_token": token, **rules_form(**{"Student-max_holds": "3"})}
-    response = await admin.post("/admin/rules", form=form)
+    assert f'id="category-{category}-max_holds"' in page
+    form = {
+        "csrf_token": token,
+        "name": "Student",
+        "max_loans": "5",
+        "max_holds": "3",
+        "renew_overdue_days": "0",
+        "block_when_overdue": "on",
+    }
+    response = await admin.post(f"/admin/rules/categories/{category}", form=form)
     assert response.status_code == 303
-    limits = dict(sql(settings, "SELECT Role, MaxHolds FROM LoanRules"))
-    assert limits == {"Student": 3, "Librarian": 20, "Admin": 20}
-    form = {"csrf_token": token, **rules_form(**{"Student-max_holds": "-1"})}
-    response = await admin.post("/admin/rules", form=form)
+
+    def limits():
+        return dict(sql(settings, "SELECT Name, MaxHolds FROM PatronCategories"))
+
+    assert limits()["Student"] == 3 and limits()["Librarian"] == 20
+    response = await admin.post(
+        f"/admin/rules/categories/{category}", form={**form, "max_holds": "-1"}
+    )
     assert response.status_code == 422
     assert "Most holds (waiting or ready): a whole number from 0 to 1000." in text_of(
         await response.get_data(as_text=True)
     )
-    assert dict(sql(settings, "SELECT Role, MaxHolds FROM LoanRules"))["Student"] == 3
+    assert limits()["Student"] == 3
 
 
 # Renew all, cancel a hold

@@ -70,7 +70,7 @@ def test_students_never_override_and_staff_do():
 
 def test_a_lend_past_the_limit_or_the_overdue_block_may_be_overridden_naming_the_rule():
     at_limit = rules.can_lend_anyway(standing(open_loans=2), STUDENT, copy_status="in_stock")
-    assert at_limit and "the limit for a Student (2)" in at_limit.reason
+    assert at_limit and "the limit for Student (2)" in at_limit.reason
     blocked = rules.can_lend_anyway(
         standing(open_loans=1, overdue=1), STUDENT, copy_status="in_stock"
     )
@@ -233,7 +233,7 @@ def test_claims_returned_closes_the_loan_the_copy_is_missing_and_reminders_stop(
 
 
 def test_lend_anyway_past_the_limit_is_logged_with_the_reason(library):
-    library.execute("UPDATE LoanRules SET MaxLoans = 1 WHERE Role = 'Student'")
+    library.execute("UPDATE PatronCategories SET MaxLoans = 1 WHERE Name = 'Student'")
     lend(library)
     refused = lend(library, barcode="B2")
     assert refused.action == "refused" and refused.overridable == "B2"
@@ -245,7 +245,7 @@ def test_lend_anyway_past_the_limit_is_logged_with_the_reason(library):
 
 
 def test_a_student_actor_is_never_offered_or_granted_an_override(library):
-    library.execute("UPDATE LoanRules SET MaxLoans = 1 WHERE Role = 'Student'")
+    library.execute("UPDATE PatronCategories SET MaxLoans = 1 WHERE Name = 'Student'")
     lend(library)
     refused = lend(library, barcode="B2", actor=1)
     assert refused.action == "refused" and refused.overridable is None

@@ -123,7 +123,7 @@ async def test_claims_returned_from_the_patron_page_shows_there_and_on_the_copy(
 async def test_lend_anyway_is_offered_after_a_limit_refusal_and_needs_a_reason(
     desk, settings, dana
 ):
-    sql(settings, "UPDATE LoanRules SET MaxLoans = 1 WHERE Role = 'Student'")
+    sql(settings, "UPDATE PatronCategories SET MaxLoans = 1 WHERE Name = 'Student'")
     await lent(desk, settings)
     response, html = await desk.scan("T2", mode="lend")
     assert response.status_code == 422
@@ -146,7 +146,7 @@ async def test_lend_anyway_is_offered_after_a_limit_refusal_and_needs_a_reason(
     assert len(open_loans(settings, "T2")) == 1
     page = await (await desk.client.get(f"/patrons/{dana}")).get_data(as_text=True)
     overrides = page.split('id="overrides"')[1].split("</ul>")[0]
-    assert "lent past a rule (Dana Ito has 1 loans, the limit for a Student (1).)" in overrides
+    assert "lent past a rule (Dana Ito has 1 loans, the limit for Student (1).)" in overrides
     assert "because: class project (by Bob Johnson)" in overrides
 
 

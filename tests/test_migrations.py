@@ -80,7 +80,14 @@ def conn(database_path):
         "INSERT INTO Loans (UserID, BookID, CopyID, LoanDate, ReturnDate) VALUES (1, 1, 1, '2026-13-01', '2026-12-01')",
         "INSERT INTO Loans (UserID, BookID, CopyID, LoanDate, ReturnDate) VALUES (1, 1, 1, '2026-11-20', '2026-11-01')",
         "INSERT INTO Loans (UserID, BookID, CopyID, LoanDate, ReturnDate) VALUES (1, 2, 1, '2026-11-01', '2026-11-15')",
-        "INSERT INTO LoanRules (Role, LoanDays, MaxLoans, MaxRenewals, BlockWhenOverdue) VALUES ('Guest', 7, 1, 0, 1)",
+        "INSERT INTO PatronCategories (Name, MaxLoans, MaxHolds, BlockWhenOverdue, RenewOverdueDays) VALUES ('student', 1, 1, 1, 0)",
+        "INSERT INTO CirculationRules (CategoryID, ItemTypeID, LoanDays, MaxRenewals) VALUES (NULL, NULL, 7, 1)",
+        "INSERT INTO CirculationRules (CategoryID, ItemTypeID, LoanDays, MaxRenewals) VALUES (NULL, 4, 7, 1)",
+        "INSERT INTO CirculationRules (CategoryID, ItemTypeID, LoanDays, MaxRenewals) VALUES (1, NULL, 366, 1)",
+        "DELETE FROM CirculationRules WHERE CategoryID IS NULL AND ItemTypeID IS NULL",
+        "UPDATE Copies SET ItemTypeID = NULL",
+        "UPDATE Users SET CategoryID = NULL",
+        "INSERT INTO Terms (Name, StartsOn, EndsOn) VALUES ('Backwards', '2027-01-05', '2027-01-01')",
     ],
 )
 def test_the_schema_refuses_bad_rows(conn, statement):

@@ -38,7 +38,7 @@ def standing(open_loans=0, overdue=0, active=True):
 def test_the_due_date_is_the_loan_date_plus_the_rules_period():
     due = rules.due_date(MONDAY, STUDENT, OPEN_EVERY_DAY)
     assert due.day == date(2026, 12, 14)
-    assert due.explanation == "Student rule: 14 days"
+    assert due.explanation == "Student: 14 days, 2 renewals"
     assert rules.due_date(MONDAY, LIBRARIAN, OPEN_EVERY_DAY).day == date(2026, 12, 28)
 
 
@@ -79,7 +79,7 @@ def test_each_lend_refusal_gives_its_reason():
         (standing(), "withdrawn", None, "withdrawn"),
         (standing(), "lost", None, "lost"),
         (standing(), "in_stock", "Ben Okafor", "set aside for Ben Okafor"),
-        (standing(open_loans=5), "in_stock", None, "limit for a Student (5)"),
+        (standing(open_loans=5), "in_stock", None, "limit for Student (5)"),
         (standing(overdue=1), "in_stock", None, "1 overdue item"),
     ]
     for patron, copy_status, set_aside_for, reason in cases:
@@ -150,7 +150,7 @@ def test_a_patron_under_the_hold_limit_may_place_a_hold():
 def test_a_patron_at_the_hold_limit_is_told_how_many_they_have_and_the_limit():
     decision = rules.can_place_hold(patron_name="Alice Smith", rule=STUDENT, active_holds=5)
     assert not decision
-    assert decision.reason == "Alice Smith already has 5 holds, the most a Student may place."
+    assert decision.reason == "Alice Smith already has 5 holds, the most Student patrons may place."
     assert rules.can_place_hold(patron_name="Bob Johnson", rule=LIBRARIAN, active_holds=5)
     assert not rules.can_place_hold(patron_name="Bob Johnson", rule=LIBRARIAN, active_holds=20)
 
@@ -159,4 +159,4 @@ def test_a_role_allowed_no_holds_is_told_so():
     no_holds = replace(STUDENT, max_holds=0)
     decision = rules.can_place_hold(patron_name="Alice Smith", rule=no_holds, active_holds=0)
     assert not decision
-    assert decision.reason == "A Student may not place holds."
+    assert decision.reason == "Student patrons may not place holds."

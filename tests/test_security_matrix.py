@@ -100,6 +100,17 @@ EXPECTED = {
     "rules.rules_save": ADMIN,
     "rules.closed_day_add": ADMIN,
     "rules.closed_day_remove": ADMIN,
+    "rules.rule_cell": ADMIN,
+    "rules.rule_cell_save": ADMIN,
+    "rules.rule_cell_clear": ADMIN,
+    "rules.category_add": ADMIN,
+    "rules.category_save": ADMIN,
+    "rules.category_delete": ADMIN,
+    "rules.item_type_add": ADMIN,
+    "rules.item_type_save": ADMIN,
+    "rules.item_type_delete": ADMIN,
+    "rules.term_add": ADMIN,
+    "rules.term_remove": ADMIN,
 }
 
 # What each policy means, so a view whose @allow changes is caught even when

@@ -63,6 +63,7 @@ BOOKS = Export(
         "copies",
         "barcodes",
         "location",
+        "item_type",
     ),
     page_sql="""
         SELECT b.BookID AS Key, b.*,
@@ -71,7 +72,9 @@ BOOKS = Export(
                 FROM (SELECT Barcode FROM Copies c WHERE c.BookID = b.BookID ORDER BY c.CopyID)
                ) AS Barcodes,
                (SELECT Location FROM Copies c WHERE c.BookID = b.BookID AND Location IS NOT NULL
-                ORDER BY c.CopyID LIMIT 1) AS FirstLocation
+                ORDER BY c.CopyID LIMIT 1) AS FirstLocation,
+               (SELECT it.Name FROM Copies c JOIN ItemTypes it ON it.ItemTypeID = c.ItemTypeID
+                WHERE c.BookID = b.BookID ORDER BY c.CopyID LIMIT 1) AS FirstItemType
         FROM Books b WHERE b.BookID > ? ORDER BY b.BookID LIMIT ?
     """,
     cells=lambda row: (
@@ -86,12 +89,17 @@ BOOKS = Export(
         row["CopyCount"],
         row["Barcodes"],
         row["FirstLocation"],
+        row["FirstItemType"],
     ),
 )
 
 PATRONS = Export(
-    columns=("name", "email", "role", "card_number", "group", "active"),
-    page_sql="SELECT UserID AS Key, * FROM Users WHERE UserID > ? ORDER BY UserID LIMIT ?",
+    columns=("name", "email", "role", "card_number", "group", "active", "category"),
+    page_sql=(
+        "SELECT u.UserID AS Key, u.*, pc.Name AS Category FROM Users u "
+        "LEFT JOIN PatronCategories pc ON pc.CategoryID = u.CategoryID "
+        "WHERE u.UserID > ? ORDER BY u.UserID LIMIT ?"
+    ),
     cells=lambda row: (
         row["Name"],
         row["Email"],
@@ -99,6 +107,7 @@ PATRONS = Export(
         row["CardNumber"],
         row["GroupName"],
         "yes" if row["Active"] else "no",
+        row["Category"],
     ),
 )
 

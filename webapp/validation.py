@@ -90,6 +90,17 @@ def copy_status(raw: str | None) -> str:
     return text
 
 
+def choice_id(raw: str | None) -> int | None:
+    """The id of an item chosen from a list (an item type, a patron category); None if blank.
+    Whether the id exists is the database's to say, in the transaction that uses it."""
+    text = (raw or "").strip()
+    if not text:
+        return None
+    if not text.isdecimal() or len(text) > 9:
+        raise ValueError("Choose one from the list.")
+    return int(text)
+
+
 def flag(raw: str | None) -> bool:
     """A yes/no cell or checkbox: empty, 0, no, false and off are no."""
     return (raw or "").strip().lower() not in ("", "0", "no", "false", "off", "n")

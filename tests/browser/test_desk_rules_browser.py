@@ -31,7 +31,7 @@ def _rita_at_her_limit(conn: sqlite3.Connection) -> None:
     today = date.today()
     loan = add_loan(conn, rita, copy, today - timedelta(days=3), today + timedelta(days=2))
     conn.execute("UPDATE Loans SET Renewals = 2 WHERE LoanID = ?", (loan,))
-    conn.execute("UPDATE LoanRules SET MaxLoans = 1 WHERE Role = 'Student'")
+    conn.execute("UPDATE PatronCategories SET MaxLoans = 1 WHERE Name = 'Student'")
 
 
 def _rita_id(server: LiveServer) -> int:
@@ -94,7 +94,7 @@ def test_lend_anyway_and_renew_anyway_at_the_desk_by_keyboard(start_server, open
         page.keyboard.press("Enter")
         # Each scan's answer is the newest line of the scan log.
         expect(page.locator("#scan-log li").first).to_contain_text(
-            "Patron: Rita Rule" if code == "R001" else "the limit for a Student (1)"
+            "Patron: Rita Rule" if code == "R001" else "the limit for Student (1)"
         )
     reason = page.get_by_label("Lend RB-2 anyway: reason (kept in the event log)")
     expect(reason).to_be_visible()

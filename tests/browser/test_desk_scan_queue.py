@@ -45,7 +45,7 @@ def _library(conn: sqlite3.Connection) -> None:
     """Lena Lag at the desk, Otto Other with a copy out; four copies on the shelf, two more
     out to Lena, one out to Otto, and one out to Otto that Lena is waiting for. A student
     may borrow ten, so that all of it may be hers at once."""
-    conn.execute("UPDATE LoanRules SET MaxLoans = 10 WHERE Role = 'Student'")
+    conn.execute("UPDATE PatronCategories SET MaxLoans = 10 WHERE Name = 'Student'")
     lena = add_patron(conn, "Lena Lag", "L001")
     otto = add_patron(conn, "Otto Other", "O001")
     for number, barcode in enumerate(COPIES):

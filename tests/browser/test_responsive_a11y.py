@@ -44,6 +44,7 @@ MAIN_PAGES = [
     MainPage("my account", "/account", "My account", "alice@example.com"),
     MainPage("desk", "/desk", "Circulation desk", "bob@example.com"),
     MainPage("dashboard", "/dashboard", "Dashboard", "carol@example.com"),
+    MainPage("circulation rules", "/admin/rules", "Circulation rules", "carol@example.com"),
 ]
 PAGE_IDS = [main_page.name for main_page in MAIN_PAGES]
 
@@ -96,7 +97,7 @@ def test_on_a_phone_the_copies_table_becomes_a_labelled_list(shared_server: Live
     labels = first_row.locator("td").evaluate_all(
         "cells => cells.map(cell => getComputedStyle(cell, '::before').content)"
     )
-    assert labels == ['"Barcode"', '"Shelf"', '"Status"']
+    assert labels == ['"Barcode"', '"Item type"', '"Shelf"', '"Status"']
 
 
 def test_on_a_wide_screen_the_copies_table_is_a_table(shared_server: LiveServer, open_page):

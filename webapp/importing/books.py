@@ -44,6 +44,7 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "copies": ("copies", "copy_count", "number_of_copies"),
     "barcodes": ("barcodes", "barcode"),
     "location": ("location", "shelf", "shelf_location"),
+    "item_type": ("item_type", "item type", "itemtype", "material type"),
 }
 FIELDS = tuple(COLUMN_ALIASES)
 
@@ -125,6 +126,9 @@ class BookRow:
     copies: int | None = None
     barcodes: list[str] = field(default_factory=list)
     location: str | None = None
+    # The item type (by name) of the copies a new book gets; None: the default (Book).
+    item_type: str | None = None
+    item_type_id: int | None = None
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -219,6 +223,7 @@ def parse_book_row(line: int, record: dict[str, str], mapping: dict[str, str]) -
         row.subjects = clean_text(cell("subjects"), 1000)
         row.publisher = clean_text(cell("publisher"), 300)
         row.location = clean_text(cell("location"), 100)
+        row.item_type = clean_text(cell("item_type"), 40)
         copies = clean_text(cell("copies"), 6)
         if copies is not None:
             if not copies.isdecimal() or int(copies) > 500:
@@ -484,6 +489,16 @@ def stage_batch(conn: sqlite3.Connection, state: StagingState, rows: list[BookRo
             continue
         existing = _find_existing(conn, row)
         if existing is None:
+            if row.item_type is not None:
+                item_type = conn.execute(
+                    "SELECT ItemTypeID FROM ItemTypes WHERE Name = ? COLLATE NOCASE",
+                    (row.item_type,),
+                ).fetchone()
+                if item_type is None:
+                    summary.invalid += 1
+                    summary.problem(row.line, f"no item type is called {row.item_type}")
+                    continue
+                row.item_type_id = item_type[0]
             clash = _barcode_clash(conn, state.import_id, row.barcodes)
             if clash:
                 summary.invalid += 1
@@ -513,8 +528,8 @@ def _barcode_clash(conn: sqlite3.Connection, import_id: int, barcodes: list[str]
 
 _STAGE = (
     "INSERT INTO ImportStagedBooks (ImportID, Seq, Line, Action, Identity, BookID, NewIndex, "
-    "Title, Author, ISBN, Year, Language, Series, Subjects, Publisher, Location, ToGenerate) "
-    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    "Title, Author, ISBN, Year, Language, Series, Subjects, Publisher, Location, ToGenerate, "
+    "ItemTypeID) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 
 
@@ -541,6 +556,7 @@ def _stage_new(conn: sqlite3.Connection, state: StagingState, row: BookRow, iden
             row.publisher,
             row.location,
             wanted - len(row.barcodes),
+            row.item_type_id,
         ),
     )
     conn.executemany(
@@ -581,6 +597,7 @@ def _stage_known(
             *(changes.get(name) for name in _UPDATABLE[1:]),
             None,
             0,
+            None,
         ),
     )
     if changes:

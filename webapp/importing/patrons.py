@@ -31,6 +31,7 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "card_number": ("card_number", "card number", "card", "barcode", "library card"),
     "group": ("group", "class", "form", "group_name", "tutor group"),
     "active": ("active", "enabled"),
+    "category": ("category", "patron category", "borrower category", "year group"),
 }
 FIELDS = tuple(COLUMN_ALIASES)
 
@@ -44,6 +45,9 @@ class PatronRow:
     card_number: str | None = None
     group: str | None = None
     active: bool = True
+    # The patron category by name (a class list's "Year 8"); None: the role's usual one.
+    category: str | None = None
+    category_id: int | None = None
     error: str | None = None
 
     @property
@@ -77,6 +81,7 @@ def parse_patron_row(
         ("card_number", lambda: validation.optional_text(cell("card_number"), 64)),
         ("group", lambda: validation.optional_text(cell("group"), 100)),
         ("active", lambda: validation.flag(cell("active")) if "active" in mapping else True),
+        ("category", lambda: validation.optional_text(cell("category"), 40)),
     )
     for name, check in checks:
         try:
@@ -109,6 +114,7 @@ _COLUMN = {
     "card_number": "CardNumber",
     "group": "GroupName",
     "active": "Active",
+    "category_id": "CategoryID",
 }
 
 
@@ -130,6 +136,16 @@ def _classify(
     decisions: list[_Decision] = []
     cards_in_file: set[str] = set()
     for row in first_occurrences(rows, summary, progress):
+        if row.category is not None:
+            category = conn.execute(
+                "SELECT CategoryID FROM PatronCategories WHERE Name = ? COLLATE NOCASE",
+                (row.category,),
+            ).fetchone()
+            if category is None:
+                summary.invalid += 1
+                summary.problem(row.line, f"no patron category is called {row.category}")
+                continue
+            row.category_id = category[0]
         existing = _find_existing(conn, row)
         card_owner = (
             row.card_number
@@ -247,9 +263,17 @@ def _write(conn: sqlite3.Connection, decision: _Decision) -> None:
     row = decision.row
     if decision.user_id is None:
         conn.execute(
-            "INSERT INTO Users (Name, Role, Email, CardNumber, GroupName, Active) "
-            "VALUES (?,?,?,?,?,?)",
-            (row.name, row.role, row.email, row.card_number, row.group, int(row.active)),
+            "INSERT INTO Users (Name, Role, Email, CardNumber, GroupName, Active, CategoryID) "
+            "VALUES (?,?,?,?,?,?,?)",
+            (
+                row.name,
+                row.role,
+                row.email,
+                row.card_number,
+                row.group,
+                int(row.active),
+                row.category_id,
+            ),
         )
     else:
         assignments = ", ".join(f"{column} = ?" for column in decision.changes)

@@ -305,8 +305,10 @@ def publish(conn: sqlite3.Connection, import_id: int) -> int:
             (base, import_id),
         )
         copies = conn.execute(
-            "INSERT INTO Copies (BookID, Barcode, Location) "
-            "SELECT ? + b.NewIndex, c.Barcode, b.Location FROM ImportStagedCopies c "
+            "INSERT INTO Copies (BookID, Barcode, Location, ItemTypeID) "
+            "SELECT ? + b.NewIndex, c.Barcode, b.Location, "
+            "coalesce(b.ItemTypeID, (SELECT ItemTypeID FROM ItemTypes WHERE IsDefault = 1)) "
+            "FROM ImportStagedCopies c "
             "JOIN ImportStagedBooks b ON b.ImportID = c.ImportID AND b.Seq = c.Seq "
             "WHERE c.ImportID = ? ORDER BY c.rowid",
             (base, import_id),

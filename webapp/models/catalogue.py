@@ -39,6 +39,8 @@ class Availability(NamedTuple):
     copies: int = 0
     on_shelf: int = 0
     next_due_back: date | None = None
+    # The item types of the title's copies in stock ("Book", "DVD"), in name order.
+    item_types: tuple[str, ...] = ()
 
 
 class BookSummary(NamedTuple):
@@ -89,6 +91,7 @@ class CopyStatus:
     status: str
     due_back: date | None
     held_for_pickup: bool
+    item_type: str = ""
 
 
 def _availability(conn: sqlite3.Connection, book_ids: list[int]) -> dict[int, Availability]:
@@ -100,11 +103,20 @@ def _availability(conn: sqlite3.Connection, book_ids: list[int]) -> dict[int, Av
         f"WHERE BookID IN ({placeholders})",
         book_ids,
     ).fetchall()
+    item_types: dict[int, list[str]] = {}
+    for book_id, name in conn.execute(
+        f"SELECT DISTINCT c.BookID, it.Name FROM Copies c "
+        f"JOIN ItemTypes it ON it.ItemTypeID = c.ItemTypeID "
+        f"WHERE c.BookID IN ({placeholders}) AND c.Status = 'in_stock' ORDER BY it.Name",
+        book_ids,
+    ):
+        item_types.setdefault(book_id, []).append(name)
     found = {
         row["BookID"]: Availability(
             copies=row["Copies"],
             on_shelf=row["Availability"],
             next_due_back=date.fromisoformat(row["NextDueBack"]) if row["NextDueBack"] else None,
+            item_types=tuple(item_types.get(row["BookID"], ())),
         )
         for row in rows
     }
@@ -453,8 +465,9 @@ async def copies_of(db: Database, book_id: int) -> list[CopyStatus]:
     rows = await db.fetch_all(
         """
         SELECT c.CopyID, c.Barcode, c.Location, c.Status, l.ReturnDate,
-               h.HoldID IS NOT NULL AS HeldForPickup
+               h.HoldID IS NOT NULL AS HeldForPickup, it.Name AS ItemType
         FROM Copies c
+        LEFT JOIN ItemTypes it ON it.ItemTypeID = c.ItemTypeID
         LEFT JOIN Loans l ON l.CopyID = c.CopyID AND l.ReturnedAt IS NULL
         LEFT JOIN Holds h ON h.CopyID = c.CopyID AND h.Status = 'ready'
         WHERE c.BookID = ?
@@ -470,6 +483,7 @@ async def copies_of(db: Database, book_id: int) -> list[CopyStatus]:
             status=row["Status"],
             due_back=date.fromisoformat(row["ReturnDate"]) if row["ReturnDate"] else None,
             held_for_pickup=bool(row["HeldForPickup"]),
+            item_type=row["ItemType"] or "",
         )
         for row in rows
     ]

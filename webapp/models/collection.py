@@ -83,6 +83,7 @@ def check_new_copies_form(form: Mapping[str, str]) -> tuple[dict, Errors]:
             "copies": _copy_count,
             "barcodes": _barcode_list,
             "location": lambda raw: validation.optional_text(raw, 100),
+            "item_type": validation.choice_id,
         },
     )
     if not errors and max(values["copies"], len(values["barcodes"])) > MAX_NEW_COPIES:
@@ -96,6 +97,7 @@ def check_copy_form(form: Mapping[str, str]) -> tuple[dict, Errors]:
         {
             "status": validation.copy_status,
             "location": lambda raw: validation.optional_text(raw, 100),
+            "item_type": validation.choice_id,
         },
     )
 
@@ -111,6 +113,7 @@ def check_patron_form(form: Mapping[str, str]) -> tuple[dict, Errors]:
             "group": lambda raw: validation.optional_text(raw, 100),
             "active": validation.flag,
             "email_receipts": validation.flag,
+            "category": validation.choice_id,
         },
     )
 
@@ -164,6 +167,8 @@ class CopyRow:
     location: str | None
     status: str
     on_loan: bool
+    item_type_id: int | None = None
+    item_type: str = ""
 
 
 class Conflict(Exception):
@@ -210,13 +215,23 @@ async def _add_copies(tx: Transaction, book_id: int, copies: dict) -> list[str]:
         card = await tx.fetch_one(codes.CARD_OWNER, {"code": code, "user_id": 0})
         if card is not None:
             raise Conflict("barcodes", codes.clash_message("barcode", code, card))
+    item_type = copies.get("item_type")
+    await _check_item_type(tx, item_type, "item_type")
     generated = await _next_barcodes(tx, max(copies["copies"] - len(typed), 0))
     for code in [*typed, *generated]:
+        # No item type given: the database gives the default (Book).
         await tx.execute(
-            "INSERT INTO Copies (BookID, Barcode, Location) VALUES (?, ?, ?)",
-            (book_id, code, copies["location"]),
+            "INSERT INTO Copies (BookID, Barcode, Location, ItemTypeID) VALUES (?, ?, ?, ?)",
+            (book_id, code, copies["location"], item_type),
         )
     return [*typed, *generated]
+
+
+async def _check_item_type(tx: Transaction, item_type_id: int | None, field: str) -> None:
+    if item_type_id is not None and not await tx.fetch_value(
+        "SELECT 1 FROM ItemTypes WHERE ItemTypeID = ?", (item_type_id,)
+    ):
+        raise Conflict(field, "Choose one of the item types.")
 
 
 async def create_book(db: Database, book: dict, copies: dict) -> int:
@@ -317,8 +332,9 @@ async def delete_book(db: Database, book_id: int) -> str | None:
 
 async def copies_for_editing(db: Database, book_id: int) -> list[CopyRow]:
     rows = await db.fetch_all(
-        "SELECT c.*, l.LoanID IS NOT NULL AS OnLoan FROM Copies c "
+        "SELECT c.*, l.LoanID IS NOT NULL AS OnLoan, it.Name AS ItemType FROM Copies c "
         "LEFT JOIN Loans l ON l.CopyID = c.CopyID AND l.ReturnedAt IS NULL "
+        "LEFT JOIN ItemTypes it ON it.ItemTypeID = c.ItemTypeID "
         "WHERE c.BookID = ? ORDER BY c.CopyID",
         (book_id,),
     )
@@ -333,24 +349,31 @@ def _copy(row) -> CopyRow:
         row["Location"],
         row["Status"],
         bool(row["OnLoan"]),
+        row["ItemTypeID"],
+        row["ItemType"] or "",
     )
 
 
 async def get_copy(db: Database, copy_id: int) -> CopyRow | None:
     row = await db.fetch_one(
-        "SELECT c.*, l.LoanID IS NOT NULL AS OnLoan FROM Copies c "
-        "LEFT JOIN Loans l ON l.CopyID = c.CopyID AND l.ReturnedAt IS NULL WHERE c.CopyID = ?",
+        "SELECT c.*, l.LoanID IS NOT NULL AS OnLoan, it.Name AS ItemType FROM Copies c "
+        "LEFT JOIN Loans l ON l.CopyID = c.CopyID AND l.ReturnedAt IS NULL "
+        "LEFT JOIN ItemTypes it ON it.ItemTypeID = c.ItemTypeID WHERE c.CopyID = ?",
         (copy_id,),
     )
     return _copy(row) if row else None
 
 
 async def update_copy(db: Database, copy: CopyRow, values: dict, actor_id: int) -> None:
-    """Change a copy's shelf or status; a status change is logged as an event."""
+    """Change a copy's shelf, status or item type; a status change is logged as an event.
+
+    Raises Conflict when the item type does not exist (any more)."""
     async with db.transaction() as tx:
+        await _check_item_type(tx, values.get("item_type"), "item_type")
         await tx.execute(
-            "UPDATE Copies SET Status = ?, Location = ? WHERE CopyID = ?",
-            (values["status"], values["location"], copy.copy_id),
+            "UPDATE Copies SET Status = ?, Location = ?, ItemTypeID = coalesce(?, ItemTypeID) "
+            "WHERE CopyID = ?",
+            (values["status"], values["location"], values.get("item_type"), copy.copy_id),
         )
         if values["status"] != copy.status:
             await tx.execute(
@@ -407,6 +430,11 @@ async def _check_patron_unique(tx: Transaction, values: dict, user_id: int) -> N
     # Only a changed card or email is checked against the other codes: one that clashed
     # before migration 0006 stays until staff change it, as the database's triggers allow.
     current = await tx.fetch_one("SELECT Email, CardNumber FROM Users WHERE UserID = ?", (user_id,))
+    category = values.get("category")
+    if category is not None and not await tx.fetch_value(
+        "SELECT 1 FROM PatronCategories WHERE CategoryID = ?", (category,)
+    ):
+        raise Conflict("category", "Choose one of the patron categories.")
     if values["email"]:
         other = await tx.fetch_value(
             "SELECT UserID FROM Users WHERE Email = ? AND UserID <> ?", (values["email"], user_id)
@@ -429,16 +457,18 @@ async def _check_patron_unique(tx: Transaction, values: dict, user_id: int) -> N
             raise Conflict("card_number", codes.clash_message("card", values["card_number"], clash))
 
 
-_PATRON_PARAMS = "(:name, :role, :email, :card_number, :group, :active, :email_receipts)"
+# A new patron without a category gets their role's (the database's Users_DefaultCategory).
+_PATRON_PARAMS = "(:name, :role, :email, :card_number, :group, :active, :email_receipts, :category)"
 
 
 async def create_patron(db: Database, values: dict) -> int:
     async with db.transaction() as tx:
         await _check_patron_unique(tx, values, 0)
         return await tx.insert(
-            "INSERT INTO Users (Name, Role, Email, CardNumber, GroupName, Active, EmailReceipts) "
-            f"VALUES {_PATRON_PARAMS}",
+            "INSERT INTO Users (Name, Role, Email, CardNumber, GroupName, Active, EmailReceipts, "
+            f"CategoryID) VALUES {_PATRON_PARAMS}",
             {
+                "category": None,
                 **values,
                 "active": int(values["active"]),
                 "email_receipts": int(values["email_receipts"]),
@@ -452,8 +482,10 @@ async def update_patron(db: Database, user_id: int, values: dict) -> None:
         await tx.execute(
             "UPDATE Users SET Name = :name, Role = :role, Email = :email, "
             "CardNumber = :card_number, GroupName = :group, Active = :active, "
-            "EmailReceipts = :email_receipts WHERE UserID = :user_id",
+            "EmailReceipts = :email_receipts, CategoryID = coalesce(:category, CategoryID) "
+            "WHERE UserID = :user_id",
             {
+                "category": None,
                 **values,
                 "active": int(values["active"]),
                 "email_receipts": int(values["email_receipts"]),

@@ -22,7 +22,7 @@ from webapp.clock import utc_now, utc_stamp
 from webapp.config import Settings
 from webapp.models import events
 from webapp.models.outcome import Outcome, refused
-from webapp.models.rule_settings import hold_pickup_days, load_calendar, load_rules
+from webapp.models.rule_settings import hold_pickup_days, load_calendar, patron_rules, rule_for
 from webapp.templating import short_date
 
 DEFAULT_LIBRARY_NAME = Settings.library_name
@@ -53,16 +53,11 @@ def offer_to_queue(
     """Set this copy aside for the first patron waiting for its title, and write them a notice.
 
     The queue is first come, first served (PlacedAt, then HoldID for holds placed
-    in the same second). Returns None when nobody is waiting: the copy goes back
-    on the shelf.
+    in the same second), among the patrons whose rule lets them hold this copy's
+    item type (no Laptop or Reference copy is set aside). Returns None when nobody
+    is waiting for it: the copy goes back on the shelf.
     """
-    hold = conn.execute(
-        "SELECT h.HoldID, h.UserID, u.Name, u.Email "
-        "FROM Holds h JOIN Users u ON u.UserID = h.UserID "
-        "WHERE h.BookID = ? AND h.Status = 'waiting' AND u.Active = 1 "
-        "ORDER BY h.PlacedAt, h.HoldID LIMIT 1",
-        (book_id,),
-    ).fetchone()
+    hold = _first_in_queue_for(conn, book_id, copy_id)
     if hold is None:
         return None
     pickup_by = rules.pickup_deadline(today, hold_pickup_days(conn), load_calendar(conn))
@@ -113,15 +108,38 @@ def offer_to_queue(
     )
 
 
+def _first_in_queue_for(conn: sqlite3.Connection, book_id: int, copy_id: int) -> sqlite3.Row | None:
+    """The first waiting hold on the title whose patron may hold this copy's item type."""
+    item_type_id = conn.execute(
+        "SELECT ItemTypeID FROM Copies WHERE CopyID = ?", (copy_id,)
+    ).fetchone()[0]
+    waiting = conn.execute(
+        "SELECT h.HoldID, h.UserID, u.Name, u.Email, u.CategoryID "
+        "FROM Holds h JOIN Users u ON u.UserID = h.UserID "
+        "WHERE h.BookID = ? AND h.Status = 'waiting' AND u.Active = 1 "
+        "ORDER BY h.PlacedAt, h.HoldID",
+        (book_id,),
+    )
+    allowed: dict[int, bool] = {}
+    for hold in waiting:
+        category_id = hold["CategoryID"]
+        if category_id not in allowed:
+            allowed[category_id] = rules.may_hold(rule_for(conn, category_id, item_type_id))
+        if allowed[category_id]:
+            return hold
+    return None
+
+
 def place_hold(conn: sqlite3.Connection, *, book_id: int, patron_id: int, actor_id: int) -> Outcome:
-    """Queue the patron for a title with no copy on the shelf, within their role's hold limit."""
+    """Queue the patron for a title with no copy on the shelf, within their category's hold
+    limit, if the item type of one of its copies may be held."""
     book = conn.execute(
         "SELECT BookID, Title, WithdrawnAt FROM Books WHERE BookID = ?", (book_id,)
     ).fetchone()
     if book is None:
         return Outcome("not_found", "There is no such title.", patron_id)
     patron = conn.execute(
-        "SELECT Name, Role, Active FROM Users WHERE UserID = ?", (patron_id,)
+        "SELECT Name, CategoryID, Active FROM Users WHERE UserID = ?", (patron_id,)
     ).fetchone()
     if patron is None:
         return Outcome("not_found", "No such patron.")
@@ -132,6 +150,25 @@ def place_hold(conn: sqlite3.Connection, *, book_id: int, patron_id: int, actor_
         )
     if book["WithdrawnAt"] is not None:
         return refused(f"{book['Title']} has been withdrawn: it cannot be held.", patron_id)
+    # Counted in the same write transaction as the insert below, so requests
+    # racing each other are serialised by the writer lock and cannot overshoot.
+    active_holds = conn.execute(
+        "SELECT count(*) FROM Holds WHERE UserID = ? AND Status IN ('waiting', 'ready')",
+        (patron_id,),
+    ).fetchone()[0]
+    rules_of = patron_rules(conn, patron["CategoryID"])
+    item_types = conn.execute(
+        "SELECT DISTINCT ItemTypeID FROM Copies WHERE BookID = ? AND Status <> 'withdrawn'",
+        (book_id,),
+    ).fetchall()
+    decision = rules.can_place_hold(
+        patron_name=patron["Name"],
+        rule=rules_of.general,
+        active_holds=active_holds,
+        title_rules=[rules_of.for_type(row[0]) for row in item_types],
+    )
+    if not decision:
+        return refused(decision.reason, patron_id)
     availability = conn.execute(
         "SELECT Copies, Availability FROM BookAvailability WHERE BookID = ?", (book_id,)
     ).fetchone()
@@ -149,19 +186,6 @@ def place_hold(conn: sqlite3.Connection, *, book_id: int, patron_id: int, actor_
     ).fetchone()[0]
     if has_it:
         return refused(f"{patron['Name']} already has {book['Title']} on loan.", patron_id)
-    # Counted in the same write transaction as the insert below, so requests
-    # racing each other are serialised by the writer lock and cannot overshoot.
-    active_holds = conn.execute(
-        "SELECT count(*) FROM Holds WHERE UserID = ? AND Status IN ('waiting', 'ready')",
-        (patron_id,),
-    ).fetchone()[0]
-    decision = rules.can_place_hold(
-        patron_name=patron["Name"],
-        rule=load_rules(conn)[patron["Role"]],
-        active_holds=active_holds,
-    )
-    if not decision:
-        return refused(decision.reason, patron_id)
     try:
         hold_id = conn.execute(
             "INSERT INTO Holds (UserID, BookID) VALUES (?, ?)", (patron_id, book_id)

@@ -34,7 +34,7 @@ from webapp.models.holds import DEFAULT_LIBRARY_NAME, SetAside, offer_to_queue
 from webapp.models.outcome import Outcome, refused
 from webapp.models.patrons import find_patron
 from webapp.models.records import PatronPanel, patron_panel
-from webapp.models.rule_settings import load_calendar, load_rules
+from webapp.models.rule_settings import load_calendar, rule_for
 from webapp.templating import short_date
 
 # The same barcode scanned again by the same librarian within this many seconds,
@@ -62,7 +62,7 @@ def close_loan(conn: sqlite3.Connection, loan_id: int) -> None:
 
 def _copy_by_barcode(conn: sqlite3.Connection, barcode: str) -> sqlite3.Row | None:
     return conn.execute(
-        "SELECT c.CopyID, c.BookID, c.Barcode, c.Status, b.Title, b.Author "
+        "SELECT c.CopyID, c.BookID, c.Barcode, c.Status, c.ItemTypeID, b.Title, b.Author "
         "FROM Copies c JOIN Books b ON b.BookID = c.BookID WHERE c.Barcode = ?",
         (barcode,),
     ).fetchone()
@@ -121,17 +121,23 @@ def _repeat_outcome(kind: str, copy: sqlite3.Row, patron_id: int | None) -> Outc
     )
 
 
-def _standing(conn: sqlite3.Connection, patron: sqlite3.Row, today: date) -> rules.PatronStanding:
+def _standing(
+    conn: sqlite3.Connection, patron: sqlite3.Row, today: date, item_type_id: int
+) -> rules.PatronStanding:
+    """The patron's open and overdue loans, and how many of them are of ``item_type_id``."""
     row = conn.execute(
-        "SELECT count(*) AS Open, count(*) FILTER (WHERE ReturnDate < ?) AS Overdue "
-        "FROM Loans WHERE UserID = ? AND ReturnedAt IS NULL",
-        (today.isoformat(), patron["UserID"]),
+        "SELECT count(*) AS Open, count(*) FILTER (WHERE l.ReturnDate < ?) AS Overdue, "
+        "count(*) FILTER (WHERE c.ItemTypeID = ?) AS OfType "
+        "FROM Loans l JOIN Copies c ON c.CopyID = l.CopyID "
+        "WHERE l.UserID = ? AND l.ReturnedAt IS NULL",
+        (today.isoformat(), item_type_id, patron["UserID"]),
     ).fetchone()
     return rules.PatronStanding(
         name=patron["Name"],
         active=bool(patron["Active"]),
         open_loans=row["Open"],
         overdue_loans=row["Overdue"],
+        open_of_type=row["OfType"],
     )
 
 
@@ -198,8 +204,8 @@ def lend(
         (copy["CopyID"],),
     ).fetchone()
     set_aside_for = ready_hold["Name"] if ready_hold and ready_hold["UserID"] != patron_id else None
-    rule = load_rules(conn)[patron["Role"]]
-    standing = _standing(conn, patron, today)
+    rule = rule_for(conn, patron["CategoryID"], copy["ItemTypeID"])
+    standing = _standing(conn, patron, today, copy["ItemTypeID"])
     check = {"copy_status": copy["Status"], "set_aside_for": set_aside_for}
     decision = rules.can_lend(standing, rule, **check)
     overridden = ""
@@ -748,13 +754,14 @@ def renew(
     renewal limit and logs an ``override`` event with the reason.
     """
     loan = conn.execute(
-        "SELECT l.*, u.Role, b.Title FROM Loans l JOIN Users u ON u.UserID = l.UserID "
+        "SELECT l.*, u.CategoryID, c.ItemTypeID, b.Title FROM Loans l "
+        "JOIN Users u ON u.UserID = l.UserID JOIN Copies c ON c.CopyID = l.CopyID "
         "JOIN Books b ON b.BookID = l.BookID WHERE l.LoanID = ? AND l.ReturnedAt IS NULL",
         (loan_id,),
     ).fetchone()
     if loan is None or (owner_id is not None and loan["UserID"] != owner_id):
         return Outcome("not_found", "There is no such open loan.")
-    rule = load_rules(conn)[loan["Role"]]
+    rule = rule_for(conn, loan["CategoryID"], loan["ItemTypeID"])
     due = date.fromisoformat(loan["ReturnDate"])
     held_by_another = conn.execute(
         "SELECT EXISTS (SELECT 1 FROM Holds WHERE BookID = ? AND Status = 'waiting' "

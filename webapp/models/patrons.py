@@ -29,6 +29,9 @@ class Patron:
     group_name: str | None
     active: bool
     email_receipts: bool
+    # Their patron category (PatronCategories): how they borrow, whatever their role.
+    category_id: int | None = None
+    category_name: str = ""
 
     def form_values(self) -> dict:
         """What the patron form starts from when editing this patron."""
@@ -40,6 +43,7 @@ class Patron:
             "group": self.group_name or "",
             "active": self.active,
             "email_receipts": self.email_receipts,
+            "category": str(self.category_id or ""),
         }
 
 
@@ -54,12 +58,27 @@ def patron_from_row(row: sqlite3.Row) -> Patron:
         group_name=row["GroupName"],
         active=bool(row["Active"]),
         email_receipts=bool(row["EmailReceipts"]),
+        category_id=row["CategoryID"],
+        category_name=_category_name(row),
     )
+
+
+def _category_name(row: sqlite3.Row) -> str:
+    """The category's name when the query joined it (as ``CategoryName``), else ""."""
+    # sqlite3.Row's `in` looks at the values, not the column names.
+    return row["CategoryName"] if "CategoryName" in row.keys() else ""  # noqa: SIM118
+
+
+# A user with their category's name.
+_WITH_CATEGORY = (
+    "u.*, pc.Name AS CategoryName FROM Users u "
+    "LEFT JOIN PatronCategories pc ON pc.CategoryID = u.CategoryID"
+)
 
 
 def get_patron(conn: sqlite3.Connection, user_id: int) -> Patron | None:
     """The patron with this id, or None."""
-    row = conn.execute("SELECT * FROM Users WHERE UserID = ?", (user_id,)).fetchone()
+    row = conn.execute(f"SELECT {_WITH_CATEGORY} WHERE u.UserID = ?", (user_id,)).fetchone()
     return patron_from_row(row) if row else None
 
 
@@ -75,8 +94,8 @@ def find_patron(conn: sqlite3.Connection, text: str) -> Patron | None:
     if not text or len(text) > MAX_LOOKUP_LENGTH:
         return None
     row = conn.execute(
-        "SELECT * FROM Users WHERE CardNumber = :text COLLATE NOCASE OR Email = :text "
-        "ORDER BY CardNumber IS :text DESC, UserID LIMIT 1",
+        f"SELECT {_WITH_CATEGORY} WHERE u.CardNumber = :text COLLATE NOCASE OR u.Email = :text "
+        "ORDER BY u.CardNumber IS :text DESC, u.UserID LIMIT 1",
         {"text": text},
     ).fetchone()
     return patron_from_row(row) if row else None

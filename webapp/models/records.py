@@ -17,7 +17,7 @@ from datetime import date
 from webapp import rules
 from webapp.models.hold_shelf import QUEUE_POSITION
 from webapp.models.patrons import Patron, get_patron
-from webapp.models.rule_settings import load_rules
+from webapp.models.rule_settings import PatronRules, patron_rules, rule_for
 
 # Longer than any barcode the collection gives out: nothing to look up.
 MAX_BARCODE_LENGTH = 64
@@ -39,6 +39,9 @@ class LoanLine:
     days_overdue: int
     # How a closed loan ended when the copy did not come back: "lost", "claims_returned".
     closed_as: str | None = None
+    # The copy's item type, and (on a patron's panel) the rule the loan is under.
+    item_type: str = ""
+    rule: rules.LoanRule | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class PatronPanel:
     """What the desk, My account and the patron page show about a patron."""
 
     patron: Patron
+    # The rule for the default item type (Book): the panel's summary and the category's limits.
     rule: rules.LoanRule
     loans: list[LoanLine]
     holds: list[HoldLine]
@@ -104,12 +108,15 @@ class CopyRecord:
 
 _LOAN_COLUMNS = (
     "l.LoanID, l.UserID, l.BookID, l.LoanDate, l.ReturnDate, l.ReturnedAt, l.Renewals, "
-    "l.ClosedAs, b.Title, b.Author, c.Barcode"
+    "l.ClosedAs, b.Title, b.Author, c.Barcode, c.ItemTypeID, it.Name AS ItemType"
 )
-_LOAN_TABLES = "Loans l JOIN Books b ON b.BookID = l.BookID JOIN Copies c ON c.CopyID = l.CopyID"
+_LOAN_TABLES = (
+    "Loans l JOIN Books b ON b.BookID = l.BookID JOIN Copies c ON c.CopyID = l.CopyID "
+    "LEFT JOIN ItemTypes it ON it.ItemTypeID = c.ItemTypeID"
+)
 
 
-def _loan_from_row(row: sqlite3.Row, today: date) -> LoanLine:
+def _loan_from_row(row: sqlite3.Row, today: date, rules_of: PatronRules | None = None) -> LoanLine:
     due = date.fromisoformat(row["ReturnDate"])
     return LoanLine(
         loan_id=row["LoanID"],
@@ -123,17 +130,21 @@ def _loan_from_row(row: sqlite3.Row, today: date) -> LoanLine:
         returned_at=row["ReturnedAt"],
         days_overdue=0 if row["ReturnedAt"] else rules.days_overdue(due, today),
         closed_as=row["ClosedAs"],
+        item_type=row["ItemType"] or "",
+        rule=rules_of.for_type(row["ItemTypeID"]) if rules_of else None,
     )
 
 
-def _open_loans(conn: sqlite3.Connection, user_id: int, today: date) -> list[LoanLine]:
-    """A patron's open loans, soonest due first."""
+def _open_loans(
+    conn: sqlite3.Connection, user_id: int, today: date, rules_of: PatronRules | None = None
+) -> list[LoanLine]:
+    """A patron's open loans, soonest due first, each with its rule when ``rules_of`` is given."""
     rows = conn.execute(
         f"SELECT {_LOAN_COLUMNS} FROM {_LOAN_TABLES} WHERE l.UserID = ? AND l.ReturnedAt IS NULL "
         "ORDER BY l.ReturnDate, l.LoanID",
         (user_id,),
     )
-    return [_loan_from_row(row, today) for row in rows]
+    return [_loan_from_row(row, today, rules_of) for row in rows]
 
 
 @dataclass(frozen=True)
@@ -154,7 +165,8 @@ def open_loan(conn: sqlite3.Connection, loan_id: int, today: date) -> OpenLoan |
     borrower = get_patron(conn, row["UserID"]) if row else None
     if row is None or borrower is None:
         return None
-    return OpenLoan(_loan_from_row(row, today), borrower, load_rules(conn)[borrower.role])
+    rule = rule_for(conn, borrower.category_id or 0, row["ItemTypeID"])
+    return OpenLoan(_loan_from_row(row, today), borrower, rule)
 
 
 def past_loans(
@@ -203,10 +215,11 @@ def patron_panel(conn: sqlite3.Connection, user_id: int, today: date) -> PatronP
     patron = get_patron(conn, user_id)
     if patron is None:
         return None
+    rules_of = patron_rules(conn, patron.category_id or 0)
     return PatronPanel(
         patron=patron,
-        rule=load_rules(conn)[patron.role],
-        loans=_open_loans(conn, user_id, today),
+        rule=rules_of.general,
+        loans=_open_loans(conn, user_id, today, rules_of),
         holds=_active_holds(conn, user_id),
     )
 

@@ -12,7 +12,7 @@ from quart import Blueprint, abort, redirect, request, url_for
 
 from webapp import htmx, validation
 from webapp.access import Access, allow
-from webapp.models import catalogue, codes, collection
+from webapp.models import catalogue, codes, collection, rule_settings
 from webapp.models.patrons import get_patron
 from webapp.request_context import get_db, signed_in_user
 from webapp.search_query import format_isbn
@@ -160,7 +160,11 @@ async def delete_book(book_id: int):
 async def book_copies(book_id: int):
     db = get_db()
     book = await _book_or_404(book_id)
-    context = {"book": book, "statuses": validation.COPY_STATUSES}
+    context = {
+        "book": book,
+        "statuses": validation.COPY_STATUSES,
+        "item_types": await db.read(rule_settings.load_item_types),
+    }
     if request.method == "GET":
         return await _form(
             "collection/copies.html",
@@ -210,20 +214,29 @@ async def edit_copy(copy_id: int):
         "copy": copy,
         "book": await catalogue.get_book(get_db(), copy.book_id),
         "statuses": validation.COPY_STATUSES,
+        "item_types": await get_db().read(rule_settings.load_item_types),
     }
     if request.method == "GET":
         return await _form(
             "collection/copy_form.html",
             "collection/_copy_form.html",
             {},
-            values={"status": copy.status, "location": copy.location},
+            values={
+                "status": copy.status,
+                "location": copy.location,
+                "item_type": str(copy.item_type_id),
+            },
             **context,
         )
     form = await request.form
     values, errors = collection.check_copy_form(form)
     if not errors:
-        await collection.update_copy(get_db(), copy, values, signed_in_user().user_id)
-        return htmx.redirect(url_for("collection.book_copies", book_id=copy.book_id))
+        try:
+            await collection.update_copy(get_db(), copy, values, signed_in_user().user_id)
+        except collection.Conflict as conflict:
+            errors[conflict.field] = conflict.message
+        else:
+            return htmx.redirect(url_for("collection.book_copies", book_id=copy.book_id))
     return await _form(
         "collection/copy_form.html",
         "collection/_copy_form.html",
@@ -250,7 +263,12 @@ async def delete_copy(copy_id: int):
         copy=copy,
         book=await catalogue.get_book(get_db(), copy.book_id),
         statuses=validation.COPY_STATUSES,
-        values={"status": copy.status, "location": copy.location},
+        item_types=await get_db().read(rule_settings.load_item_types),
+        values={
+            "status": copy.status,
+            "location": copy.location,
+            "item_type": str(copy.item_type_id),
+        },
         message=reason,
     )
 
@@ -322,7 +340,11 @@ async def _admin_only():
 @blueprint.route("/patrons/new", methods=["GET", "POST"])
 @allow(Access.STAFF)
 async def new_patron():
-    context = {"patron_id": None, "roles": _roles_for_editor()}
+    context = {
+        "patron_id": None,
+        "roles": _roles_for_editor(),
+        "categories": await get_db().read(rule_settings.load_categories),
+    }
     if request.method == "GET":
         return await _form(
             "collection/patron_form.html",
@@ -359,7 +381,11 @@ async def edit_patron(user_id: int):
     patron = await get_db().read(get_patron, user_id)
     if patron is None:
         abort(404)
-    context = {"patron_id": user_id, "roles": _roles_for_editor()}
+    context = {
+        "patron_id": user_id,
+        "roles": _roles_for_editor(),
+        "categories": await get_db().read(rule_settings.load_categories),
+    }
     if patron.role == "Admin" and not signed_in_user().is_admin:
         return await _admin_only()
     if request.method == "GET":
@@ -413,5 +439,6 @@ async def delete_patron(user_id: int):
         values=patron.form_values(),
         patron_id=user_id,
         roles=_roles_for_editor(),
+        categories=await get_db().read(rule_settings.load_categories),
         message=reason,
     )

@@ -53,6 +53,8 @@ FIELD_LABELS = {
     "card_number": "Card number",
     "group": "Class or group",
     "active": "Active",
+    "item_type": "Item type of the copies",
+    "category": "Patron category",
 }
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 STALE_UPLOAD_SECONDS = 24 * 3600
