@@ -9,8 +9,13 @@ import pytest
 
 from .conftest import REPO
 
-PURE = ["rules", "reminder_stages", "search_query", "ranking", "clock", "validation"]
-NO_QUART = ["db", "outbox", "emails", "mail", "leases", *PURE]
+PURE = [
+    "rules", "reminder_stages", "search_query", "ranking", "clock", "validation",
+    "shelf_marks", "labels",
+]  # fmt: skip
+NO_QUART = [
+    "db", "outbox", "emails", "mail", "leases", "isbn_lookup", "covers", "library_cards", *PURE,
+]  # fmt: skip
 
 
 def _imports(path: Path) -> set[str]:

@@ -39,6 +39,7 @@ class LoanLine:
     days_overdue: int
     # How a closed loan ended when the copy did not come back: "lost", "claims_returned".
     closed_as: str | None = None
+    cover_version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ class CopyRecord:
 
 _LOAN_COLUMNS = (
     "l.LoanID, l.UserID, l.BookID, l.LoanDate, l.ReturnDate, l.ReturnedAt, l.Renewals, "
-    "l.ClosedAs, b.Title, b.Author, c.Barcode"
+    "l.ClosedAs, b.Title, b.Author, c.Barcode, b.CoverVersion"
 )
 _LOAN_TABLES = "Loans l JOIN Books b ON b.BookID = l.BookID JOIN Copies c ON c.CopyID = l.CopyID"
 
@@ -123,6 +124,7 @@ def _loan_from_row(row: sqlite3.Row, today: date) -> LoanLine:
         returned_at=row["ReturnedAt"],
         days_overdue=0 if row["ReturnedAt"] else rules.days_overdue(due, today),
         closed_as=row["ClosedAs"],
+        cover_version=row["CoverVersion"],
     )
 
 
