@@ -57,9 +57,7 @@ def prepare(data: bytes) -> dict[str, bytes]:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
                 if image.width * image.height > MAX_PIXELS:
-                    raise CoverRefused(
-                        "The image is far too large (a cover needs a few megapixels)."
-                    )
+                    raise CoverRefused(TOO_MANY_PIXELS)
                 image.seek(0)
                 image.load()
                 upright = ImageOps.exif_transpose(image)
