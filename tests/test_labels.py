@@ -20,14 +20,11 @@ from webapp.models.cataloguing import CardHolder, LabelItem
 
 from .conftest import log_in
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("pdftoppm") is None, reason="needs pdftoppm (apt-get install poppler-utils)"
-)
-
 
 def scanned(pdf: Path, dpi: int = 200) -> list[str]:
     """The text of every barcode on every page of ``pdf``, page by page, as a scanner reads it
     (200 dpi is coarser than any label printer)."""
+    assert shutil.which("pdftoppm"), "the label tests need pdftoppm: apt-get install poppler-utils"
     prefix = pdf.with_suffix("")
     subprocess.run(["pdftoppm", "-r", str(dpi), "-gray", "-png", str(pdf), str(prefix)], check=True)
     found = []
