@@ -55,6 +55,7 @@ class Records:
             "day": CLOSED_DAY,
             "kind": "books",
             "filename": "shelfmark.css",
+            "size": "s",
         }
 
 
