@@ -289,3 +289,15 @@ async def test_saving_a_looked_up_book_fetches_its_cover_once(staff, services):
     image = await client.get(f"/covers/{book_id}-m.jpg?v=1")
     assert image.status_code == 200
     assert image.headers["Content-Type"] == "image/jpeg"
+
+
+async def test_empty_urls_turn_the_lookup_and_cover_fetching_off(services):
+    asked = sum(services.requests.values())
+    settings = Settings(openlibrary_url="", openlibrary_covers_url="", isbn_lookup_timeout=0.5)
+    lookup = IsbnLookup(settings)
+    try:
+        assert (await lookup.lookup(fake.FOX)).outcome is Outcome.UNREACHABLE
+        assert await lookup.fetch_cover(fake.FOX) is None
+    finally:
+        await lookup.aclose()
+    assert sum(services.requests.values()) == asked

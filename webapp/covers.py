@@ -151,6 +151,8 @@ async def fetch_once(db: Database, lookup: IsbnLookup, store: CoverStore, book_i
     Run in the background after a book is saved: the librarian never waits for it.
     A missing or refused image leaves the placeholder, and is not asked again.
     """
+    if not lookup.fetches_covers:
+        return
     isbn13 = await db.write(cataloguing.claim_cover_fetch, book_id)
     if isbn13 is None:
         return

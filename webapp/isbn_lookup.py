@@ -225,6 +225,11 @@ class IsbnLookup:
         )
         self.cache = LookupCache()
 
+    @property
+    def fetches_covers(self) -> bool:
+        """Whether a covers service is set (an empty URL turns cover fetching off)."""
+        return bool(self.settings.openlibrary_covers_url)
+
     async def aclose(self) -> None:
         await self.client.aclose()
 
@@ -242,7 +247,9 @@ class IsbnLookup:
         return result
 
     async def _ask_sources(self, isbn13: str) -> LookupResult:
-        sources = [self._openlibrary]
+        sources = []
+        if self.settings.openlibrary_url:
+            sources.append(self._openlibrary)
         if self.settings.google_books_url:
             sources.append(self._google_books)
         answered = False
@@ -287,6 +294,8 @@ class IsbnLookup:
         ``default=false`` makes the service answer 404 instead of a blank image.
         The body is read only up to ``MAX_COVER_BYTES``: anything larger is refused.
         """
+        if not self.fetches_covers:
+            return None
         url = f"{self.settings.openlibrary_covers_url.rstrip('/')}/b/isbn/{isbn13}-L.jpg"
         try:
             async with asyncio.timeout(COVER_TIMEOUT):
