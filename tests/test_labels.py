@@ -226,3 +226,14 @@ async def test_library_cards_from_the_patrons_page(app, settings, tmp_path):
     pdf.write_bytes(await response.get_data())
     assert scanned(pdf) == [card]
     assert (await client.get("/patrons/cards.pdf?group=No+such+class")).status_code == 404
+
+
+async def test_the_queue_can_be_emptied_without_printing(app, settings):
+    client = app.test_client()
+    token = await log_in(client, "bob@example.com")
+    assert queued_barcodes(settings.database)
+    response = await client.post("/labels/clear", form={"csrf_token": token})
+    assert response.status_code == 303
+    assert queued_barcodes(settings.database) == []
+    page = await (await client.get("/labels")).get_data(as_text=True)
+    assert "The queue is empty" in page

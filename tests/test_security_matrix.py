@@ -108,6 +108,7 @@ EXPECTED = {
     "cataloguing.box_close": STAFF,
     "cataloguing.label_queue": STAFF,
     "cataloguing.print_labels": STAFF,
+    "cataloguing.clear_label_queue": STAFF,
     "cataloguing.group_cards": STAFF,
     "cataloguing.patron_card": STAFF,
 }

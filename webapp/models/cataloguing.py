@@ -134,6 +134,10 @@ def labels_printed(conn: sqlite3.Connection, copy_ids: list[int]) -> int:
     return removed
 
 
+def clear_label_queue(conn: sqlite3.Connection) -> int:
+    return conn.execute("DELETE FROM LabelQueue").rowcount
+
+
 # --- library cards --------------------------------------------------------------------
 
 

@@ -340,6 +340,15 @@ async def print_labels():
     return _pdf(data, "labels.pdf")
 
 
+@blueprint.post("/labels/clear")
+@allow(Access.STAFF)
+async def clear_label_queue():
+    """Empty the queue without printing: copies imported with labels already on them."""
+    cleared = await get_db().write(cataloguing.clear_label_queue)
+    await flash(f"{cleared} copies taken out of the print queue.", "success")
+    return redirect(url_for("cataloguing.label_queue"), 303)
+
+
 # --- library cards --------------------------------------------------------------------
 
 
