@@ -207,7 +207,7 @@ async def box_scan():
                 fetch_cover_later(book_id)
                 said = f"New book: {book['title']}."
     if not htmx.is_htmx():
-        await flash(said, "success")
+        await flash(said, "info" if said.endswith("by hand.") else "success")
         return redirect(url_for("cataloguing.box"), 303)
     return await _box_page(said=said)
 
@@ -324,7 +324,8 @@ async def print_labels():
     if typed:
         items, missing = await db.read(cataloguing.copies_by_barcodes, typed)
         if missing:
-            errors["barcodes"] = f"No copy has the barcode {', '.join(missing[:5])}."
+            shown = ", ".join(code[:64] for code in missing[:5])
+            errors["barcodes"] = f"No copy has the barcode {shown}."
     elif ticked:
         items = await db.read(cataloguing.copies_by_ids, ticked)
     else:
