@@ -52,11 +52,10 @@ class LabelItem:
     title: str
     author: str
     shelf_mark: str | None
-    queued: bool = False
 
 
 _LABEL_COLUMNS = """
-    SELECT c.CopyID, c.Barcode, b.Title, b.Author, b.ShelfMark, q.CopyID IS NOT NULL AS Queued
+    SELECT c.CopyID, c.Barcode, b.Title, b.Author, b.ShelfMark
     FROM Copies c JOIN Books b ON b.BookID = c.BookID
     LEFT JOIN LabelQueue q ON q.CopyID = c.CopyID
 """
@@ -77,7 +76,6 @@ def _items(rows: list[sqlite3.Row]) -> list[LabelItem]:
             title=row["Title"],
             author=row["Author"],
             shelf_mark=row["ShelfMark"],
-            queued=bool(row["Queued"]),
         )
         for row in rows
     ]
@@ -168,17 +166,6 @@ def card_holders(
     ).fetchall()
     return [
         CardHolder(row["UserID"], row["Name"], row["GroupName"], row["CardNumber"]) for row in rows
-    ]
-
-
-def groups(conn: sqlite3.Connection) -> list[str]:
-    """Every class (group) with at least one active patron, for the cards form."""
-    return [
-        row[0]
-        for row in conn.execute(
-            "SELECT DISTINCT GroupName FROM Users WHERE Active = 1 AND GroupName IS NOT NULL "
-            "ORDER BY GroupName COLLATE NOCASE"
-        )
     ]
 
 
