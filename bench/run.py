@@ -17,6 +17,7 @@ SCRIPTS = (
     ("bench.circulation", False),
     ("bench.reminders", True),
     ("bench.soak", True),
+    ("bench.printing", False),
 )
 
 

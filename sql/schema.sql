@@ -15,7 +15,8 @@ CREATE TABLE Books (
     TimesBorrowed INTEGER NOT NULL DEFAULT 0 CHECK (TimesBorrowed >= 0),
     AddedAt      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
     WithdrawnAt  TEXT
-);
+, ShelfMark TEXT
+    CHECK (ShelfMark IS NULL OR length(ShelfMark) BETWEEN 1 AND 40), Pages INTEGER CHECK (Pages IS NULL OR Pages BETWEEN 1 AND 100000), CoverVersion INTEGER CHECK (CoverVersion IS NULL OR CoverVersion >= 1), CoverFetchedAt TEXT);
 
 CREATE VIRTUAL TABLE BooksSearch USING fts5 (
     Title, Author, Extra,
@@ -23,6 +24,17 @@ CREATE VIRTUAL TABLE BooksSearch USING fts5 (
     content_rowid = 'BookID',
     tokenize = 'unicode61 remove_diacritics 2',
     prefix = '1 2 3'
+);
+
+CREATE TABLE BoxScans (
+    ScanID   INTEGER PRIMARY KEY,
+    UserID   INTEGER NOT NULL REFERENCES Users (UserID),
+    ISBN     TEXT NOT NULL CHECK (length(ISBN) = 13 AND ISBN NOT GLOB '*[^0-9]*'),
+    Outcome  TEXT NOT NULL CHECK (Outcome IN ('new_book', 'new_copy', 'not_found', 'unreachable')),
+    BookID   INTEGER REFERENCES Books (BookID) ON DELETE SET NULL,
+    CopyID   INTEGER REFERENCES Copies (CopyID) ON DELETE SET NULL,
+    At       TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    ClosedAt TEXT
 );
 
 CREATE TABLE CirculationRules (
@@ -162,6 +174,11 @@ CREATE TABLE JobRuns (
     Error      TEXT
 );
 
+CREATE TABLE LabelQueue (
+    CopyID   INTEGER PRIMARY KEY REFERENCES Copies (CopyID) ON DELETE CASCADE,
+    QueuedAt TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+);
+
 CREATE TABLE LibrarySettings (
     Key   TEXT PRIMARY KEY,
     Value TEXT NOT NULL
@@ -290,9 +307,13 @@ CREATE TABLE Users (
 
 CREATE INDEX Books_ByPopularity ON Books (TimesBorrowed DESC, BookID DESC, Title, Author, Year);
 
+CREATE INDEX Books_ByShelfMark ON Books (ShelfMark, Title) WHERE ShelfMark IS NOT NULL;
+
 CREATE INDEX Books_Title ON Books (Title);
 
 CREATE INDEX Books_TitleNoCase ON Books (Title COLLATE NOCASE);
+
+CREATE INDEX BoxScans_OpenByUser ON BoxScans (UserID, ScanID) WHERE ClosedAt IS NULL;
 
 CREATE INDEX CirculationRules_ByCategory ON CirculationRules (CategoryID);
 
@@ -383,6 +404,12 @@ CREATE VIEW BooksSearchSource AS
 SELECT BookID, Title, Author,
        coalesce(Series, '') || ' ' || coalesce(Subjects, '') || ' ' || coalesce(ISBN, '') AS Extra
 FROM Books;
+
+CREATE TRIGGER Books_CatalogueChangedByCataloguing
+AFTER UPDATE OF ShelfMark, CoverVersion ON Books
+BEGIN
+    UPDATE SearchVersions SET Catalogue = Catalogue + 1;
+END;
 
 CREATE TRIGGER Books_CatalogueChangedByDelete AFTER DELETE ON Books
 BEGIN
@@ -505,6 +532,11 @@ CREATE TRIGGER Copies_ItemTypeRequired BEFORE UPDATE OF ItemTypeID ON Copies
 WHEN NEW.ItemTypeID IS NULL
 BEGIN
     SELECT RAISE(ABORT, 'every copy has an item type');
+END;
+
+CREATE TRIGGER Copies_QueueLabels AFTER INSERT ON Copies
+BEGIN
+    INSERT INTO LabelQueue (CopyID) VALUES (NEW.CopyID);
 END;
 
 CREATE TRIGGER Events_AppendOnlyNoDelete BEFORE DELETE ON Events

@@ -43,8 +43,13 @@ async def db(database_path: Path):
         yield database
 
 
+# Tests never reach the internet: the ISBN lookup and cover fetching are off unless a
+# test points them at its local stand-in (tests/fake_book_services.py).
+NO_BOOK_SERVICES = {"openlibrary_url": "", "openlibrary_covers_url": ""}
+
+
 def make_settings(path: Path, **overrides) -> Settings:
-    return Settings(database=path, secret_key="test-secret", **overrides)
+    return Settings(database=path, secret_key="test-secret", **{**NO_BOOK_SERVICES, **overrides})
 
 
 @pytest.fixture

@@ -62,6 +62,7 @@ class Records:
             "category_id": 1,
             "item_type_id": 1,
             "term_id": 1,
+            "size": "s",
         }
 
 

@@ -64,6 +64,9 @@ def launch_server(
         **os.environ,
         "SHELFMARK_DATABASE": str(database),
         "SHELFMARK_SECRET_KEY": "test-secret-for-a-real-server",
+        # No internet in tests: ISBN lookups and covers are off.
+        "SHELFMARK_OPENLIBRARY_URL": "",
+        "SHELFMARK_OPENLIBRARY_COVERS_URL": "",
         **environment,
     }
     process = subprocess.Popen(

@@ -9,8 +9,14 @@ import pytest
 
 from .conftest import REPO
 
-PURE = ["rules", "reminder_stages", "search_query", "ranking", "clock", "validation"]
-NO_QUART = ["db", "outbox", "emails", "mail", "leases", "write_failures", *PURE]
+PURE = [
+    "rules", "reminder_stages", "search_query", "ranking", "clock", "validation",
+    "shelf_marks", "labels",
+]  # fmt: skip
+NO_QUART = [
+    "db", "outbox", "emails", "mail", "leases", "write_failures", "isbn_lookup", "covers",
+    "library_cards", *PURE,
+]  # fmt: skip
 
 
 def _imports(path: Path) -> set[str]:

@@ -118,6 +118,7 @@ def create_app(config: Settings | None = None) -> Quart:
         admin_mail,
         auth,
         catalogue,
+        cataloguing,
         circulation,
         collection,
         dashboard,
@@ -138,8 +139,10 @@ def create_app(config: Settings | None = None) -> Quart:
         import_export.blueprint,
         dashboard.blueprint,
         holds.blueprint,
+        cataloguing.blueprint,
     ):
         app.register_blueprint(blueprint)
+    cataloguing.install(app, settings)
     _drop_flask_context_processors(app)
 
     _check_every_route_has_a_policy(app)

@@ -451,6 +451,75 @@ def cmd_healthcheck(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _write_pdf(target: Path, data: bytes) -> None:
+    """Through a ``.partial`` file, so a failed write leaves no half-written PDF."""
+    partial = target.with_name(target.name + ".partial")
+    partial.write_bytes(data)
+    partial.replace(target)
+
+
+def cmd_labels(args: argparse.Namespace, settings: Settings) -> int:
+    """Label sheets for the print queue (which they leave) or for the barcodes given."""
+    from webapp import labels
+    from webapp.models import cataloguing
+
+    if args.sheet not in labels.PRESETS:
+        print(
+            f"No sheet {args.sheet!r}; the sheets are {', '.join(labels.PRESETS)}.",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    sheet = labels.PRESETS[args.sheet]
+    if not 1 <= args.start <= sheet.per_page:
+        print(f"--start is 1–{sheet.per_page} on {sheet.name}.", file=sys.stderr)
+        return EXIT_USAGE
+    conn = _open_migrated(settings)
+    try:
+        if args.queue:
+            items = cataloguing.label_queue(conn)
+        else:
+            codes = [code for code in args.barcodes.replace(",", " ").split() if code]
+            items, missing = cataloguing.copies_by_barcodes(conn, codes)
+            if missing:
+                print(f"No copy has the barcode {', '.join(missing)}.", file=sys.stderr)
+                return EXIT_FAILED
+        if not items:
+            print("Nothing to print: the label queue is empty.", file=sys.stderr)
+            return EXIT_FAILED
+        made = labels.labels_for(items, args.kind)
+        _write_pdf(Path(args.output), labels.render(made, sheet, settings.library_name, args.start))
+        with conn:
+            cataloguing.labels_printed(conn, [item.copy_id for item in items])
+    finally:
+        conn.close()
+    pages = -(-(len(made) + args.start - 1) // sheet.per_page)
+    print(
+        f"{args.output}: {len(made)} labels for {len(items)} copies on {pages} {sheet.name} sheets"
+    )
+    return EXIT_OK
+
+
+def cmd_cards(args: argparse.Namespace, settings: Settings) -> int:
+    """Library cards for a class (``--group``), or for every active patron with a card."""
+    from webapp import library_cards
+    from webapp.models import cataloguing
+
+    conn = _open_migrated(settings)
+    try:
+        holders = cataloguing.card_holders(conn, args.group)
+    finally:
+        conn.close()
+    printed = [holder for holder in holders if library_cards.printable(holder.card_number)]
+    if not printed:
+        print("No active patron with a printable card number is in that class.", file=sys.stderr)
+        return EXIT_FAILED
+    _write_pdf(Path(args.output), library_cards.render(printed, settings.library_name))
+    skipped = len(holders) - len(printed)
+    note = f"; {skipped} left out (card numbers Code 128 cannot carry)" if skipped else ""
+    print(f"{args.output}: {len(printed)} library cards{note}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="shelfmark",
@@ -576,6 +645,31 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("file", help="the CSV file to write, or - for standard output")
     export.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     export.set_defaults(handler=cmd_export)
+
+    label_sheets = commands.add_parser(
+        "labels", help="print spine and barcode labels to a PDF of label sheets"
+    )
+    chosen = label_sheets.add_mutually_exclusive_group(required=True)
+    chosen.add_argument(
+        "--queue", action="store_true", help="the copies waiting for labels (they leave the queue)"
+    )
+    chosen.add_argument("--barcodes", help="these copies, comma-separated: B1,B2,…")
+    label_sheets.add_argument(
+        "--sheet", default="a4-3x7", help="a4-3x7 (default), a4-3x8, letter-3x10 or letter-2x10"
+    )
+    label_sheets.add_argument(
+        "--kind", choices=("both", "barcode", "spine"), default="both", help="default: both"
+    )
+    label_sheets.add_argument(
+        "--start", type=int, default=1, help="first label position on the first sheet (1)"
+    )
+    label_sheets.add_argument("--output", required=True, help="the PDF file to write")
+    label_sheets.set_defaults(handler=cmd_labels)
+
+    cards = commands.add_parser("cards", help="print library cards to a PDF, ten per A4 sheet")
+    cards.add_argument("--group", help="the class; without it, every active patron with a card")
+    cards.add_argument("--output", required=True, help="the PDF file to write")
+    cards.set_defaults(handler=cmd_cards)
     return parser
 
 

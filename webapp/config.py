@@ -114,6 +114,13 @@ class Settings:
     access_log: str = "-"
     metrics_allow: tuple[Network, ...] = ()
     trusted_proxies: int = 0
+    # Cataloguing (docs/cataloguing.md): where ISBN lookups and covers come from; an
+    # empty URL turns that source off. The timeout bounds a whole lookup, every source
+    # together, so "New book" answers within 3 seconds.
+    openlibrary_url: str = "https://openlibrary.org"
+    openlibrary_covers_url: str = "https://covers.openlibrary.org"
+    google_books_url: str = ""
+    isbn_lookup_timeout: float = 2.5
 
     @property
     def zone(self) -> ZoneInfo:

@@ -58,6 +58,15 @@ def year(raw: str | None) -> int | None:
     return value
 
 
+def page_count(raw: str | None) -> int | None:
+    text = (raw or "").strip()
+    if not text:
+        return None
+    if not text.isdecimal() or not 1 <= int(text) <= 100_000:
+        raise ValueError("Type the number of pages as a whole number, like 320.")
+    return int(text)
+
+
 def email(raw: str | None) -> str | None:
     text = (raw or "").strip()
     if not text:

@@ -164,6 +164,9 @@ def running_server(
         "SHELFMARK_DATABASE": str(database),
         "SHELFMARK_SECRET_KEY": "browser-test-secret",
         "SHELFMARK_IN_PROCESS_SCHEDULER": "false",
+        # No internet in tests: ISBN lookups and covers only from a local stand-in.
+        "SHELFMARK_OPENLIBRARY_URL": "",
+        "SHELFMARK_OPENLIBRARY_COVERS_URL": "",
         **environment,
     }
     with log.open("wb") as log_file:

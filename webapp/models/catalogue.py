@@ -49,6 +49,9 @@ class BookSummary(NamedTuple):
     author_parts: tuple[tuple[str, bool], ...]
     year: int | None
     availability: Availability
+    # Cataloguing: the cover's version (None: no cover) and the shelf mark.
+    cover_version: int | None = None
+    shelf_mark: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,9 @@ class Book:
     language: str | None
     times_borrowed: int
     withdrawn: bool
+    shelf_mark: str | None = None
+    pages: int | None = None
+    cover_version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -289,6 +295,7 @@ def _page(
     beyond_window = [book_id for _, book_id, *_ in page_rows if book_id not in availability]
     availability.update(_availability(conn, beyond_window))
     terms = ranking.query_words(query.terms)
+    shelf = _cover_and_shelf_mark(conn, [book_id for _, book_id, *_ in page_rows])
     results = [
         BookSummary(
             book_id=book_id,
@@ -296,6 +303,8 @@ def _page(
             author_parts=ranking.mark_matches(author, terms),
             year=year,
             availability=availability[book_id],
+            cover_version=shelf.get(book_id, (None, None))[0],
+            shelf_mark=shelf.get(book_id, (None, None))[1],
         )
         for _, book_id, title, author, year in page_rows
     ]
@@ -307,6 +316,24 @@ def _page(
         total=len(found.scored),
         total_is_capped=found.huge,
     )
+
+
+def _cover_and_shelf_mark(
+    conn: sqlite3.Connection, book_ids: list[int]
+) -> dict[int, tuple[int | None, str | None]]:
+    """The cover version and shelf mark of the books on a results page: one lookup by
+    primary key per book, in one statement, once per page built (the search cache keeps
+    built pages), and nothing of the ranking's candidate reads changes."""
+    if not book_ids:
+        return {}
+    placeholders = ",".join("?" * len(book_ids))
+    return {
+        row[0]: (row[1], row[2])
+        for row in conn.execute(
+            f"SELECT BookID, CoverVersion, ShelfMark FROM Books WHERE BookID IN ({placeholders})",
+            book_ids,
+        )
+    }
 
 
 def _unique(rows: list) -> list:
@@ -387,6 +414,8 @@ def _summaries(conn: sqlite3.Connection, rows) -> list[BookSummary]:
             author_parts=((row["Author"], False),),
             year=row["Year"],
             availability=availability[row["BookID"]],
+            cover_version=row["CoverVersion"],
+            shelf_mark=row["ShelfMark"],
         )
         for row in rows
     ]
@@ -397,7 +426,8 @@ def _summaries_of(conn: sqlite3.Connection, book_ids: list[int]) -> list[BookSum
         return []
     placeholders = ",".join("?" * len(book_ids))
     rows = conn.execute(
-        f"SELECT BookID, Title, Author, Year FROM Books WHERE BookID IN ({placeholders})",
+        "SELECT BookID, Title, Author, Year, CoverVersion, ShelfMark FROM Books "
+        f"WHERE BookID IN ({placeholders})",
         book_ids,
     ).fetchall()
     by_id = {row["BookID"]: row for row in rows}
@@ -410,7 +440,7 @@ async def recent_arrivals(db: Database, limit: int = 10) -> list[BookSummary]:
         lambda conn: _summaries(
             conn,
             conn.execute(
-                "SELECT BookID, Title, Author, Year FROM Books "
+                "SELECT BookID, Title, Author, Year, CoverVersion, ShelfMark FROM Books "
                 "WHERE WithdrawnAt IS NULL ORDER BY BookID DESC LIMIT ?",
                 (limit,),
             ).fetchall(),
@@ -424,7 +454,7 @@ async def most_borrowed(db: Database, limit: int = 10) -> list[BookSummary]:
         lambda conn: _summaries(
             conn,
             conn.execute(
-                "SELECT BookID, Title, Author, Year FROM Books "
+                "SELECT BookID, Title, Author, Year, CoverVersion, ShelfMark FROM Books "
                 "WHERE WithdrawnAt IS NULL AND TimesBorrowed > 0 "
                 "ORDER BY TimesBorrowed DESC, BookID DESC LIMIT ?",
                 (limit,),
@@ -457,6 +487,9 @@ async def get_book(db: Database, book_id: int) -> Book | None:
         language=row["Language"],
         times_borrowed=row["TimesBorrowed"],
         withdrawn=row["WithdrawnAt"] is not None,
+        shelf_mark=row["ShelfMark"],
+        pages=row["Pages"],
+        cover_version=row["CoverVersion"],
     )
 
 

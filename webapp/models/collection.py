@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from webapp import validation
+from webapp import shelf_marks, validation
 from webapp.db import Database, Transaction
 from webapp.models import codes
 from webapp.models.patrons import Patron, patron_from_row
@@ -50,6 +50,8 @@ def check_book_form(form: Mapping[str, str]) -> tuple[dict, Errors]:
             "publisher": lambda raw: validation.optional_text(raw, 300),
             "year": validation.year,
             "language": lambda raw: validation.optional_text(raw, 20),
+            "shelf_mark": shelf_marks.normalise,
+            "pages": validation.page_count,
         },
     )
 
@@ -242,8 +244,9 @@ async def create_book(db: Database, book: dict, copies: dict) -> int:
             if other is not None:
                 raise Conflict("isbn", "A book with this ISBN is already in the catalogue.", other)
         book_id = await tx.insert(
-            "INSERT INTO Books (Title, Author, ISBN, Series, Subjects, Publisher, Year, Language) "
-            "VALUES (:title, :author, :isbn, :series, :subjects, :publisher, :year, :language)",
+            "INSERT INTO Books (Title, Author, ISBN, Series, Subjects, Publisher, Year, Language, "
+            "ShelfMark, Pages) VALUES (:title, :author, :isbn, :series, :subjects, :publisher, "
+            ":year, :language, :shelf_mark, :pages)",
             book,
         )
         await _add_copies(tx, book_id, copies)
@@ -258,8 +261,8 @@ async def update_book(db: Database, book_id: int, book: dict) -> None:
                 raise Conflict("isbn", "Another book already has this ISBN.", other)
         await tx.execute(
             "UPDATE Books SET Title = :title, Author = :author, ISBN = :isbn, Series = :series, "
-            "Subjects = :subjects, Publisher = :publisher, Year = :year, Language = :language "
-            "WHERE BookID = :book_id",
+            "Subjects = :subjects, Publisher = :publisher, Year = :year, Language = :language, "
+            "ShelfMark = :shelf_mark, Pages = :pages WHERE BookID = :book_id",
             {**book, "book_id": book_id},
         )
 

@@ -42,6 +42,7 @@ class LoanLine:
     # The copy's item type, and (on a patron's panel) the rule the loan is under.
     item_type: str = ""
     rule: rules.LoanRule | None = None
+    cover_version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ class CopyRecord:
 
 _LOAN_COLUMNS = (
     "l.LoanID, l.UserID, l.BookID, l.LoanDate, l.ReturnDate, l.ReturnedAt, l.Renewals, "
-    "l.ClosedAs, b.Title, b.Author, c.Barcode, c.ItemTypeID, it.Name AS ItemType"
+    "l.ClosedAs, b.Title, b.Author, c.Barcode, b.CoverVersion, c.ItemTypeID, it.Name AS ItemType"
 )
 _LOAN_TABLES = (
     "Loans l JOIN Books b ON b.BookID = l.BookID JOIN Copies c ON c.CopyID = l.CopyID "
@@ -132,6 +133,7 @@ def _loan_from_row(row: sqlite3.Row, today: date, rules_of: PatronRules | None =
         closed_as=row["ClosedAs"],
         item_type=row["ItemType"] or "",
         rule=rules_of.for_type(row["ItemTypeID"]) if rules_of else None,
+        cover_version=row["CoverVersion"],
     )
 
 

@@ -16,6 +16,7 @@ from webapp.models import catalogue, codes, collection, rule_settings
 from webapp.models.patrons import get_patron
 from webapp.request_context import get_db, signed_in_user
 from webapp.search_query import format_isbn
+from webapp.views import cataloguing
 
 blueprint = Blueprint("collection", __name__)
 
@@ -40,12 +41,18 @@ async def _book_or_404(book_id: int) -> catalogue.Book:
 @allow(Access.STAFF)
 async def new_book():
     if request.method == "GET":
+        # /books/new?isbn=…: the form prefilled from the ISBN lookup (webapp/isbn_lookup.py),
+        # or the book itself when the ISBN is catalogued already.
+        prefill = await cataloguing.isbn_prefill(request.args.get("isbn") or "")
+        if prefill.existing_book_id is not None:
+            return htmx.redirect(url_for("catalogue.book", book_id=prefill.existing_book_id))
         return await _form(
             "collection/book_form.html",
             "collection/_book_form.html",
-            {},
-            values={"copies": 1},
+            prefill.errors,
+            values=prefill.values,
             book_id=None,
+            lookup=prefill.lookup,
         )
     form = await request.form
     values = dict(form)
@@ -60,6 +67,7 @@ async def new_book():
             errors[conflict.field] = conflict.message
             existing = conflict.other_id if conflict.field == "isbn" else None
         else:
+            cataloguing.fetch_cover_later(book_id)
             return htmx.redirect(url_for("catalogue.book", book_id=book_id))
     return await _form(
         "collection/book_form.html",
@@ -81,6 +89,8 @@ def _book_values(book: catalogue.Book) -> dict:
         "publisher": book.publisher,
         "year": book.year,
         "language": book.language,
+        "shelf_mark": book.shelf_mark,
+        "pages": book.pages,
     }
 
 
