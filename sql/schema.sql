@@ -147,7 +147,9 @@ CREATE TABLE Notices (
 
 CREATE TABLE "Outbox" (
     MessageID     INTEGER PRIMARY KEY,
-    Kind          TEXT NOT NULL CHECK (Kind IN ('reminder', 'hold_ready', 'receipt')),
+    Kind          TEXT NOT NULL
+                  CHECK (Kind IN ('reminder', 'hold_ready', 'receipt', 'password_reset',
+                                  'invitation')),
     UserID        INTEGER NOT NULL REFERENCES Users (UserID),
     Recipient     TEXT NOT NULL,
     Subject       TEXT NOT NULL,
@@ -165,6 +167,13 @@ CREATE TABLE "Outbox" (
     -- How a sent message left: 'smtp' or 'mailbox' (see 0002_reminders.sql).
     Transport     TEXT CHECK (Transport IS NULL OR Transport IN ('smtp', 'mailbox')),
     SendingSince  TEXT
+);
+
+CREATE TABLE PasswordResetRequests (
+    RequestID INTEGER PRIMARY KEY,
+    Email     TEXT NOT NULL COLLATE NOCASE,
+    Address   TEXT NOT NULL,
+    At        TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
 );
 
 CREATE TABLE SchedulerHeartbeat (
@@ -186,6 +195,26 @@ CREATE TABLE Sessions (
     ExpiresAt  TEXT NOT NULL
 );
 
+CREATE TABLE SignInTokens (
+    TokenID    INTEGER PRIMARY KEY,
+    TokenHash  TEXT NOT NULL UNIQUE CHECK (length(TokenHash) = 64),
+    UserID     INTEGER NOT NULL REFERENCES Users (UserID) ON DELETE CASCADE,
+    Purpose    TEXT NOT NULL CHECK (Purpose IN ('reset', 'invitation')),
+    CreatedAt  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+    ExpiresAt  TEXT NOT NULL,
+    EndedAt    TEXT,
+    EndedAs    TEXT CHECK (EndedAs IS NULL OR EndedAs IN ('used', 'superseded')),
+    CHECK ((EndedAt IS NULL) = (EndedAs IS NULL))
+);
+
+CREATE TABLE SsoIdentities (
+    Issuer   TEXT NOT NULL,
+    Subject  TEXT NOT NULL,
+    UserID   INTEGER NOT NULL UNIQUE REFERENCES Users (UserID) ON DELETE CASCADE,
+    LinkedAt TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+    PRIMARY KEY (Issuer, Subject)
+);
+
 CREATE TABLE Users (
     UserID       INTEGER PRIMARY KEY,
     Name         TEXT NOT NULL CHECK (length(trim(Name)) BETWEEN 1 AND 200),
@@ -199,7 +228,8 @@ CREATE TABLE Users (
     Active       INTEGER NOT NULL DEFAULT 1 CHECK (Active IN (0, 1)),
     CreatedAt    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
 , EmailReceipts INTEGER NOT NULL DEFAULT 0
-    CHECK (EmailReceipts IN (0, 1)));
+    CHECK (EmailReceipts IN (0, 1)), MustChangePassword INTEGER NOT NULL DEFAULT 0
+    CHECK (MustChangePassword IN (0, 1)));
 
 CREATE INDEX Books_ByPopularity ON Books (TimesBorrowed DESC, BookID DESC, Title, Author, Year);
 
@@ -258,7 +288,13 @@ CREATE INDEX Outbox_Due ON Outbox (Status, NextAttemptAt);
 
 CREATE INDEX Outbox_Mailbox ON Outbox (SentAt) WHERE Transport = 'mailbox';
 
+CREATE INDEX PasswordResetRequests_ByAddress ON PasswordResetRequests (Address, At);
+
+CREATE INDEX PasswordResetRequests_ByEmail ON PasswordResetRequests (Email, At);
+
 CREATE INDEX Sessions_ByUser ON Sessions (UserID);
+
+CREATE UNIQUE INDEX SignInTokens_OneLivePerUser ON SignInTokens (UserID) WHERE EndedAt IS NULL;
 
 CREATE INDEX Users_ByCardNoCase ON Users (CardNumber COLLATE NOCASE);
 
