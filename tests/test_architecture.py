@@ -9,8 +9,17 @@ import pytest
 
 from .conftest import REPO
 
-PURE = ["rules", "reminder_stages", "search_query", "ranking", "clock", "validation"]
-NO_QUART = ["db", "outbox", "emails", "mail", "leases", *PURE]
+PURE = [
+    "rules",
+    "reminder_stages",
+    "search_query",
+    "ranking",
+    "clock",
+    "validation",
+    "passwords",
+    "sign_in_rules",
+]
+NO_QUART = ["db", "outbox", "emails", "mail", "leases", "send_now", "oidc", *PURE]
 
 
 def _imports(path: Path) -> set[str]:

@@ -32,9 +32,7 @@ def smtp():
 
 @pytest.fixture
 async def smtp_app(demo_copy, smtp):
-    application = create_app(
-        make_settings(demo_copy, smtp_host="127.0.0.1", smtp_port=smtp.port)
-    )
+    application = create_app(make_settings(demo_copy, smtp_host="127.0.0.1", smtp_port=smtp.port))
     async with application.test_app() as test_app:
         yield test_app
 
@@ -135,9 +133,7 @@ async def test_a_second_request_kills_the_first_link(mailbox_app, demo_copy):
     await forgot(client, ALICE)
     await forgot(client, ALICE)
     rows = await wait_for(
-        lambda: [r for r in mailbox_rows(demo_copy, "password_reset") if r["Status"] == "sent"][
-            1:
-        ],
+        lambda: [r for r in mailbox_rows(demo_copy, "password_reset") if r["Status"] == "sent"][1:],
         "both emails in the in-app mailbox",
     )
     rows = mailbox_rows(demo_copy, "password_reset")
