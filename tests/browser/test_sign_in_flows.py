@@ -1,0 +1,148 @@
+"""Invitations and password resets in a real browser against a real server: mail caught by
+the in-app mailbox (read on /admin/mailbox) and by a real SMTP server (aiosmtpd)."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.reminder_helpers import SmtpServer, text_of
+
+from .conftest import LiveServer, has_horizontal_scroll, log_in, serious_accessibility_violations
+
+LINK = re.compile(r"https?://\S+/password/(?:reset|welcome)/[A-Za-z0-9_-]+")
+NEW_PASSWORD = "seven purple dragons read"
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+def wait_for_mail(smtp: SmtpServer, address: str, count: int = 1) -> list:
+    for _ in range(200):
+        messages = smtp.handler.to(address)
+        if len(messages) >= count:
+            return messages
+        time.sleep(0.05)
+    raise AssertionError(f"no email reached {address}")
+
+
+def ask_for_a_reset(page: Page, server: LiveServer, email: str) -> None:
+    page.goto(server.url("/login"))
+    page.get_by_role("link", name="Forgot your password?").click()
+    page.get_by_label("Email").fill(email)
+    page.get_by_role("button", name="Email me a link").click()
+    expect(page.get_by_text(f"If a library account uses {email}")).to_be_visible()
+
+
+def link_from_the_mailbox(page: Page, server: LiveServer, recipient: str) -> str:
+    """The newest link emailed to ``recipient``, read by an admin in the in-app mailbox."""
+    for _ in range(100):
+        page.goto(server.url("/admin/mailbox"))
+        row = page.locator("tr", has_text=recipient).first
+        if row.count():
+            row.get_by_role("link").first.click()
+            found = LINK.findall(page.locator("pre").inner_text())
+            assert len(found) == 1, found
+            return found[0]
+        time.sleep(0.05)
+    raise AssertionError(f"nothing for {recipient} in the mailbox")
+
+
+def choose_password(page: Page, link: str, password: str) -> None:
+    page.goto(link)
+    page.get_by_label("New password").fill(password)
+    page.get_by_role("button", name="Set password").click()
+    expect(page.locator("#flash")).to_contain_text("Your password is set")
+
+
+def test_reset_through_the_in_app_mailbox_on_a_phone(server: LiveServer, open_page):
+    other_session = open_page()
+    log_in(other_session, server, "alice@example.com")
+
+    phone = open_page(width=360, height=740)
+    ask_for_a_reset(phone, server, "alice@example.com")
+    assert not has_horizontal_scroll(phone)
+    assert serious_accessibility_violations(phone) == []
+
+    admin = open_page()
+    log_in(admin, server, "carol@example.com")
+    link = link_from_the_mailbox(admin, server, "alice@example.com")
+    assert "/password/reset/" in link
+
+    phone.goto(link)
+    assert not has_horizontal_scroll(phone)
+    assert serious_accessibility_violations(phone) == []
+    choose_password(phone, link, NEW_PASSWORD)
+    log_in(phone, server, "alice@example.com", NEW_PASSWORD)
+
+    # The session on the other device ended with the reset.
+    other_session.goto(server.url("/account"))
+    expect(other_session).to_have_url(re.compile(r"/login"))
+
+    # The link worked once.
+    phone.goto(link)
+    expect(phone.get_by_role("heading", name="This link does not work")).to_be_visible()
+    expect(phone.get_by_text("already been used")).to_be_visible()
+
+
+def test_a_second_request_kills_the_first_and_an_expired_link_is_refused(
+    server: LiveServer, open_page
+):
+    page = open_page(javascript=False)
+    ask_for_a_reset(page, server, "alice@example.com")
+    admin = open_page()
+    log_in(admin, server, "carol@example.com")
+    first = link_from_the_mailbox(admin, server, "alice@example.com")
+    ask_for_a_reset(page, server, "alice@example.com")
+    for _ in range(100):
+        second = link_from_the_mailbox(admin, server, "alice@example.com")
+        if second != first:
+            break
+        time.sleep(0.05)
+    page.goto(first)
+    expect(page.get_by_text("A newer link was sent")).to_be_visible()
+
+    conn = sqlite3.connect(server.database)
+    conn.execute("UPDATE SignInTokens SET ExpiresAt = '2000-01-01T00:00:00Z'")
+    conn.commit()
+    conn.close()
+    page.goto(second)
+    expect(page.get_by_text("This link has expired")).to_be_visible()
+    page.get_by_role("link", name="Email me a new link").click()
+    expect(page.get_by_label("Email")).to_be_visible()
+
+
+def test_invitation_by_smtp_from_the_patron_page(start_server, smtp: SmtpServer, open_page):
+    def add_pupil(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "INSERT INTO Users (Name, Role, Email, GroupName) "
+            "VALUES ('Dora Pupil', 'Student', 'dora@example.com', '7B')"
+        )
+
+    server = start_server(
+        add_pupil, SHELFMARK_SMTP_HOST="127.0.0.1", SHELFMARK_SMTP_PORT=str(smtp.port)
+    )
+    librarian = open_page()
+    log_in(librarian, server, "bob@example.com")
+    librarian.goto(server.url("/patrons/invite?group=7B"))
+    expect(librarian.get_by_role("heading", name="1 patron to invite in 7B")).to_be_visible()
+    librarian.get_by_role("button", name="Invite 1 patron").click()
+    expect(librarian.get_by_text("1 of 1 sent")).to_be_visible()
+
+    message = wait_for_mail(smtp, "dora@example.com")[0]
+    links = LINK.findall(text_of(message))
+    assert len(links) == 1
+    pupil = open_page(width=360, height=740)
+    choose_password(pupil, links[0], NEW_PASSWORD)
+    log_in(pupil, server, "dora@example.com", NEW_PASSWORD)
+    pupil.goto(links[0])
+    expect(pupil.get_by_text("already been used")).to_be_visible()
