@@ -55,6 +55,8 @@ class Records:
             "day": CLOSED_DAY,
             "kind": "books",
             "filename": "shelfmark.css",
+            "token": "no-such-token",
+            "batch": "0123456789ab",
         }
 
 

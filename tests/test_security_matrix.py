@@ -33,6 +33,9 @@ ALICES_OWN = (LOGIN, OK, NOT_FOUND, NOT_FOUND, NOT_FOUND)
 # A hold slip is printed for a hold on the hold shelf; the sample hold is still
 # waiting, so staff are told there is no such slip, and nobody else sees one.
 STAFF_READY_HOLD = (LOGIN, FORBIDDEN, FORBIDDEN, NOT_FOUND, NOT_FOUND)
+# A password link with a token nobody was sent, or single sign-on when it is not
+# configured (as here): there is no such page, whoever asks.
+NOWHERE = (NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND)
 
 EXPECTED = {
     "static": PUBLIC,
@@ -99,12 +102,27 @@ EXPECTED = {
     "rules.rules_save": ADMIN,
     "rules.closed_day_add": ADMIN,
     "rules.closed_day_remove": ADMIN,
+    "password.forgot_password": PUBLIC,
+    "password.forgot_password_submit": PUBLIC,
+    "password.reset_link": NOWHERE,
+    "password.reset_link_submit": NOWHERE,
+    "password.invitation_link": NOWHERE,
+    "password.invitation_link_submit": NOWHERE,
+    "password.change_password": SIGNED_IN,
+    "password.change_password_submit": SIGNED_IN,
+    "password.send_sign_in_link": STAFF,
+    "password.set_temporary_password": STAFF,
+    "password.invite": STAFF,
+    "password.invite_submit": STAFF,
+    "password.invite_progress": STAFF,
+    "sso.start": NOWHERE,
+    "sso.callback": NOWHERE,
 }
 
 # What each policy means, so a view whose @allow changes is caught even when
 # the table above is not edited to match.
 POLICY_ROWS = {
-    Access.PUBLIC: {PUBLIC},
+    Access.PUBLIC: {PUBLIC, NOWHERE},
     Access.LOGGED_IN: {SIGNED_IN, ALICES_OWN},
     Access.STAFF: {STAFF, STAFF_READY_HOLD},
     Access.STAFF_OR_MONITOR: {STAFF},

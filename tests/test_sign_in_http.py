@@ -304,7 +304,15 @@ async def test_temporary_password_must_be_changed_at_next_sign_in(mailbox_app, d
         "/patrons/3/temporary-password",
         form={"temporary_password": "library desk 2026", "csrf_token": token},
     )
-    assert carol.status_code == 303  # refused with a message: a librarian cannot set an admin's
+    assert carol.status_code == 403
+    assert "Only an admin may set" in await carol.get_data(as_text=True)
+    weak = await librarian.post(
+        f"/patrons/{user_id}/temporary-password",
+        form={"temporary_password": "qwertyuiop", "csrf_token": token},
+    )
+    assert weak.status_code == 422
+    assert "most common" in await weak.get_data(as_text=True)
+    await log_in(mailbox_app.test_client(), "carol@example.com")  # her password is unchanged
 
     alice = mailbox_app.test_client()
     token = await csrf_from(alice)

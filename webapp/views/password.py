@@ -165,10 +165,11 @@ async def _use_link(token: str):
     password = (form.get("new_password") or "")[: passwords.MAX_LENGTH + 1]
     db = get_db()
     link = await db.read(sign_in_tokens.look_up, token[:200], utc_now())
-    if link.problem is None:
-        problem = passwords.problem(password, email=link.email, name=link.name)
-        if problem is not None:
-            return await _link_page(token, 422, error=problem)
+    if link.problem is not None:
+        return await _link_page(token)
+    problem = passwords.problem(password, email=link.email, name=link.name)
+    if problem is not None:
+        return await _link_page(token, 422, error=problem)
     password_hash = await asyncio.to_thread(accounts.hash_password, password)
     link = await db.write(sign_in_tokens.use, token[:200], password_hash, utc_now())
     if link.problem is not None:
@@ -283,11 +284,11 @@ async def _patron_or_404(user_id: int) -> patrons.Patron:
 async def send_sign_in_link(user_id: int):
     patron = await _patron_or_404(user_id)
     if not patron.email or not patron.active:
-        await flash(
-            f"{patron.name} has no email address: add one, or set a temporary password.",
-            "error",
+        return await htmx.render_error(
+            422,
+            f"{patron.name} has no email address or is not active: add one, or set a "
+            "temporary password.",
         )
-        return htmx.redirect(url_for("circulation.patron", user_id=user_id))
     await get_db().write(
         sign_in_tokens.invite,
         user_ids=[user_id],
@@ -310,20 +311,17 @@ async def set_temporary_password(user_id: int):
     actor = signed_in_user()
     back = url_for("circulation.patron", user_id=user_id)
     if patron.role != "Student" and not actor.is_admin:
-        await flash("Only an admin may set a staff account's password.", "error")
-        return htmx.redirect(back)
+        return await htmx.render_error(403, "Only an admin may set a staff account's password.")
     form = await request.form
     password = (form.get("temporary_password") or "")[: passwords.MAX_LENGTH + 1]
     problem = passwords.problem(password, email=patron.email, name=patron.name)
     if problem is not None:
-        await flash(f"Temporary password not set: {problem}", "error")
-        return htmx.redirect(back)
+        return await htmx.render_error(422, f"Temporary password not set: {problem}")
     password_hash = await asyncio.to_thread(accounts.hash_password, password)
     if not await get_db().write(
         credentials.set_temporary_password, user_id, password_hash, actor.user_id
     ):
-        await flash("Only an active account can be given a password.", "error")
-        return htmx.redirect(back)
+        return await htmx.render_error(422, "Only an active account can be given a password.")
     await flash(
         f"Temporary password set. {patron.name} must choose a new one when signing in.",
         "success",
