@@ -32,11 +32,13 @@ def test_a_password_matches_only_its_own_hash():
 
 def test_staff_sign_in_setting():
     for role in ("Librarian", "Admin"):
-        assert sign_in_rules.password_sign_in_allowed(role, "either")
-        assert not sign_in_rules.password_sign_in_allowed(role, "sso")
+        assert sign_in_rules.password_sign_in_allowed(role, "either", True)
+        assert not sign_in_rules.password_sign_in_allowed(role, "sso", True)
+        # Without single sign-on configured, "sso" cannot lock the staff out.
+        assert sign_in_rules.password_sign_in_allowed(role, "sso", False)
         assert not sign_in_rules.sso_sign_in_allowed(role, "password")
         assert sign_in_rules.sso_sign_in_allowed(role, "sso")
-    assert sign_in_rules.password_sign_in_allowed("Student", "sso")
+    assert sign_in_rules.password_sign_in_allowed("Student", "sso", True)
     assert sign_in_rules.sso_sign_in_allowed("Student", "password")
 
 

@@ -17,6 +17,7 @@ from webapp.models import sign_in_tokens
 
 from .conftest import csrf_from, log_in, make_settings
 from .reminder_helpers import SmtpServer, html_of, text_of
+from .test_import_web import upload
 
 LINK = re.compile(r"https?://[^\s\"<>]+")
 ALICE = "alice@example.com"
@@ -358,3 +359,16 @@ async def test_change_password_signs_out_other_sessions_but_not_this_one(mailbox
     assert response.status_code == 303
     assert (await laptop.get("/account")).status_code == 200
     assert (await phone.get("/account")).status_code == 302
+
+
+async def test_after_a_class_list_import_the_new_pupils_can_be_invited(mailbox_app):
+    librarian = mailbox_app.test_client()
+    token = await log_in(librarian, "bob@example.com")
+    data = b"Full Name,Mail,Class\nRavi Patel,ravi@example.org,Year 9\nMia Chen,mia@example.org,Year 9\n"
+    await upload(librarian, token, data, kind="patrons", filename="class.csv")
+    await librarian.post("/admin/import/confirm", form={"csrf_token": token})
+    page = await (await librarian.get("/admin/import")).get_data(as_text=True)
+    assert "Invite everyone without a password" in page
+    preview = await (await librarian.get("/patrons/invite?group=Year+9")).get_data(as_text=True)
+    assert "2 patrons to invite in Year 9" in preview
+    assert "ravi@example.org" in preview and "mia@example.org" in preview

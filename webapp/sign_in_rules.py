@@ -10,15 +10,16 @@ from collections.abc import Iterable
 from webapp.access import STAFF_ROLES
 
 
-def password_sign_in_allowed(role: str, staff_sign_in: str) -> bool:
+def password_sign_in_allowed(role: str, staff_sign_in: str, sso_enabled: bool) -> bool:
     """Whether an account of ``role`` may sign in with a password.
 
     ``staff_sign_in`` is SHELFMARK_STAFF_SIGN_IN: "sso" makes staff use the
     school's single sign-on, so a leaked library password cannot open a
-    librarian's account. Students may always use a password (not every pupil has
-    a school account).
+    librarian's account; it has no effect while single sign-on is not configured,
+    or nobody could sign in to set it up. Students may always use a password (not
+    every pupil has a school account).
     """
-    return role not in STAFF_ROLES or staff_sign_in != "sso"
+    return role not in STAFF_ROLES or staff_sign_in != "sso" or not sso_enabled
 
 
 def sso_sign_in_allowed(role: str, staff_sign_in: str) -> bool:

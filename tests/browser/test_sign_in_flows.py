@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 
+import httpx
+import oidc_provider_mock
 import pytest
+import werkzeug.serving
 from playwright.sync_api import Page, expect
 
 from tests.reminder_helpers import SmtpServer, text_of
@@ -146,3 +150,66 @@ def test_invitation_by_smtp_from_the_patron_page(start_server, smtp: SmtpServer,
     log_in(pupil, server, "dora@example.com", NEW_PASSWORD)
     pupil.goto(links[0])
     expect(pupil.get_by_text("already been used")).to_be_visible()
+
+
+def without_outside_stylesheets(wsgi_app):
+    """The provider's pages link a stylesheet on a CDN; tests never reach the internet."""
+
+    def app(environ, start_response):
+        captured = {}
+
+        def keep(status, headers, exc_info=None):
+            captured["status"], captured["headers"] = status, headers
+
+        body = b"".join(wsgi_app(environ, keep))
+        body = re.sub(rb"<link[^>]*https://[^>]*>", b"", body)
+        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+        start_response(captured["status"], [*headers, ("Content-Length", str(len(body)))])
+        return [body]
+
+    return app
+
+
+@pytest.fixture
+def oidc_provider(monkeypatch) -> Iterator[str]:
+    """A real OpenID Connect provider on loopback (oidc-provider-mock), in this process."""
+    monkeypatch.setenv("AUTHLIB_INSECURE_TRANSPORT", "1")
+    app = oidc_provider_mock.app()
+    app.wsgi_app = without_outside_stylesheets(app.wsgi_app)
+    server = werkzeug.serving.make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
+    thread.start()
+    issuer = f"http://127.0.0.1:{server.server_port}"
+    response = httpx.put(
+        f"{issuer}/users/alice@example.com",
+        json={"email": "alice@example.com", "email_verified": True, "name": "Alice Smith"},
+    )
+    assert response.status_code == 204
+    try:
+        yield issuer
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+def test_single_sign_on_from_a_phone_without_javascript(start_server, oidc_provider, open_page):
+    server = start_server(
+        SHELFMARK_OIDC_ISSUER=oidc_provider,
+        SHELFMARK_OIDC_CLIENT_ID="shelfmark-library",
+        SHELFMARK_OIDC_CLIENT_SECRET="a-client-secret",
+        SHELFMARK_OIDC_NAME="Riverside School",
+    )
+    checked = open_page(width=360, height=740, dark=True)
+    checked.goto(server.url("/login"))
+    expect(checked.get_by_role("link", name="Sign in with Riverside School")).to_be_visible()
+    assert not has_horizontal_scroll(checked)
+    assert serious_accessibility_violations(checked) == []
+
+    page = open_page(width=360, height=740, javascript=False)
+    page.goto(server.url("/login"))
+    page.get_by_role("link", name="Sign in with Riverside School").click()
+    # The provider's own consent form: sign in as Alice there.
+    page.locator("input[name=sub]").fill("alice@example.com")
+    page.locator("button[type=submit], input[type=submit]").first.click()
+    expect(page.locator("#flash")).to_contain_text("Signed in as Alice Smith")
+    expect(page.get_by_role("heading", name="My account")).to_be_visible()

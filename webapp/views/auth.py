@@ -63,7 +63,10 @@ async def login_submit():
     if user is None:
         await password_views.failed_sign_in(email)
         return await refuse("That email and password do not match an active account.", 401)
-    if not sign_in_rules.password_sign_in_allowed(user.role, get_settings().staff_sign_in):
+    settings = get_settings()
+    if not sign_in_rules.password_sign_in_allowed(
+        user.role, settings.staff_sign_in, settings.oidc_enabled
+    ):
         return await refuse("Staff sign in with the school account: use the button below.", 403)
     old_token = session.pop("sid", None)
     if old_token:
