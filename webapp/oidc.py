@@ -168,7 +168,11 @@ class Provider:
                     raise SsoError("The school sign-in service sent no ID token.")
                 claims = await self._checked_claims(id_token, nonce)
                 if "email" not in claims and isinstance(metadata.get("userinfo_endpoint"), str):
-                    claims = {**await self._user_info(client, metadata), **claims}
+                    user_info = await self._user_info(client, metadata)
+                    # OpenID Connect Core 5.3.2: the answer must be about the same person.
+                    if user_info.get("sub") != claims["sub"]:
+                        raise SsoError("The school sign-in service described someone else.")
+                    claims = {**user_info, **claims}
         except OAuthError as error:
             raise SsoError("The school sign-in service refused the sign-in.") from error
         except httpx.HTTPError as error:

@@ -151,6 +151,45 @@ def test_invitation_by_smtp_from_the_patron_page(start_server, smtp: SmtpServer,
     pupil.goto(links[0])
     expect(pupil.get_by_text("already been used")).to_be_visible()
 
+    # Forgotten already: the reset goes out by SMTP too, at once.
+    phone = open_page(width=360, height=740)
+    ask_for_a_reset(phone, server, "dora@example.com")
+    reset = wait_for_mail(smtp, "dora@example.com", 2)[1]
+    links = LINK.findall(text_of(reset))
+    assert len(links) == 1 and "/password/reset/" in links[0]
+    choose_password(phone, links[0], "dora found her notebook")
+    log_in(phone, server, "dora@example.com", "dora found her notebook")
+
+
+def test_send_sign_in_link_from_the_patron_page_through_the_in_app_mailbox(start_server, open_page):
+    def add_pupil(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "INSERT INTO Users (Name, Role, Email) VALUES ('Eli Pupil', 'Student', 'eli@example.com')"
+        )
+
+    server = start_server(add_pupil)
+    conn = sqlite3.connect(server.database)
+    eli = conn.execute("SELECT UserID FROM Users WHERE Email = 'eli@example.com'").fetchone()[0]
+    conn.close()
+    librarian = open_page()
+    log_in(librarian, server, "bob@example.com")
+    librarian.goto(server.url(f"/patrons/{eli}"))
+    expect(librarian.locator("#sign-in-state")).to_contain_text("No password yet.")
+    librarian.get_by_role("button", name="Send sign-in link").click()
+    expect(librarian.locator("#flash")).to_contain_text("A sign-in link is on its way")
+
+    admin = open_page()
+    log_in(admin, server, "carol@example.com")
+    link = link_from_the_mailbox(admin, server, "eli@example.com")
+    assert "/password/welcome/" in link
+    pupil = open_page(javascript=False)
+    choose_password(pupil, link, NEW_PASSWORD)
+    log_in(pupil, server, "eli@example.com", NEW_PASSWORD)
+    admin.goto(server.url(f"/patrons/{eli}"))
+    events = admin.locator("#account-events")
+    for kind in ("invitation sent", "password set", "sign in"):
+        expect(events).to_contain_text(kind)
+
 
 def without_outside_stylesheets(wsgi_app):
     """The provider's pages link a stylesheet on a CDN; tests never reach the internet."""
