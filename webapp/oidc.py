@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import httpx2
 from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
 from joserfc import jwt
 from joserfc.errors import JoseError
@@ -89,11 +89,11 @@ class Provider:
 
     async def _get_json(self, url: str) -> dict[str, Any]:
         try:
-            async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+            async with httpx2.AsyncClient(timeout=TIMEOUT) as client:
                 response = await client.get(url)
                 response.raise_for_status()
                 data = response.json()
-        except (httpx.HTTPError, ValueError) as error:
+        except (httpx2.HTTPError, ValueError) as error:
             raise SsoError("The school sign-in service did not answer. Try again soon.") from error
         if not isinstance(data, dict):
             raise SsoError("The school sign-in service answered something unexpected.")
@@ -175,7 +175,7 @@ class Provider:
                     claims = {**user_info, **claims}
         except OAuthError as error:
             raise SsoError("The school sign-in service refused the sign-in.") from error
-        except httpx.HTTPError as error:
+        except httpx2.HTTPError as error:
             raise SsoError("The school sign-in service did not answer. Try again soon.") from error
         email = claims.get("email")
         if not isinstance(email, str) or "@" not in email:
