@@ -223,7 +223,9 @@ CREATE TABLE Notices (
 
 CREATE TABLE "Outbox" (
     MessageID     INTEGER PRIMARY KEY,
-    Kind          TEXT NOT NULL CHECK (Kind IN ('reminder', 'hold_ready', 'receipt')),
+    Kind          TEXT NOT NULL
+                  CHECK (Kind IN ('reminder', 'hold_ready', 'receipt', 'password_reset',
+                                  'invitation')),
     UserID        INTEGER NOT NULL REFERENCES Users (UserID),
     Recipient     TEXT NOT NULL,
     Subject       TEXT NOT NULL,
@@ -243,6 +245,7 @@ CREATE TABLE "Outbox" (
     SendingSince  TEXT
 );
 
+<<<<<<< HEAD
 CREATE TABLE PatronCategories (
     CategoryID       INTEGER PRIMARY KEY,
     Name             TEXT NOT NULL UNIQUE COLLATE NOCASE CHECK (length(trim(Name)) BETWEEN 1 AND 40),
@@ -262,6 +265,13 @@ CREATE TABLE PatronCategories (
 CREATE TABLE RulesVersion (
     Singleton INTEGER PRIMARY KEY CHECK (Singleton = 1),
     Version   INTEGER NOT NULL DEFAULT 0
+=======
+CREATE TABLE PasswordResetRequests (
+    RequestID INTEGER PRIMARY KEY,
+    Email     TEXT NOT NULL COLLATE NOCASE,
+    Address   TEXT NOT NULL,
+    At        TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+>>>>>>> signin
 );
 
 CREATE TABLE SchedulerHeartbeat (
@@ -283,11 +293,32 @@ CREATE TABLE Sessions (
     ExpiresAt  TEXT NOT NULL
 );
 
+<<<<<<< HEAD
 CREATE TABLE Terms (
     TermID   INTEGER PRIMARY KEY,
     Name     TEXT NOT NULL CHECK (length(trim(Name)) BETWEEN 1 AND 60),
     StartsOn TEXT NOT NULL CHECK (date(StartsOn) IS StartsOn),
     EndsOn   TEXT NOT NULL CHECK (date(EndsOn) IS EndsOn AND EndsOn >= StartsOn)
+=======
+CREATE TABLE SignInTokens (
+    TokenID    INTEGER PRIMARY KEY,
+    TokenHash  TEXT NOT NULL UNIQUE CHECK (length(TokenHash) = 64),
+    UserID     INTEGER NOT NULL REFERENCES Users (UserID) ON DELETE CASCADE,
+    Purpose    TEXT NOT NULL CHECK (Purpose IN ('reset', 'invitation')),
+    CreatedAt  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+    ExpiresAt  TEXT NOT NULL,
+    EndedAt    TEXT,
+    EndedAs    TEXT CHECK (EndedAs IS NULL OR EndedAs IN ('used', 'superseded')),
+    CHECK ((EndedAt IS NULL) = (EndedAs IS NULL))
+);
+
+CREATE TABLE SsoIdentities (
+    Issuer   TEXT NOT NULL,
+    Subject  TEXT NOT NULL,
+    UserID   INTEGER NOT NULL UNIQUE REFERENCES Users (UserID) ON DELETE CASCADE,
+    LinkedAt TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+    PRIMARY KEY (Issuer, Subject)
+>>>>>>> signin
 );
 
 CREATE TABLE Users (
@@ -303,7 +334,12 @@ CREATE TABLE Users (
     Active       INTEGER NOT NULL DEFAULT 1 CHECK (Active IN (0, 1)),
     CreatedAt    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
 , EmailReceipts INTEGER NOT NULL DEFAULT 0
+<<<<<<< HEAD
     CHECK (EmailReceipts IN (0, 1)), CategoryID INTEGER REFERENCES PatronCategories (CategoryID));
+=======
+    CHECK (EmailReceipts IN (0, 1)), MustChangePassword INTEGER NOT NULL DEFAULT 0
+    CHECK (MustChangePassword IN (0, 1)));
+>>>>>>> signin
 
 CREATE INDEX Books_ByPopularity ON Books (TimesBorrowed DESC, BookID DESC, Title, Author, Year);
 
@@ -381,9 +417,17 @@ CREATE INDEX Outbox_Due ON Outbox (Status, NextAttemptAt);
 
 CREATE INDEX Outbox_Mailbox ON Outbox (SentAt) WHERE Transport = 'mailbox';
 
+CREATE INDEX PasswordResetRequests_ByAddress ON PasswordResetRequests (Address, At);
+
+CREATE INDEX PasswordResetRequests_ByEmail ON PasswordResetRequests (Email, At);
+
 CREATE INDEX Sessions_ByUser ON Sessions (UserID);
 
+<<<<<<< HEAD
 CREATE INDEX Terms_ByStart ON Terms (StartsOn);
+=======
+CREATE UNIQUE INDEX SignInTokens_OneLivePerUser ON SignInTokens (UserID) WHERE EndedAt IS NULL;
+>>>>>>> signin
 
 CREATE INDEX Users_ByCardNoCase ON Users (CardNumber COLLATE NOCASE);
 

@@ -63,6 +63,8 @@ class Records:
             "item_type_id": 1,
             "term_id": 1,
             "size": "s",
+            "token": "no-such-token",
+            "batch": "0123456789ab",
         }
 
 

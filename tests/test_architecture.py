@@ -11,11 +11,11 @@ from .conftest import REPO
 
 PURE = [
     "rules", "reminder_stages", "search_query", "ranking", "clock", "validation",
-    "shelf_marks", "labels",
+    "shelf_marks", "labels", "passwords", "sign_in_rules",
 ]  # fmt: skip
 NO_QUART = [
     "db", "outbox", "emails", "mail", "leases", "write_failures", "isbn_lookup", "covers",
-    "library_cards", *PURE,
+    "library_cards", "send_now", "oidc", *PURE,
 ]  # fmt: skip
 
 

@@ -35,6 +35,9 @@ ALICES_OWN = (LOGIN, OK, NOT_FOUND, NOT_FOUND, NOT_FOUND)
 STAFF_READY_HOLD = (LOGIN, FORBIDDEN, FORBIDDEN, NOT_FOUND, NOT_FOUND)
 # Covers are public, like book pages; the sample book has none, so it is a 404 for all.
 PUBLIC_NO_COVER = (NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND)
+# A password link with a token nobody was sent, or single sign-on when it is not
+# configured (as here): there is no such page, whoever asks.
+NOWHERE = (NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND)
 
 EXPECTED = {
     "static": PUBLIC,
@@ -123,12 +126,28 @@ EXPECTED = {
     "cataloguing.clear_label_queue": STAFF,
     "cataloguing.group_cards": STAFF,
     "cataloguing.patron_card": STAFF,
+    "password.forgot_password": PUBLIC,
+    "password.forgot_password_submit": PUBLIC,
+    "password.reset_link": NOWHERE,
+    "password.reset_link_submit": NOWHERE,
+    "password.invitation_link": NOWHERE,
+    "password.invitation_link_submit": NOWHERE,
+    "password.change_password": SIGNED_IN,
+    "password.change_password_submit": SIGNED_IN,
+    "password.send_sign_in_link": STAFF,
+    "password.set_temporary_password": STAFF,
+    "password.invite": STAFF,
+    "password.invite_submit": STAFF,
+    "password.invite_progress": STAFF,
+    "sso.start": NOWHERE,
+    "sso.callback": NOWHERE,
 }
 
 # What each policy means, so a view whose @allow changes is caught even when
 # the table above is not edited to match.
 POLICY_ROWS = {
     Access.PUBLIC: {PUBLIC, PUBLIC_NO_COVER},
+    Access.PUBLIC: {PUBLIC, NOWHERE},
     Access.LOGGED_IN: {SIGNED_IN, ALICES_OWN},
     Access.STAFF: {STAFF, STAFF_READY_HOLD},
     Access.STAFF_OR_MONITOR: {STAFF},

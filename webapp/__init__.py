@@ -15,8 +15,10 @@ from webapp.access import Access, address_allowed, endpoint_policy, permits
 from webapp.config import Settings
 from webapp.db import Database, migrate
 from webapp.models import accounts
+from webapp.oidc import Provider
 from webapp.resources import MIGRATIONS, STATIC, TEMPLATES
 from webapp.search_cache import SearchCache
+from webapp.send_now import SendNow
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,8 @@ def create_app(config: Settings | None = None) -> Quart:
         current_user=request_context.current_user,
         sign_in_url=request_context.sign_in_url,
         library_name=settings.library_name,
+        # The "Sign in with …" button shows only when single sign-on is configured.
+        sso_name=settings.oidc_name if settings.oidc_enabled else None,
     )
     from webapp import templating
 
@@ -103,6 +107,9 @@ def create_app(config: Settings | None = None) -> Quart:
         await db.open()
         await db.run_sync(lambda conn: migrate(conn, MIGRATIONS))
         app.extensions["shelfmark.db"] = db
+        app.extensions["shelfmark.send_now"] = SendNow(db, settings)
+        if settings.oidc_enabled:
+            app.extensions["shelfmark.oidc"] = Provider(settings)
         if settings.in_process_scheduler:
             from webapp.jobs import scheduler
 
@@ -112,6 +119,7 @@ def create_app(config: Settings | None = None) -> Quart:
     async def close_database() -> None:
         if "shelfmark.scheduler" in app.extensions:
             app.extensions.pop("shelfmark.scheduler").shutdown(wait=False)
+        await app.extensions.pop("shelfmark.send_now").close()
         await app.extensions.pop("shelfmark.db").close()
 
     from webapp.views import (
@@ -124,7 +132,9 @@ def create_app(config: Settings | None = None) -> Quart:
         dashboard,
         holds,
         import_export,
+        password,
         rules,
+        sso,
         system,
     )
 
@@ -140,6 +150,8 @@ def create_app(config: Settings | None = None) -> Quart:
         dashboard.blueprint,
         holds.blueprint,
         cataloguing.blueprint,
+        password.blueprint,
+        sso.blueprint,
     ):
         app.register_blueprint(blueprint)
     cataloguing.install(app, settings)
@@ -151,6 +163,7 @@ def create_app(config: Settings | None = None) -> Quart:
     app.before_request(_load_user)
     app.before_request(_enforce_access)
     app.before_request(_check_csrf)
+    app.before_request(password.require_password_change)
     app.after_request(_add_security_headers)
     app.after_request(metrics.count_response)
     app.register_error_handler(HTTPException, _http_error)

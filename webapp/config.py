@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import time
@@ -121,6 +122,20 @@ class Settings:
     openlibrary_covers_url: str = "https://covers.openlibrary.org"
     google_books_url: str = ""
     isbn_lookup_timeout: float = 2.5
+    # Single sign-on with the school's OpenID Connect provider (README, "Signing in"):
+    # on when an issuer and a client id are set.
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_name: str = "your school account"
+    oidc_allowed_domains: tuple[str, ...] = ()
+    oidc_create_role: str = ""
+    # How staff sign in: "either" (a password or single sign-on), "sso" or "password".
+    staff_sign_in: str = "either"
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -168,9 +183,61 @@ def _convert(name: str, type_name: str, raw: str) -> object:
     return raw
 
 
+def _parse_domains(name: str, raw: str) -> tuple[str, ...]:
+    """Comma-separated email domains (``school.example, pupils.school.example``), lower-cased."""
+    domains = tuple(item.strip().lower().lstrip("@") for item in raw.split(",") if item.strip())
+    for domain in domains:
+        if "@" in domain or "." not in domain or " " in domain:
+            raise SettingsError(
+                f"SHELFMARK_{name.upper()} must list email domains like school.example, "
+                f"separated by commas; {domain!r} is not one"
+            )
+    return domains
+
+
+def _parse_create_role(name: str, raw: str) -> str:
+    """Empty (never create accounts from single sign-on) or Student: never staff."""
+    role = raw.strip()
+    if role.lower() == "student":
+        return "Student"
+    if role:
+        raise SettingsError(
+            f"SHELFMARK_{name.upper()} may only be Student (or empty), not {raw!r}: "
+            "staff accounts are never created by single sign-on"
+        )
+    return ""
+
+
+STAFF_SIGN_IN = ("either", "sso", "password")
+
+
+def _parse_staff_sign_in(name: str, raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in STAFF_SIGN_IN:
+        raise SettingsError(
+            f"SHELFMARK_{name.upper()} must be one of {', '.join(STAFF_SIGN_IN)}, not {raw!r}"
+        )
+    return value
+
+
+def _parse_issuer(name: str, raw: str) -> str:
+    """An https URL (http only on this machine, for a provider run by tests), no trailing /."""
+    issuer = raw.strip().rstrip("/")
+    loopback = re.match(r"^http://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?(/|$)", issuer)
+    if issuer and not (issuer.startswith("https://") or loopback):
+        raise SettingsError(
+            f"SHELFMARK_{name.upper()} must be the provider's https:// address, not {raw!r}"
+        )
+    return issuer
+
+
 _NAMED_PARSERS = {
     "timezone": _parse_timezone,
     "log_level": _parse_log_level,
     "metrics_allow": _parse_networks,
     "trusted_proxies": _parse_count,
+    "oidc_issuer": _parse_issuer,
+    "oidc_allowed_domains": _parse_domains,
+    "oidc_create_role": _parse_create_role,
+    "staff_sign_in": _parse_staff_sign_in,
 }

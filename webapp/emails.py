@@ -34,7 +34,7 @@ _environment = Environment(
 )
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=8)
 def _templates(name: str) -> tuple[Template, Template]:
     """The plain-text and HTML templates of the email ``name``."""
     return _environment.get_template(f"{name}.txt"), _environment.get_template(f"{name}.html")
@@ -147,3 +147,25 @@ def receipt(
         "subject": subject,
     }
     return _render("receipt", subject, context)
+
+
+def password_reset(*, library_name: str, patron_name: str, link: str, hours: int) -> RenderedEmail:
+    """The email with a link to choose a new password (exactly one link)."""
+    context = {
+        "library_name": library_name,
+        "patron_name": patron_name,
+        "link": link,
+        "hours": hours,
+    }
+    return _render("password_reset", header_safe(f"{library_name}: reset your password"), context)
+
+
+def invitation(*, library_name: str, patron_name: str, link: str, days: int) -> RenderedEmail:
+    """The invitation to choose a password and sign in (exactly one link)."""
+    context = {
+        "library_name": library_name,
+        "patron_name": patron_name,
+        "link": link,
+        "days": days,
+    }
+    return _render("invitation", header_safe(f"Sign in to {library_name}"), context)

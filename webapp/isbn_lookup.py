@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import httpx2
 
 from webapp.config import Settings
 
@@ -215,11 +215,11 @@ class LookupCache:
 class IsbnLookup:
     """The lookup service one app (or one command) uses: an HTTP client, the cache."""
 
-    def __init__(self, settings: Settings, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, settings: Settings, client: httpx2.AsyncClient | None = None) -> None:
         self.settings = settings
         self.timeout = settings.isbn_lookup_timeout
-        self.client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(self.timeout),
+        self.client = client or httpx2.AsyncClient(
+            timeout=httpx2.Timeout(self.timeout),
             follow_redirects=True,
             headers={"User-Agent": "Shelfmark library system (cataloguing)"},
         )
@@ -256,7 +256,7 @@ class IsbnLookup:
         for source in sources:
             try:
                 record = await source(isbn13)
-            except (httpx.HTTPError, Malformed):
+            except (httpx2.HTTPError, Malformed):
                 continue
             answered = True
             if record is not None:
@@ -310,5 +310,5 @@ class IsbnLookup:
                         if len(data) > MAX_COVER_BYTES:
                             return None
                     return bytes(data)
-        except (httpx.HTTPError, TimeoutError):
+        except (httpx2.HTTPError, TimeoutError):
             return None

@@ -9,9 +9,11 @@ A message is a row in Outbox. Its status moves
     pending -> sent       the in-app mailbox took it (no mail server configured)
     pending -> cancelled  a reminder none of whose items is still due; an undone hold
 
-Two writers queue messages: the desk queues a hold-ready notice or a visit
+Three writers queue messages: the desk queues a hold-ready notice or a visit
 receipt (``webapp.models.receipts``), already rendered, with ``enqueue`` in its
-own transaction; the nightly run queues
+own transaction; a password reset or an invitation is queued the same way by
+``webapp.models.sign_in_tokens`` (and sent at once by ``webapp.send_now``,
+under the same lease as everything below); the nightly run queues
 reminders set-based (``webapp.models.reminders.queue_tonight``), without their
 subject and bodies. A reminder is rendered (``webapp.emails.reminder``) from its
 ledger rows -- the items still open at the same due date, at the stage and date

@@ -95,7 +95,7 @@ def test_every_control_shows_a_clear_focus_ring(shared_server: LiveServer, open_
         seen = set()
         # Round the whole tab order once: the form, then (after the browser's own
         # stop, where nothing in the page has focus) the header, back to the form.
-        for _ in range(9):
+        for _ in range(10):
             page.keyboard.press("Tab")
             focused = page.evaluate(FOCUSED_CONTROL)
             if focused is None:
@@ -109,4 +109,5 @@ def test_every_control_shows_a_clear_focus_ring(shared_server: LiveServer, open_
             "Sign in",
             "email",
             "password",
+            "Forgot your password?",
         }

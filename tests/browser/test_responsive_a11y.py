@@ -45,6 +45,11 @@ MAIN_PAGES = [
     MainPage("desk", "/desk", "Circulation desk", "bob@example.com"),
     MainPage("dashboard", "/dashboard", "Dashboard", "carol@example.com"),
     MainPage("circulation rules", "/admin/rules", "Circulation rules", "carol@example.com"),
+    MainPage("forgot password", "/password/forgot", "Forgot your password?"),
+    MainPage("dead link", "/password/reset/no-such-link", "This link does not work"),
+    MainPage("change password", "/account/password", "Change password", "alice@example.com"),
+    MainPage("invite", "/patrons/invite", "Invite everyone without a password", "bob@example.com"),
+    MainPage("patron, admin", "/patrons/1", "Alice Smith", "carol@example.com"),
 ]
 PAGE_IDS = [main_page.name for main_page in MAIN_PAGES]
 

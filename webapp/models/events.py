@@ -75,10 +75,15 @@ def _event_from_row(row: sqlite3.Row) -> EventLine:
     )
 
 
-def events_for_patron(conn: sqlite3.Connection, user_id: int, limit: int = 200) -> list[EventLine]:
-    """The circulation events about a patron, newest first."""
+def events_for_patron(
+    conn: sqlite3.Connection, user_id: int, limit: int = 200, *, account: bool = False
+) -> list[EventLine]:
+    """The circulation events about a patron, newest first; with ``account``, their account
+    events instead (kinds ``account_…``: sign-ins, passwords, links; admins only see them)."""
     rows = conn.execute(
-        f"{_EVENT_QUERY} WHERE e.UserID = ? ORDER BY e.EventID DESC LIMIT ?", (user_id, limit)
+        f"{_EVENT_QUERY} WHERE e.UserID = ? AND (substr(e.Kind, 1, 8) = 'account_') = ? "
+        "ORDER BY e.EventID DESC LIMIT ?",
+        (user_id, account, limit),
     )
     return [_event_from_row(row) for row in rows]
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from quart import Blueprint, flash, redirect, render_template, request, session, url_for
 
+from webapp import sign_in_rules
 from webapp.access import Access, allow
 from webapp.models import accounts
-from webapp.request_context import current_user, get_db
+from webapp.request_context import current_user, get_db, get_settings
+from webapp.views import password as password_views
 
 blueprint = Blueprint("auth", __name__)
 
@@ -59,13 +61,20 @@ async def login_submit():
         return page, status, {"Retry-After": str(refusal.retry_after_seconds)}
     user = await accounts.authenticate(db, email, password, _client_address())
     if user is None:
+        await password_views.failed_sign_in(email)
         return await refuse("That email and password do not match an active account.", 401)
+    settings = get_settings()
+    if not sign_in_rules.password_sign_in_allowed(
+        user.role, settings.staff_sign_in, settings.oidc_enabled
+    ):
+        return await refuse("Staff sign in with the school account: use the button below.", 403)
     old_token = session.pop("sid", None)
     if old_token:
         await accounts.end_session(db, old_token)
     session.clear()
     session["sid"] = await accounts.start_session(db, user)
     session.permanent = True
+    await password_views.after_sign_in(user, "password")
     await flash(f"Signed in as {user.name}.", "success")
     return redirect(next_url or _home_for(user))
 

@@ -16,8 +16,18 @@ from quart import Blueprint, abort, flash, redirect, render_template, request, s
 
 from webapp import htmx, rules
 from webapp.access import Access, allow
-from webapp.clock import library_today
-from webapp.models import catalogue, events, hold_shelf, holds, loans, receipts, records, undo
+from webapp.clock import library_today, utc_now
+from webapp.models import (
+    catalogue,
+    credentials,
+    events,
+    hold_shelf,
+    holds,
+    loans,
+    receipts,
+    records,
+    undo,
+)
 from webapp.models.outcome import Outcome
 from webapp.models.patrons import get_patron
 from webapp.request_context import (
@@ -385,6 +395,9 @@ async def _patron_page(user_id: int, status: int = 200):
         past=await db.read(records.past_loans, user_id, today),
         events=await db.read(events.events_for_patron, user_id),
         overrides=await db.read(events.overrides_for_patron, user_id),
+        sign_in=await db.read(
+            credentials.sign_in_status, user_id, utc_now(), signed_in_user().is_admin
+        ),
         today=today,
     )
 

@@ -298,6 +298,7 @@ async def import_confirm():
     )
     session["import_result"] = {
         "name": state["name"],
+        "kind": state["kind"],
         "new": summary.new,
         "updated": summary.updated,
         "duplicate": summary.duplicate,
