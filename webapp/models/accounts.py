@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
+import sqlite3
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from webapp import login_throttle
 from webapp.access import STAFF_ROLES
-from webapp.clock import utc_now, utc_stamp
-from webapp.db import Database, Transaction
+from webapp.clock import parse_stamp, utc_now, utc_stamp
+from webapp.db import Database, Transaction, inserted_id
 
 _hasher = PasswordHasher()
 # Checked when the email is unknown, so a wrong email costs as much time as a
@@ -22,11 +24,6 @@ _DUMMY_HASH = _hasher.hash("not a real password")
 
 STAFF_SESSION_LIFETIME = timedelta(hours=10)
 PATRON_SESSION_LIFETIME = timedelta(days=14)
-
-THROTTLE_WINDOW = timedelta(minutes=15)
-FAILURES_BEFORE_SLOWDOWN = 2
-FAILURES_PER_ACCOUNT_LIMIT = 5
-FAILURES_PER_ADDRESS_LIMIT = 20
 
 
 @dataclass(frozen=True)
@@ -76,69 +73,89 @@ class LoginRefusal:
     retry_after_seconds: int
 
 
-async def login_refusal(db: Database, email: str, address: str) -> LoginRefusal | None:
-    """Whether this account or address has failed too often lately to try again yet."""
-    since = utc_stamp(utc_now() - THROTTLE_WINDOW)
-    row = await db.fetch_row(
-        """
-        SELECT (SELECT count(*) FROM LoginFailures WHERE Email = ? AND At > ?) AS ByEmail,
-               (SELECT min(At) FROM (SELECT At FROM LoginFailures WHERE Email = ? AND At > ?
-                                     ORDER BY At DESC LIMIT ?)) AS EmailWindowStart,
-               (SELECT count(*) FROM LoginFailures WHERE Address = ? AND At > ?) AS ByAddress,
-               (SELECT min(At) FROM (SELECT At FROM LoginFailures WHERE Address = ? AND At > ?
-                                     ORDER BY At DESC LIMIT ?)) AS AddressWindowStart
-        """,
-        (
-            email,
-            since,
-            email,
-            since,
-            FAILURES_PER_ACCOUNT_LIMIT,
-            address,
-            since,
-            address,
-            since,
-            FAILURES_PER_ADDRESS_LIMIT,
-        ),
+def _refusal(wait: int) -> LoginRefusal:
+    if wait < 60:
+        amount, unit = wait, "second"
+    else:
+        amount, unit = max(1, round(wait / 60)), "minute"
+    return LoginRefusal(
+        f"Too many failed sign-in attempts. Please wait {amount} {unit}"
+        f"{'s' if amount != 1 else ''} and try again, or ask a librarian.",
+        wait,
     )
-    for count, limit, window_start in (
-        (row["ByEmail"], FAILURES_PER_ACCOUNT_LIMIT, row["EmailWindowStart"]),
-        (row["ByAddress"], FAILURES_PER_ADDRESS_LIMIT, row["AddressWindowStart"]),
-    ):
-        if count >= limit:
-            started = datetime.strptime(window_start, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-            wait = max(1, int((started + THROTTLE_WINDOW - utc_now()).total_seconds()))
-            minutes = max(1, round(wait / 60))
-            return LoginRefusal(
-                f"Too many failed sign-in attempts. Please wait {minutes} "
-                f"minute{'s' if minutes != 1 else ''} and try again, or ask a librarian.",
-                wait,
-            )
-    return None
 
 
-async def authenticate(db: Database, email: str, password: str, address: str) -> User | None:
-    """The active user with this email and password, or None (and the failure is recorded).
+def reserve_attempt(
+    conn: sqlite3.Connection, email: str, address: str, now: datetime
+) -> int | LoginRefusal:
+    """Record a sign-in attempt before its password is checked, unless it must wait.
 
-    After a couple of failures each further attempt is slowed down a little more,
-    which makes guessing slow long before the hard limit refuses it.
+    Run as one write transaction (``db.write``): the count and the new row are
+    atomic, so of 200 simultaneous guesses at one account at most
+    ``login_throttle.PAIR_LIMIT`` are ever checked. The row counts as a failure
+    until ``forget_failures`` removes it after the right password. Returns the
+    row's id, or why to wait (a refused attempt records nothing, so hammering
+    does not prolong the wait).
     """
+    since = utc_stamp(now - login_throttle.WINDOW)
+    pair = [
+        parse_stamp(row[0])
+        for row in conn.execute(
+            "SELECT At FROM LoginFailures WHERE Email = ? AND Address = ? AND At > ? "
+            "ORDER BY At DESC LIMIT ?",
+            (email, address, since, login_throttle.PAIR_LIMIT),
+        )
+    ]
+    from_address = [
+        parse_stamp(row[0])
+        for row in conn.execute(
+            "SELECT At FROM LoginFailures WHERE Address = ? AND At > ? ORDER BY At DESC",
+            (address, since),
+        )
+    ]
+    wait = login_throttle.seconds_to_wait(pair, from_address, now)
+    if wait > 0:
+        return _refusal(wait)
+    return inserted_id(
+        conn.execute(
+            "INSERT INTO LoginFailures (Email, Address, At) VALUES (?, ?, ?)",
+            (email, address, utc_stamp(now)),
+        )
+    )
+
+
+def forget_failures(conn: sqlite3.Connection, email: str, address: str) -> None:
+    """After the right password: this account's failures from this address, the attempt's too."""
+    conn.execute("DELETE FROM LoginFailures WHERE Email = ? AND Address = ?", (email, address))
+
+
+def prune_login_failures(conn: sqlite3.Connection, before: datetime) -> int:
+    """Remove failures recorded before ``before``; returns how many.
+
+    Throttling looks back ``login_throttle.WINDOW``; the nightly job keeps a day,
+    for looking into an attack, and removes the rest.
+    """
+    return conn.execute("DELETE FROM LoginFailures WHERE At < ?", (utc_stamp(before),)).rowcount
+
+
+async def attempt_sign_in(
+    db: Database, email: str, password: str, address: str
+) -> User | LoginRefusal | None:
+    """The active user with this email and password; a refusal to check it yet; or None.
+
+    The attempt is reserved (``reserve_attempt``) before the slow password
+    check, so simultaneous guesses cannot all pass the limit before any is
+    counted; see ``webapp.login_throttle`` for the policy.
+    """
+    email = email[:254]
+    reserved = await db.write(reserve_attempt, email, address, utc_now())
+    if isinstance(reserved, LoginRefusal):
+        return reserved
     row = await db.fetch_one("SELECT * FROM Users WHERE Email = ?", (email,))
     password_ok = await asyncio.to_thread(_verify, row["PasswordHash"] if row else None, password)
     if row is not None and password_ok and row["Active"]:
-        async with db.transaction() as tx:
-            await tx.execute("DELETE FROM LoginFailures WHERE Email = ?", (email,))
+        await db.write(forget_failures, email, address)
         return user_from_row(row)
-    async with db.transaction() as tx:
-        await tx.execute(
-            "INSERT INTO LoginFailures (Email, Address) VALUES (?, ?)", (email[:254], address)
-        )
-        recent = await tx.fetch_value(
-            "SELECT count(*) FROM LoginFailures WHERE Email = ? AND At > ?",
-            (email[:254], utc_stamp(utc_now() - THROTTLE_WINDOW)),
-        )
-    if recent > FAILURES_BEFORE_SLOWDOWN:
-        await asyncio.sleep(min(0.25 * 2 ** (recent - FAILURES_BEFORE_SLOWDOWN), 2.0))
     return None
 
 

@@ -1,0 +1,58 @@
+"""The sign-in throttling policy: how long an account and address must wait, as pure functions.
+
+Two counts, over the last ``WINDOW``, of the attempts recorded in
+``LoginFailures`` (an attempt is recorded *before* its password is checked and
+removed only when the password was right; see ``webapp.models.accounts``):
+
+* **Per account and address**: ``PAIR_LIMIT`` failures for one account from one
+  address refuse that account *from that address* until the oldest of them is
+  ``WINDOW`` old. Someone guessing from elsewhere therefore cannot lock a
+  librarian out of her own desk.
+* **Per address, with backoff**: an address with ``ADDRESS_SOFT_LIMIT`` failures
+  (to any accounts) must leave a pause after its latest failure before its next
+  attempt: 1 second, doubling every ``ADDRESS_BACKOFF_STEP`` further failures,
+  at most ``ADDRESS_MAX_PAUSE``. A school behind one NAT address whose pupils
+  mistype 20 passwords in a lesson waits a second between attempts at worst;
+  someone spraying guesses from one address gets about 85 per window.
+
+No limit counts an account's failures from every address together: it would let
+anyone lock any account out. Slowing a guesser spread over many addresses is
+left to the per-address limits and the cost of argon2id (docs/security.md).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+WINDOW = timedelta(minutes=15)
+PAIR_LIMIT = 5
+ADDRESS_SOFT_LIMIT = 20
+ADDRESS_BACKOFF_STEP = 10
+ADDRESS_MAX_PAUSE = timedelta(seconds=60)
+
+
+def address_pause(failures: int) -> timedelta:
+    """How long an address with ``failures`` in the window waits after its latest one."""
+    if failures < ADDRESS_SOFT_LIMIT:
+        return timedelta(0)
+    doublings = (failures - ADDRESS_SOFT_LIMIT) // ADDRESS_BACKOFF_STEP
+    return min(timedelta(seconds=2**doublings), ADDRESS_MAX_PAUSE)
+
+
+def seconds_to_wait(
+    pair_failures: Sequence[datetime], address_failures: Sequence[datetime], now: datetime
+) -> int:
+    """Whole seconds before this account may try again from this address (0: now).
+
+    Each sequence holds the times of the failures in the window, newest first:
+    ``pair_failures`` at least the newest ``PAIR_LIMIT`` for this account from this
+    address, ``address_failures`` every one from this address.
+    """
+    ready = now
+    if len(pair_failures) >= PAIR_LIMIT:
+        ready = max(ready, pair_failures[PAIR_LIMIT - 1] + WINDOW)
+    if address_failures:
+        ready = max(ready, address_failures[0] + address_pause(len(address_failures)))
+    return math.ceil((ready - now).total_seconds())
