@@ -1,6 +1,7 @@
-"""Issue 17's attacks, made again against a real Hypercorn server: sign-in guesses sent all
+"""Issue 17's attacks, made again: against a real Hypercorn server, sign-in guesses sent all
 at once, bodies too large or with too many fields (declared or chunked), redirects off the
-site after sign-in, and a lockout of one address by guesses from another."""
+site after sign-in, and a lockout of one address by guesses from another; with the test
+client, what a browser may store and an impossible static file name."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 from webapp.db import connect_sync
 from webapp.demo import DEMO_PASSWORD
 
+from .conftest import log_in
 from .server import launch_server, running_server, wait_until_up
 
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
@@ -294,3 +296,37 @@ async def test_a_tab_in_next_cannot_send_a_signed_in_reader_off_the_site(demo_da
                 again = await client.get(f"/login?next={raw}")
                 assert again.status_code == 302, raw
                 assert again.headers["Location"] == "/account", raw
+
+
+# Item 5 ---------------------------------------------------------------------------------
+
+
+async def test_nothing_a_signed_in_reader_sees_may_be_stored_but_public_pages_may(app):
+    client = app.test_client()
+    anonymous = {path: await client.get(path) for path in ("/search", "/books/1", "/login")}
+    assert all("no-store" not in r.headers.get("Cache-Control", "") for r in anonymous.values())
+    # A staff page's answer to a stranger (the way to sign in) is not stored either.
+    assert (await client.get("/desk")).headers["Cache-Control"] == "no-store"
+    await log_in(client, "alice@example.com")
+    for path in ("/account", "/search", "/books/1", "/no-such-page"):
+        response = await client.get(path)
+        assert response.headers["Cache-Control"] == "no-store", path
+    assert "no-store" not in (await client.get("/static/shelfmark.css")).headers.get(
+        "Cache-Control", ""
+    )
+    librarian = app.test_client()
+    await log_in(librarian, "bob@example.com")
+    for path in ("/desk", "/dashboard", "/patrons"):
+        response = await librarian.get(path)
+        assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
+
+
+# Item 11 --------------------------------------------------------------------------------
+
+
+async def test_a_static_file_name_too_long_for_the_file_system_is_not_found(client):
+    for name in ("a" * 256, "a" * 4000, "x/" + "b" * 300 + ".css"):
+        response = await client.get(f"/static/{name}")
+        assert response.status_code == 404, name
+        assert "There is no such page" in await response.get_data(as_text=True)
+    assert (await client.get("/static/shelfmark.css")).status_code == 200

@@ -37,7 +37,8 @@ def address_pause(failures: int) -> timedelta:
     """How long an address with ``failures`` in the window waits after its latest one."""
     if failures < ADDRESS_SOFT_LIMIT:
         return timedelta(0)
-    doublings = (failures - ADDRESS_SOFT_LIMIT) // ADDRESS_BACKOFF_STEP
+    # Capped before doubling: 2**n seconds overflows a timedelta long before n is large.
+    doublings = min((failures - ADDRESS_SOFT_LIMIT) // ADDRESS_BACKOFF_STEP, 30)
     return min(timedelta(seconds=2**doublings), ADDRESS_MAX_PAUSE)
 
 

@@ -27,10 +27,10 @@ def _safe_next(target: str | None) -> str | None:
         return None
     if any(unicodedata.category(character) in ("Cc", "Cf", "Zl", "Zp") for character in target):
         return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not parts.path.startswith("/"):
+    if not target.startswith("/") or target.startswith("//"):
         return None
-    if target.startswith("//"):
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
         return None
     return target
 
