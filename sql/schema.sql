@@ -129,7 +129,7 @@ CREATE TABLE LoginFailures (
     Email     TEXT NOT NULL COLLATE NOCASE,
     Address   TEXT NOT NULL,
     At        TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
-);
+, Checking INTEGER NOT NULL DEFAULT 0 CHECK (Checking IN (0, 1)));
 
 CREATE TABLE Notices (
     NoticeID  INTEGER PRIMARY KEY,

@@ -1,8 +1,9 @@
 """The sign-in throttling policy: how long an account and address must wait, as pure functions.
 
-Two counts, over the last ``WINDOW``, of the attempts recorded in
-``LoginFailures`` (an attempt is recorded *before* its password is checked and
-removed only when the password was right; see ``webapp.models.accounts``):
+Two counts, over the last ``WINDOW``, of the failures recorded in
+``LoginFailures`` (an attempt is recorded *before* its password is checked, as
+"checking", and is removed when the password was right or kept as a failure;
+see ``webapp.models.accounts``):
 
 * **Per account and address**: ``PAIR_LIMIT`` failures for one account from one
   address refuse that account *from that address* until the oldest of them is
@@ -14,6 +15,13 @@ removed only when the password was right; see ``webapp.models.accounts``):
   at most ``ADDRESS_MAX_PAUSE``. A school behind one NAT address whose pupils
   mistype 20 passwords in a lesson waits a second between attempts at worst;
   someone spraying guesses from one address gets about 85 per window.
+
+Attempts still being checked are not failures yet, but they may become ones: an
+attempt that would be over a limit if they all failed waits for them to finish
+(``must_wait_for_checks``), at most ``CHECK_WAIT``. So 200 simultaneous guesses
+at one account get at most ``PAIR_LIMIT`` checks, while 20 desks signing in as
+one librarian at the same moment all get in. A check older than
+``CHECK_TIMEOUT`` (its process died) counts as a failure.
 
 No limit counts an account's failures from every address together: it would let
 anyone lock any account out. Slowing a guesser spread over many addresses is
@@ -31,6 +39,8 @@ PAIR_LIMIT = 5
 ADDRESS_SOFT_LIMIT = 20
 ADDRESS_BACKOFF_STEP = 10
 ADDRESS_MAX_PAUSE = timedelta(seconds=60)
+CHECK_WAIT = timedelta(seconds=30)
+CHECK_TIMEOUT = timedelta(seconds=60)
 
 
 def address_pause(failures: int) -> timedelta:
@@ -57,3 +67,13 @@ def seconds_to_wait(
     if address_failures:
         ready = max(ready, address_failures[0] + address_pause(len(address_failures)))
     return math.ceil((ready - now).total_seconds())
+
+
+def must_wait_for_checks(
+    pair_failures: int, pair_checking: int, address_failures: int, address_checking: int
+) -> bool:
+    """Whether an attempt allowed by the failures so far would not be, had the attempts of
+    this account and address (or of this address) still being checked all failed."""
+    if pair_checking and pair_failures + pair_checking >= PAIR_LIMIT:
+        return True
+    return bool(address_checking) and address_failures + address_checking >= ADDRESS_SOFT_LIMIT

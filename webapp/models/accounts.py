@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import secrets
 import sqlite3
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -87,46 +88,69 @@ def _refusal(wait: int) -> LoginRefusal:
 
 def reserve_attempt(
     conn: sqlite3.Connection, email: str, address: str, now: datetime
-) -> int | LoginRefusal:
-    """Record a sign-in attempt before its password is checked, unless it must wait.
+) -> int | LoginRefusal | None:
+    """Record a sign-in attempt as "checking" before its password is checked, if it may go.
 
-    Run as one write transaction (``db.write``): the count and the new row are
-    atomic, so of 200 simultaneous guesses at one account at most
-    ``login_throttle.PAIR_LIMIT`` are ever checked. The row counts as a failure
-    until ``forget_failures`` removes it after the right password. Returns the
-    row's id, or why to wait (a refused attempt records nothing, so hammering
-    does not prolong the wait).
+    Run as one write transaction (``db.write``): the counts and the new row are
+    atomic, so simultaneous attempts see each other. Returns the new row's id;
+    or why to wait (a refused attempt records nothing, so hammering does not
+    prolong the wait); or None when the attempt must wait for attempts still
+    being checked to finish (``login_throttle.must_wait_for_checks``).
     """
     since = utc_stamp(now - login_throttle.WINDOW)
-    pair = [
-        parse_stamp(row[0])
-        for row in conn.execute(
-            "SELECT At FROM LoginFailures WHERE Email = ? AND Address = ? AND At > ? "
-            "ORDER BY At DESC LIMIT ?",
-            (email, address, since, login_throttle.PAIR_LIMIT),
-        )
-    ]
-    from_address = [
-        parse_stamp(row[0])
-        for row in conn.execute(
-            "SELECT At FROM LoginFailures WHERE Address = ? AND At > ? ORDER BY At DESC",
+    stale = utc_stamp(now - login_throttle.CHECK_TIMEOUT)
+
+    def failures_and_checking(rows: list[sqlite3.Row]) -> tuple[list[datetime], int]:
+        """Failures newest first (a check that never finished is one), and checks running."""
+        failures, running = [], 0
+        for row in rows:
+            if row["Checking"] and row["At"] > stale:
+                running += 1
+            else:
+                failures.append(parse_stamp(row["At"]))
+        return failures, running
+
+    pair, pair_checking = failures_and_checking(
+        conn.execute(
+            "SELECT At, Checking FROM LoginFailures WHERE Email = ? AND Address = ? AND At > ? "
+            "ORDER BY At DESC",
+            (email, address, since),
+        ).fetchall()
+    )
+    from_address, address_checking = failures_and_checking(
+        conn.execute(
+            "SELECT At, Checking FROM LoginFailures WHERE Address = ? AND At > ? ORDER BY At DESC",
             (address, since),
-        )
-    ]
+        ).fetchall()
+    )
     wait = login_throttle.seconds_to_wait(pair, from_address, now)
     if wait > 0:
         return _refusal(wait)
+    if login_throttle.must_wait_for_checks(
+        len(pair), pair_checking, len(from_address), address_checking
+    ):
+        return None
     return inserted_id(
         conn.execute(
-            "INSERT INTO LoginFailures (Email, Address, At) VALUES (?, ?, ?)",
+            "INSERT INTO LoginFailures (Email, Address, At, Checking) VALUES (?, ?, ?, 1)",
             (email, address, utc_stamp(now)),
         )
     )
 
 
-def forget_failures(conn: sqlite3.Connection, email: str, address: str) -> None:
-    """After the right password: this account's failures from this address, the attempt's too."""
-    conn.execute("DELETE FROM LoginFailures WHERE Email = ? AND Address = ?", (email, address))
+def record_failure(conn: sqlite3.Connection, attempt_id: int) -> None:
+    """The password of this attempt was wrong: it stays, as a failure."""
+    conn.execute("UPDATE LoginFailures SET Checking = 0 WHERE FailureID = ?", (attempt_id,))
+
+
+def forget_failures(conn: sqlite3.Connection, attempt_id: int, email: str, address: str) -> None:
+    """The password was right: remove the attempt, and this account's failures from this
+    address (not other attempts still being checked)."""
+    conn.execute(
+        "DELETE FROM LoginFailures "
+        "WHERE FailureID = ? OR (Email = ? AND Address = ? AND Checking = 0)",
+        (attempt_id, email, address),
+    )
 
 
 def prune_login_failures(conn: sqlite3.Connection, before: datetime) -> int:
@@ -145,17 +169,25 @@ async def attempt_sign_in(
 
     The attempt is reserved (``reserve_attempt``) before the slow password
     check, so simultaneous guesses cannot all pass the limit before any is
-    counted; see ``webapp.login_throttle`` for the policy.
+    counted; one that must wait for checks in flight tries again for up to
+    ``login_throttle.CHECK_WAIT``. See ``webapp.login_throttle`` for the policy.
     """
     email = email[:254]
-    reserved = await db.write(reserve_attempt, email, address, utc_now())
+    give_up = time.monotonic() + login_throttle.CHECK_WAIT.total_seconds()
+    pause = 0.05
+    while (reserved := await db.write(reserve_attempt, email, address, utc_now())) is None:
+        if time.monotonic() > give_up:
+            return _refusal(1)
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.4)
     if isinstance(reserved, LoginRefusal):
         return reserved
     row = await db.fetch_one("SELECT * FROM Users WHERE Email = ?", (email,))
     password_ok = await asyncio.to_thread(_verify, row["PasswordHash"] if row else None, password)
     if row is not None and password_ok and row["Active"]:
-        await db.write(forget_failures, email, address)
+        await db.write(forget_failures, reserved, email, address)
         return user_from_row(row)
+    await db.write(record_failure, reserved)
     return None
 
 
