@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from webapp.jobs import reminders
+from webapp.jobs import housekeeping, reminders
 
 from webapp.config import Settings
 from webapp.db import Database
@@ -96,6 +96,19 @@ async def start(db: Database, settings: Settings, now: datetime | None = None) -
         ),
         args=(db, settings),
         id="nightly-reminders",
+        misfire_grace_time=int(MISFIRE_GRACE.total_seconds()),
+        coalesce=True,
+        max_instances=1,
+    )
+    scheduler.add_job(
+        housekeeping.prune_login_failures,
+        CronTrigger(
+            hour=settings.reminder_time.hour,
+            minute=settings.reminder_time.minute,
+            timezone=settings.zone,
+        ),
+        args=(db,),
+        id="nightly-housekeeping",
         misfire_grace_time=int(MISFIRE_GRACE.total_seconds()),
         coalesce=True,
         max_instances=1,

@@ -205,7 +205,7 @@ CREATE TABLE LoginFailures (
     Email     TEXT NOT NULL COLLATE NOCASE,
     Address   TEXT NOT NULL,
     At        TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
-);
+, Checking INTEGER NOT NULL DEFAULT 0 CHECK (Checking IN (0, 1)));
 
 CREATE TABLE Notices (
     NoticeID  INTEGER PRIMARY KEY,
@@ -245,7 +245,13 @@ CREATE TABLE "Outbox" (
     SendingSince  TEXT
 );
 
-<<<<<<< HEAD
+CREATE TABLE PasswordResetRequests (
+    RequestID INTEGER PRIMARY KEY,
+    Email     TEXT NOT NULL COLLATE NOCASE,
+    Address   TEXT NOT NULL,
+    At        TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+);
+
 CREATE TABLE PatronCategories (
     CategoryID       INTEGER PRIMARY KEY,
     Name             TEXT NOT NULL UNIQUE COLLATE NOCASE CHECK (length(trim(Name)) BETWEEN 1 AND 40),
@@ -265,13 +271,6 @@ CREATE TABLE PatronCategories (
 CREATE TABLE RulesVersion (
     Singleton INTEGER PRIMARY KEY CHECK (Singleton = 1),
     Version   INTEGER NOT NULL DEFAULT 0
-=======
-CREATE TABLE PasswordResetRequests (
-    RequestID INTEGER PRIMARY KEY,
-    Email     TEXT NOT NULL COLLATE NOCASE,
-    Address   TEXT NOT NULL,
-    At        TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
->>>>>>> signin
 );
 
 CREATE TABLE SchedulerHeartbeat (
@@ -293,13 +292,6 @@ CREATE TABLE Sessions (
     ExpiresAt  TEXT NOT NULL
 );
 
-<<<<<<< HEAD
-CREATE TABLE Terms (
-    TermID   INTEGER PRIMARY KEY,
-    Name     TEXT NOT NULL CHECK (length(trim(Name)) BETWEEN 1 AND 60),
-    StartsOn TEXT NOT NULL CHECK (date(StartsOn) IS StartsOn),
-    EndsOn   TEXT NOT NULL CHECK (date(EndsOn) IS EndsOn AND EndsOn >= StartsOn)
-=======
 CREATE TABLE SignInTokens (
     TokenID    INTEGER PRIMARY KEY,
     TokenHash  TEXT NOT NULL UNIQUE CHECK (length(TokenHash) = 64),
@@ -318,7 +310,13 @@ CREATE TABLE SsoIdentities (
     UserID   INTEGER NOT NULL UNIQUE REFERENCES Users (UserID) ON DELETE CASCADE,
     LinkedAt TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
     PRIMARY KEY (Issuer, Subject)
->>>>>>> signin
+);
+
+CREATE TABLE Terms (
+    TermID   INTEGER PRIMARY KEY,
+    Name     TEXT NOT NULL CHECK (length(trim(Name)) BETWEEN 1 AND 60),
+    StartsOn TEXT NOT NULL CHECK (date(StartsOn) IS StartsOn),
+    EndsOn   TEXT NOT NULL CHECK (date(EndsOn) IS EndsOn AND EndsOn >= StartsOn)
 );
 
 CREATE TABLE Users (
@@ -334,12 +332,8 @@ CREATE TABLE Users (
     Active       INTEGER NOT NULL DEFAULT 1 CHECK (Active IN (0, 1)),
     CreatedAt    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
 , EmailReceipts INTEGER NOT NULL DEFAULT 0
-<<<<<<< HEAD
-    CHECK (EmailReceipts IN (0, 1)), CategoryID INTEGER REFERENCES PatronCategories (CategoryID));
-=======
-    CHECK (EmailReceipts IN (0, 1)), MustChangePassword INTEGER NOT NULL DEFAULT 0
+    CHECK (EmailReceipts IN (0, 1)), CategoryID INTEGER REFERENCES PatronCategories (CategoryID), MustChangePassword INTEGER NOT NULL DEFAULT 0
     CHECK (MustChangePassword IN (0, 1)));
->>>>>>> signin
 
 CREATE INDEX Books_ByPopularity ON Books (TimesBorrowed DESC, BookID DESC, Title, Author, Year);
 
@@ -423,11 +417,9 @@ CREATE INDEX PasswordResetRequests_ByEmail ON PasswordResetRequests (Email, At);
 
 CREATE INDEX Sessions_ByUser ON Sessions (UserID);
 
-<<<<<<< HEAD
-CREATE INDEX Terms_ByStart ON Terms (StartsOn);
-=======
 CREATE UNIQUE INDEX SignInTokens_OneLivePerUser ON SignInTokens (UserID) WHERE EndedAt IS NULL;
->>>>>>> signin
+
+CREATE INDEX Terms_ByStart ON Terms (StartsOn);
 
 CREATE INDEX Users_ByCardNoCase ON Users (CardNumber COLLATE NOCASE);
 

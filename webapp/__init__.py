@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import hmac
 import logging
 from datetime import timedelta
 
 from quart import Quart, current_app, g, redirect, request, session, url_for
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import IntegerConverter
 
-from webapp import health, htmx, metrics, request_context, write_failures
+from webapp import body_limits, health, htmx, metrics, request_context, write_failures
 from webapp.access import Access, address_allowed, endpoint_policy, permits
 from webapp.config import Settings
 from webapp.db import Database, migrate
@@ -59,10 +60,26 @@ class RowIdConverter(IntegerConverter):
         super().__init__(url_map, *args, **kwargs)
 
 
+class Shelfmark(Quart):
+    """Quart, with a 404 for a static file name no file system can hold.
+
+    Quart stats ``static/<name>`` as asked; a name over 255 bytes makes the
+    operating system raise "File name too long", which would be a 500.
+    """
+
+    async def send_static_file(self, filename: str):
+        try:
+            return await super().send_static_file(filename)
+        except OSError as error:
+            if error.errno == errno.ENAMETOOLONG:
+                raise NotFound() from error
+            raise
+
+
 def create_app(config: Settings | None = None) -> Quart:
     """Build the app. ``config`` defaults to the ``SHELFMARK_*`` environment."""
     settings = config or Settings.from_env()
-    app = Quart(
+    app = Shelfmark(
         __name__,
         template_folder=str(TEMPLATES),
         static_folder=str(STATIC),
@@ -78,7 +95,6 @@ def create_app(config: Settings | None = None) -> Quart:
         # The server-side session (Sessions.ExpiresAt) does not slide, so re-signing the
         # cookie on every request would buy nothing: it is sent when the session changes.
         SESSION_REFRESH_EACH_REQUEST=False,
-        MAX_CONTENT_LENGTH=32 * 1024 * 1024,
         SEND_FILE_MAX_AGE_DEFAULT=3600,
     )
     app.url_map.converters["int"] = RowIdConverter
@@ -158,13 +174,16 @@ def create_app(config: Settings | None = None) -> Quart:
     _drop_flask_context_processors(app)
 
     _check_every_route_has_a_policy(app)
+    body_limits.install(app)
 
     app.before_request(metrics.start_timer)
+    app.before_request(body_limits.refuse_oversized_body)
     app.before_request(_load_user)
     app.before_request(_enforce_access)
     app.before_request(_check_csrf)
     app.before_request(password.require_password_change)
     app.after_request(_add_security_headers)
+    app.after_request(_forbid_storing_private_pages)
     app.after_request(metrics.count_response)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
@@ -262,11 +281,32 @@ async def _add_security_headers(response):
     return response
 
 
+async def _forbid_storing_private_pages(response):
+    """``Cache-Control: no-store`` on whatever depends on who is signed in.
+
+    That is every answer to a signed-in visitor (their name is in the menu) and
+    every page that is not public; otherwise Back after signing out would show a
+    patron's name, card and loans from the browser's cache. Public pages for
+    anonymous visitors, and static files, stay cacheable.
+    """
+    if request.endpoint == "static":
+        return response
+    private = g.get("user") is not None or (
+        request.endpoint is not None
+        and endpoint_policy(current_app.view_functions, request.endpoint) is not Access.PUBLIC
+    )
+    if private:
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 ERROR_MESSAGES = {
     400: "The request could not be understood.",
     404: "There is no such page. It may have been removed, or the address is mistyped.",
     405: "That action is not possible on this page.",
-    413: "That upload is too large.",
+    413: "That is more than Shelfmark accepts in one request: a form of at most "
+    f"{body_limits.FORM_BODY_LIMIT // 1024} KB and {body_limits.FORM_FIELD_LIMIT} fields, "
+    f"an import file of at most {body_limits.UPLOAD_BODY_LIMIT // 2**20} MB.",
 }
 
 

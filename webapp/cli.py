@@ -21,6 +21,7 @@ from webapp import demo, logs
 from webapp.clock import library_today
 from webapp.config import Settings, SettingsError
 from webapp.models.accounts import hash_password
+from webapp.models.collection import check_patron_form
 from webapp.progress import Progress
 from webapp.resources import MIGRATIONS
 from webapp.rules import ROLES
@@ -175,7 +176,22 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         return run(config)
 
 
+def _create_user_problems(args: argparse.Namespace) -> tuple[dict, list[str]]:
+    """The account's fields checked as the patron form checks them, and what is wrong."""
+    values, errors = check_patron_form(
+        {"name": args.name, "email": args.email, "role": args.role, "card_number": args.card}
+    )
+    if not errors.get("email") and values.get("email") is None:
+        errors["email"] = "An account needs an email address to sign in with."
+    options = {"name": "--name", "email": "--email", "role": "--role", "card_number": "--card"}
+    return values, [f"{options[field]}: {message}" for field, message in errors.items()]
+
+
 def cmd_create_user(args: argparse.Namespace, settings: Settings) -> int:
+    values, problems = _create_user_problems(args)
+    if problems:
+        print("No account was created:", *problems, sep="\n  ", file=sys.stderr)
+        return EXIT_USAGE
     password = args.password_stdin and sys.stdin.readline().rstrip("\n")
     if not args.password_stdin:
         password = getpass.getpass("Password: ")
@@ -189,14 +205,20 @@ def cmd_create_user(args: argparse.Namespace, settings: Settings) -> int:
     try:
         conn.execute(
             "INSERT INTO Users (Name, Role, Email, CardNumber, PasswordHash) VALUES (?,?,?,?,?)",
-            (args.name, args.role, args.email, args.card, hash_password(password)),
+            (
+                values["name"],
+                values["role"],
+                values["email"],
+                values["card_number"],
+                hash_password(password),
+            ),
         )
     except sqlite3.IntegrityError as error:
         print(f"Could not create the account: {_integrity_message(error)}", file=sys.stderr)
         return 1
     finally:
         conn.close()
-    print(f"Created {args.role} account for {args.name} <{args.email}>.")
+    print(f"Created {values['role']} account for {values['name']} <{values['email']}>.")
     return 0
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import unicodedata
+from urllib.parse import urlsplit
+
 from quart import Blueprint, flash, redirect, render_template, request, session, url_for
 
 from webapp import sign_in_rules
@@ -14,10 +17,24 @@ blueprint = Blueprint("auth", __name__)
 
 
 def _safe_next(target: str | None) -> str | None:
-    """Only a path on this site: never another host, so login cannot redirect off-site."""
-    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
-        return target
-    return None
+    """``target`` if it is a path on this site, else None (then sign-in goes home).
+
+    Browsers drop tabs and newlines from a URL and read ``\\`` as ``/``, so
+    ``/<tab>/evil.example`` or ``/\\evil.example`` would leave the site: any
+    control or invisible formatting character, or a backslash, refuses the
+    target outright (a CR or LF would also break the Location header). What
+    remains must parse with no scheme and no host and start with exactly one ``/``.
+    """
+    if not target or "\\" in target:
+        return None
+    if any(unicodedata.category(character) in ("Cc", "Cf", "Zl", "Zp") for character in target):
+        return None
+    if not target.startswith("/") or target.startswith("//"):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
 
 
 def _home_for(user: accounts.User) -> str:
@@ -55,11 +72,10 @@ async def login_submit():
 
     if not email or not password:
         return await refuse("Enter your email address and password.", 422)
-    refusal = await accounts.login_refusal(db, email, _client_address())
-    if refusal is not None:
-        page, status = await refuse(refusal.message, 429)
-        return page, status, {"Retry-After": str(refusal.retry_after_seconds)}
-    user = await accounts.authenticate(db, email, password, _client_address())
+    user = await accounts.attempt_sign_in(db, email, password, _client_address())
+    if isinstance(user, accounts.LoginRefusal):
+        page, status = await refuse(user.message, 429)
+        return page, status, {"Retry-After": str(user.retry_after_seconds)}
     if user is None:
         await password_views.failed_sign_in(email)
         return await refuse("That email and password do not match an active account.", 401)

@@ -21,6 +21,7 @@ from pathlib import Path
 from quart import Blueprint, Response, redirect, render_template, request, session, url_for
 
 from webapp.access import Access, allow
+from webapp.body_limits import accepts_upload
 from webapp.db import connect_sync
 from webapp.exporting import EXPORTS, stream_csv
 from webapp.importing import books as book_import
@@ -133,6 +134,7 @@ def _check_upload(kind: str, data: bytes) -> None:
 
 @blueprint.post("/admin/import")
 @allow(Access.STAFF)
+@accepts_upload
 async def import_upload():
     form = await request.form
     files = await request.files
