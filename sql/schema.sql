@@ -25,6 +25,8 @@ CREATE VIRTUAL TABLE BooksSearch USING fts5 (
     prefix = '1 2 3'
 );
 
+CREATE VIRTUAL TABLE BooksSearchVocabulary USING fts5vocab ('BooksSearch', 'row');
+
 CREATE TABLE ClosedDays (
     Day    TEXT PRIMARY KEY CHECK (date(Day) IS Day),
     Reason TEXT CHECK (Reason IS NULL OR length(Reason) <= 200)
@@ -179,6 +181,11 @@ CREATE TABLE SearchVersions (
     Circulation INTEGER NOT NULL DEFAULT 0
 );
 
+CREATE TABLE SearchVocabularyChanges (
+    ChangeID INTEGER PRIMARY KEY,
+    BookID   INTEGER NOT NULL
+);
+
 CREATE TABLE Sessions (
     TokenHash  TEXT PRIMARY KEY,
     UserID     INTEGER NOT NULL REFERENCES Users (UserID) ON DELETE CASCADE,
@@ -201,7 +208,11 @@ CREATE TABLE Users (
 , EmailReceipts INTEGER NOT NULL DEFAULT 0
     CHECK (EmailReceipts IN (0, 1)));
 
+CREATE INDEX Books_ByLanguage ON Books (Language);
+
 CREATE INDEX Books_ByPopularity ON Books (TimesBorrowed DESC, BookID DESC, Title, Author, Year);
+
+CREATE INDEX Books_BySeries ON Books (Series);
 
 CREATE INDEX Books_Title ON Books (Title);
 
@@ -316,6 +327,19 @@ BEGIN
     INSERT INTO BooksSearch (rowid, Title, Author, Extra)
     VALUES (NEW.BookID, NEW.Title, NEW.Author,
             coalesce(NEW.Series, '') || ' ' || coalesce(NEW.Subjects, '') || ' ' || coalesce(NEW.ISBN, ''));
+END;
+
+CREATE TRIGGER Books_VocabularyChangedByInsert AFTER INSERT ON Books
+BEGIN
+    INSERT INTO SearchVocabularyChanges (BookID) VALUES (NEW.BookID);
+    DELETE FROM SearchVocabularyChanges WHERE ChangeID = last_insert_rowid() - 10000;
+END;
+
+CREATE TRIGGER Books_VocabularyChangedByUpdate
+AFTER UPDATE OF Title, Author, Series, Subjects ON Books
+BEGIN
+    INSERT INTO SearchVocabularyChanges (BookID) VALUES (NEW.BookID);
+    DELETE FROM SearchVocabularyChanges WHERE ChangeID = last_insert_rowid() - 10000;
 END;
 
 CREATE TRIGGER Copies_BarcodeIsNotACardOnInsert BEFORE INSERT ON Copies
