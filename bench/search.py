@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from bench import common
+from bench import common, relevance
 from bench.generate import GOODBOOKS_CSV, PRESETS, generate
 from webapp.db import CONNECTION_PRAGMAS, Database, configure, migrate
 from webapp.models.catalogue import CANDIDATES
@@ -44,6 +44,7 @@ from webapp.resources import MIGRATIONS
 from webapp.search_query import parse
 
 SECTION = "Search"
+SPELLING_SECTION = "Search: spelling and filters"
 HX = {"HX-Request": "true"}
 # Partial queries as readers type them: unfinished last words, abbreviations,
 # authors, a common word or two.
@@ -81,8 +82,8 @@ READERS = inspect.signature(Database).parameters["readers"].default
 CACHE_OFF = {"SHELFMARK_SEARCH_CACHE_ENTRIES": "0"}
 
 
-def keystroke_queries(csv_path: Path = GOODBOOKS_CSV) -> list[str]:
-    """Every prefix of the first 50 titles and 20 authors of goodbooks-10k, in typing order."""
+def replay_texts(csv_path: Path = GOODBOOKS_CSV) -> list[str]:
+    """The first 50 titles and 20 authors of goodbooks-10k."""
     titles: list[str] = []
     authors: list[str] = []
     with csv_path.open(encoding="utf-8", newline="") as handle:
@@ -93,10 +94,231 @@ def keystroke_queries(csv_path: Path = GOODBOOKS_CSV) -> list[str]:
                 titles.append(title)
             if author and len(authors) < REPLAY_AUTHORS and author not in authors:
                 authors.append(author)
+    return [*titles, *authors]
+
+
+def keystroke_queries(csv_path: Path = GOODBOOKS_CSV) -> list[str]:
+    """Every prefix of the first 50 titles and 20 authors of goodbooks-10k, in typing order."""
     typed = []
-    for text in [*titles, *authors]:
+    for text in replay_texts(csv_path):
         typed.extend(text[:length] for length in range(1, len(text) + 1))
     return [text for text in typed if not parse(text).is_empty]
+
+
+def typo_keystroke_queries(csv_path: Path = GOODBOOKS_CSV) -> list[str]:
+    """The replay's titles and authors, each with one letter wrong in its first word
+    of 5+ letters (dropped, doubled, swapped or replaced in turn), typed one
+    character at a time."""
+    typed: list[str] = []
+    for index, text in enumerate(replay_texts(csv_path)):
+        words = text.split(" ")
+        for place, word in enumerate(words):
+            if len(word) >= relevance.TYPO_WORD_LETTERS and word.isalpha():
+                words[place] = relevance.misspelt(word, index)
+                break
+        wrong = " ".join(words)
+        typed.extend(wrong[:length] for length in range(1, len(wrong) + 1))
+    return [text for text in typed if not parse(text).is_empty]
+
+
+def goodbooks_database() -> Path:
+    """goodbooks-10k imported through the real importer, as the relevance tests do."""
+    from webapp.db import connect_sync
+    from webapp.importing.books import apply_books, read_books_csv
+
+    path = common.RESULTS / "goodbooks.sqlite3"
+    if not path.exists():
+        partial = path.with_suffix(".partial")
+        partial.unlink(missing_ok=True)
+        conn = connect_sync(partial)
+        migrate(conn, MIGRATIONS)
+        _, rows = read_books_csv(GOODBOOKS_CSV.read_bytes())
+        apply_books(conn, rows)
+        conn.close()
+        partial.rename(path)
+    return path
+
+
+async def _relevance_rates() -> dict[str, object]:
+    """The relevance rates on goodbooks-10k, with spelling tolerance and without
+    (what search did before it), in-process."""
+    async with Database(goodbooks_database()) as db:
+        with_spelling, _ = await relevance.measure(db, GOODBOOKS_CSV)
+        without, _ = await relevance.measure(db, GOODBOOKS_CSV, spelling=False)
+    return {
+        "with": [
+            with_spelling.partial_found,
+            with_spelling.partial_total,
+            with_spelling.typo_found,
+            with_spelling.typo_total,
+        ],
+        "without": [
+            without.partial_found,
+            without.partial_total,
+            without.typo_found,
+            without.typo_total,
+        ],
+    }
+
+
+async def _replays(server: common.Server, replays: dict[str, list[str]]) -> dict[str, object]:
+    figures: dict[str, object] = {}
+    for key, paths in replays.items():
+        read_before = server.disk_read_bytes()
+        figures[key] = await common.load(
+            server.base_url, paths, clients=1, requests=len(paths), max_seconds=600, headers=HX
+        )
+        figures[f"{key}_disk_mb"] = (server.disk_read_bytes() - read_before) / 1e6
+    return figures
+
+
+def measure_spelling(size: str) -> dict[str, object]:
+    """The keystroke replay with typos, without and with ``available=1``, and the
+    serving process's peak RSS: one server per size, in one run."""
+    path = database_for(size)
+    load_before = os.getloadavg()[0]
+    typos = typo_keystroke_queries()
+    replays = {
+        "typos": [f"/search?q={quote(text)}" for text in typos],
+        "typos_available": [f"/search?q={quote(text)}&available=1" for text in typos],
+    }
+    print(f"{size}: keystroke replay with typos ({len(typos)} keystrokes)", file=sys.stderr)
+    with common.serve(path, log_path=common.RESULTS / f"search-{size}-access.log") as server:
+        # Warm up as a running library would be: the vocabulary read, the query mix asked.
+        asyncio.run(
+            common.load(
+                server.base_url,
+                [f"/search?q={quote(text)}" for text in QUERY_MIX],
+                clients=1,
+                requests=len(QUERY_MIX) * 2,
+                max_seconds=120,
+                headers=HX,
+            )
+        )
+        figures = asyncio.run(_replays(server, replays))
+        figures["peak_rss_mb"] = server.peak_rss_mb()
+    figures["load"] = (load_before, os.getloadavg()[0])
+    return figures
+
+
+def spelling_report(results: dict[str, dict[str, object]], rates, measured_on: str) -> str:
+    S = common.Summary.of
+    with_spelling, without = rates["with"], rates["without"]
+    lines = [
+        f"Measured {measured_on}, with `python -m bench.search` (the sizes "
+        f"{', '.join(results)}). 1-minute load average before and after each size: "
+        + ", ".join(
+            f"{size} {figures['load'][0]:.1f} → {figures['load'][1]:.1f}"
+            for size, figures in results.items()
+        )
+        + " (2 cores; above 2 other work was running, and absolute figures are then high).",
+        "",
+        "### Relevance on goodbooks-10k",
+        "",
+        "The fixed rule of `bench/relevance.py` (also run by "
+        "tests/test_relevance_goodbooks.py): every 25th title of books.csv with two words "
+        "after any leading article; the partial query is the first word and the first half "
+        "of the next uncommon word; the typo query the same with one letter of its first "
+        "5+-letter word dropped, doubled, swapped or replaced. Found = a book of that title "
+        "among the first 5.",
+        "",
+        common.table(
+            ("search", "partial query, top 5", "with one typo, top 5"),
+            [
+                (
+                    label,
+                    f"{found[0]}/{found[1]} = {found[0] / found[1]:.1%}",
+                    f"{found[2]}/{found[3]} = {found[2] / found[3]:.1%}",
+                )
+                for label, found in (
+                    ("without spelling tolerance (before #21)", without),
+                    ("with spelling tolerance", with_spelling),
+                )
+            ],
+        ),
+        "",
+        "### Keystroke replay with typos",
+        "",
+        f"The keystroke replay's {REPLAY_TITLES} titles and {REPLAY_AUTHORS} authors, each "
+        "with one letter wrong in its first word of 5+ letters, typed one character at a "
+        "time through the app (one client, HX-Request), after the query mix warmed the "
+        "server; then the same with `available=1`. Milliseconds.",
+        "",
+    ]
+    rows = []
+    for size, figures in results.items():
+        for key, label in (("typos", "typos"), ("typos_available", "typos, available=1")):
+            samples, _ = figures[key]
+            summary = S(samples)
+            rows.append(
+                (
+                    size,
+                    label,
+                    len(samples),
+                    common.ms(summary.median),
+                    common.ms(summary.p95),
+                    common.ms(summary.p99),
+                    common.ms(summary.maximum),
+                    sum(sample > 50 for sample in samples),
+                    f"{figures['peak_rss_mb']:.0f} MB",
+                )
+            )
+    lines += [
+        common.table(
+            (
+                "titles",
+                "replay",
+                "keystrokes",
+                "p50",
+                "p95",
+                "p99",
+                "max",
+                "over 50 ms",
+                "server peak RSS",
+            ),
+            rows,
+        ),
+        "",
+        "### Targets",
+        "",
+    ]
+    partial = with_spelling[0] / with_spelling[1]
+    typo = with_spelling[2] / with_spelling[3]
+
+    def verdict(met: bool) -> str:
+        return "**met**" if met else "**missed**"
+
+    lines.append(
+        f"- Relevance: partial queries {partial:.1%} in the top 5, {verdict(partial >= 0.95)} "
+        f"(target at least 95%); with one typo {typo:.1%}, {verdict(typo >= 0.80)} "
+        f"(target at least 80%; {without[2] / without[3]:.1%} without spelling tolerance)."
+    )
+    largest, smallest = list(results)[-1], list(results)[0]
+    for key, label in (("typos", "with typos"), ("typos_available", "with typos and available=1")):
+        big, small = S(results[largest][key][0]), S(results[smallest][key][0])
+        slow = sum(sample > 50 for sample in results[largest][key][0])
+        ratio = big.p95 / small.p95
+        lines.append(
+            f"- Replay {label}: p95 at {largest} / at {smallest} {ratio:.2f}×, "
+            f"{verdict(ratio <= 3)} (target at most 3×); keystrokes over 50 ms at {largest}: "
+            f"{slow} of {len(results[largest][key][0])}, {verdict(slow == 0)} (target 0)."
+        )
+    rss = results[largest]["peak_rss_mb"]
+    lines.append(
+        f"- Peak RSS of the server at {largest}: {rss:.0f} MB, {verdict(rss < 300)} "
+        "(target under 300 MB)."
+    )
+    lines += [
+        "",
+        "Each process reads the catalogue's words once from FTS5's vocabulary "
+        "(`BooksSearchVocabulary`, an `fts5vocab` table; in the background at start-up) and "
+        "then only the words of books logged as added or retitled since "
+        "(`SearchVocabularyChanges`). A misspelt word is compared with the catalogue words of "
+        "about its length by rapidfuzz's OSA distance; the corrected query runs only when "
+        "the words as typed match fewer than the candidate limit, so the first, short "
+        "keystrokes cost what they did.",
+    ]
+    return "\n".join(lines)
 
 
 def database_for(size: str) -> Path:
@@ -641,6 +863,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full", action="store_true", help="also measure 1M titles")
     parser.add_argument("--sizes", help="comma-separated preset sizes (overrides --full)")
     parser.add_argument(
+        "--spelling-only",
+        action="store_true",
+        help="measure only the spelling and filter figures (their own section)",
+    )
+    parser.add_argument(
         "--from-json",
         action="store_true",
         help="rewrite the report from the last run's raw figures",
@@ -649,6 +876,24 @@ def main(argv: list[str] | None = None) -> int:
     sizes = args.sizes.split(",") if args.sizes else ["10k", "100k", *(["1m"] if args.full else [])]
     common.RESULTS.mkdir(parents=True, exist_ok=True)
     raw = common.RESULTS / "search.json"
+    spelling_raw = common.RESULTS / "search-spelling.json"
+    if args.from_json and spelling_raw.exists():
+        saved = json.loads(spelling_raw.read_text())
+        spelling = (saved["results"], saved["rates"], saved["measured_on"])
+    else:
+        print("relevance on goodbooks-10k", file=sys.stderr)
+        rates = asyncio.run(_relevance_rates())
+        spelling_on = f"{common.utc_now()} on {common.machine()}"
+        spelling_results = {size: measure_spelling(size) for size in sizes}
+        spelling_raw.write_text(
+            json.dumps({"results": spelling_results, "rates": rates, "measured_on": spelling_on})
+        )
+        spelling = (spelling_results, rates, spelling_on)
+    spelling_body = spelling_report(*spelling)
+    common.write_section(SPELLING_SECTION, spelling_body)
+    print(spelling_body)
+    if args.spelling_only:
+        return 0
     if args.from_json:
         saved = json.loads(raw.read_text())
         results, prefix_rows = saved["results"], saved["prefix_rows"]
