@@ -9,7 +9,7 @@ import pytest
 
 from .conftest import REPO
 
-PURE = ["rules", "reminder_stages", "search_query", "ranking", "clock", "validation"]
+PURE = ["rules", "reminder_stages", "search_query", "ranking", "spelling", "clock", "validation"]
 NO_QUART = ["db", "outbox", "emails", "mail", "leases", *PURE]
 
 
