@@ -22,7 +22,7 @@ running meanwhile sees the old tables or the new ones, whole.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from rapidfuzz import process
@@ -37,6 +37,8 @@ MAX_VARIANTS = 8
 # Beginnings of catalogue words are tabled ahead for these lengths; longer
 # ones are tabled when first asked for.
 PREFIX_LENGTHS_AHEAD = range(3, 13)
+# How many answers are remembered before they are all forgotten at once.
+MAX_ANSWERS = 20_000
 
 
 def tolerance(word: str) -> int:
@@ -57,6 +59,9 @@ class _Tables:
     books: dict[str, int]
     by_length: dict[int, list[str]]
     prefixes: dict[int, dict[str, int]] = field(default_factory=dict)
+    # Answers already given, by (word, as a prefix): each keystroke asks again
+    # for every word typed before it. Thrown away with the tables.
+    answers: dict[tuple[str, bool], list[tuple[str, int]]] = field(default_factory=dict)
 
 
 def _tables(books: dict[str, int]) -> _Tables:
@@ -124,18 +129,33 @@ class Vocabulary:
         """Catalogue words within ``tolerance(word)`` edits of ``word`` (not the
         word itself), each with its distance: the closest first, then those in
         the most books."""
-        tables = self._tables
-        return self._nearest(word, tables.books, tables.by_length)
+        return self._remembered(word, False)
 
     def near_prefixes(self, prefix: str) -> list[tuple[str, int]]:
         """Beginnings of catalogue words within ``tolerance(prefix)`` edits of the
         unfinished ``prefix`` (not the prefix itself), each with its distance."""
+        return self._remembered(prefix, True)
+
+    def _remembered(self, word: str, as_prefix: bool) -> list[tuple[str, int]]:
         tables = self._tables
+        found = tables.answers.get((word, as_prefix))
+        if found is None:
+            if as_prefix:
+                found = self._near_prefixes(tables, word)
+            else:
+                found = self._nearest(
+                    word, lambda text: tables.books.get(text, 0), tables.by_length
+                )
+            if len(tables.answers) >= MAX_ANSWERS:
+                tables.answers.clear()
+            tables.answers[(word, as_prefix)] = found
+        return found
+
+    def _near_prefixes(self, tables: _Tables, prefix: str) -> list[tuple[str, int]]:
         allowed = tolerance(prefix)
         if not allowed:
             return []
-        candidates: dict[str, int] = {}
-        by_length: dict[int, list[str]] = {}
+        tables_by_length: dict[int, dict[str, int]] = {}
         for length in range(len(prefix) - allowed, len(prefix) + allowed + 1):
             if length < ONE_EDIT_FROM - 1:
                 continue
@@ -144,13 +164,16 @@ class Vocabulary:
                 table = _prefixes_of(tables.books, length)
                 with self._lock:
                     tables.prefixes[length] = table
-            candidates.update(table)
-            by_length[length] = list(table)
-        return self._nearest(prefix, candidates, by_length)
+            tables_by_length[length] = table
+        return self._nearest(
+            prefix,
+            lambda text: tables_by_length[len(text)].get(text, 0),
+            {length: list(table) for length, table in tables_by_length.items()},
+        )
 
     @staticmethod
     def _nearest(
-        word: str, books: dict[str, int], by_length: dict[int, list[str]]
+        word: str, books: Callable[[str], int], by_length: dict[int, list[str]]
     ) -> list[tuple[str, int]]:
         allowed = tolerance(word)
         if not allowed:
@@ -167,5 +190,5 @@ class Vocabulary:
                 )
                 if choice != word
             ]
-        found.sort(key=lambda item: (item[1], -books.get(item[0], 0), item[0]))
+        found.sort(key=lambda item: (item[1], -books(item[0]), item[0]))
         return found[:MAX_VARIANTS]
