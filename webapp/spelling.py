@@ -58,7 +58,7 @@ class _Tables:
 
     books: dict[str, int]
     by_length: dict[int, list[str]]
-    prefixes: dict[int, dict[str, int]] = field(default_factory=dict)
+    prefixes: dict[int, dict[str, tuple[int, str]]] = field(default_factory=dict)
     # Answers already given, by (word, as a prefix): each keystroke asks again
     # for every word typed before it. Thrown away with the tables.
     answers: dict[tuple[str, bool], list[tuple[str, int]]] = field(default_factory=dict)
@@ -74,13 +74,14 @@ def _tables(books: dict[str, int]) -> _Tables:
     return tables
 
 
-def _prefixes_of(books: dict[str, int], length: int) -> dict[str, int]:
-    prefixes: dict[str, int] = {}
+def _prefixes_of(books: dict[str, int], length: int) -> dict[str, tuple[int, str]]:
+    """Each beginning of this length, with the word in the most books that begins so."""
+    prefixes: dict[str, tuple[int, str]] = {}
     for word, count in books.items():
         if len(word) >= length:
             start = word[:length]
-            if prefixes.get(start, 0) < count:
-                prefixes[start] = count
+            if prefixes.get(start, (0, ""))[0] < count:
+                prefixes[start] = (count, word)
     return prefixes
 
 
@@ -118,8 +119,8 @@ class Vocabulary:
                     by_length[len(word)] = [*by_length.get(len(word), []), word]
                 books[word] = books.get(word, 0) + count
                 for length, table in prefixes.items():
-                    if len(word) >= length and table.get(word[:length], 0) < books[word]:
-                        table[word[:length]] = books[word]
+                    if len(word) >= length and table.get(word[:length], (0, ""))[0] < books[word]:
+                        table[word[:length]] = (books[word], word)
             self._tables = _Tables(books, by_length, prefixes)
 
     def books_with(self, word: str) -> int:
@@ -132,8 +133,13 @@ class Vocabulary:
         return self._remembered(word, False)
 
     def near_prefixes(self, prefix: str) -> list[tuple[str, int]]:
-        """Beginnings of catalogue words within ``tolerance(prefix)`` edits of the
-        unfinished ``prefix`` (not the prefix itself), each with its distance."""
+        """Catalogue words beginning within ``tolerance(prefix)`` edits of the
+        unfinished ``prefix``, each with that distance: for each near beginning,
+        the word in the most books that begins so ("tolkei" gives "tolkien").
+
+        Whole words, not beginnings, go to the index: a beginning such as
+        "phil" would make FTS5 gather every word it begins (75,000 books at a
+        million titles) on every keystroke."""
         return self._remembered(prefix, True)
 
     def _remembered(self, word: str, as_prefix: bool) -> list[tuple[str, int]]:
@@ -155,7 +161,7 @@ class Vocabulary:
         allowed = tolerance(prefix)
         if not allowed:
             return []
-        tables_by_length: dict[int, dict[str, int]] = {}
+        tables_by_length: dict[int, dict[str, tuple[int, str]]] = {}
         for length in range(len(prefix) - allowed, len(prefix) + allowed + 1):
             if length < ONE_EDIT_FROM - 1:
                 continue
@@ -165,15 +171,26 @@ class Vocabulary:
                 with self._lock:
                     tables.prefixes[length] = table
             tables_by_length[length] = table
-        return self._nearest(
+        near = self._nearest(
             prefix,
-            lambda text: tables_by_length[len(text)].get(text, 0),
+            lambda text: tables_by_length[len(text)][text][0],
             {length: list(table) for length, table in tables_by_length.items()},
+            limit=None,
         )
+        words: dict[str, int] = {}
+        for start, distance in near:
+            word = tables_by_length[len(start)][start][1]
+            # A word the prefix as typed begins is matched already.
+            if not word.startswith(prefix) and word not in words:
+                words[word] = distance
+        return list(words.items())[:MAX_VARIANTS]
 
     @staticmethod
     def _nearest(
-        word: str, books: Callable[[str], int], by_length: dict[int, list[str]]
+        word: str,
+        books: Callable[[str], int],
+        by_length: dict[int, list[str]],
+        limit: int | None = MAX_VARIANTS,
     ) -> list[tuple[str, int]]:
         allowed = tolerance(word)
         if not allowed:
@@ -191,4 +208,4 @@ class Vocabulary:
                 if choice != word
             ]
         found.sort(key=lambda item: (item[1], -books(item[0]), item[0]))
-        return found[:MAX_VARIANTS]
+        return found[:limit]

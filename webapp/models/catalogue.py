@@ -41,7 +41,6 @@ FILTER_SCAN = 2000
 # A correction is offered ("Did you mean …") when the words as typed match at
 # most this many books and the corrected words match more than twice as many.
 SUGGEST_UP_TO = 5
-SUGGESTION_COUNT_CAP = 1000
 
 # A copy is on the shelf: in stock, not lent, not set aside for a hold. Each
 # test is one probe of a partial index (Loans_OneOpenLoanPerCopy,
@@ -426,7 +425,8 @@ def _spellings(
     the term as typed first; None when no term has another spelling.
 
     A finished word is compared with whole catalogue words, the last (still
-    being typed) with their beginnings. Initials typed together ("jk") are also
+    being typed) with their beginnings, each standing for the word in the most
+    books that begins so (``Vocabulary.near_prefixes``). Initials typed together ("jk") are also
     looked for as the separate letters the index holds for "J.K.".
     """
     last = query.terms[-1]
@@ -436,7 +436,7 @@ def _spellings(
         options = [(term, 0, True)]
         if term.isalpha() and term not in COMMON_WORDS:
             near = vocabulary.near_prefixes(term) if term == last else vocabulary.near_words(term)
-            options += [(text, edits, term == last) for text, edits in near]
+            options += [(text, edits, False) for text, edits in near]
             if 2 <= len(term) <= 3:
                 options.append((" ".join(term), 0, False))
         any_other = any_other or len(options) > 1
@@ -456,17 +456,24 @@ def _fuzzy_match(spellings: list[list[tuple[str, int, bool]]]) -> str:
     )
 
 
-def _count(conn: sqlite3.Connection, match: str, filters: SearchFilters) -> int:
+def _count(conn: sqlite3.Connection, match: str, filters: SearchFilters, enough: int) -> int:
+    """How many books the MATCH expression finds that pass the filters, counted
+    no further than ``enough``."""
     narrowing, values = _narrowing(filters)
+    if not filters.narrows:
+        return conn.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM BooksSearch WHERE BooksSearch MATCH ? LIMIT ?)",
+            (match, enough),
+        ).fetchone()[0]
     return conn.execute(
         f"""
         SELECT count(*) FROM (
             SELECT 1 FROM (SELECT rowid FROM BooksSearch WHERE BooksSearch MATCH ?
                            ORDER BY rowid DESC LIMIT ?) s
             JOIN Books b ON b.BookID = s.rowid
-            WHERE 1{narrowing})
+            WHERE 1{narrowing} LIMIT ?)
         """,
-        (match, SUGGESTION_COUNT_CAP, *values),
+        (match, FILTER_SCAN, *values, enough),
     ).fetchone()[0]
 
 
@@ -492,7 +499,8 @@ def _suggestion(
     corrected = search_query.parse(text)
     if corrected.is_empty:
         return None
-    if _count(conn, corrected.match_expression(), filters) > 2 * typed_matches:
+    enough = 2 * typed_matches + 1
+    if _count(conn, corrected.match_expression(), filters, enough) >= enough:
         return text
     return None
 
