@@ -656,9 +656,7 @@ def _summaries(conn: sqlite3.Connection, rows) -> list[BookSummary]:
             year=row["Year"],
             availability=availability[row["BookID"]],
             series=row["Series"],
-            authors=tuple(
-                (name, ((name, False),)) for name, _ in ranking.mark_names(row["Author"], [])
-            ),
+            authors=ranking.mark_names(row["Author"], []),
         )
         for row in rows
     ]
