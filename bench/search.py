@@ -38,10 +38,14 @@ from urllib.parse import quote
 
 from bench import common, relevance
 from bench.generate import GOODBOOKS_CSV, PRESETS, generate
-from webapp.db import CONNECTION_PRAGMAS, Database, configure, migrate
+from webapp.db import CONNECTION_PRAGMAS, Database, configure, connect_sync, migrate
+from webapp.importing.books import apply_books, read_books_csv
+from webapp.models import catalogue
 from webapp.models.catalogue import CANDIDATES
+from webapp.models.search_vocabulary import CatalogueWords
 from webapp.resources import MIGRATIONS
-from webapp.search_query import parse
+from webapp.search_cache import SearchCache
+from webapp.search_query import SearchFilters, parse
 
 SECTION = "Search"
 SPELLING_SECTION = "Search: spelling and filters"
@@ -123,9 +127,6 @@ def typo_keystroke_queries(csv_path: Path = GOODBOOKS_CSV) -> list[str]:
 
 def goodbooks_database() -> Path:
     """goodbooks-10k imported through the real importer, as the relevance tests do."""
-    from webapp.db import connect_sync
-    from webapp.importing.books import apply_books, read_books_csv
-
     path = common.RESULTS / "goodbooks.sqlite3"
     if not path.exists():
         partial = path.with_suffix(".partial")
@@ -172,6 +173,24 @@ async def _replays(server: common.Server, replays: dict[str, list[str]]) -> dict
     return figures
 
 
+def cpu_per_keystroke(path: Path, queries: list[str], available: bool) -> list[float]:
+    """The CPU time (this thread's, in ms) of each keystroke's whole search, in-process,
+    with no search cache: what a keystroke costs the server whatever else the
+    machine is doing, which wall-clock figures on a busy machine cannot show."""
+    conn = configure(sqlite3.connect(path, isolation_level=None))
+    words = CatalogueWords()
+    words.current(conn, None)
+    filters = SearchFilters(available=available)
+    no_cache = SearchCache(entries=0)
+    samples = []
+    for text in queries:
+        started = time.thread_time()
+        catalogue._lookup(conn, parse(text), 1, 20, no_cache, words, filters)
+        samples.append((time.thread_time() - started) * 1000)
+    conn.close()
+    return samples
+
+
 def measure_spelling(size: str) -> dict[str, object]:
     """The keystroke replay with typos, without and with ``available=1``, and the
     serving process's peak RSS: one server per size, in one run."""
@@ -182,6 +201,12 @@ def measure_spelling(size: str) -> dict[str, object]:
         "plain": [f"/search?q={quote(text)}" for text in keystroke_queries()],
         "typos": [f"/search?q={quote(text)}" for text in typos],
         "typos_available": [f"/search?q={quote(text)}&available=1" for text in typos],
+    }
+    print(f"{size}: CPU per keystroke, in-process", file=sys.stderr)
+    cpu = {
+        "cpu_plain": cpu_per_keystroke(path, keystroke_queries(), available=False),
+        "cpu_typos": cpu_per_keystroke(path, typos, available=False),
+        "cpu_typos_available": cpu_per_keystroke(path, typos, available=True),
     }
     print(f"{size}: keystroke replay with typos ({len(typos)} keystrokes)", file=sys.stderr)
     with common.serve(path, log_path=common.RESULTS / f"search-{size}-access.log") as server:
@@ -198,6 +223,7 @@ def measure_spelling(size: str) -> dict[str, object]:
         )
         figures = asyncio.run(_replays(server, replays))
         figures["peak_rss_mb"] = server.peak_rss_mb()
+    figures.update(cpu)
     figures["load"] = (load_before, os.getloadavg()[0])
     return figures
 
@@ -286,6 +312,38 @@ def spelling_report(results: dict[str, dict[str, object]], rates, measured_on: s
             rows,
         ),
         "",
+        "The server's CPU time per keystroke, measured in-process on the same database "
+        "(`catalogue._lookup` on a reader connection, no search cache, this thread's CPU "
+        "time): what a keystroke costs whatever else the machine runs. Milliseconds.",
+        "",
+    ]
+    rows = []
+    for size, figures in results.items():
+        for key, label in (
+            ("cpu_plain", "as spelt"),
+            ("cpu_typos", "typos"),
+            ("cpu_typos_available", "typos, available=1"),
+        ):
+            if key not in figures:
+                continue
+            summary = S(figures[key])
+            rows.append(
+                (
+                    size,
+                    label,
+                    len(figures[key]),
+                    common.ms(summary.median),
+                    common.ms(summary.p95),
+                    common.ms(summary.maximum),
+                    sum(sample > 50 for sample in figures[key]),
+                )
+            )
+    lines += [
+        common.table(
+            ("titles", "replay", "keystrokes", "CPU p50", "CPU p95", "CPU max", "over 50 ms"),
+            rows,
+        ),
+        "",
         "### Targets",
         "",
     ]
@@ -313,6 +371,20 @@ def spelling_report(results: dict[str, dict[str, object]], rates, measured_on: s
             f"- Replay {label}: p95 at {largest} / at {smallest} {ratio:.2f}×, "
             f"{verdict(ratio <= 3)} (target at most 3×); keystrokes over 50 ms at {largest}: "
             f"{slow} of {len(results[largest][key][0])}, {verdict(slow == 0)} (target 0)."
+        )
+    for key, label in (
+        ("cpu_typos", "with typos"),
+        ("cpu_typos_available", "with typos and available=1"),
+    ):
+        if key not in results[largest]:
+            continue
+        big_cpu, small_cpu = S(results[largest][key]), S(results[smallest][key])
+        slow = sum(sample > 50 for sample in results[largest][key])
+        lines.append(
+            f"- Server CPU per keystroke {label}: p95 at {largest} / at {smallest} "
+            f"{big_cpu.p95 / small_cpu.p95:.2f}×, {verdict(big_cpu.p95 / small_cpu.p95 <= 3)}; "
+            f"over 50 ms at {largest}: {slow}, {verdict(slow == 0)} (max "
+            f"{common.ms(big_cpu.maximum)})."
         )
     rss = results[largest]["peak_rss_mb"]
     lines.append(
