@@ -232,8 +232,9 @@ def spelling_report(results: dict[str, dict[str, object]], rates, measured_on: s
     S = common.Summary.of
     with_spelling, without = rates["with"], rates["without"]
     lines = [
-        f"Measured {measured_on}, with `python -m bench.search` (the sizes "
-        f"{', '.join(results)}). 1-minute load average before and after each size: "
+        f"Measured {measured_on}, with `python -m bench.search"
+        f"{' --full' if '1m' in results else ''}` (`--spelling-only` measures this section "
+        f"alone), at {', '.join(results)} titles in one run. 1-minute load average before and after each size: "
         + ", ".join(
             f"{size} {figures['load'][0]:.1f} → {figures['load'][1]:.1f}"
             for size, figures in results.items()
