@@ -966,7 +966,7 @@ def main(argv: list[str] | None = None) -> int:
     common.RESULTS.mkdir(parents=True, exist_ok=True)
     raw = common.RESULTS / "search.json"
     spelling_raw = common.RESULTS / "search-spelling.json"
-    if args.from_json and spelling_raw.exists():
+    if args.from_json:
         saved = json.loads(spelling_raw.read_text())
         spelling = (saved["results"], saved["rates"], saved["measured_on"])
     else:
