@@ -156,3 +156,11 @@ async def test_a_page_past_the_ranked_matches_does_not_say_no_matches(client):
     html = await (await client.get("/search?q=the&page=50", headers=HX)).get_data(as_text=True)
     assert "No matches" not in html
     assert "No more results" in html
+
+
+async def test_a_plain_form_with_filters_left_unset_lands_on_the_short_address(client):
+    response = await client.get("/search?q=gatsby&language=&year_from=&year_to=&sort=relevance")
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/search?q=gatsby")
+    kept = await client.get("/search?q=gatsby&language=&sort=title")
+    assert kept.headers["Location"].endswith("/search?q=gatsby&sort=title")

@@ -106,6 +106,7 @@ SORTS = {
     "newest": "Newest",
     "popular": "Most borrowed",
 }
+FILTER_PARAMETERS = ("available", "language", "year_from", "year_to", "sort")
 YEAR_RANGE = (-3000, 2200)
 MAX_LANGUAGE_CHARS = 20
 

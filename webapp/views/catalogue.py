@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from quart import Blueprint, abort, redirect, request, url_for
 
 from webapp import htmx, search_query
@@ -50,6 +52,18 @@ async def search():
         filters = search_query.parse_filters(request.args)
     except search_query.BadFilter as error:
         return await htmx.render_error(400, str(error))
+    # A plain form sends every filter, set or not: the address is made the one
+    # a link to the same search has (/search?q=the), so it stays short to share.
+    left_at_default = [
+        name
+        for name in search_query.FILTER_PARAMETERS
+        if name in request.args and name not in filters.params()
+    ]
+    if left_at_default and not htmx.is_htmx():
+        kept: dict[str, Any] = {
+            name: value for name, value in request.args.items() if name not in left_at_default
+        }
+        return redirect(url_for("catalogue.search", **kept), 302)
     found = await catalogue.lookup(
         db,
         query,
