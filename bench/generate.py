@@ -37,8 +37,15 @@ from webapp.models.accounts import hash_password
 from webapp.progress import Progress
 from webapp.resources import MIGRATIONS
 
-GOODBOOKS_CSV = (
-    Path(__file__).resolve().parents[2] / "shared" / "data" / "goodbooks-10k" / "books.csv"
+# The shared data folder sits beside the checkout (/work/main) or, for a
+# worktree, a level higher (/work/wt/NAME): the nearest one that exists.
+GOODBOOKS_CSV = next(
+    (
+        folder / "shared" / "data" / "goodbooks-10k" / "books.csv"
+        for folder in Path(__file__).resolve().parents[1:]
+        if (folder / "shared" / "data" / "goodbooks-10k" / "books.csv").exists()
+    ),
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "goodbooks-10k" / "books.csv",
 )
 BATCH_ROWS = 5_000
 # Every generated patron and the staff account share this password, hashed

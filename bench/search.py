@@ -36,14 +36,19 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from bench import common
+from bench import common, relevance
 from bench.generate import GOODBOOKS_CSV, PRESETS, generate
-from webapp.db import CONNECTION_PRAGMAS, Database, configure, migrate
+from webapp.db import CONNECTION_PRAGMAS, Database, configure, connect_sync, migrate
+from webapp.importing.books import apply_books, read_books_csv
+from webapp.models import catalogue
 from webapp.models.catalogue import CANDIDATES
+from webapp.models.search_vocabulary import CatalogueWords
 from webapp.resources import MIGRATIONS
-from webapp.search_query import parse
+from webapp.search_cache import SearchCache
+from webapp.search_query import SearchFilters, parse
 
 SECTION = "Search"
+SPELLING_SECTION = "Search: spelling and filters"
 HX = {"HX-Request": "true"}
 # Partial queries as readers type them: unfinished last words, abbreviations,
 # authors, a common word or two.
@@ -81,8 +86,8 @@ READERS = inspect.signature(Database).parameters["readers"].default
 CACHE_OFF = {"SHELFMARK_SEARCH_CACHE_ENTRIES": "0"}
 
 
-def keystroke_queries(csv_path: Path = GOODBOOKS_CSV) -> list[str]:
-    """Every prefix of the first 50 titles and 20 authors of goodbooks-10k, in typing order."""
+def replay_texts(csv_path: Path = GOODBOOKS_CSV) -> list[str]:
+    """The first 50 titles and 20 authors of goodbooks-10k."""
     titles: list[str] = []
     authors: list[str] = []
     with csv_path.open(encoding="utf-8", newline="") as handle:
@@ -93,10 +98,311 @@ def keystroke_queries(csv_path: Path = GOODBOOKS_CSV) -> list[str]:
                 titles.append(title)
             if author and len(authors) < REPLAY_AUTHORS and author not in authors:
                 authors.append(author)
+    return [*titles, *authors]
+
+
+def keystroke_queries(csv_path: Path = GOODBOOKS_CSV) -> list[str]:
+    """Every prefix of the first 50 titles and 20 authors of goodbooks-10k, in typing order."""
     typed = []
-    for text in [*titles, *authors]:
+    for text in replay_texts(csv_path):
         typed.extend(text[:length] for length in range(1, len(text) + 1))
     return [text for text in typed if not parse(text).is_empty]
+
+
+def typo_keystroke_queries(csv_path: Path = GOODBOOKS_CSV) -> list[str]:
+    """The replay's titles and authors, each with one letter wrong in its first word
+    of 5+ letters (dropped, doubled, swapped or replaced in turn), typed one
+    character at a time."""
+    typed: list[str] = []
+    for index, text in enumerate(replay_texts(csv_path)):
+        words = text.split(" ")
+        for place, word in enumerate(words):
+            if len(word) >= relevance.TYPO_WORD_LETTERS and word.isalpha():
+                words[place] = relevance.misspelt(word, index)
+                break
+        wrong = " ".join(words)
+        typed.extend(wrong[:length] for length in range(1, len(wrong) + 1))
+    return [text for text in typed if not parse(text).is_empty]
+
+
+def goodbooks_database() -> Path:
+    """goodbooks-10k imported through the real importer, as the relevance tests do."""
+    path = common.RESULTS / "goodbooks.sqlite3"
+    if not path.exists():
+        partial = path.with_suffix(".partial")
+        partial.unlink(missing_ok=True)
+        conn = connect_sync(partial)
+        migrate(conn, MIGRATIONS)
+        _, rows = read_books_csv(GOODBOOKS_CSV.read_bytes())
+        apply_books(conn, rows)
+        conn.close()
+        partial.rename(path)
+    return path
+
+
+async def _relevance_rates() -> dict[str, object]:
+    """The relevance rates on goodbooks-10k, with spelling tolerance and without
+    (what search did before it), in-process."""
+    async with Database(goodbooks_database()) as db:
+        with_spelling, _ = await relevance.measure(db, GOODBOOKS_CSV)
+        without, _ = await relevance.measure(db, GOODBOOKS_CSV, spelling=False)
+    return {
+        "with": [
+            with_spelling.partial_found,
+            with_spelling.partial_total,
+            with_spelling.typo_found,
+            with_spelling.typo_total,
+        ],
+        "without": [
+            without.partial_found,
+            without.partial_total,
+            without.typo_found,
+            without.typo_total,
+        ],
+    }
+
+
+async def _replays(server: common.Server, replays: dict[str, list[str]]) -> dict[str, object]:
+    figures: dict[str, object] = {}
+    for key, paths in replays.items():
+        read_before = server.disk_read_bytes()
+        figures[key] = await common.load(
+            server.base_url, paths, clients=1, requests=len(paths), max_seconds=600, headers=HX
+        )
+        figures[f"{key}_disk_mb"] = (server.disk_read_bytes() - read_before) / 1e6
+    return figures
+
+
+def cpu_per_keystroke(path: Path, queries: list[str], available: bool) -> list[float]:
+    """The CPU time (this thread's, in ms) of each keystroke's whole search, in-process,
+    with no search cache: what a keystroke costs the server whatever else the
+    machine is doing, which wall-clock figures on a busy machine cannot show."""
+    conn = configure(sqlite3.connect(path, isolation_level=None))
+    words = CatalogueWords()
+    words.current(conn, None)
+    filters = SearchFilters(available=available)
+    no_cache = SearchCache(entries=0)
+    samples = []
+    for text in queries:
+        started = time.thread_time()
+        catalogue._lookup(conn, parse(text), 1, 20, no_cache, words, filters)
+        samples.append((time.thread_time() - started) * 1000)
+    conn.close()
+    return samples
+
+
+def measure_spelling(size: str) -> dict[str, object]:
+    """The keystroke replay with typos, without and with ``available=1``, and the
+    serving process's peak RSS: one server per size, in one run."""
+    path = database_for(size)
+    load_before = os.getloadavg()[0]
+    typos = typo_keystroke_queries()
+    replays = {
+        "plain": [f"/search?q={quote(text)}" for text in keystroke_queries()],
+        "typos": [f"/search?q={quote(text)}" for text in typos],
+        "typos_available": [f"/search?q={quote(text)}&available=1" for text in typos],
+    }
+    print(f"{size}: CPU per keystroke, in-process", file=sys.stderr)
+    cpu = {
+        "cpu_plain": cpu_per_keystroke(path, keystroke_queries(), available=False),
+        "cpu_typos": cpu_per_keystroke(path, typos, available=False),
+        "cpu_typos_available": cpu_per_keystroke(path, typos, available=True),
+    }
+    print(f"{size}: keystroke replay with typos ({len(typos)} keystrokes)", file=sys.stderr)
+    with common.serve(path, log_path=common.RESULTS / f"search-{size}-access.log") as server:
+        # Warm up as a running library would be: the vocabulary read, the query mix asked.
+        asyncio.run(
+            common.load(
+                server.base_url,
+                [f"/search?q={quote(text)}" for text in QUERY_MIX],
+                clients=1,
+                requests=len(QUERY_MIX) * 2,
+                max_seconds=120,
+                headers=HX,
+            )
+        )
+        figures = asyncio.run(_replays(server, replays))
+        figures["peak_rss_mb"] = server.peak_rss_mb()
+    figures.update(cpu)
+    figures["load"] = (load_before, os.getloadavg()[0])
+    return figures
+
+
+def spelling_report(results: dict[str, dict[str, object]], rates, measured_on: str) -> str:
+    S = common.Summary.of
+    with_spelling, without = rates["with"], rates["without"]
+    lines = [
+        f"Measured {measured_on}, with `python -m bench.search"
+        f"{' --full' if '1m' in results else ''}` (`--spelling-only` measures this section "
+        f"alone), at {', '.join(results)} titles in one run. 1-minute load average before and after each size: "
+        + ", ".join(
+            f"{size} {figures['load'][0]:.1f} → {figures['load'][1]:.1f}"
+            for size, figures in results.items()
+        )
+        + " (2 cores; above 2 other work was running, and absolute figures are then high).",
+        "",
+        "### Relevance on goodbooks-10k",
+        "",
+        "The fixed rule of `bench/relevance.py` (also run by "
+        "tests/test_relevance_goodbooks.py): every 25th title of books.csv with two words "
+        "after any leading article; the partial query is the first word and the first half "
+        "of the next uncommon word; the typo query the same with one letter of its first "
+        "5+-letter word dropped, doubled, swapped or replaced. Found = a book of that title "
+        "among the first 5.",
+        "",
+        common.table(
+            ("search", "partial query, top 5", "with one typo, top 5"),
+            [
+                (
+                    label,
+                    f"{found[0]}/{found[1]} = {found[0] / found[1]:.1%}",
+                    f"{found[2]}/{found[3]} = {found[2] / found[3]:.1%}",
+                )
+                for label, found in (
+                    ("without spelling tolerance (before #21)", without),
+                    ("with spelling tolerance", with_spelling),
+                )
+            ],
+        ),
+        "",
+        "### Keystroke replay with typos",
+        "",
+        f"The keystroke replay's {REPLAY_TITLES} titles and {REPLAY_AUTHORS} authors, each "
+        "with one letter wrong in its first word of 5+ letters, typed one character at a "
+        "time through the app (one client, HX-Request), after the query mix warmed the "
+        "server; then the same with `available=1`. The replay as spelt, first, is the one "
+        "of the Search section, measured again in this run with spelling tolerance on, for "
+        "comparison. Milliseconds.",
+        "",
+    ]
+    rows = []
+    for size, figures in results.items():
+        for key, label in (
+            ("plain", "as spelt (the replay of the Search section)"),
+            ("typos", "typos"),
+            ("typos_available", "typos, available=1"),
+        ):
+            samples, _ = figures[key]
+            summary = S(samples)
+            rows.append(
+                (
+                    size,
+                    label,
+                    len(samples),
+                    common.ms(summary.median),
+                    common.ms(summary.p95),
+                    common.ms(summary.p99),
+                    common.ms(summary.maximum),
+                    sum(sample > 50 for sample in samples),
+                    f"{figures['peak_rss_mb']:.0f} MB",
+                )
+            )
+    lines += [
+        common.table(
+            (
+                "titles",
+                "replay",
+                "keystrokes",
+                "p50",
+                "p95",
+                "p99",
+                "max",
+                "over 50 ms",
+                "server peak RSS",
+            ),
+            rows,
+        ),
+        "",
+        "The server's CPU time per keystroke, measured in-process on the same database "
+        "(`catalogue._lookup` on a reader connection, no search cache, this thread's CPU "
+        "time): what a keystroke costs whatever else the machine runs. Milliseconds.",
+        "",
+    ]
+    rows = []
+    for size, figures in results.items():
+        for key, label in (
+            ("cpu_plain", "as spelt"),
+            ("cpu_typos", "typos"),
+            ("cpu_typos_available", "typos, available=1"),
+        ):
+            if key not in figures:
+                continue
+            summary = S(figures[key])
+            rows.append(
+                (
+                    size,
+                    label,
+                    len(figures[key]),
+                    common.ms(summary.median),
+                    common.ms(summary.p95),
+                    common.ms(summary.maximum),
+                    sum(sample > 50 for sample in figures[key]),
+                )
+            )
+    lines += [
+        common.table(
+            ("titles", "replay", "keystrokes", "CPU p50", "CPU p95", "CPU max", "over 50 ms"),
+            rows,
+        ),
+        "",
+        "### Targets",
+        "",
+    ]
+    partial = with_spelling[0] / with_spelling[1]
+    typo = with_spelling[2] / with_spelling[3]
+
+    def verdict(met: bool) -> str:
+        return "**met**" if met else "**missed**"
+
+    lines.append(
+        f"- Relevance: partial queries {partial:.1%} in the top 5, {verdict(partial >= 0.95)} "
+        f"(target at least 95%); with one typo {typo:.1%}, {verdict(typo >= 0.80)} "
+        f"(target at least 80%; {without[2] / without[3]:.1%} without spelling tolerance)."
+    )
+    largest, smallest = list(results)[-1], list(results)[0]
+    for key, label in (
+        ("plain", "as spelt"),
+        ("typos", "with typos"),
+        ("typos_available", "with typos and available=1"),
+    ):
+        big, small = S(results[largest][key][0]), S(results[smallest][key][0])
+        slow = sum(sample > 50 for sample in results[largest][key][0])
+        ratio = big.p95 / small.p95
+        lines.append(
+            f"- Replay {label}: p95 at {largest} / at {smallest} {ratio:.2f}×, "
+            f"{verdict(ratio <= 3)} (target at most 3×); keystrokes over 50 ms at {largest}: "
+            f"{slow} of {len(results[largest][key][0])}, {verdict(slow == 0)} (target 0)."
+        )
+    for key, label in (
+        ("cpu_typos", "with typos"),
+        ("cpu_typos_available", "with typos and available=1"),
+    ):
+        if key not in results[largest]:
+            continue
+        big_cpu, small_cpu = S(results[largest][key]), S(results[smallest][key])
+        slow = sum(sample > 50 for sample in results[largest][key])
+        lines.append(
+            f"- Server CPU per keystroke {label}: p95 at {largest} / at {smallest} "
+            f"{big_cpu.p95 / small_cpu.p95:.2f}×, {verdict(big_cpu.p95 / small_cpu.p95 <= 3)}; "
+            f"over 50 ms at {largest}: {slow}, {verdict(slow == 0)} (max "
+            f"{common.ms(big_cpu.maximum)})."
+        )
+    rss = results[largest]["peak_rss_mb"]
+    lines.append(
+        f"- Peak RSS of the server at {largest}: {rss:.0f} MB, {verdict(rss < 300)} "
+        "(target under 300 MB)."
+    )
+    lines += [
+        "",
+        "Each process reads the catalogue's words once from FTS5's vocabulary "
+        "(`BooksSearchVocabulary`, an `fts5vocab` table; in the background at start-up) and "
+        "then only the words of books logged as added or retitled since "
+        "(`SearchVocabularyChanges`). A misspelt word is compared with the catalogue words of "
+        "about its length by rapidfuzz's OSA distance; the corrected query runs only when "
+        "the words as typed match fewer than the candidate limit, so the first, short "
+        "keystrokes cost what they did.",
+    ]
+    return "\n".join(lines)
 
 
 def database_for(size: str) -> Path:
@@ -510,6 +816,11 @@ CHOICES = f"""\
   the catalogue (it scores every match and first counts every term's documents, so
   `lord of the r` pays for "of" and "the"). Finished common words ("the", "of", …) are
   not required in the MATCH for the same reason; ranking still rewards them.
+- Spelling tolerance (issue #21, its own section below): when the words as typed match
+  fewer than {CANDIDATES + 1} books, words near each typed one (from the catalogue's own
+  vocabulary, rapidfuzz's OSA distance) are looked for too, and their matches ranked after
+  every match of the words as typed; a filter (`available=1`, language, years) is a
+  condition on the same bounded read, checking at most the newest 2,000 matches.
 - The ranking signals (pure, tested in tests/test_ranking.py): title words typed in
   order from the start of the title, whole title words above words only begun, title
   above author above series/subjects, then times borrowed and a copy on the shelf
@@ -641,6 +952,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full", action="store_true", help="also measure 1M titles")
     parser.add_argument("--sizes", help="comma-separated preset sizes (overrides --full)")
     parser.add_argument(
+        "--spelling-only",
+        action="store_true",
+        help="measure only the spelling and filter figures (their own section)",
+    )
+    parser.add_argument(
         "--from-json",
         action="store_true",
         help="rewrite the report from the last run's raw figures",
@@ -649,6 +965,24 @@ def main(argv: list[str] | None = None) -> int:
     sizes = args.sizes.split(",") if args.sizes else ["10k", "100k", *(["1m"] if args.full else [])]
     common.RESULTS.mkdir(parents=True, exist_ok=True)
     raw = common.RESULTS / "search.json"
+    spelling_raw = common.RESULTS / "search-spelling.json"
+    if args.from_json:
+        saved = json.loads(spelling_raw.read_text())
+        spelling = (saved["results"], saved["rates"], saved["measured_on"])
+    else:
+        print("relevance on goodbooks-10k", file=sys.stderr)
+        rates = asyncio.run(_relevance_rates())
+        spelling_on = f"{common.utc_now()} on {common.machine()}"
+        spelling_results = {size: measure_spelling(size) for size in sizes}
+        spelling_raw.write_text(
+            json.dumps({"results": spelling_results, "rates": rates, "measured_on": spelling_on})
+        )
+        spelling = (spelling_results, rates, spelling_on)
+    spelling_body = spelling_report(*spelling)
+    common.write_section(SPELLING_SECTION, spelling_body)
+    print(spelling_body)
+    if args.spelling_only:
+        return 0
     if args.from_json:
         saved = json.loads(raw.read_text())
         results, prefix_rows = saved["results"], saved["prefix_rows"]

@@ -26,6 +26,8 @@ CREATE VIRTUAL TABLE BooksSearch USING fts5 (
     prefix = '1 2 3'
 );
 
+CREATE VIRTUAL TABLE BooksSearchVocabulary USING fts5vocab ('BooksSearch', 'row');
+
 CREATE TABLE BoxScans (
     ScanID   INTEGER PRIMARY KEY,
     UserID   INTEGER NOT NULL REFERENCES Users (UserID),
@@ -285,6 +287,11 @@ CREATE TABLE SearchVersions (
     Circulation INTEGER NOT NULL DEFAULT 0
 );
 
+CREATE TABLE SearchVocabularyChanges (
+    ChangeID INTEGER PRIMARY KEY,
+    BookID   INTEGER NOT NULL
+);
+
 CREATE TABLE Sessions (
     TokenHash  TEXT PRIMARY KEY,
     UserID     INTEGER NOT NULL REFERENCES Users (UserID) ON DELETE CASCADE,
@@ -335,7 +342,11 @@ CREATE TABLE Users (
     CHECK (EmailReceipts IN (0, 1)), CategoryID INTEGER REFERENCES PatronCategories (CategoryID), MustChangePassword INTEGER NOT NULL DEFAULT 0
     CHECK (MustChangePassword IN (0, 1)));
 
+CREATE INDEX Books_ByLanguage ON Books (Language);
+
 CREATE INDEX Books_ByPopularity ON Books (TimesBorrowed DESC, BookID DESC, Title, Author, Year);
+
+CREATE INDEX Books_BySeries ON Books (Series);
 
 CREATE INDEX Books_ByShelfMark ON Books (ShelfMark, Title) WHERE ShelfMark IS NOT NULL;
 
@@ -485,6 +496,19 @@ BEGIN
     INSERT INTO BooksSearch (rowid, Title, Author, Extra)
     VALUES (NEW.BookID, NEW.Title, NEW.Author,
             coalesce(NEW.Series, '') || ' ' || coalesce(NEW.Subjects, '') || ' ' || coalesce(NEW.ISBN, ''));
+END;
+
+CREATE TRIGGER Books_VocabularyChangedByInsert AFTER INSERT ON Books
+BEGIN
+    INSERT INTO SearchVocabularyChanges (BookID) VALUES (NEW.BookID);
+    DELETE FROM SearchVocabularyChanges WHERE ChangeID = last_insert_rowid() - 10000;
+END;
+
+CREATE TRIGGER Books_VocabularyChangedByUpdate
+AFTER UPDATE OF Title, Author, Series, Subjects ON Books
+BEGIN
+    INSERT INTO SearchVocabularyChanges (BookID) VALUES (NEW.BookID);
+    DELETE FROM SearchVocabularyChanges WHERE ChangeID = last_insert_rowid() - 10000;
 END;
 
 CREATE TRIGGER CirculationRules_KeepTheDefault BEFORE DELETE ON CirculationRules

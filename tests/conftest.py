@@ -9,13 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from bench import generate as bench_generate
 from webapp import create_app, demo
 from webapp.config import Settings
 from webapp.db import Database, connect_sync, migrate
 from webapp.resources import MIGRATIONS
 
 REPO = Path(__file__).resolve().parent.parent
-GOODBOOKS_CSV = REPO.parent / "shared" / "data" / "goodbooks-10k" / "books.csv"
+# Beside the checkout, or a level higher for a worktree (bench.generate finds it).
+GOODBOOKS_CSV = bench_generate.GOODBOOKS_CSV
 TEST_TODAY = date(2026, 11, 29)
 
 

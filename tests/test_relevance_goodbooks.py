@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from bench import relevance
 from webapp import search_query
 from webapp.db import Database, connect_sync, migrate
 from webapp.importing.books import apply_books, read_books_csv
 from webapp.models import catalogue
+from webapp.models.search_vocabulary import CatalogueWords
 from webapp.resources import MIGRATIONS
 
 from .conftest import GOODBOOKS_CSV
@@ -99,3 +101,66 @@ async def test_the_first_keystrokes_reach_tolkien_by_tolk(goodbooks):
 async def test_a_one_letter_query_says_many_results_instead_of_counting(goodbooks):
     page = (await catalogue.lookup(goodbooks, search_query.parse("t"), per_page=20)).page
     assert page.total_is_capped and len(page.results) == 20
+
+
+async def titles_forgiving(db, text: str, count: int = 5) -> list[str]:
+    page = (
+        await catalogue.lookup(db, search_query.parse(text), per_page=count, words=CatalogueWords())
+    ).page
+    return ["".join(part for part, _ in result.title_parts) for result in page.results]
+
+
+async def test_partial_and_misspelt_queries_find_the_book_in_the_top_five(goodbooks):
+    rates, missed = await relevance.measure(goodbooks, GOODBOOKS_CSV)
+    assert rates.partial >= 0.95, missed
+    assert rates.typo >= 0.80, missed
+
+
+@pytest.mark.parametrize(
+    "typed, author",
+    [
+        ("tolkein", "Tolkien"),
+        ("dostoevsky", "Dostoyevsky"),
+        ("dostoyevsky", "Dostoyevsky"),
+        ("jk rowling", "J.K. Rowling"),
+        ("tolkei", "Tolkien"),
+    ],
+)
+async def test_names_people_get_wrong_are_found(goodbooks, typed, author):
+    page = (
+        await catalogue.lookup(
+            goodbooks, search_query.parse(typed), per_page=5, words=CatalogueWords()
+        )
+    ).page
+    authors = ["".join(part for part, _ in result.author_parts) for result in page.results]
+    assert authors and all(author in found for found in authors), authors
+
+
+async def test_a_misspelt_title_is_found_and_a_correction_offered(goodbooks):
+    page = (
+        await catalogue.lookup(
+            goodbooks, search_query.parse("hary poter"), per_page=5, words=CatalogueWords()
+        )
+    ).page
+    assert page.suggestion == "harry potter"
+    assert "".join(part for part, _ in page.results[0].title_parts).startswith("Harry Potter")
+
+
+async def test_exact_matches_rank_above_corrected_ones(goodbooks):
+    # "dune" is a title; "dunne", "june", "dunes" are a letter away from it.
+    titles = await titles_forgiving(goodbooks, "dune", count=20)
+    exact = await titles_for(goodbooks, "dune", count=20)
+    assert titles[: len(exact)] == exact
+
+
+async def test_harry_potter_lists_the_novels_before_the_box_sets(goodbooks):
+    titles = await titles_for(goodbooks, "harry potter", count=25)
+    novels = [
+        index for index, title in enumerate(titles) if title.startswith("Harry Potter and the")
+    ]
+    sets = [
+        index
+        for index, title in enumerate(titles)
+        if any(word in title for word in ("Box", "Collection"))
+    ]
+    assert len(novels) >= 7 and sets and max(novels[:7]) < min(sets), titles

@@ -44,6 +44,7 @@ EXPECTED = {
     "catalogue.home": PUBLIC,
     "catalogue.search": PUBLIC,
     "catalogue.book": PUBLIC,
+    "catalogue.series": PUBLIC,
     "system.healthz": PUBLIC,
     "system.prometheus_metrics": STAFF,
     "auth.login": PUBLIC,

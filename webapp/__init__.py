@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import hmac
 import logging
@@ -15,7 +16,8 @@ from webapp import body_limits, health, htmx, metrics, request_context, write_fa
 from webapp.access import Access, address_allowed, endpoint_policy, permits
 from webapp.config import Settings
 from webapp.db import Database, migrate
-from webapp.models import accounts
+from webapp.models import accounts, search_vocabulary
+from webapp.models.search_vocabulary import CatalogueWords
 from webapp.oidc import Provider
 from webapp.resources import MIGRATIONS, STATIC, TEMPLATES
 from webapp.search_cache import SearchCache
@@ -100,6 +102,7 @@ def create_app(config: Settings | None = None) -> Quart:
     app.url_map.converters["int"] = RowIdConverter
     app.extensions["shelfmark.settings"] = settings
     app.extensions["shelfmark.search_cache"] = SearchCache(settings.search_cache_entries)
+    app.extensions["shelfmark.catalogue_words"] = CatalogueWords()
     app.jinja_env.globals.update(
         csrf_token=request_context.csrf_token,
         current_user=request_context.current_user,
@@ -126,6 +129,12 @@ def create_app(config: Settings | None = None) -> Quart:
         app.extensions["shelfmark.send_now"] = SendNow(db, settings)
         if settings.oidc_enabled:
             app.extensions["shelfmark.oidc"] = Provider(settings)
+        # The spelling vocabulary is read in the background (a second at a
+        # million titles): the server answers at once, and a search that comes
+        # first reads it itself (models/search_vocabulary.py).
+        app.extensions["shelfmark.vocabulary_read"] = asyncio.create_task(
+            db.read(search_vocabulary.load, app.extensions["shelfmark.catalogue_words"])
+        )
         if settings.in_process_scheduler:
             from webapp.jobs import scheduler
 
@@ -136,6 +145,7 @@ def create_app(config: Settings | None = None) -> Quart:
         if "shelfmark.scheduler" in app.extensions:
             app.extensions.pop("shelfmark.scheduler").shutdown(wait=False)
         await app.extensions.pop("shelfmark.send_now").close()
+        await app.extensions.pop("shelfmark.vocabulary_read")
         await app.extensions.pop("shelfmark.db").close()
 
     from webapp.views import (

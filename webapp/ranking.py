@@ -40,12 +40,60 @@ EXTRA_WEIGHT = 0.2
 SHELF_BONUS = 0.3
 
 
+# A title gathering several books of a series ("Harry Potter Boxset", "Books
+# 1-5") ranks after the books themselves, which readers mean far more often;
+# a book numbered in its series ("Harry Potter, #2") gets a little ahead of
+# other titles that merely share its words.
+COLLECTION_PENALTY = 2.0
+SERIES_BOOK_BONUS = 0.5
+_COLLECTION = re.compile(
+    r"\b(box(ed)?\s*set|boxset|collection|omnibus|complete series|trilogy set)\b"
+    r"|\b\d+\s*-\s*\d+\b",
+    re.IGNORECASE,
+)
+_SERIES_NUMBER = re.compile(r"^(?P<name>.*?),?\s*#\s*(?P<number>\S.*?)\s*$")
+_SERIES_SPAN = re.compile(r"#\s*\d+(\.\d+)?\s*[-–,]")
+
+# What a corrected spelling costs per edit, and the offset that keeps every
+# match found only through a correction after every match of the words as
+# typed (``scored_with_variants``).
+EDIT_PENALTY = 1.0
+CORRECTED_TIER = 100.0
+
+
 @dataclass(frozen=True)
 class Candidate:
     book_id: int
     title: str
     times_borrowed: int = 0
     author: str = ""
+    series: str | None = None
+
+
+def series_parts(series: str | None) -> tuple[str, str | None]:
+    """A series field split into its name and number: "Harry Potter, #2" gives
+    ("Harry Potter", "2"); one without a number gives (series, None)."""
+    # Several series are kept as "First, #11; Second, #1": the first one counts.
+    text = (series or "").split(";")[0].strip()
+    found = _SERIES_NUMBER.match(text)
+    if found and found.group("name").strip():
+        return found.group("name").strip(), found.group("number")
+    return text, None
+
+
+def series_order(series: str | None) -> tuple[int, float, str]:
+    """Where a book comes in its series: by number, books before collections
+    ("#1-7"), unnumbered last."""
+    number = series_parts(series)[1]
+    found = re.match(r"\d+(\.\d+)?", number or "")
+    if found is None:
+        return (2, 0.0, number or "")
+    return (1 if _SERIES_SPAN.search(series or "") else 0, float(found.group()), number or "")
+
+
+def is_collection(title: str, series: str | None) -> bool:
+    """Whether the title gathers several books (a box set, "Books 1-5", "#1-7")."""
+    return bool(_COLLECTION.search(title) or (series and _SERIES_SPAN.search(series)))
 
 
 def words(text: str) -> list[str]:
@@ -105,11 +153,18 @@ def score(candidate: Candidate, terms: list[str]) -> float:
     # "gatsby"); two or more in order say the reader is typing this title.
     starts_bonus = 1.5 * leading if leading >= 2 else 0.0
     extra_words = max(len(title_words) - len(terms), 0)
+    if is_collection(candidate.title, candidate.series):
+        kind = -COLLECTION_PENALTY
+    elif series_parts(candidate.series)[1]:
+        kind = SERIES_BOOK_BONUS
+    else:
+        kind = 0.0
     return (
         (3.0 * text + 2.0 * in_title + 1.0 * whole_words + 0.5 * in_author) / len(terms)
         + starts_bonus
         + 0.5 * math.log1p(candidate.times_borrowed)
         - 0.1 * extra_words
+        + kind
     )
 
 
@@ -128,6 +183,48 @@ def scored(
         key=lambda item: (-item[0], item[1]),
     )
     return [(value, candidate) for value, _, candidate in order]
+
+
+def scored_with_variants(
+    candidates: list[Candidate], options: Sequence[Sequence[tuple[str, int]]]
+) -> list[tuple[float, Candidate, tuple[str, ...]]]:
+    """Candidates found through corrected spellings, best first, each with the
+    spelling of each query word it matched.
+
+    ``options`` holds, for each query word, its spellings with their edit
+    distances (the word as typed first, at 0). Each candidate is scored as if
+    the spellings it holds had been typed (one found in the title before one
+    in the author), less ``EDIT_PENALTY`` per edit, and less
+    ``CORRECTED_TIER``, so it ranks after every match of the words as typed.
+    """
+    ranked = []
+    for index, candidate in enumerate(candidates):
+        spaced_title = " " + " ".join(words(candidate.title))
+        spaced_all = spaced_title + " " + " ".join(words(candidate.author))
+        chosen: list[str] = []
+        edits = 0
+        for spellings in options:
+            best = next(
+                (pair for pair in spellings if _begins_a_word(pair[0], spaced_title)),
+                next(
+                    (pair for pair in spellings if _begins_a_word(pair[0], spaced_all)),
+                    spellings[0],
+                ),
+            )
+            chosen.append(best[0])
+            edits += best[1]
+        value = score(candidate, chosen) - EDIT_PENALTY * edits - CORRECTED_TIER
+        ranked.append((value, index, candidate, tuple(chosen)))
+    ranked.sort(key=lambda item: (-item[0], item[1]))
+    return [(value, candidate, chosen) for value, _, candidate, chosen in ranked]
+
+
+def completed_word(spelling: str, *texts: str) -> str:
+    """The first word of ``texts`` that ``spelling`` begins (what a corrected
+    prefix was the start of), else ``spelling`` itself."""
+    return next(
+        (word for text in texts for word in words(text) if word.startswith(spelling)), spelling
+    )
 
 
 def with_shelf(ranked: Sequence[T], on_shelf: set[int]) -> list[T]:
@@ -176,3 +273,43 @@ def mark_matches(text: str, terms: list[str]) -> tuple[tuple[str, bool], ...]:
     if position < len(text):
         parts.append((text[position:], False))
     return tuple(parts)
+
+
+def title_sort_key(title: str) -> str:
+    """A title as a catalogue files it: lower case, without a leading article."""
+    return " ".join(_without_leading_article(words(title)))
+
+
+def author_sort_key(author: str) -> str:
+    """An author as a catalogue files them: the first author's surname first."""
+    first = words(author.split(",")[0])
+    return " ".join(first[-1:] + first[:-1] + words(author))
+
+
+def sort_key(sort: str, item: tuple) -> tuple:
+    """How ``sort`` orders a ranked item ``(score, book id, title, author, year,
+    times borrowed, ...)``; matches found only through a corrected spelling stay
+    after the others whatever the order."""
+    value, book_id, title, author, year, times_borrowed = item[:6]
+    tier = value < -CORRECTED_TIER / 2
+    if sort == "title":
+        return (tier, title_sort_key(title), book_id)
+    if sort == "author":
+        return (tier, author_sort_key(author), title_sort_key(title), book_id)
+    if sort == "newest":
+        return (tier, -(year if year is not None else -10_000), -book_id)
+    if sort == "popular":
+        return (tier, -times_borrowed, -book_id)
+    return (tier, -value, book_id)
+
+
+def mark_names(
+    author: str, terms: list[str]
+) -> tuple[tuple[str, tuple[tuple[str, bool], ...]], ...]:
+    """Each of several authors ("First Author, Second Author") with its matched
+    words marked, so each can link to a search for that author."""
+    return tuple(
+        (name.strip(), mark_matches(name.strip(), terms))
+        for name in author.split(",")
+        if name.strip()
+    )

@@ -14,6 +14,7 @@ from quart import current_app, g, request, session, url_for
 from webapp.config import Settings
 from webapp.db import Database
 from webapp.models.accounts import User
+from webapp.models.search_vocabulary import CatalogueWords
 from webapp.search_cache import SearchCache
 
 
@@ -27,6 +28,11 @@ def get_settings() -> Settings:
 
 def get_search_cache() -> SearchCache:
     return current_app.extensions["shelfmark.search_cache"]
+
+
+def get_catalogue_words() -> CatalogueWords:
+    """The process's spelling vocabulary (webapp/spelling.py), read at start-up."""
+    return current_app.extensions["shelfmark.catalogue_words"]
 
 
 def current_user() -> User | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from stdnum import isbn as stdnum_isbn
@@ -95,3 +96,90 @@ def parse(text: str | None) -> SearchQuery:
     chunks = [chunk for chunk in cleaned.split() if _has_word_character(chunk)]
     terms = tuple(chunk.lower() for chunk in chunks[:MAX_TERMS])
     return SearchQuery(text=cleaned, terms=terms, isbn13=normalise_isbn(cleaned))
+
+
+# How results may be ordered (``sort=``); relevance is the default.
+SORTS = {
+    "relevance": "Best match",
+    "title": "Title",
+    "author": "Author",
+    "newest": "Newest",
+    "popular": "Most borrowed",
+}
+FILTER_PARAMETERS = ("available", "language", "year_from", "year_to", "sort")
+YEAR_RANGE = (-3000, 2200)
+MAX_LANGUAGE_CHARS = 20
+
+
+class BadFilter(ValueError):
+    """A filter or sort a reader could not have meant; the message says what is wrong."""
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """What narrows and orders a search, from the URL's GET parameters so a
+    filtered search can be shared and works without JavaScript."""
+
+    available: bool = False
+    language: str | None = None
+    year_from: int | None = None
+    year_to: int | None = None
+    sort: str = "relevance"
+
+    @property
+    def narrows(self) -> bool:
+        """Whether any filter leaves books out (the sort does not)."""
+        return (
+            self.available
+            or self.language is not None
+            or self.year_from is not None
+            or self.year_to is not None
+        )
+
+    def params(self) -> dict[str, str]:
+        """The GET parameters that give these filters back (none for defaults)."""
+        found: dict[str, str] = {}
+        if self.available:
+            found["available"] = "1"
+        if self.language:
+            found["language"] = self.language
+        if self.year_from is not None:
+            found["year_from"] = str(self.year_from)
+        if self.year_to is not None:
+            found["year_to"] = str(self.year_to)
+        if self.sort != "relevance":
+            found["sort"] = self.sort
+        return found
+
+
+def _year(raw: str | None, label: str) -> int | None:
+    text = (raw or "").strip()
+    if not text:
+        return None
+    if not re.fullmatch(r"-?\d{1,4}", text):
+        raise BadFilter(f"The {label} year must be a year such as 1997.")
+    year = int(text)
+    if not YEAR_RANGE[0] <= year <= YEAR_RANGE[1]:
+        raise BadFilter(f"The {label} year must be between {YEAR_RANGE[0]} and {YEAR_RANGE[1]}.")
+    return year
+
+
+def parse_filters(args: Mapping[str, str]) -> SearchFilters:
+    """The filters and sort in a search URL's parameters; raises ``BadFilter``."""
+    sort = (args.get("sort") or "relevance").strip() or "relevance"
+    if sort not in SORTS:
+        raise BadFilter(f"Results can be sorted by {', '.join(SORTS)}; not by “{sort}”.")
+    language = (args.get("language") or "").strip() or None
+    if language is not None and (
+        len(language) > MAX_LANGUAGE_CHARS or not _has_word_character(language)
+    ):
+        raise BadFilter("That is not a language code (such as eng or fr).")
+    year_from = _year(args.get("year_from"), "first")
+    year_to = _year(args.get("year_to"), "last")
+    if year_from is not None and year_to is not None and year_from > year_to:
+        raise BadFilter("The first year must not be after the last year.")
+    available = (args.get("available") or "").strip().lower() in ("1", "on", "true", "yes")
+    return SearchFilters(available, language, year_from, year_to, sort)
+
+
+NO_FILTERS = SearchFilters()

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import NamedTuple
 
-from webapp import ranking
+from webapp import ranking, search_query
 from webapp.db import Database
+from webapp.models.search_vocabulary import CatalogueWords
 from webapp.search_cache import SearchCache, Versions
-from webapp.search_query import SearchQuery
+from webapp.search_query import COMMON_WORDS, NO_FILTERS, SearchFilters, SearchQuery
+from webapp.spelling import Vocabulary
 
 # How many matches are read for one query, newest first. When there are no
 # more, every match is ranked and the page shows the exact count. When there
@@ -29,6 +32,24 @@ TITLE_START_CANDIDATES = 50
 
 # How many of the best candidates are checked for a copy on the shelf.
 SHELF_WINDOW = 40
+
+# With a filter set, at most this many of the newest matches are checked
+# against it, so a rare language costs a bounded read too; a match set larger
+# than this counts as huge.
+FILTER_SCAN = 2000
+
+# A correction is offered ("Did you mean …") when the words as typed match at
+# most this many books and the corrected words match more than twice as many.
+SUGGEST_UP_TO = 5
+
+# A copy is on the shelf: in stock, not lent, not set aside for a hold. Each
+# test is one probe of a partial index (Loans_OneOpenLoanPerCopy,
+# Holds_OneReadyHoldPerCopy).
+_ON_SHELF = """EXISTS (
+    SELECT 1 FROM Copies c
+    WHERE c.BookID = b.BookID AND c.Status = 'in_stock'
+      AND NOT EXISTS (SELECT 1 FROM Loans l WHERE l.CopyID = c.CopyID AND l.ReturnedAt IS NULL)
+      AND NOT EXISTS (SELECT 1 FROM Holds h WHERE h.CopyID = c.CopyID AND h.Status = 'ready'))"""
 
 
 # Availability and BookSummary are named tuples: the search cache keeps
@@ -52,6 +73,18 @@ class BookSummary(NamedTuple):
     # Cataloguing: the cover's version (None: no cover) and the shelf mark.
     cover_version: int | None = None
     shelf_mark: str | None = None
+    # "Harry Potter, #2": shown in results and linked to the series page.
+    series: str | None = None
+    # Each author with its matched words marked, each linked to a search for them.
+    authors: tuple[tuple[str, tuple[tuple[str, bool], ...]], ...] = ()
+
+    @property
+    def series_name(self) -> str:
+        return ranking.series_parts(self.series)[0]
+
+    @property
+    def series_number(self) -> str | None:
+        return ranking.series_parts(self.series)[1]
 
 
 @dataclass(frozen=True)
@@ -65,10 +98,18 @@ class SearchPage:
     per_page: int
     total: int
     total_is_capped: bool
+    filters: SearchFilters = NO_FILTERS
+    # "Did you mean …": the corrected words, when they match many more books.
+    suggestion: str | None = None
 
     @property
     def has_more(self) -> bool:
         return self.page * self.per_page < self.total
+
+    @property
+    def past_the_end(self) -> bool:
+        """A page number beyond the ranked matches (which are not none)."""
+        return not self.results and self.total > 0
 
 
 @dataclass(frozen=True)
@@ -87,6 +128,19 @@ class Book:
     shelf_mark: str | None = None
     pages: int | None = None
     cover_version: int | None = None
+
+    @property
+    def series_name(self) -> str:
+        return ranking.series_parts(self.series)[0]
+
+    @property
+    def series_number(self) -> str | None:
+        return ranking.series_parts(self.series)[1]
+
+    @property
+    def subject_list(self) -> list[str]:
+        """The subjects, each a search of its own ("Fantasy; Adventure")."""
+        return [part.strip() for part in re.split(r"[;,]", self.subjects or "") if part.strip()]
 
 
 @dataclass(frozen=True)
@@ -152,14 +206,33 @@ async def lookup(
     page: int = 1,
     per_page: int = 20,
     cache: SearchCache | None = None,
+    words: CatalogueWords | None = None,
+    filters: SearchFilters = NO_FILTERS,
 ) -> Lookup:
     """The book an exact ISBN or copy barcode names, else a page of matches (``_search``):
-    one reader call either way, since every keystroke of a one-word query may be a barcode."""
-    return await db.read(_lookup, query, page, per_page, _NO_CACHE if cache is None else cache)
+    one reader call either way, since every keystroke of a one-word query may be a barcode.
+
+    With ``words`` (the process's spelling vocabulary) words near a misspelt
+    one match too, after the matches of the words as typed."""
+    return await db.read(
+        _lookup,
+        query,
+        page,
+        per_page,
+        _NO_CACHE if cache is None else cache,
+        words,
+        filters,
+    )
 
 
 def _lookup(
-    conn: sqlite3.Connection, query: SearchQuery, page: int, per_page: int, cache: SearchCache
+    conn: sqlite3.Connection,
+    query: SearchQuery,
+    page: int,
+    per_page: int,
+    cache: SearchCache,
+    words: CatalogueWords | None,
+    filters: SearchFilters,
 ) -> Lookup:
     # One statement for the direct hits and the cache's versions: an answer
     # from the cache is then a single SQLite call, and each call hands the GIL
@@ -169,7 +242,8 @@ def _lookup(
         """
         SELECT Catalogue, Circulation,
                (SELECT BookID FROM Books WHERE ISBN = ?) AS ByIsbn,
-               (SELECT BookID FROM Copies WHERE Barcode = ?) AS ByBarcode
+               (SELECT BookID FROM Copies WHERE Barcode = ?) AS ByBarcode,
+               (SELECT max(ChangeID) FROM SearchVocabularyChanges) AS VocabularyChange
         FROM SearchVersions
         """,
         (query.isbn13, one_word),
@@ -180,9 +254,10 @@ def _lookup(
             book_id, SearchPage(query, _summaries_of(conn, [book_id]), 1, per_page, 1, False)
         )
     if query.is_empty:
-        return Lookup(None, SearchPage(query, [], page, per_page, 0, False))
+        return Lookup(None, SearchPage(query, [], page, per_page, 0, False, filters))
     versions = Versions(state["Catalogue"], state["Circulation"])
-    return Lookup(None, _search(conn, query, page, per_page, cache, versions))
+    vocabulary = None if words is None else words.current(conn, state["VocabularyChange"])
+    return Lookup(None, _search(conn, query, page, per_page, cache, versions, vocabulary, filters))
 
 
 class _Ranking(NamedTuple):
@@ -196,8 +271,11 @@ class _Ranking(NamedTuple):
     keystroke).
     """
 
-    scored: tuple[tuple[float, int, str, str, int | None], ...]
+    scored: tuple[tuple[float, int, str, str, int | None, int], ...]
     huge: bool
+    # The words to mark in the results: as typed, and the corrected spellings matched.
+    marked: tuple[str, ...] = ()
+    suggestion: str | None = None
 
 
 def _search(
@@ -207,6 +285,8 @@ def _search(
     per_page: int,
     cache: SearchCache,
     versions: Versions,
+    vocabulary: Vocabulary | None = None,
+    filters: SearchFilters = NO_FILTERS,
 ) -> SearchPage:
     """One page of books matching ``query``, best first, with matched words marked.
 
@@ -228,74 +308,246 @@ def _search(
     is unchanged skips finding and ranking (see ``webapp.search_cache``);
     ``versions`` are the cache's counters, read before anything else.
     """
-    # The words decide the answer; the text may differ in case or spacing.
-    key = query.terms
+    # The words and filters decide the answer; the text may differ in case or spacing.
+    key = (query.terms, filters, vocabulary is not None)
     built = cache.page(key, versions, (page, per_page))
     if built is not None:
         return replace(built, query=query)
     found = cache.ranking(key, versions)
     if found is None:
-        found = _rank(conn, query)
+        found = _rank(conn, query, filters, vocabulary)
         cache.keep_ranking(key, versions, found)
-    built = _page(conn, query, found, page, per_page)
+    built = _page(conn, query, found, page, per_page, filters)
     cache.keep_page(key, versions, (page, per_page), built)
     return built
 
 
-def _rank(conn: sqlite3.Connection, query: SearchQuery) -> _Ranking:
+def _narrowing(filters: SearchFilters) -> tuple[str, list]:
+    """SQL conditions on a book ``b`` for the filters (each ``AND …``), and their values."""
+    clauses: list[str] = []
+    values: list = []
+    if filters.language is not None:
+        clauses.append("b.Language = ?")
+        values.append(filters.language)
+    if filters.year_from is not None:
+        clauses.append("b.Year >= ?")
+        values.append(filters.year_from)
+    if filters.year_to is not None:
+        clauses.append("b.Year <= ?")
+        values.append(filters.year_to)
+    if filters.available:
+        clauses.append(_ON_SHELF)
+    return "".join(f" AND {clause}" for clause in clauses), values
+
+
+def _matches(
+    conn: sqlite3.Connection, match: str, filters: SearchFilters, limit: int
+) -> tuple[list, bool]:
+    """The newest ``limit`` books the MATCH expression finds that pass the
+    filters, and whether there are more."""
+    narrowing, values = _narrowing(filters)
+    if not filters.narrows:
+        rows = conn.execute(
+            """
+            SELECT s.rowid AS BookID, b.Title, b.Author, b.Year, b.TimesBorrowed, b.Series
+            FROM BooksSearch s JOIN Books b ON b.BookID = s.rowid
+            WHERE BooksSearch MATCH ?
+            ORDER BY s.rowid DESC LIMIT ?
+            """,
+            (match, limit + 1),
+        ).fetchall()
+        return rows[:limit], len(rows) > limit
     rows = conn.execute(
-        """
-        SELECT s.rowid AS BookID, b.Title, b.Author, b.Year, b.TimesBorrowed
-        FROM BooksSearch s JOIN Books b ON b.BookID = s.rowid
-        WHERE BooksSearch MATCH ?
+        f"""
+        SELECT b.BookID, b.Title, b.Author, b.Year, b.TimesBorrowed, b.Series
+        FROM (SELECT rowid FROM BooksSearch WHERE BooksSearch MATCH ?
+              ORDER BY rowid DESC LIMIT ?) s
+        JOIN Books b ON b.BookID = s.rowid
+        WHERE 1{narrowing}
         ORDER BY s.rowid DESC LIMIT ?
         """,
-        (query.match_expression(), CANDIDATES + 1),
+        (match, FILTER_SCAN, *values, limit + 1),
     ).fetchall()
-    huge = len(rows) > CANDIDATES
-    if huge:
-        rows = _unique(
-            [
-                *_popular_matches(conn, query),
-                *_title_start_matches(conn, query),
-                *rows[:CANDIDATES],
-            ]
-        )
-    candidates = [
+    if len(rows) > limit:
+        return rows[:limit], True
+    scanned = conn.execute(
+        "SELECT count(*) FROM (SELECT 1 FROM BooksSearch WHERE BooksSearch MATCH ? LIMIT ?)",
+        (match, FILTER_SCAN),
+    ).fetchone()[0]
+    return rows, scanned >= FILTER_SCAN
+
+
+def _candidates(rows) -> list[ranking.Candidate]:
+    return [
         ranking.Candidate(
             book_id=row["BookID"],
             title=row["Title"],
             times_borrowed=row["TimesBorrowed"],
             author=row["Author"],
+            series=row["Series"],
         )
         for row in rows
     ]
-    years = {row["BookID"]: row["Year"] for row in rows}
-    return _Ranking(
-        scored=tuple(
-            (score, candidate.book_id, candidate.title, candidate.author, years[candidate.book_id])
-            for score, candidate in ranking.scored(candidates, query.terms)
-        ),
-        huge=huge,
+
+
+def _rank(
+    conn: sqlite3.Connection,
+    query: SearchQuery,
+    filters: SearchFilters = NO_FILTERS,
+    vocabulary: Vocabulary | None = None,
+) -> _Ranking:
+    rows, huge = _matches(conn, query.match_expression(), filters, CANDIDATES)
+    if huge:
+        rows = _unique(
+            [
+                *_popular_matches(conn, query, filters),
+                *_title_start_matches(conn, query, filters),
+                *rows,
+            ]
+        )
+    details = {row["BookID"]: (row["Year"], row["TimesBorrowed"]) for row in rows}
+    scored = [
+        (value, candidate.book_id, candidate.title, candidate.author) + details[candidate.book_id]
+        for value, candidate in ranking.scored(_candidates(rows), query.terms)
+    ]
+    marked = ranking.query_words(query.terms)
+    suggestion = None
+    spellings = None if huge or vocabulary is None else _spellings(query, vocabulary)
+    if spellings:
+        # Words near the typed ones, from the catalogue's vocabulary: their
+        # matches rank after every match of the words as typed.
+        exact_ids = set(details)
+        fuzzy_rows, fuzzy_huge = _matches(conn, _fuzzy_match(spellings), filters, CANDIDATES)
+        fuzzy_rows = [row for row in fuzzy_rows if row["BookID"] not in exact_ids]
+        ranked = ranking.scored_with_variants(
+            _candidates(fuzzy_rows), [[(text, edits) for text, edits, _ in s] for s in spellings]
+        )
+        fuzzy_details = {row["BookID"]: (row["Year"], row["TimesBorrowed"]) for row in fuzzy_rows}
+        scored += [
+            (value, candidate.book_id, candidate.title, candidate.author)
+            + fuzzy_details[candidate.book_id]
+            for value, candidate, _ in ranked
+        ]
+        huge = huge or fuzzy_huge
+        used = {word for _, _, chosen in ranked[:20] for text in chosen for word in text.split()}
+        marked = marked + sorted(used - set(marked))
+        if ranked and len(details) <= SUGGEST_UP_TO:
+            suggestion = _suggestion(conn, query, spellings, ranked[0], len(details), filters)
+    return _Ranking(scored=tuple(scored), huge=huge, marked=tuple(marked), suggestion=suggestion)
+
+
+def _spellings(
+    query: SearchQuery, vocabulary: Vocabulary
+) -> list[list[tuple[str, int, bool]]] | None:
+    """For each required term, its spellings: (text, edits, matched as a prefix),
+    the term as typed first; None when no term has another spelling.
+
+    A finished word is compared with whole catalogue words, the last (still
+    being typed) with their beginnings, each standing for the word in the most
+    books that begins so (``Vocabulary.near_prefixes``). Initials typed together ("jk") are also
+    looked for as the separate letters the index holds for "J.K.".
+    """
+    last = query.terms[-1]
+    found: list[list[tuple[str, int, bool]]] = []
+    any_other = False
+    for term in query.required_terms:
+        options = [(term, 0, True)]
+        if term.isalpha() and term not in COMMON_WORDS:
+            near = vocabulary.near_prefixes(term) if term == last else vocabulary.near_words(term)
+            options += [(text, edits, False) for text, edits in near]
+            if 2 <= len(term) <= 3:
+                options.append((" ".join(term), 0, False))
+        any_other = any_other or len(options) > 1
+        found.append(options)
+    return found if any_other else None
+
+
+def _quoted(text: str, prefix: bool) -> str:
+    return '"' + text.replace('"', '""') + '"' + ("*" if prefix else "")
+
+
+def _fuzzy_match(spellings: list[list[tuple[str, int, bool]]]) -> str:
+    """The FTS5 expression matching any spelling of every term."""
+    return " AND ".join(
+        "(" + " OR ".join(_quoted(text, prefix) for text, _, prefix in options) + ")"
+        for options in spellings
     )
 
 
+def _count(conn: sqlite3.Connection, match: str, filters: SearchFilters, enough: int) -> int:
+    """How many books the MATCH expression finds that pass the filters, counted
+    no further than ``enough``."""
+    narrowing, values = _narrowing(filters)
+    if not filters.narrows:
+        return conn.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM BooksSearch WHERE BooksSearch MATCH ? LIMIT ?)",
+            (match, enough),
+        ).fetchone()[0]
+    return conn.execute(
+        f"""
+        SELECT count(*) FROM (
+            SELECT 1 FROM (SELECT rowid FROM BooksSearch WHERE BooksSearch MATCH ?
+                           ORDER BY rowid DESC LIMIT ?) s
+            JOIN Books b ON b.BookID = s.rowid
+            WHERE 1{narrowing} LIMIT ?)
+        """,
+        (match, FILTER_SCAN, *values, enough),
+    ).fetchone()[0]
+
+
+def _suggestion(
+    conn: sqlite3.Connection,
+    query: SearchQuery,
+    spellings: list[list[tuple[str, int, bool]]],
+    best: tuple[float, ranking.Candidate, tuple[str, ...]],
+    typed_matches: int,
+    filters: SearchFilters,
+) -> str | None:
+    """The query with each corrected word spelt as the best corrected match has
+    it, when that matches more than twice as many books as the words typed."""
+    _, candidate, chosen = best
+    replaced = {}
+    for options, spelling in zip(spellings, chosen, strict=True):
+        typed = options[0][0]
+        if spelling != typed and " " not in spelling:
+            replaced[typed] = ranking.completed_word(spelling, candidate.title, candidate.author)
+    if not replaced:
+        return None
+    text = " ".join(replaced.get(term, term) for term in query.terms)
+    corrected = search_query.parse(text)
+    if corrected.is_empty:
+        return None
+    enough = 2 * typed_matches + 1
+    if _count(conn, corrected.match_expression(), filters, enough) >= enough:
+        return text
+    return None
+
+
 def _page(
-    conn: sqlite3.Connection, query: SearchQuery, found: _Ranking, page: int, per_page: int
+    conn: sqlite3.Connection,
+    query: SearchQuery,
+    found: _Ranking,
+    page: int,
+    per_page: int,
+    filters: SearchFilters = NO_FILTERS,
 ) -> SearchPage:
-    # Whether a copy is on the shelf only breaks near-ties, and finding out
-    # costs a few page reads per copy: ask only for the best SHELF_WINDOW
-    # (whatever the page, so paging never repeats or skips a book).
-    window = found.scored[:SHELF_WINDOW]
-    availability = _availability(conn, [book_id for _, book_id, *_ in window])
-    on_shelf = {book_id for book_id, known in availability.items() if known.on_shelf > 0}
-    ordered = ranking.with_shelf(window, on_shelf) + list(found.scored[SHELF_WINDOW:])
+    if filters.sort == "relevance":
+        # Whether a copy is on the shelf only breaks near-ties, and finding out
+        # costs a few page reads per copy: ask only for the best SHELF_WINDOW
+        # (whatever the page, so paging never repeats or skips a book).
+        window = found.scored[:SHELF_WINDOW]
+        availability = _availability(conn, [book_id for _, book_id, *_ in window])
+        on_shelf = {book_id for book_id, known in availability.items() if known.on_shelf > 0}
+        ordered = ranking.with_shelf(window, on_shelf) + list(found.scored[SHELF_WINDOW:])
+    else:
+        availability = {}
+        ordered = sorted(found.scored, key=lambda item: ranking.sort_key(filters.sort, item))
     offset = (page - 1) * per_page
     page_rows = ordered[offset : offset + per_page]
     beyond_window = [book_id for _, book_id, *_ in page_rows if book_id not in availability]
     availability.update(_availability(conn, beyond_window))
-    terms = ranking.query_words(query.terms)
-    shelf = _cover_and_shelf_mark(conn, [book_id for _, book_id, *_ in page_rows])
+    extras = _page_extras(conn, [book_id for _, book_id, *_ in page_rows])
+    terms = list(found.marked) or ranking.query_words(query.terms)
     results = [
         BookSummary(
             book_id=book_id,
@@ -303,10 +555,12 @@ def _page(
             author_parts=ranking.mark_matches(author, terms),
             year=year,
             availability=availability[book_id],
-            cover_version=shelf.get(book_id, (None, None))[0],
-            shelf_mark=shelf.get(book_id, (None, None))[1],
+            cover_version=extras.get(book_id, (None, None, None))[0],
+            shelf_mark=extras.get(book_id, (None, None, None))[1],
+            series=extras.get(book_id, (None, None, None))[2],
+            authors=ranking.mark_names(author, terms),
         )
-        for _, book_id, title, author, year in page_rows
+        for _, book_id, title, author, year, *_ in page_rows
     ]
     return SearchPage(
         query=query,
@@ -315,22 +569,25 @@ def _page(
         per_page=per_page,
         total=len(found.scored),
         total_is_capped=found.huge,
+        filters=filters,
+        suggestion=found.suggestion,
     )
 
 
-def _cover_and_shelf_mark(
+def _page_extras(
     conn: sqlite3.Connection, book_ids: list[int]
-) -> dict[int, tuple[int | None, str | None]]:
-    """The cover version and shelf mark of the books on a results page: one lookup by
-    primary key per book, in one statement, once per page built (the search cache keeps
+) -> dict[int, tuple[int | None, str | None, str | None]]:
+    """The cover version, shelf mark and series of the books on a results page: one lookup
+    by primary key per book, in one statement, once per page built (the search cache keeps
     built pages), and nothing of the ranking's candidate reads changes."""
     if not book_ids:
         return {}
     placeholders = ",".join("?" * len(book_ids))
     return {
-        row[0]: (row[1], row[2])
+        row[0]: (row[1], row[2], row[3])
         for row in conn.execute(
-            f"SELECT BookID, CoverVersion, ShelfMark FROM Books WHERE BookID IN ({placeholders})",
+            f"SELECT BookID, CoverVersion, ShelfMark, Series FROM Books "
+            f"WHERE BookID IN ({placeholders})",
             book_ids,
         )
     }
@@ -346,7 +603,9 @@ def _unique(rows: list) -> list:
     return kept
 
 
-def _popular_matches(conn: sqlite3.Connection, query: SearchQuery) -> list:
+def _popular_matches(
+    conn: sqlite3.Connection, query: SearchQuery, filters: SearchFilters = NO_FILTERS
+) -> list:
     """Books among the ``POPULAR_TIER`` most borrowed whose title or author matches,
     most borrowed first.
 
@@ -360,24 +619,29 @@ def _popular_matches(conn: sqlite3.Connection, query: SearchQuery) -> list:
     terms = [term for term in ranking.query_words(query.required_terms) if term]
     if not terms:
         return []
-    likes = " AND ".join(["Title || ' ' || Author LIKE ?"] * len(terms))
+    likes = " AND ".join(["p.Title || ' ' || p.Author LIKE ?"] * len(terms))
+    # The filters and the series need the book's row: joined only for the few
+    # the LIKEs let through.
+    narrowing, values = _narrowing(filters)
     rows = conn.execute(
         f"""
-        SELECT BookID, Title, Author, Year, TimesBorrowed FROM (
+        SELECT p.BookID, p.Title, p.Author, p.Year, p.TimesBorrowed, b.Series FROM (
             SELECT BookID, Title, Author, Year, TimesBorrowed
             FROM Books INDEXED BY Books_ByPopularity
             WHERE TimesBorrowed > 0
             ORDER BY TimesBorrowed DESC, BookID DESC LIMIT ?
-        )
-        WHERE {likes}
-        ORDER BY TimesBorrowed DESC, BookID DESC LIMIT ?
+        ) p JOIN Books b ON b.BookID = p.BookID
+        WHERE {likes}{narrowing}
+        ORDER BY p.TimesBorrowed DESC, p.BookID DESC LIMIT ?
         """,
-        (POPULAR_TIER, *[f"%{term}%" for term in terms], POPULAR_CANDIDATES),
+        (POPULAR_TIER, *[f"%{term}%" for term in terms], *values, POPULAR_CANDIDATES),
     ).fetchall()
     return [row for row in rows if ranking.matches_all(terms, row["Title"], row["Author"])]
 
 
-def _title_start_matches(conn: sqlite3.Connection, query: SearchQuery) -> list:
+def _title_start_matches(
+    conn: sqlite3.Connection, query: SearchQuery, filters: SearchFilters = NO_FILTERS
+) -> list:
     """Up to ``TITLE_START_CANDIDATES`` titles beginning with the typed words, with or
     without a leading "The", read in index order (a range scan on Books_TitleNoCase).
 
@@ -389,17 +653,22 @@ def _title_start_matches(conn: sqlite3.Connection, query: SearchQuery) -> list:
     if any(wildcard in typed for wildcard in "%_"):
         return []
     beginnings = [typed] if typed.startswith("the ") else [typed, f"the {typed}"]
+    narrowing, values = _narrowing(filters)
     rows = conn.execute(
         " UNION ALL ".join(
             [
                 (
-                    "SELECT * FROM (SELECT BookID, Title, Author, Year, TimesBorrowed FROM Books "
-                    "WHERE Title LIKE ? LIMIT ?)"
+                    "SELECT * FROM (SELECT b.BookID, b.Title, b.Author, b.Year, b.TimesBorrowed, "
+                    f"b.Series FROM Books b WHERE b.Title LIKE ?{narrowing} LIMIT ?)"
                 )
             ]
             * len(beginnings)
         ),
-        [value for beginning in beginnings for value in (beginning + "%", TITLE_START_CANDIDATES)],
+        [
+            value
+            for beginning in beginnings
+            for value in (beginning + "%", *values, TITLE_START_CANDIDATES)
+        ],
     ).fetchall()
     terms = [term for term in ranking.query_words(query.required_terms) if term]
     return [row for row in rows if ranking.matches_all(terms, row["Title"], row["Author"])]
@@ -416,6 +685,8 @@ def _summaries(conn: sqlite3.Connection, rows) -> list[BookSummary]:
             availability=availability[row["BookID"]],
             cover_version=row["CoverVersion"],
             shelf_mark=row["ShelfMark"],
+            series=row["Series"],
+            authors=ranking.mark_names(row["Author"], []),
         )
         for row in rows
     ]
@@ -426,7 +697,7 @@ def _summaries_of(conn: sqlite3.Connection, book_ids: list[int]) -> list[BookSum
         return []
     placeholders = ",".join("?" * len(book_ids))
     rows = conn.execute(
-        "SELECT BookID, Title, Author, Year, CoverVersion, ShelfMark FROM Books "
+        "SELECT BookID, Title, Author, Year, CoverVersion, ShelfMark, Series FROM Books "
         f"WHERE BookID IN ({placeholders})",
         book_ids,
     ).fetchall()
@@ -440,7 +711,7 @@ async def recent_arrivals(db: Database, limit: int = 10) -> list[BookSummary]:
         lambda conn: _summaries(
             conn,
             conn.execute(
-                "SELECT BookID, Title, Author, Year, CoverVersion, ShelfMark FROM Books "
+                "SELECT BookID, Title, Author, Year, CoverVersion, ShelfMark, Series FROM Books "
                 "WHERE WithdrawnAt IS NULL ORDER BY BookID DESC LIMIT ?",
                 (limit,),
             ).fetchall(),
@@ -454,13 +725,57 @@ async def most_borrowed(db: Database, limit: int = 10) -> list[BookSummary]:
         lambda conn: _summaries(
             conn,
             conn.execute(
-                "SELECT BookID, Title, Author, Year, CoverVersion, ShelfMark FROM Books "
+                "SELECT BookID, Title, Author, Year, CoverVersion, ShelfMark, Series FROM Books "
                 "WHERE WithdrawnAt IS NULL AND TimesBorrowed > 0 "
                 "ORDER BY TimesBorrowed DESC, BookID DESC LIMIT ?",
                 (limit,),
             ).fetchall(),
         )
     )
+
+
+def _languages(conn: sqlite3.Connection) -> list[str]:
+    # Skips from one language to the next through Books_ByLanguage: a probe
+    # per language, not a read of every book.
+    rows = conn.execute(
+        """
+        WITH RECURSIVE Found (Language) AS (
+            SELECT min(Language) FROM Books
+            UNION ALL
+            SELECT (SELECT min(Language) FROM Books WHERE Language > Found.Language)
+            FROM Found WHERE Found.Language IS NOT NULL
+        )
+        SELECT Language FROM Found WHERE Language IS NOT NULL
+        """
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+async def languages(db: Database) -> list[str]:
+    """Every language the catalogue holds books in, for the search filter."""
+    return await db.read(_languages)
+
+
+def _series_books(conn: sqlite3.Connection, name: str) -> list[BookSummary]:
+    # "Harry Potter" and "Harry Potter, #1" … "Harry Potter, #8" (or "Watch #3"):
+    # ranges on Books_BySeries.
+    rows = conn.execute(
+        """
+        SELECT BookID, Title, Author, Year, CoverVersion, ShelfMark, Series FROM Books
+        WHERE (Series = ? OR (Series >= ? AND Series < ?) OR (Series >= ? AND Series < ?))
+          AND WithdrawnAt IS NULL
+        LIMIT 500
+        """,
+        (name, name + ",", name + "-", name + " #", name + " $"),
+    ).fetchall()
+    rows = [row for row in rows if ranking.series_parts(row["Series"])[0] == name]
+    rows.sort(key=lambda row: (ranking.series_order(row["Series"]), row["Year"] or 0))
+    return _summaries(conn, rows)
+
+
+async def series_books(db: Database, name: str) -> list[BookSummary]:
+    """The books of the series ``name``, in their order in it (collections after)."""
+    return await db.read(_series_books, name)
 
 
 async def find_book_by_isbn(db: Database, isbn13: str) -> int | None:

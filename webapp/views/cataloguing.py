@@ -15,6 +15,7 @@ from quart import Blueprint, Quart, Response, abort, current_app, flash, redirec
 
 from webapp import covers, htmx, labels, library_cards, shelf_marks, validation
 from webapp.access import Access, allow
+from webapp.body_limits import accepts_upload
 from webapp.config import Settings
 from webapp.isbn_lookup import IsbnLookup, LookupResult, Outcome
 from webapp.models import catalogue, cataloguing, collection
@@ -127,6 +128,7 @@ async def _book_or_404(book_id: int) -> catalogue.Book:
 
 @blueprint.route("/books/<int:book_id>/cover", methods=["GET", "POST"])
 @allow(Access.STAFF)
+@accepts_upload
 async def book_cover(book_id: int):
     """Upload a cover (any JPEG, PNG, WebP or GIF; checked and shrunk) or remove it."""
     book = await _book_or_404(book_id)
