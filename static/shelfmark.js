@@ -466,3 +466,38 @@ function searchScrollRestore(results) {
     window.addEventListener("load", restore, { once: true });
   }
 }
+
+// My account (templates/account/_account.html): Renew and Cancel answer with the whole
+// account, which would drop the focus to the top of the page. It stays on the row: on
+// the same form's button, or on what replaced it (a renewal used up says why, in an
+// element marked with the form's address); a cancelled hold's row is gone, so the focus
+// goes to the heading of its list.
+(() => {
+  const account = document.getElementById("account");
+  if (!account) {
+    return;
+  }
+  let kept = null;
+  account.addEventListener("htmx:beforeRequest", (event) => {
+    const form = event.detail.elt.closest("form");
+    const section = form && form.closest("section[aria-labelledby]");
+    kept = form ? { key: form.getAttribute("action"), section } : null;
+  });
+  account.addEventListener("htmx:afterSettle", (event) => {
+    if (event.target !== account || !kept) {
+      return;
+    }
+    const { key, section } = kept;
+    kept = null;
+    const form = account.querySelector(`form[action="${CSS.escape(key)}"]`);
+    const replaced = account.querySelector(`[data-focus-key="${CSS.escape(key)}"]`);
+    const heading = section && document.getElementById(section.getAttribute("aria-labelledby"));
+    const target = form ? form.querySelector("button") : replaced || heading;
+    if (target) {
+      if (target === replaced) {
+        target.tabIndex = -1;
+      }
+      target.focus();
+    }
+  });
+})();

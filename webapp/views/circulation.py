@@ -287,6 +287,7 @@ async def _account_context(message: dict | None) -> dict:
     today = _today()
     return {
         "panel": await db.read(records.patron_panel, user.user_id, today),
+        "renewal_advice": await db.read(records.renewal_advice, user.user_id, today),
         "past": await db.read(records.past_loans, user.user_id, today),
         "message": message,
         "today": today,
