@@ -501,3 +501,77 @@ function searchScrollRestore(results) {
     }
   });
 })();
+
+// Actions that cannot be taken back in a click (withdraw a title, cancel a hold at the
+// desk) ask first. Their forms carry the question in data-confirm (and the answers'
+// words in data-confirm-yes, else the button's, and data-confirm-no): with JavaScript a small
+// dialog asks it; the form is sent only after "yes", with confirmed=yes. Without
+// JavaScript the server answers the unconfirmed form with the same question as a page.
+(() => {
+  let dialog = null;
+
+  function confirmDialog() {
+    if (dialog) {
+      return dialog;
+    }
+    dialog = document.createElement("dialog");
+    dialog.className = "confirm-dialog";
+    dialog.setAttribute("aria-labelledby", "confirm-dialog-question");
+    const question = document.createElement("h2");
+    question.id = "confirm-dialog-question";
+    const buttons = document.createElement("form");
+    buttons.method = "dialog";
+    buttons.className = "button-row";
+    const yes = document.createElement("button");
+    yes.value = "yes";
+    yes.className = "danger";
+    const no = document.createElement("button");
+    no.value = "no";
+    no.className = "secondary";
+    buttons.append(yes, no);
+    dialog.append(question, buttons);
+    document.body.append(dialog);
+    return dialog;
+  }
+
+  document.addEventListener(
+    "submit",
+    (event) => {
+      const form = event.target;
+      if (!form.dataset || !form.dataset.confirm || form.elements.confirmed) {
+        return;
+      }
+      // Stopped in the capture phase, before htmx or the browser send anything.
+      event.preventDefault();
+      event.stopPropagation();
+      const submitter = event.submitter;
+      const asking = confirmDialog();
+      asking.querySelector("h2").textContent = form.dataset.confirm;
+      const [yes, no] = asking.querySelectorAll("button");
+      yes.textContent = form.dataset.confirmYes || submitter?.textContent || "Yes";
+      no.textContent = form.dataset.confirmNo || "No";
+      asking.returnValue = "";
+      asking.addEventListener(
+        "close",
+        () => {
+          if (asking.returnValue !== "yes") {
+            submitter?.focus();
+            return;
+          }
+          const confirmed = document.createElement("input");
+          confirmed.type = "hidden";
+          confirmed.name = "confirmed";
+          confirmed.value = "yes";
+          form.append(confirmed);
+          form.requestSubmit(submitter);
+          // Read by now: htmx and the browser collect the fields as the form is submitted.
+          confirmed.remove();
+        },
+        { once: true },
+      );
+      asking.showModal();
+      no.focus();
+    },
+    true,
+  );
+})();
