@@ -12,6 +12,7 @@ from .conftest import REPO
 PURE = [
     "rules",
     "loan_advice",
+    "languages",
     "reminder_stages",
     "search_query",
     "ranking",
