@@ -346,3 +346,232 @@ for (const button of document.querySelectorAll("[data-print]")) {
   button.hidden = false;
   button.addEventListener("click", () => window.print());
 }
+
+// The search page (templates/catalogue/search.html): history, title, announcements and
+// scroll position. Each is a function of its own; they share only the page's elements.
+(() => {
+  const form = document.getElementById("search-form");
+  const results = document.getElementById("search-results");
+  const status = document.getElementById("search-status");
+  if (!form || !results || !status) {
+    return;
+  }
+  searchHistory(results);
+  searchTitleAndAnnouncement(results, status);
+  searchScrollRestore(results);
+})();
+
+// History: a search is one entry, not one per pause in the typing. The answers to live
+// typing replace the current entry's address (the box's hx-replace-url); a submit, a pager
+// link or opening a result then makes the search typed so far an entry of its own, so Back
+// from it returns to the page as it was before the typing began.
+function searchHistory(results) {
+  // The address of the current entry before any typing changed it.
+  let committed = window.location.href;
+
+  function draftPending() {
+    return window.location.href !== committed;
+  }
+
+  // Turn the typed search into its own entry, the entry before it keeping its address.
+  function commitDraft() {
+    if (draftPending()) {
+      const draft = window.location.href;
+      history.replaceState(history.state, "", committed);
+      history.pushState(history.state, "", draft);
+    }
+    committed = window.location.href;
+  }
+
+  document.addEventListener("htmx:beforeHistoryUpdate", (event) => {
+    const update = event.detail.history;
+    if (event.detail.requestConfig.elt.id === "q") {
+      update.type = "replace";
+      return;
+    }
+    if (update.type !== "push") {
+      return;
+    }
+    const target = new URL(update.path, window.location.href).href;
+    if (target === committed) {
+      update.type = "replace";
+    } else if (draftPending()) {
+      // htmx pushes the new address next: the entry it leaves gets its address back.
+      history.replaceState(history.state, "", committed);
+    }
+  });
+  document.addEventListener("htmx:pushedIntoHistory", () => {
+    committed = window.location.href;
+  });
+  document.addEventListener("htmx:historyRestore", () => {
+    committed = window.location.href;
+  });
+  results.addEventListener("click", (event) => {
+    const link = event.target.closest("a[href]");
+    if (link && !link.hasAttribute("hx-get") && isPlainClick(event)) {
+      commitDraft();
+    }
+  });
+}
+
+// A click that opens the link in this tab (not a new tab or window).
+function isPlainClick(event) {
+  return event.button === 0 && !event.ctrlKey && !event.metaKey && !event.shiftKey && !event.altKey;
+}
+
+// The title names the search ("garden – Search – Shelfmark"), and screen readers hear only
+// the count of results, politely, rather than the whole list read out at every keystroke.
+function searchTitleAndAnnouncement(results, status) {
+  const title = document.title;
+  const suffix = title.slice(title.lastIndexOf("Search"));
+  results.addEventListener("htmx:afterSettle", (event) => {
+    if (event.target !== results) {
+      return;
+    }
+    const text = (new URLSearchParams(window.location.search).get("q") || "").trim();
+    document.title = text ? `${text} – ${suffix}` : suffix;
+    const summary = results.querySelector(".result-count, .empty");
+    status.textContent = summary ? summary.textContent.replace(/\s+/g, " ").trim() : "";
+  });
+}
+
+// Back from a book returns to where the reader had scrolled in the results, and to the
+// result they opened. The position is kept in the history entry itself, so each search
+// in the history has its own; the search box's autofocus would otherwise scroll to the top.
+function searchScrollRestore(results) {
+  results.addEventListener("click", (event) => {
+    const link = event.target.closest("a[href]");
+    if (link && isPlainClick(event)) {
+      const state = { ...(history.state || {}), scrollY: window.scrollY, opened: link.href };
+      history.replaceState(state, "");
+    }
+  });
+  const navigation = performance.getEntriesByType("navigation")[0];
+  const saved = history.state;
+  if (!navigation || navigation.type !== "back_forward" || !saved || saved.scrollY === undefined) {
+    return;
+  }
+  function restore() {
+    const opened = Array.from(results.querySelectorAll("a[href]")).find(
+      (link) => link.href === saved.opened,
+    );
+    if (opened) {
+      opened.focus({ preventScroll: true });
+    }
+    window.scrollTo(0, saved.scrollY);
+  }
+  if (document.readyState === "complete") {
+    restore();
+  } else {
+    window.addEventListener("load", restore, { once: true });
+  }
+}
+
+// My account (templates/account/_account.html): Renew and Cancel answer with the whole
+// account, which would drop the focus to the top of the page. It stays on the row: on
+// the same form's button, or on what replaced it (a renewal used up says why, in an
+// element marked with the form's address); a cancelled hold's row is gone, so the focus
+// goes to the heading of its list.
+(() => {
+  const account = document.getElementById("account");
+  if (!account) {
+    return;
+  }
+  let kept = null;
+  account.addEventListener("htmx:beforeRequest", (event) => {
+    const form = event.detail.elt.closest("form");
+    const section = form && form.closest("section[aria-labelledby]");
+    kept = form ? { key: form.getAttribute("action"), section } : null;
+  });
+  account.addEventListener("htmx:afterSettle", (event) => {
+    if (event.target !== account || !kept) {
+      return;
+    }
+    const { key, section } = kept;
+    kept = null;
+    const form = account.querySelector(`form[action="${CSS.escape(key)}"]`);
+    const replaced = account.querySelector(`[data-focus-key="${CSS.escape(key)}"]`);
+    const heading = section && document.getElementById(section.getAttribute("aria-labelledby"));
+    const target = form ? form.querySelector("button") : replaced || heading;
+    if (target) {
+      if (target === replaced) {
+        target.tabIndex = -1;
+      }
+      target.focus();
+    }
+  });
+})();
+
+// Actions that cannot be taken back in a click (withdraw a title, cancel a hold at the
+// desk) ask first. Their forms carry the question in data-confirm (and the answers'
+// words in data-confirm-yes, else the button's, and data-confirm-no): with JavaScript a small
+// dialog asks it; the form is sent only after "yes", with confirmed=yes. Without
+// JavaScript the server answers the unconfirmed form with the same question as a page.
+(() => {
+  let dialog = null;
+
+  function confirmDialog() {
+    if (dialog) {
+      return dialog;
+    }
+    dialog = document.createElement("dialog");
+    dialog.className = "confirm-dialog";
+    dialog.setAttribute("aria-labelledby", "confirm-dialog-question");
+    const question = document.createElement("h2");
+    question.id = "confirm-dialog-question";
+    const buttons = document.createElement("form");
+    buttons.method = "dialog";
+    buttons.className = "button-row";
+    const yes = document.createElement("button");
+    yes.value = "yes";
+    yes.className = "danger";
+    const no = document.createElement("button");
+    no.value = "no";
+    no.className = "secondary";
+    buttons.append(yes, no);
+    dialog.append(question, buttons);
+    document.body.append(dialog);
+    return dialog;
+  }
+
+  document.addEventListener(
+    "submit",
+    (event) => {
+      const form = event.target;
+      if (!form.dataset || !form.dataset.confirm || form.elements.confirmed) {
+        return;
+      }
+      // Stopped in the capture phase, before htmx or the browser send anything.
+      event.preventDefault();
+      event.stopPropagation();
+      const submitter = event.submitter;
+      const asking = confirmDialog();
+      asking.querySelector("h2").textContent = form.dataset.confirm;
+      const [yes, no] = asking.querySelectorAll("button");
+      yes.textContent = form.dataset.confirmYes || submitter?.textContent || "Yes";
+      no.textContent = form.dataset.confirmNo || "No";
+      asking.returnValue = "";
+      asking.addEventListener(
+        "close",
+        () => {
+          if (asking.returnValue !== "yes") {
+            submitter?.focus();
+            return;
+          }
+          const confirmed = document.createElement("input");
+          confirmed.type = "hidden";
+          confirmed.name = "confirmed";
+          confirmed.value = "yes";
+          form.append(confirmed);
+          form.requestSubmit(submitter);
+          // Read by now: htmx and the browser collect the fields as the form is submitted.
+          confirmed.remove();
+        },
+        { once: true },
+      );
+      asking.showModal();
+      no.focus();
+    },
+    true,
+  );
+})();

@@ -182,7 +182,15 @@ async def test_a_book_with_loan_history_cannot_be_deleted_but_can_be_withdrawn(
     assert "loan" in await refused.get_data(
         as_text=True
     ) and "Withdraw it instead" in await refused.get_data(as_text=True)
-    withdrawn = await client.post("/books/1/withdraw", form={"csrf_token": staff})
+    # Unconfirmed, it asks first and changes nothing.
+    asked = await client.post("/books/1/withdraw", form={"csrf_token": staff})
+    assert asked.status_code == 303 and asked.headers["Location"] == "/books/1/withdraw"
+    question = await (await client.get("/books/1/withdraw")).get_data(as_text=True)
+    assert "Withdraw “The Great Gatsby”?" in question and 'name="confirmed"' in question
+    assert query(settings, "SELECT WithdrawnAt FROM Books WHERE BookID = 1")[0][0] is None
+    withdrawn = await client.post(
+        "/books/1/withdraw", form={"csrf_token": staff, "confirmed": "yes"}
+    )
     assert withdrawn.status_code == 303
     assert query(settings, "SELECT WithdrawnAt IS NOT NULL FROM Books WHERE BookID = 1")[0][0] == 1
     assert query(settings, "SELECT count(*) FROM Loans WHERE BookID = 1")[0][0] >= 1

@@ -223,20 +223,29 @@ async def test_the_desk_cancels_a_hold_of_the_patron_on_screen_only(desk, settin
         row[0] for row in sql(settings, "SELECT HoldID FROM Holds ORDER BY HoldID")
     ]
     # Eli is on screen: Dana's hold is not his to cancel.
-    response = await desk.post(f"/desk/holds/{dana_hold}/cancel")
+    response = await desk.post(f"/desk/holds/{dana_hold}/cancel", confirmed="yes")
     assert response.status_code == 422
     assert "There is no such hold. Nothing was cancelled." in message_of(
         await response.get_data(as_text=True)
     )
     _, html = await desk.scan("S9002")
     assert f"/desk/holds/{eli_hold}/cancel" in html
-    response = await desk.post(f"/desk/holds/{eli_hold}/cancel")
+    # Unconfirmed, it asks first (a page of its own) and changes nothing.
+    response = await desk.post(f"/desk/holds/{eli_hold}/cancel", htmx=False)
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/desk/holds/{eli_hold}/cancel"
+    question = await (await desk.client.get(response.headers["Location"])).get_data(as_text=True)
+    assert "Cancel Eli Park&#39;s hold on “Held Title 0”?" in question
+    assert (
+        sql(settings, "SELECT Status FROM Holds WHERE HoldID = ?", (eli_hold,))[0][0] == "waiting"
+    )
+    response = await desk.post(f"/desk/holds/{eli_hold}/cancel", confirmed="yes")
     assert response.status_code == 200
     html = await response.get_data(as_text=True)
     assert "Hold cancelled: Held Title 0." in message_of(html)
     statuses = dict(sql(settings, "SELECT HoldID, Status FROM Holds"))
     assert statuses == {dana_hold: "waiting", eli_hold: "cancelled"}
-    response = await desk.post("/desk/holds/99999999/cancel")
+    response = await desk.post("/desk/holds/99999999/cancel", confirmed="yes")
     assert response.status_code == 422
 
 

@@ -19,6 +19,7 @@ from functools import lru_cache
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
 
 from webapp import reminder_stages
+from webapp.loan_advice import RenewalAdvice
 from webapp.mail import header_safe
 from webapp.resources import TEMPLATES
 
@@ -58,6 +59,8 @@ class EmailItem:
     barcode: str
     due: date
     days_overdue: int
+    # What the rules let the patron do about it: renew online, or bring it back (and why).
+    advice: RenewalAdvice
 
 
 @dataclass(frozen=True)
@@ -77,17 +80,22 @@ def reminder_subject(library_name: str, overdue: int, due_soon: int) -> str:
 
 
 def reminder(
-    library_name: str, patron_name: str, items: Iterable[tuple[int, str, str, date]], as_of: date
+    library_name: str,
+    patron_name: str,
+    items: Iterable[tuple[int, str, str, date, RenewalAdvice]],
+    as_of: date,
 ) -> RenderedEmail:
-    """The reminder for one patron. ``items`` are (stage, title, barcode, due date).
+    """The reminder for one patron. ``items`` are (stage, title, barcode, due date, advice),
+    the advice by ``loan_advice.renewal_advice`` for that loan on ``as_of``: the email
+    suggests renewing online only for the loans the rules let the patron renew.
 
     Items are grouped by stage, the latest stage first, each under its heading;
     ``as_of`` is the date of the run that queued them (days overdue count to it).
     """
     by_stage: dict[int, list[EmailItem]] = defaultdict(list)
-    for stage, title, barcode, due in items:
+    for stage, title, barcode, due, advice in items:
         by_stage[stage].append(
-            EmailItem(title, barcode, due, reminder_stages.days_from_due(due, as_of))
+            EmailItem(title, barcode, due, reminder_stages.days_from_due(due, as_of), advice)
         )
     sections = [
         EmailSection(reminder_stages.stage_heading(stage), tuple(by_stage[stage]))
@@ -99,7 +107,12 @@ def reminder(
         sum(len(by_stage[s]) for s in by_stage if s < 0),
     )
     context = dict(
-        library_name=library_name, patron_name=patron_name, sections=sections, subject=subject
+        library_name=library_name,
+        patron_name=patron_name,
+        sections=sections,
+        subject=subject,
+        any_renewable=any(item.advice.renewable for s in sections for item in s.items),
+        item_count=sum(len(s.items) for s in sections),
     )
     return _render("reminder", subject, context)
 

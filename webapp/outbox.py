@@ -75,12 +75,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from webapp import emails
+from webapp import emails, loan_advice
 from webapp.clock import utc_stamp
 from webapp.config import Settings
 from webapp.db import Database
 from webapp.emails import RenderedEmail
 from webapp.mail import OutcomeKind, OutgoingMessage, Transport, header_safe
+from webapp.models.rule_settings import load_calendar, rule_for
 
 # Messages rendered and marked sent per mailbox transaction. Rendering is
 # Python in the writer's thread, competing for the GIL with the event loop, so
@@ -215,6 +216,8 @@ class CarriedItem:
     due: date
     run_date: date
     live: bool
+    # What the patron may do about it on the run's date: renew online, or why not.
+    advice: loan_advice.RenewalAdvice
 
 
 @dataclass(frozen=True)
@@ -242,12 +245,18 @@ def unsent_messages(conn: sqlite3.Connection, message_ids: Sequence[int]) -> lis
         (ids,),
     ).fetchall()
     items: dict[int, list[CarriedItem]] = {}
+    # The rules as they stand when the email is written, as a renewal would meet them.
+    calendar = load_calendar(conn)
     for row in conn.execute(
         """
         SELECT n.MessageID, n.LoanID, b.Title, c.Barcode, n.Stage, n.DueDate, n.RunDate,
-               (l.ReturnedAt IS NULL AND l.ReturnDate = n.DueDate) AS Live
+               (l.ReturnedAt IS NULL AND l.ReturnDate = n.DueDate) AS Live,
+               l.Renewals, u.CategoryID, c.ItemTypeID,
+               EXISTS (SELECT 1 FROM Holds h WHERE h.BookID = l.BookID
+                       AND h.Status = 'waiting' AND h.UserID <> l.UserID) AS HeldByAnother
         FROM Notices n
         JOIN Loans l ON l.LoanID = n.LoanID
+        JOIN Users u ON u.UserID = l.UserID
         JOIN Books b ON b.BookID = l.BookID
         JOIN Copies c ON c.CopyID = l.CopyID
         WHERE n.MessageID IN (SELECT value FROM json_each(?))
@@ -264,6 +273,14 @@ def unsent_messages(conn: sqlite3.Connection, message_ids: Sequence[int]) -> lis
                 date.fromisoformat(row["DueDate"]),
                 date.fromisoformat(row["RunDate"]),
                 bool(row["Live"]),
+                loan_advice.renewal_advice(
+                    rule=rule_for(conn, row["CategoryID"] or 0, row["ItemTypeID"]),
+                    renewals=row["Renewals"],
+                    due=date.fromisoformat(row["DueDate"]),
+                    today=date.fromisoformat(row["RunDate"]),
+                    held_by_another=bool(row["HeldByAnother"]),
+                    calendar=calendar,
+                ),
             )
         )
     return [
@@ -374,7 +391,7 @@ def _content(settings: Settings, unsent: Unsent) -> RenderedEmail | None:
     return emails.reminder(
         settings.library_name,
         unsent.patron_name,
-        ((i.stage, i.title, i.barcode, i.due) for i in live),
+        ((i.stage, i.title, i.barcode, i.due, i.advice) for i in live),
         live[0].run_date,
     )
 

@@ -1,13 +1,14 @@
-"""Jinja filters for what every page shows: dates, ISBNs, availability."""
+"""Jinja filters for what every page shows: dates, times, ISBNs, languages, availability."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import partial
 from zoneinfo import ZoneInfo
 
 from quart import Quart
 
+from webapp.languages import language_name
 from webapp.models.catalogue import Availability
 from webapp.search_query import format_isbn
 
@@ -29,6 +30,18 @@ def library_date(instant: str | None, zone: ZoneInfo) -> str:
     if instant is None:
         return ""
     return short_date(datetime.fromisoformat(instant).astimezone(zone).date())
+
+
+def local_time(instant: str | None, zone: ZoneInfo) -> str:
+    """A UTC instant as the library's clock showed it: '2 Dec 2026, 14:05' (the year left
+    out in the current year, as ``short_date`` does). Stamps without a zone are UTC."""
+    if not instant:
+        return ""
+    moment = datetime.fromisoformat(instant)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    local = moment.astimezone(zone)
+    return f"{short_date(local.date())}, {local:%H:%M}"
 
 
 def availability_text(availability: Availability, today: date) -> str:
@@ -59,6 +72,8 @@ def install(app: Quart, zone: ZoneInfo) -> None:
     app.jinja_env.filters.update(
         short_date=short_date,
         library_date=partial(library_date, zone=zone),
+        local_time=partial(local_time, zone=zone),
+        language_name=language_name,
         isbn=format_isbn,
         availability_text=availability_text_today,
         availability_class=availability_class,

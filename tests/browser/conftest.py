@@ -14,7 +14,8 @@ Fixtures for every browser scenario:
 - ``log_in(page, server, email)``: signs in through the real form, by keyboard.
 
 Helpers: ``has_horizontal_scroll(page)``, ``serious_accessibility_violations(page)``
-(axe-core) and ``save_screenshot(page, name)`` (docs/screenshots/NAME.png).
+(axe-core) and ``save_screenshot(page, name)`` (docs/screenshots/NAME.png, written only
+when the page looks different from the picture there).
 
 A new page joins the phone, menu and axe checks through ``MAIN_PAGES`` in
 test_responsive_a11y.py and the README's pictures through ``SCREENSHOTS`` in
@@ -28,6 +29,7 @@ Without /usr/bin/chromium the tests are skipped with the install command; with
 from __future__ import annotations
 
 import functools
+import io
 import itertools
 import os
 import shutil
@@ -45,6 +47,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from PIL import Image, ImageChops
 from playwright.sync_api import Browser, ConsoleMessage, Page, Request, expect, sync_playwright
 
 from webapp import demo
@@ -333,11 +336,34 @@ def serious_accessibility_violations(page: Page) -> list[str]:
 
 
 def save_screenshot(page: Page, name: str) -> Path:
-    """Write docs/screenshots/NAME.png, the pictures the README shows."""
+    """Write docs/screenshots/NAME.png, the pictures the README shows, when the page
+    looks different from the picture already there (``screenshot_changed``)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), animations="disabled", caret="hide")
+    taken = page.screenshot(animations="disabled", caret="hide")
+    if not path.exists() or screenshot_changed(path.read_bytes(), taken):
+        path.write_bytes(taken)
     return path
+
+
+# A page drawn again differs from its last picture by a little anti-aliasing noise, which
+# would rewrite every picture on every run: a picture counts as changed when more than
+# this share of its pixels differs by more than PIXEL_TOLERANCE in some colour channel.
+CHANGED_SHARE = 0.001
+PIXEL_TOLERANCE = 24
+
+
+def screenshot_changed(old_png: bytes, new_png: bytes) -> bool:
+    """Whether two PNG screenshots show a different page (another size, or more than
+    CHANGED_SHARE of the pixels visibly different)."""
+    with Image.open(io.BytesIO(old_png)) as old, Image.open(io.BytesIO(new_png)) as new:
+        if old.size != new.size:
+            return True
+        difference = ImageChops.difference(old.convert("RGB"), new.convert("RGB"))
+    red, green, blue = difference.split()
+    largest = ImageChops.lighter(ImageChops.lighter(red, green), blue)
+    changed = sum(largest.histogram()[PIXEL_TOLERANCE + 1 :])
+    return changed > CHANGED_SHARE * old.size[0] * old.size[1]
 
 
 def add_patron(

@@ -14,10 +14,10 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import date
 
-from webapp import rules
+from webapp import loan_advice, rules
 from webapp.models.hold_shelf import QUEUE_POSITION
 from webapp.models.patrons import Patron, get_patron
-from webapp.models.rule_settings import PatronRules, patron_rules, rule_for
+from webapp.models.rule_settings import PatronRules, load_calendar, patron_rules, rule_for
 
 # Longer than any barcode the collection gives out: nothing to look up.
 MAX_BARCODE_LENGTH = 64
@@ -273,3 +273,36 @@ def copy_loans(
         (copy_id, limit),
     )
     return [(_loan_from_row(row, today), row["Borrower"]) for row in rows]
+
+
+def renewal_advice(
+    conn: sqlite3.Connection, user_id: int, today: date
+) -> dict[int, loan_advice.RenewalAdvice]:
+    """For each of a patron's open loans (by LoanID), whether they may renew it today and,
+    if not, why: My account offers Renew only where ``loans.renew`` would accept it."""
+    patron = get_patron(conn, user_id)
+    if patron is None:
+        return {}
+    rules_of = patron_rules(conn, patron.category_id or 0)
+    calendar = load_calendar(conn)
+    rows = conn.execute(
+        """
+        SELECT l.LoanID, l.ReturnDate, l.Renewals, c.ItemTypeID,
+               EXISTS (SELECT 1 FROM Holds h WHERE h.BookID = l.BookID
+                       AND h.Status = 'waiting' AND h.UserID <> l.UserID) AS HeldByAnother
+        FROM Loans l JOIN Copies c ON c.CopyID = l.CopyID
+        WHERE l.UserID = ? AND l.ReturnedAt IS NULL
+        """,
+        (user_id,),
+    )
+    return {
+        row["LoanID"]: loan_advice.renewal_advice(
+            rule=rules_of.for_type(row["ItemTypeID"]),
+            renewals=row["Renewals"],
+            due=date.fromisoformat(row["ReturnDate"]),
+            today=today,
+            held_by_another=bool(row["HeldByAnother"]),
+            calendar=calendar,
+        )
+        for row in rows
+    }

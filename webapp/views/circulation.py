@@ -311,6 +311,7 @@ async def _account_context(message: dict | None) -> dict:
     today = _today()
     return {
         "panel": await db.read(records.patron_panel, user.user_id, today),
+        "renewal_advice": await db.read(records.renewal_advice, user.user_id, today),
         "past": await db.read(records.past_loans, user.user_id, today),
         "message": message,
         "today": today,
@@ -599,13 +600,40 @@ async def desk_renew_all():
     return await _desk_answer(outcome)
 
 
+@blueprint.get("/desk/holds/<int:hold_id>/cancel")
+@allow(Access.STAFF)
+async def confirm_desk_cancel_hold(hold_id: int):
+    """Cancelling a hold asks first: this page without JavaScript, a dialog with it."""
+    patron_id = session.get("desk_patron")
+    panel = await get_db().read(records.patron_panel, patron_id, _today()) if patron_id else None
+    hold = next((h for h in panel.holds if h.hold_id == hold_id), None) if panel else None
+    if panel is None or hold is None:
+        return redirect(url_for("circulation.desk"))
+    passes_on = " The copy on the hold shelf passes to the next in the queue."
+    ready = passes_on if hold.status == "ready" else ""
+    return await render_template(
+        "layout/confirm.html",
+        confirm={
+            "question": f"Cancel {panel.patron.name}'s hold on “{hold.title}”?",
+            "detail": f"They lose their place in the queue.{ready}",
+            "action": url_for("circulation.desk_cancel_hold", hold_id=hold_id),
+            "yes": "Cancel the hold",
+            "no": "Keep the hold",
+            "back": url_for("circulation.desk"),
+        },
+    )
+
+
 @blueprint.post("/desk/holds/<int:hold_id>/cancel")
 @allow(Access.STAFF)
 async def desk_cancel_hold(hold_id: int):
-    """Cancel a hold of the patron on screen; a ready hold's copy passes down the queue."""
+    """Cancel a hold of the patron on screen, once confirmed; a ready hold's copy passes down
+    the queue."""
     patron_id = session.get("desk_patron")
     if not patron_id:
         return await _desk_answer(Outcome("refused", "Scan the patron's card first."))
+    if (await request.form).get("confirmed") != "yes":
+        return htmx.redirect(url_for("circulation.confirm_desk_cancel_hold", hold_id=hold_id))
     outcome = await get_db().write(
         holds.cancel_hold,
         hold_id=hold_id,

@@ -8,7 +8,7 @@ errors, or redirects after a successful POST.
 
 from __future__ import annotations
 
-from quart import Blueprint, abort, redirect, request, url_for
+from quart import Blueprint, abort, redirect, render_template, request, url_for
 
 from webapp import htmx, validation
 from webapp.access import Access, allow
@@ -128,10 +128,31 @@ async def edit_book(book_id: int):
     )
 
 
+@blueprint.get("/books/<int:book_id>/withdraw")
+@allow(Access.STAFF)
+async def confirm_withdraw_book(book_id: int):
+    """Withdrawing asks first: this page without JavaScript, a dialog with it."""
+    book = await _book_or_404(book_id)
+    return await render_template(
+        "layout/confirm.html",
+        confirm={
+            "question": f"Withdraw “{book.title}”?",
+            "detail": "The title and its copies on the shelf leave the collection; its loan "
+            "history is kept, and it can be put back later.",
+            "action": url_for("collection.withdraw_book", book_id=book_id),
+            "yes": "Withdraw this title",
+            "no": "Keep it",
+            "back": url_for("collection.edit_book", book_id=book_id),
+        },
+    )
+
+
 @blueprint.post("/books/<int:book_id>/withdraw")
 @allow(Access.STAFF)
 async def withdraw_book(book_id: int):
     await _book_or_404(book_id)
+    if (await request.form).get("confirmed") != "yes":
+        return htmx.redirect(url_for("collection.confirm_withdraw_book", book_id=book_id))
     await collection.withdraw_book(get_db(), book_id, signed_in_user().user_id)
     return htmx.redirect(url_for("catalogue.book", book_id=book_id))
 
