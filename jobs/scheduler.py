@@ -11,13 +11,13 @@ and the notices ledger makes queueing idempotent.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from webapp.jobs import reminders
+from webapp.jobs import privacy, reminders
 
 from webapp.config import Settings
 from webapp.db import Database
@@ -58,6 +58,11 @@ async def nightly(db: Database, settings: Settings, trigger: str = "nightly") ->
     )
 
 
+async def nightly_anonymisation(db: Database, settings: Settings) -> None:
+    """Remove the borrower from loans older than the retention period (none when it is off)."""
+    await privacy.run_anonymisation(db, datetime.now(settings.zone).date())
+
+
 async def sweep_outbox(db: Database, settings: Settings) -> None:
     """Send hold notices and due retries between nightly runs."""
     try:
@@ -96,6 +101,18 @@ async def start(db: Database, settings: Settings, now: datetime | None = None) -
         ),
         args=(db, settings),
         id="nightly-reminders",
+        misfire_grace_time=int(MISFIRE_GRACE.total_seconds()),
+        coalesce=True,
+        max_instances=1,
+    )
+    # Half an hour after the reminders, so a loan returned today is never both
+    # reminded about and anonymised in the same minute; idempotent like them.
+    anonymise_at = datetime.combine(date.today(), settings.reminder_time) + timedelta(minutes=30)
+    scheduler.add_job(
+        nightly_anonymisation,
+        CronTrigger(hour=anonymise_at.hour, minute=anonymise_at.minute, timezone=settings.zone),
+        args=(db, settings),
+        id="nightly-anonymisation",
         misfire_grace_time=int(MISFIRE_GRACE.total_seconds()),
         coalesce=True,
         max_instances=1,

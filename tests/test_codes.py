@@ -101,7 +101,7 @@ def test_an_older_database_with_clashes_upgrades_keeping_every_loan_and_lists_th
     old = version_6_library(tmp_path)
     loans_before = old.execute("SELECT * FROM Loans ORDER BY LoanID").fetchall()
     assert loans_before
-    assert migrate(old, MIGRATIONS) == [7]
+    assert migrate(old, MIGRATIONS, target=7) == [7]
     loans_after = old.execute("SELECT * FROM Loans ORDER BY LoanID").fetchall()
     assert [tuple(row)[:-1] for row in loans_after] == [tuple(row) for row in loans_before]
     assert {row["ClosedAs"] for row in loans_after} == {None}

@@ -99,6 +99,15 @@ EXPECTED = {
     "rules.rules_save": ADMIN,
     "rules.closed_day_add": ADMIN,
     "rules.closed_day_remove": ADMIN,
+    "privacy.settings_page": ADMIN,
+    "privacy.settings_save": ADMIN,
+    "privacy.keep_history": SIGNED_IN,
+    "privacy.my_data_json": SIGNED_IN,
+    "privacy.my_data_csv": SIGNED_IN,
+    "privacy.patron_data_json": STAFF,
+    "privacy.patron_data_csv": STAFF,
+    "privacy.erase_page": STAFF,
+    "privacy.erase": STAFF,
 }
 
 # What each policy means, so a view whose @allow changes is caught even when

@@ -123,6 +123,7 @@ def create_app(config: Settings | None = None) -> Quart:
         dashboard,
         holds,
         import_export,
+        privacy,
         rules,
         system,
     )
@@ -138,6 +139,7 @@ def create_app(config: Settings | None = None) -> Quart:
         import_export.blueprint,
         dashboard.blueprint,
         holds.blueprint,
+        privacy.blueprint,
     ):
         app.register_blueprint(blueprint)
     _drop_flask_context_processors(app)

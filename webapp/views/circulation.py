@@ -17,7 +17,17 @@ from quart import Blueprint, abort, flash, redirect, render_template, request, s
 from webapp import htmx, rules
 from webapp.access import Access, allow
 from webapp.clock import library_today
-from webapp.models import catalogue, events, hold_shelf, holds, loans, receipts, records, undo
+from webapp.models import (
+    catalogue,
+    events,
+    hold_shelf,
+    holds,
+    loans,
+    privacy,
+    receipts,
+    records,
+    undo,
+)
 from webapp.models.outcome import Outcome
 from webapp.models.patrons import get_patron
 from webapp.request_context import (
@@ -288,6 +298,7 @@ async def _account_context(message: dict | None) -> dict:
     return {
         "panel": await db.read(records.patron_panel, user.user_id, today),
         "past": await db.read(records.past_loans, user.user_id, today),
+        "keeps_history": await db.read(privacy.keeps_history, user.user_id),
         "message": message,
         "today": today,
     }
