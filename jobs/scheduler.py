@@ -22,7 +22,7 @@ from webapp.jobs import privacy, reminders
 from webapp.config import Settings
 from webapp.db import Database
 from webapp.leases import LeaseHeld
-from webapp.models import job_runs, scheduler_heartbeat
+from webapp.models import deactivation, job_runs, scheduler_heartbeat
 from webapp.reminder_stages import MISFIRE_GRACE, last_scheduled_run
 
 log = logging.getLogger(__name__)
@@ -58,9 +58,14 @@ async def nightly(db: Database, settings: Settings, trigger: str = "nightly") ->
     )
 
 
-async def nightly_anonymisation(db: Database, settings: Settings) -> None:
-    """Remove the borrower from loans older than the retention period (none when it is off)."""
-    await privacy.run_anonymisation(db, datetime.now(settings.zone).date())
+async def nightly_privacy(db: Database, settings: Settings) -> None:
+    """Release the holds of closed accounts, and remove the borrower from loans older than
+    the retention period (none when it is off)."""
+    today = datetime.now(settings.zone).date()
+    await db.write(
+        deactivation.release_holds, actor_id=None, today=today, library_name=settings.library_name
+    )
+    await privacy.run_anonymisation(db, today)
 
 
 async def sweep_outbox(db: Database, settings: Settings) -> None:
@@ -109,10 +114,10 @@ async def start(db: Database, settings: Settings, now: datetime | None = None) -
     # reminded about and anonymised in the same minute; idempotent like them.
     anonymise_at = datetime.combine(date.today(), settings.reminder_time) + timedelta(minutes=30)
     scheduler.add_job(
-        nightly_anonymisation,
+        nightly_privacy,
         CronTrigger(hour=anonymise_at.hour, minute=anonymise_at.minute, timezone=settings.zone),
         args=(db, settings),
-        id="nightly-anonymisation",
+        id="nightly-privacy",
         misfire_grace_time=int(MISFIRE_GRACE.total_seconds()),
         coalesce=True,
         max_instances=1,

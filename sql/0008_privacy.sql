@@ -221,6 +221,45 @@ BEGIN
     SELECT RAISE(ABORT, 'the event log is append-only: only a logged redaction may remove a patron');
 END;
 
+-- The outbox learns new kinds of message (a deactivated patron's cancelled holds,
+-- the leavers' letter; invitations later): its Kind is checked for shape, not
+-- against a list, so the next kind needs no rebuild. The table is rebuilt once
+-- for that, with the same columns in the same order.
+CREATE TABLE OutboxRebuilt (
+    MessageID     INTEGER PRIMARY KEY,
+    Kind          TEXT NOT NULL CHECK (length(Kind) BETWEEN 1 AND 40 AND Kind NOT GLOB '*[^a-z_]*'),
+    UserID        INTEGER NOT NULL REFERENCES Users (UserID),
+    Recipient     TEXT NOT NULL,
+    Subject       TEXT NOT NULL,
+    BodyText      TEXT NOT NULL,
+    BodyHtml      TEXT NOT NULL,
+    -- A unique Message-ID header, fixed when the row is written.
+    HeaderMessageID TEXT NOT NULL UNIQUE,
+    Status        TEXT NOT NULL DEFAULT 'pending'
+                  CHECK (Status IN ('pending', 'sending', 'sent', 'failed', 'cancelled')),
+    Attempts      INTEGER NOT NULL DEFAULT 0,
+    NextAttemptAt TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+    LastError     TEXT,
+    CreatedAt     TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+    SentAt        TEXT,
+    -- How a sent message left: 'smtp' or 'mailbox' (see 0002_reminders.sql).
+    Transport     TEXT CHECK (Transport IS NULL OR Transport IN ('smtp', 'mailbox')),
+    SendingSince  TEXT
+);
+INSERT INTO OutboxRebuilt (MessageID, Kind, UserID, Recipient, Subject, BodyText, BodyHtml,
+                           HeaderMessageID, Status, Attempts, NextAttemptAt, LastError,
+                           CreatedAt, SentAt, Transport, SendingSince)
+SELECT MessageID, Kind, UserID, Recipient, Subject, BodyText, BodyHtml,
+       HeaderMessageID, Status, Attempts, NextAttemptAt, LastError,
+       CreatedAt, SentAt, Transport, SendingSince
+FROM Outbox;
+DROP TABLE Outbox;
+ALTER TABLE OutboxRebuilt RENAME TO Outbox;
+CREATE INDEX Outbox_Due ON Outbox (Status, NextAttemptAt);
+CREATE INDEX Outbox_Mailbox ON Outbox (SentAt) WHERE Transport = 'mailbox';
+-- Erasure and the export find a patron's messages.
+CREATE INDEX Outbox_ByUser ON Outbox (UserID);
+
 -- A patron may ask to keep their own reading history (My account): the nightly
 -- anonymisation then leaves their loans and holds alone.
 ALTER TABLE Users ADD COLUMN KeepHistory INTEGER NOT NULL DEFAULT 0 CHECK (KeepHistory IN (0, 1));

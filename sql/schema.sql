@@ -160,7 +160,7 @@ CREATE TABLE Notices (
 
 CREATE TABLE "Outbox" (
     MessageID     INTEGER PRIMARY KEY,
-    Kind          TEXT NOT NULL CHECK (Kind IN ('reminder', 'hold_ready', 'receipt')),
+    Kind          TEXT NOT NULL CHECK (length(Kind) BETWEEN 1 AND 40 AND Kind NOT GLOB '*[^a-z_]*'),
     UserID        INTEGER NOT NULL REFERENCES Users (UserID),
     Recipient     TEXT NOT NULL,
     Subject       TEXT NOT NULL,
@@ -276,6 +276,8 @@ CREATE INDEX LoginFailures_ByEmail ON LoginFailures (Email, At);
 CREATE INDEX Notices_ByHand ON Notices (RunDate) WHERE MessageID IS NULL;
 
 CREATE INDEX Notices_ByMessage ON Notices (MessageID) WHERE MessageID IS NOT NULL;
+
+CREATE INDEX Outbox_ByUser ON Outbox (UserID);
 
 CREATE INDEX Outbox_Due ON Outbox (Status, NextAttemptAt);
 

@@ -9,7 +9,15 @@ import pytest
 
 from .conftest import REPO
 
-PURE = ["rules", "reminder_stages", "search_query", "ranking", "clock", "validation"]
+PURE = [
+    "rules",
+    "reminder_stages",
+    "search_query",
+    "ranking",
+    "clock",
+    "validation",
+    "school_year",
+]
 NO_QUART = ["db", "outbox", "emails", "mail", "leases", *PURE]
 
 

@@ -108,6 +108,14 @@ EXPECTED = {
     "privacy.patron_data_csv": STAFF,
     "privacy.erase_page": STAFF,
     "privacy.erase": STAFF,
+    "leavers.leavers_page": STAFF,
+    "leavers.letters": STAFF,
+    "leavers.email_letters": STAFF,
+    "leavers.class_list": STAFF,
+    "leavers.class_list_compare": STAFF,
+    "leavers.deactivate": STAFF,
+    "leavers.promote_page": STAFF,
+    "leavers.promote": STAFF,
 }
 
 # What each policy means, so a view whose @allow changes is caught even when

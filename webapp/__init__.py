@@ -123,6 +123,7 @@ def create_app(config: Settings | None = None) -> Quart:
         dashboard,
         holds,
         import_export,
+        leavers,
         privacy,
         rules,
         system,
@@ -140,6 +141,7 @@ def create_app(config: Settings | None = None) -> Quart:
         dashboard.blueprint,
         holds.blueprint,
         privacy.blueprint,
+        leavers.blueprint,
     ):
         app.register_blueprint(blueprint)
     _drop_flask_context_processors(app)
