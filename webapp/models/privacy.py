@@ -52,7 +52,7 @@ def retention_days(conn: sqlite3.Connection) -> int | None:
     """Days a returned loan keeps its borrower, or None when the library keeps them for ever."""
     row = conn.execute("SELECT Value FROM LibrarySettings WHERE Key = 'retention_days'").fetchone()
     raw = row[0] if row else ""
-    return int(raw) if raw.isdigit() else None
+    return int(raw) if raw.isascii() and raw.isdecimal() else None
 
 
 def check_retention_days(raw: str) -> tuple[int | None, str | None]:
@@ -60,7 +60,11 @@ def check_retention_days(raw: str) -> tuple[int | None, str | None]:
     raw = raw.strip()
     if not raw:
         return None, None
-    if not raw.isdigit() or not MIN_RETENTION_DAYS <= int(raw) <= MAX_RETENTION_DAYS:
+    # isascii: '²' is a digit to Python but not a number to int().
+    if (
+        not (raw.isascii() and raw.isdecimal())
+        or not MIN_RETENTION_DAYS <= int(raw) <= MAX_RETENTION_DAYS
+    ):
         return None, (
             f"Enter a number of days from {MIN_RETENTION_DAYS} to {MAX_RETENTION_DAYS}, "
             "or leave it blank to keep every loan's borrower."
