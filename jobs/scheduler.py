@@ -11,18 +11,18 @@ and the notices ledger makes queueing idempotent.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from webapp.jobs import housekeeping, reminders
+from webapp.jobs import housekeeping, privacy, reminders
 
 from webapp.config import Settings
 from webapp.db import Database
 from webapp.leases import LeaseHeld
-from webapp.models import job_runs, scheduler_heartbeat
+from webapp.models import deactivation, job_runs, scheduler_heartbeat
 from webapp.reminder_stages import MISFIRE_GRACE, last_scheduled_run
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,16 @@ async def nightly(db: Database, settings: Settings, trigger: str = "nightly") ->
         report.cancelled,
         f"; {report.error}" if report.error else "",
     )
+
+
+async def nightly_privacy(db: Database, settings: Settings) -> None:
+    """Release the holds of closed accounts, and remove the borrower from loans older than
+    the retention period (none when it is off)."""
+    today = datetime.now(settings.zone).date()
+    await db.write(
+        deactivation.release_holds, actor_id=None, today=today, library_name=settings.library_name
+    )
+    await privacy.run_anonymisation(db, today)
 
 
 async def sweep_outbox(db: Database, settings: Settings) -> None:
@@ -96,6 +106,18 @@ async def start(db: Database, settings: Settings, now: datetime | None = None) -
         ),
         args=(db, settings),
         id="nightly-reminders",
+        misfire_grace_time=int(MISFIRE_GRACE.total_seconds()),
+        coalesce=True,
+        max_instances=1,
+    )
+    # Half an hour after the reminders, so a loan returned today is never both
+    # reminded about and anonymised in the same minute; idempotent like them.
+    anonymise_at = datetime.combine(date.today(), settings.reminder_time) + timedelta(minutes=30)
+    scheduler.add_job(
+        nightly_privacy,
+        CronTrigger(hour=anonymise_at.hour, minute=anonymise_at.minute, timezone=settings.zone),
+        args=(db, settings),
+        id="nightly-privacy",
         misfire_grace_time=int(MISFIRE_GRACE.total_seconds()),
         coalesce=True,
         max_instances=1,

@@ -81,11 +81,12 @@ CREATE TABLE Events (
     LoanID   INTEGER REFERENCES Loans (LoanID),
     HoldID   INTEGER REFERENCES Holds (HoldID),
     Detail   TEXT
-);
+, BorrowerRole TEXT, BorrowerGroup TEXT, RedactedBy INTEGER REFERENCES Events (EventID));
 
-CREATE TABLE Holds (
+CREATE TABLE "Holds" (
     HoldID    INTEGER PRIMARY KEY,
-    UserID    INTEGER NOT NULL REFERENCES Users (UserID),
+    -- NULL once the closed hold is anonymised.
+    UserID    INTEGER REFERENCES Users (UserID),
     BookID    INTEGER NOT NULL REFERENCES Books (BookID),
     PlacedAt  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
     Status    TEXT NOT NULL DEFAULT 'waiting'
@@ -94,7 +95,11 @@ CREATE TABLE Holds (
     CopyID    INTEGER REFERENCES Copies (CopyID),
     PickupBy  TEXT CHECK (PickupBy IS NULL OR date(PickupBy) IS PickupBy),
     ClosedAt  TEXT,
-    CHECK (Status <> 'ready' OR (CopyID IS NOT NULL AND PickupBy IS NOT NULL))
+    BorrowerRole  TEXT,
+    BorrowerGroup TEXT,
+    AnonymisedAt  TEXT,
+    CHECK (Status <> 'ready' OR (CopyID IS NOT NULL AND PickupBy IS NOT NULL)),
+    CHECK (UserID IS NOT NULL OR (Status NOT IN ('waiting', 'ready') AND AnonymisedAt IS NOT NULL))
 );
 
 CREATE TABLE ImportRuns (
@@ -186,9 +191,10 @@ CREATE TABLE LibrarySettings (
     Value TEXT NOT NULL
 );
 
-CREATE TABLE Loans (
+CREATE TABLE "Loans" (
     LoanID     INTEGER PRIMARY KEY,
-    UserID     INTEGER NOT NULL REFERENCES Users (UserID),
+    -- NULL once the loan is anonymised (returned, and AnonymisedAt set).
+    UserID     INTEGER REFERENCES Users (UserID),
     BookID     INTEGER NOT NULL REFERENCES Books (BookID),
     CopyID     INTEGER NOT NULL REFERENCES Copies (CopyID),
     LoanDate   TEXT NOT NULL CHECK (date(LoanDate) IS LoanDate),
@@ -198,9 +204,16 @@ CREATE TABLE Loans (
     ReturnedAt TEXT CHECK (ReturnedAt IS NULL OR ReturnedAt >= LoanDate),
     Renewals   INTEGER NOT NULL DEFAULT 0 CHECK (Renewals >= 0),
     LentBy     INTEGER REFERENCES Users (UserID),
-    CreatedAt  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
-, ClosedAs TEXT
-    CHECK (ClosedAs IS NULL OR (ClosedAs IN ('lost', 'claims_returned') AND ReturnedAt IS NOT NULL)));
+    CreatedAt  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+    ClosedAs   TEXT
+        CHECK (ClosedAs IS NULL OR (ClosedAs IN ('lost', 'claims_returned') AND ReturnedAt IS NOT NULL)),
+    -- The borrower's role and group when the copy was lent (statistics).
+    BorrowerRole  TEXT,
+    BorrowerGroup TEXT,
+    -- When the borrower was removed from this loan.
+    AnonymisedAt  TEXT,
+    CHECK (UserID IS NOT NULL OR (ReturnedAt IS NOT NULL AND AnonymisedAt IS NOT NULL))
+);
 
 CREATE TABLE LoginFailures (
     FailureID INTEGER PRIMARY KEY,
@@ -225,9 +238,7 @@ CREATE TABLE Notices (
 
 CREATE TABLE "Outbox" (
     MessageID     INTEGER PRIMARY KEY,
-    Kind          TEXT NOT NULL
-                  CHECK (Kind IN ('reminder', 'hold_ready', 'receipt', 'password_reset',
-                                  'invitation')),
+    Kind          TEXT NOT NULL CHECK (length(Kind) BETWEEN 1 AND 40 AND Kind NOT GLOB '*[^a-z_]*'),
     UserID        INTEGER NOT NULL REFERENCES Users (UserID),
     Recipient     TEXT NOT NULL,
     Subject       TEXT NOT NULL,
@@ -340,7 +351,7 @@ CREATE TABLE Users (
     CreatedAt    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
 , EmailReceipts INTEGER NOT NULL DEFAULT 0
     CHECK (EmailReceipts IN (0, 1)), CategoryID INTEGER REFERENCES PatronCategories (CategoryID), MustChangePassword INTEGER NOT NULL DEFAULT 0
-    CHECK (MustChangePassword IN (0, 1)));
+    CHECK (MustChangePassword IN (0, 1)), KeepHistory INTEGER NOT NULL DEFAULT 0 CHECK (KeepHistory IN (0, 1)));
 
 CREATE INDEX Books_ByLanguage ON Books (Language);
 
@@ -369,11 +380,18 @@ CREATE INDEX Events_ByBook ON Events (BookID, EventID);
 
 CREATE INDEX Events_ByCopy ON Events (CopyID, EventID);
 
+CREATE INDEX Events_ByHold ON Events (HoldID) WHERE HoldID IS NOT NULL;
+
+CREATE INDEX Events_ByLoan ON Events (LoanID) WHERE LoanID IS NOT NULL;
+
 CREATE INDEX Events_ByUser ON Events (UserID, EventID);
 
 CREATE INDEX Holds_ByCopy ON Holds (CopyID, HoldID) WHERE CopyID IS NOT NULL;
 
 CREATE INDEX Holds_ByUser ON Holds (UserID, Status);
+
+CREATE INDEX Holds_ClosedWithBorrower ON Holds (ClosedAt)
+    WHERE ClosedAt IS NOT NULL AND UserID IS NOT NULL;
 
 CREATE INDEX Holds_ExpiredByPickup ON Holds (PickupBy, HoldID) WHERE Status = 'expired';
 
@@ -410,6 +428,9 @@ CREATE INDEX Loans_OpenByDueDate ON Loans (ReturnDate) WHERE ReturnedAt IS NULL;
 
 CREATE INDEX Loans_OpenByUser ON Loans (UserID, ReturnDate) WHERE ReturnedAt IS NULL;
 
+CREATE INDEX Loans_ReturnedWithBorrower ON Loans (ReturnedAt)
+    WHERE ReturnedAt IS NOT NULL AND UserID IS NOT NULL;
+
 CREATE INDEX LoginFailures_ByAddress ON LoginFailures (Address, At);
 
 CREATE INDEX LoginFailures_ByEmail ON LoginFailures (Email, At);
@@ -417,6 +438,8 @@ CREATE INDEX LoginFailures_ByEmail ON LoginFailures (Email, At);
 CREATE INDEX Notices_ByHand ON Notices (RunDate) WHERE MessageID IS NULL;
 
 CREATE INDEX Notices_ByMessage ON Notices (MessageID) WHERE MessageID IS NOT NULL;
+
+CREATE INDEX Outbox_ByUser ON Outbox (UserID);
 
 CREATE INDEX Outbox_Due ON Outbox (Status, NextAttemptAt);
 
@@ -605,8 +628,27 @@ BEGIN
 END;
 
 CREATE TRIGGER Events_AppendOnlyNoUpdate BEFORE UPDATE ON Events
+WHEN NOT (
+        OLD.RedactedBy IS NULL
+    AND OLD.UserID IS NOT NULL AND NEW.UserID IS NULL
+    AND (SELECT Kind FROM Events WHERE EventID = NEW.RedactedBy) IS 'redaction'
+    AND NEW.RedactedBy > OLD.EventID
+    AND NEW.EventID IS OLD.EventID AND NEW.At IS OLD.At AND NEW.Kind IS OLD.Kind
+    AND NEW.BookID IS OLD.BookID AND NEW.CopyID IS OLD.CopyID
+    AND NEW.LoanID IS OLD.LoanID AND NEW.HoldID IS OLD.HoldID
+    AND (NEW.ActorID IS OLD.ActorID OR (NEW.ActorID IS NULL AND OLD.ActorID = OLD.UserID))
+    AND (NEW.Detail IS OLD.Detail OR (NEW.Detail IS NULL AND OLD.Kind = 'override'))
+    AND OLD.BorrowerRole IS NULL AND OLD.BorrowerGroup IS NULL
+)
 BEGIN
-    SELECT RAISE(ABORT, 'the event log is append-only');
+    SELECT RAISE(ABORT, 'the event log is append-only: only a logged redaction may remove a patron');
+END;
+
+CREATE TRIGGER Holds_BorrowerOnlyRemoved BEFORE UPDATE OF UserID ON Holds
+WHEN NEW.UserID IS NOT OLD.UserID
+ AND NOT (NEW.UserID IS NULL AND OLD.Status NOT IN ('waiting', 'ready'))
+BEGIN
+    SELECT RAISE(ABORT, 'a hold''s patron can only be removed, once it is closed');
 END;
 
 CREATE TRIGGER Holds_CirculationChangedByDelete AFTER DELETE ON Holds
@@ -622,6 +664,14 @@ END;
 CREATE TRIGGER Holds_CirculationChangedByUpdate AFTER UPDATE ON Holds
 BEGIN
     UPDATE SearchVersions SET Circulation = Circulation + 1;
+END;
+
+CREATE TRIGGER Holds_SnapshotBorrower AFTER INSERT ON Holds
+WHEN NEW.UserID IS NOT NULL AND NEW.BorrowerRole IS NULL
+BEGIN
+    UPDATE Holds SET BorrowerRole = (SELECT Role FROM Users WHERE UserID = NEW.UserID),
+                     BorrowerGroup = (SELECT GroupName FROM Users WHERE UserID = NEW.UserID)
+    WHERE HoldID = NEW.HoldID;
 END;
 
 CREATE TRIGGER ItemTypes_RulesChangedByDelete AFTER DELETE ON ItemTypes
@@ -651,6 +701,12 @@ BEGIN
     SELECT RAISE(ABORT, 'Loans.BookID must be the book of Loans.CopyID');
 END;
 
+CREATE TRIGGER Loans_BorrowerOnlyRemoved BEFORE UPDATE OF UserID ON Loans
+WHEN NEW.UserID IS NOT OLD.UserID AND NOT (NEW.UserID IS NULL AND OLD.ReturnedAt IS NOT NULL)
+BEGIN
+    SELECT RAISE(ABORT, 'a loan''s borrower can only be removed, once it is returned');
+END;
+
 CREATE TRIGGER Loans_CirculationChangedByDelete AFTER DELETE ON Loans
 BEGIN
     UPDATE SearchVersions SET Circulation = Circulation + 1;
@@ -669,6 +725,14 @@ END;
 CREATE TRIGGER Loans_CountBorrowing AFTER INSERT ON Loans
 BEGIN
     UPDATE Books SET TimesBorrowed = TimesBorrowed + 1 WHERE BookID = NEW.BookID;
+END;
+
+CREATE TRIGGER Loans_SnapshotBorrower AFTER INSERT ON Loans
+WHEN NEW.UserID IS NOT NULL AND NEW.BorrowerRole IS NULL
+BEGIN
+    UPDATE Loans SET BorrowerRole = (SELECT Role FROM Users WHERE UserID = NEW.UserID),
+                     BorrowerGroup = (SELECT GroupName FROM Users WHERE UserID = NEW.UserID)
+    WHERE LoanID = NEW.LoanID;
 END;
 
 CREATE TRIGGER PatronCategories_RulesChangedByDelete AFTER DELETE ON PatronCategories

@@ -158,7 +158,9 @@ def create_app(config: Settings | None = None) -> Quart:
         dashboard,
         holds,
         import_export,
+        leavers,
         password,
+        privacy,
         rules,
         sso,
         system,
@@ -178,6 +180,8 @@ def create_app(config: Settings | None = None) -> Quart:
         cataloguing.blueprint,
         password.blueprint,
         sso.blueprint,
+        privacy.blueprint,
+        leavers.blueprint,
     ):
         app.register_blueprint(blueprint)
     cataloguing.install(app, settings)

@@ -405,6 +405,35 @@ def cmd_run_reminders(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run())
 
 
+def cmd_anonymise(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import date
+
+    from webapp.jobs import privacy
+
+    try:
+        today = date.fromisoformat(args.date) if args.date else library_today(settings)
+    except ValueError:
+        print(f"--date must be a date like 2026-11-29, not {args.date!r}", file=sys.stderr)
+        return 2
+    _open_migrated(settings).close()
+
+    async def run() -> int:
+        async with database.Database(settings.database, readers=2) as db:
+            report = await privacy.run_anonymisation(db, today)
+        if report.retention_days is None:
+            print("No retention period is set: every loan keeps its borrower.")
+            return 0
+        done = report.done
+        print(
+            f"Anonymised {done.loans:,} loans and {done.holds:,} holds ended before "
+            f"{report.before} ({done.events:,} events redacted, {done.notices:,} notices and "
+            f"{done.messages:,} messages deleted)."
+        )
+        return 0
+
+    return asyncio.run(run())
+
+
 def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
     import signal
 
@@ -603,6 +632,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--show", type=int, default=20, help="with --dry-run, how many emails to list (default 20)"
     )
     run_reminders.set_defaults(handler=cmd_run_reminders)
+
+    anonymise = commands.add_parser(
+        "anonymise",
+        help="remove the borrower from loans returned before the retention period, now",
+    )
+    anonymise.add_argument("--date", help="run as if today were YYYY-MM-DD (library timezone)")
+    anonymise.set_defaults(handler=cmd_anonymise)
 
     scheduler = commands.add_parser(
         "scheduler", help="run the nightly job scheduler (long-running)"

@@ -182,3 +182,22 @@ def invitation(*, library_name: str, patron_name: str, link: str, days: int) -> 
         "days": days,
     }
     return _render("invitation", header_safe(f"Sign in to {library_name}"), context)
+
+
+def holds_cancelled(*, library_name: str, patron_name: str, titles: list[str]) -> RenderedEmail:
+    """The notice that a patron's holds were cancelled because their account was closed."""
+    subject = header_safe(
+        f"{library_name}: your hold{'s' if len(titles) != 1 else ''} "
+        f"{'were' if len(titles) != 1 else 'was'} cancelled"
+    )
+    context = {"library_name": library_name, "patron_name": patron_name, "titles": titles}
+    return _render("holds_cancelled", subject, context)
+
+
+def leaver_letter(
+    *, library_name: str, patron_name: str, items: list[tuple[str, str, date]]
+) -> RenderedEmail:
+    """The letter to a pupil leaving the school with items out: (title, barcode, due) each."""
+    subject = header_safe(f"{library_name}: please return your library books")
+    context = {"library_name": library_name, "patron_name": patron_name, "items": items}
+    return _render("leaver_letter", subject, context)

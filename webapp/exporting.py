@@ -130,7 +130,7 @@ LOANS = Export(
         SELECT l.LoanID AS Key, l.*, c.Barcode, b.ISBN, b.Title,
                u.Name, u.CardNumber, u.Email
         FROM Loans l JOIN Copies c ON c.CopyID = l.CopyID JOIN Books b ON b.BookID = l.BookID
-        JOIN Users u ON u.UserID = l.UserID
+        LEFT JOIN Users u ON u.UserID = l.UserID  -- none once anonymised (docs/privacy.md)
         WHERE l.LoanID > ? ORDER BY l.LoanID LIMIT ?
     """,
     cells=lambda row: (

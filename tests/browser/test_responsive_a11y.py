@@ -120,6 +120,11 @@ MAIN_PAGES = [
     MainPage("my account", "/account", "My account", STUDENT),
     MainPage("desk", "/desk", "Circulation desk", LIBRARIAN),
     MainPage("dashboard", "/dashboard", "Dashboard", ADMIN),
+    MainPage("privacy", "/admin/privacy", "Privacy and retention", "carol@example.com"),
+    MainPage("delete a patron", "/patrons/1/erase", "Delete", "bob@example.com"),
+    MainPage("leavers", "/leavers?group=Year+13", "Leavers with items out", "bob@example.com"),
+    MainPage("letters", "/leavers/letters?group=Year+13", "Letters to leavers", "bob@example.com"),
+    MainPage("class list", "/leavers/class-list", "Next year's class list", "bob@example.com"),
 ]
 PAGE_IDS = [main_page.name for main_page in MAIN_PAGES]
 

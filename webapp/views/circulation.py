@@ -24,6 +24,7 @@ from webapp.models import (
     hold_shelf,
     holds,
     loans,
+    privacy,
     receipts,
     records,
     undo,
@@ -313,6 +314,7 @@ async def _account_context(message: dict | None) -> dict:
         "panel": await db.read(records.patron_panel, user.user_id, today),
         "renewal_advice": await db.read(records.renewal_advice, user.user_id, today),
         "past": await db.read(records.past_loans, user.user_id, today),
+        "keeps_history": await db.read(privacy.keeps_history, user.user_id),
         "message": message,
         "today": today,
     }

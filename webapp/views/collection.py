@@ -12,9 +12,10 @@ from quart import Blueprint, abort, redirect, render_template, request, url_for
 
 from webapp import htmx, validation
 from webapp.access import Access, allow
-from webapp.models import catalogue, codes, collection, rule_settings
+from webapp.clock import library_today
+from webapp.models import catalogue, codes, collection, deactivation, rule_settings
 from webapp.models.patrons import get_patron
-from webapp.request_context import get_db, signed_in_user
+from webapp.request_context import get_db, get_settings, signed_in_user
 from webapp.search_query import format_isbn
 from webapp.views import cataloguing
 
@@ -437,6 +438,16 @@ async def edit_patron(user_id: int):
         except collection.Conflict as conflict:
             errors[conflict.field] = conflict.message
         else:
+            if not values["active"]:
+                # A closed account keeps no holds (docs/privacy.md); idempotent.
+                settings = get_settings()
+                await get_db().write(
+                    deactivation.release_holds,
+                    actor_id=signed_in_user().user_id,
+                    today=library_today(settings),
+                    library_name=settings.library_name,
+                    user_ids=[user_id],
+                )
             return htmx.redirect(
                 url_for("collection.patrons", q=values["card_number"] or values["name"])
             )
