@@ -164,3 +164,29 @@ async def test_a_plain_form_with_filters_left_unset_lands_on_the_short_address(c
     assert response.headers["Location"].endswith("/search?q=gatsby")
     kept = await client.get("/search?q=gatsby&language=&sort=title")
     assert kept.headers["Location"].endswith("/search?q=gatsby&sort=title")
+
+
+async def test_an_item_type_narrows_the_results_to_titles_with_such_a_copy(client, settings):
+    dvd = add_book(settings, "Walrus Documentary")
+    add_book(settings, "Walrus Stories")
+    conn = connect_sync(settings.database)
+    conn.execute(
+        "UPDATE Copies SET ItemTypeID = (SELECT ItemTypeID FROM ItemTypes WHERE Name = 'DVD') "
+        "WHERE BookID = ?",
+        (dvd,),
+    )
+    conn.close()
+    found = {}
+    for params in ("", "&item_type=DVD", "&item_type=dvd", "&item_type=Laptop"):
+        html = await (await client.get(f"/search?q=walrus{params}", headers=HX)).get_data(
+            as_text=True
+        )
+        found[params] = {title for title in ("Documentary", "Stories") if title in html}
+    assert found[""] == {"Documentary", "Stories"}
+    assert found["&item_type=DVD"] == found["&item_type=dvd"] == {"Documentary"}
+    assert found["&item_type=Laptop"] == set()
+    page = await (await client.get("/search?q=walrus&item_type=DVD")).get_data(as_text=True)
+    assert '<option value="DVD" selected>DVD</option>' in page
+    response = await client.get("/search?q=walrus&item_type=" + "x" * 41)
+    assert response.status_code == 400
+    assert "not the name of an item type" in await response.get_data(as_text=True)

@@ -108,6 +108,8 @@ SORTS = {
 }
 FILTER_PARAMETERS = ("available", "language", "year_from", "year_to", "sort")
 YEAR_RANGE = (-3000, 2200)
+# Item type names are at most 40 characters (the admin form's limit).
+MAX_ITEM_TYPE_CHARS = 40
 MAX_LANGUAGE_CHARS = 20
 
 
@@ -125,6 +127,8 @@ class SearchFilters:
     year_from: int | None = None
     year_to: int | None = None
     sort: str = "relevance"
+    # An item type by name ("DVD"): titles with a copy of that type.
+    item_type: str | None = None
 
     @property
     def narrows(self) -> bool:
@@ -134,6 +138,7 @@ class SearchFilters:
             or self.language is not None
             or self.year_from is not None
             or self.year_to is not None
+            or self.item_type is not None
         )
 
     def params(self) -> dict[str, str]:
@@ -147,6 +152,8 @@ class SearchFilters:
             found["year_from"] = str(self.year_from)
         if self.year_to is not None:
             found["year_to"] = str(self.year_to)
+        if self.item_type:
+            found["item_type"] = self.item_type
         if self.sort != "relevance":
             found["sort"] = self.sort
         return found
@@ -179,7 +186,12 @@ def parse_filters(args: Mapping[str, str]) -> SearchFilters:
     if year_from is not None and year_to is not None and year_from > year_to:
         raise BadFilter("The first year must not be after the last year.")
     available = (args.get("available") or "").strip().lower() in ("1", "on", "true", "yes")
-    return SearchFilters(available, language, year_from, year_to, sort)
+    item_type = (args.get("item_type") or "").strip() or None
+    if item_type is not None and (
+        len(item_type) > MAX_ITEM_TYPE_CHARS or not _has_word_character(item_type)
+    ):
+        raise BadFilter("That is not the name of an item type (such as Book or DVD).")
+    return SearchFilters(available, language, year_from, year_to, sort, item_type)
 
 
 NO_FILTERS = SearchFilters()

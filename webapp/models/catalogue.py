@@ -337,6 +337,13 @@ def _narrowing(filters: SearchFilters) -> tuple[str, list]:
         values.append(filters.year_to)
     if filters.available:
         clauses.append(_ON_SHELF)
+    if filters.item_type is not None:
+        clauses.append(
+            "EXISTS (SELECT 1 FROM Copies c JOIN ItemTypes it ON it.ItemTypeID = c.ItemTypeID "
+            "WHERE c.BookID = b.BookID AND c.Status <> 'withdrawn' "
+            "AND it.Name = ? COLLATE NOCASE)"
+        )
+        values.append(filters.item_type)
     return "".join(f" AND {clause}" for clause in clauses), values
 
 
@@ -749,6 +756,13 @@ def _languages(conn: sqlite3.Connection) -> list[str]:
         """
     ).fetchall()
     return [row[0] for row in rows]
+
+
+async def item_type_names(db: Database) -> list[str]:
+    """Every item type's name, for the search filter."""
+    return await db.read(
+        lambda conn: [row[0] for row in conn.execute("SELECT Name FROM ItemTypes ORDER BY Name")]
+    )
 
 
 async def languages(db: Database) -> list[str]:

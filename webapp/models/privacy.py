@@ -44,7 +44,7 @@ MAX_RETENTION_DAYS = 3650
 BATCH_SIZE = 500
 
 # The events a redaction may leave behind: these two triggers make the log
-# append-only except for a logged redaction (sql/0008_privacy.sql).
+# append-only except for a logged redaction (sql/0014_privacy.sql).
 EVENT_LOG_TRIGGERS = ("Events_AppendOnlyNoDelete", "Events_AppendOnlyNoUpdate")
 
 
@@ -172,7 +172,7 @@ def _log_redaction(conn: sqlite3.Connection, actor_id: int | None, detail: str) 
     return conn.execute("SELECT last_insert_rowid()").fetchone()[0]
 
 
-# The one change the event log's trigger allows (sql/0008_privacy.sql): the patron
+# The one change the event log's trigger allows (sql/0014_privacy.sql): the patron
 # goes, the snapshot of their role and group comes from the loan or hold (or the
 # account, for an event about neither), and the row names its redaction event.
 _REDACT_EVENTS = """

@@ -92,6 +92,7 @@ async def search():
         filters=filters,
         sorts=search_query.SORTS,
         languages=await catalogue.languages(db) if not htmx.is_htmx() else [],
+        item_types=await catalogue.item_type_names(db) if not htmx.is_htmx() else [],
     )
 
 
