@@ -85,10 +85,6 @@ MAIN_PAGES = [
     MainPage("book", "/books/1", "The Great Gatsby"),
     MainPage("sign in", "/login", "Sign in"),
     MainPage("not found", "/no-such-page", "Not found"),
-    MainPage("my account", "/account", "My account", "alice@example.com"),
-    MainPage("desk", "/desk", "Circulation desk", "bob@example.com"),
-    MainPage("dashboard", "/dashboard", "Dashboard", "carol@example.com"),
-    MainPage("circulation rules", "/admin/rules", "Circulation rules", "carol@example.com"),
     MainPage("forgot password", "/password/forgot", "Forgot your password?"),
     MainPage("dead link", "/password/reset/no-such-link", "This link does not work"),
     MainPage("change password", "/account/password", "Change password", "alice@example.com"),
@@ -125,6 +121,10 @@ MAIN_PAGES = [
     MainPage("leavers", "/leavers?group=Year+13", "Leavers with items out", "bob@example.com"),
     MainPage("letters", "/leavers/letters?group=Year+13", "Letters to leavers", "bob@example.com"),
     MainPage("class list", "/leavers/class-list", "Next year's class list", "bob@example.com"),
+    MainPage("promote classes", "/groups/promote", "Promote classes", LIBRARIAN),
+    MainPage("box of new books", "/cataloguing/box", "Box of new books", LIBRARIAN),
+    MainPage("labels", "/labels", "Labels", LIBRARIAN),
+    MainPage("cover", "/books/1/cover", "Cover of The Great Gatsby", LIBRARIAN),
 ]
 PAGE_IDS = [main_page.name for main_page in MAIN_PAGES]
 
