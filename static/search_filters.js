@@ -7,7 +7,7 @@ document.addEventListener("htmx:configRequest", (event) => {
     return;
   }
   const parameters = event.detail.parameters;
-  for (const name of ["available", "language", "year_from", "year_to", "sort"]) {
+  for (const name of ["available", "language", "item_type", "year_from", "year_to", "sort"]) {
     const value = parameters[name];
     if (value === "" || (name === "sort" && value === "relevance")) {
       delete parameters[name];

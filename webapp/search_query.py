@@ -106,7 +106,7 @@ SORTS = {
     "newest": "Newest",
     "popular": "Most borrowed",
 }
-FILTER_PARAMETERS = ("available", "language", "year_from", "year_to", "sort")
+FILTER_PARAMETERS = ("available", "language", "item_type", "year_from", "year_to", "sort")
 YEAR_RANGE = (-3000, 2200)
 # Item type names are at most 40 characters (the admin form's limit).
 MAX_ITEM_TYPE_CHARS = 40
