@@ -130,7 +130,8 @@ def test_four_copies_scanned_100_ms_apart_after_a_card_all_reach_the_right_patro
 
     _scan_like_a_scanner(page, ["L001", *copies])
     if mode == "Return only":
-        page.get_by_role("button", name="OK", exact=True).press("Enter")  # HOLD-1 went to the hold shelf
+        # HOLD-1 went to the hold shelf.
+        page.get_by_role("button", name="OK", exact=True).press("Enter")
         expected = ["Returned: Out R-LENA-1", "Returned: Out R-LENA-2", "Returned: Out R-OTTO-1"]
         expected.append("Returned: The Awaited Book")
         lent = {}
