@@ -228,6 +228,23 @@ def measure_spelling(size: str) -> dict[str, object]:
     return figures
 
 
+def _replay_row(size: str, label: str, samples: list[float], last: str) -> tuple:
+    """One keystroke replay as a table row: its percentiles, how many keystrokes took
+    over 50 ms, and ``last`` (the column that differs between the two replay tables)."""
+    summary = common.Summary.of(samples)
+    return (
+        size,
+        label,
+        len(samples),
+        common.ms(summary.median),
+        common.ms(summary.p95),
+        common.ms(summary.p99),
+        common.ms(summary.maximum),
+        sum(sample > 50 for sample in samples),
+        last,
+    )
+
+
 def spelling_report(results: dict[str, dict[str, object]], rates, measured_on: str) -> str:
     S = common.Summary.of
     with_spelling, without = rates["with"], rates["without"]
@@ -283,20 +300,7 @@ def spelling_report(results: dict[str, dict[str, object]], rates, measured_on: s
             ("typos_available", "typos, available=1"),
         ):
             samples, _ = figures[key]
-            summary = S(samples)
-            rows.append(
-                (
-                    size,
-                    label,
-                    len(samples),
-                    common.ms(summary.median),
-                    common.ms(summary.p95),
-                    common.ms(summary.p99),
-                    common.ms(summary.maximum),
-                    sum(sample > 50 for sample in samples),
-                    f"{figures['peak_rss_mb']:.0f} MB",
-                )
-            )
+            rows.append(_replay_row(size, label, samples, f"{figures['peak_rss_mb']:.0f} MB"))
     lines += [
         common.table(
             (
@@ -689,20 +693,7 @@ def report(
     for size, figures in results.items():
         for key, label in (("replay", "first time"), ("replay_again", "typed again")):
             samples, _ = figures[key]
-            summary = S(samples)
-            rows.append(
-                (
-                    size,
-                    label,
-                    len(samples),
-                    common.ms(summary.median),
-                    common.ms(summary.p95),
-                    common.ms(summary.p99),
-                    common.ms(summary.maximum),
-                    sum(sample > 50 for sample in samples),
-                    f"{figures[f'{key}_disk_mb']:.1f} MB",
-                )
-            )
+            rows.append(_replay_row(size, label, samples, f"{figures[f'{key}_disk_mb']:.1f} MB"))
     lines += [
         common.table(
             (
