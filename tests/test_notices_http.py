@@ -8,6 +8,7 @@ import json
 import sqlite3
 
 from webapp.db import connect_sync
+from webapp.importing.patrons import apply_patrons, read_patrons_csv
 
 from .conftest import log_in
 
@@ -195,3 +196,29 @@ async def test_a_guardians_email_is_checked_shown_and_in_the_patrons_data(app, c
     await client.post(f"/patrons/{gus['UserID']}/edit", form={**form, "guardian_email": ""})
     (gus,) = rows(settings, "SELECT GuardianEmail FROM Users WHERE CardNumber = 'G7001'")
     assert gus["GuardianEmail"] is None
+
+
+def test_the_patron_import_reads_a_guardian_email_column(settings):
+    data = (
+        "name,card,class,parent email\n"
+        "Ivy Import,I7001,Year 8,ivys.parent@example.org\n"
+        "Ned Noparent,I7002,Year 8,\n"
+        "Bad Address,I7003,Year 8,not-an-address\n"
+    )
+    mapping, parsed = read_patrons_csv(data)
+    assert mapping["guardian_email"] == "parent email"
+    assert parsed[2].error == "guardian email: Type an email address like name@example.org."
+    conn = connect_sync(settings.database)
+    try:
+        summary = apply_patrons(conn, parsed)
+        found = conn.execute(
+            "SELECT CardNumber, GuardianEmail FROM Users WHERE CardNumber LIKE 'I700%' "
+            "ORDER BY CardNumber"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert summary.new == 2
+    assert [tuple(row) for row in found] == [
+        ("I7001", "ivys.parent@example.org"),
+        ("I7002", None),
+    ]

@@ -206,3 +206,31 @@ async def test_an_edited_hold_notice_is_written_when_the_copy_is_set_aside(db, l
     assert row["Subject"] == "Wanted is here"
     assert row["BodyText"].startswith("Ann Archer: collect by 2026-")
     assert "<p>Ann Archer: collect by" in row["BodyHtml"]
+
+
+async def test_a_refused_guardian_address_does_not_stop_the_patrons_reminder(
+    db, database_path, library, smtp
+):
+    late = guarded(library, "Lou Late", "lou@example.org", "gone@example.org")
+    library.loan(late, "Overdue Book", days(-1))
+    smtp.handler.refuse["gone@example.org"] = "550 no such mailbox"
+
+    report = await reminders.run_reminders(db, mail_settings(database_path, smtp.port), today=TODAY)
+
+    assert report.counts.sent == 1 and report.counts.failed == 0
+    assert smtp.handler.envelopes == [["lou@example.org"]]
+    (message,) = smtp.handler.to("lou@example.org")
+    assert message["Cc"] == "gone@example.org"
+
+
+async def test_a_refused_patron_address_still_reaches_the_guardian(
+    db, database_path, library, smtp
+):
+    late = guarded(library, "Lou Late", "lou@example.org", "parent@example.org")
+    library.loan(late, "Overdue Book", days(-1))
+    smtp.handler.refuse["lou@example.org"] = "550 no such mailbox"
+
+    report = await reminders.run_reminders(db, mail_settings(database_path, smtp.port), today=TODAY)
+
+    assert report.counts.sent == 1
+    assert smtp.handler.envelopes == [["parent@example.org"]]
