@@ -73,6 +73,8 @@ def test_empty_and_oversized_drafts_are_refused():
     ]
     (problem,) = check("invitation", "Hi", "x" * (notice_templates.MAX_BODY + 1))
     assert "at most 10000" in problem.reason
+    (problem,) = check("invitation", "Hi", "Dear\n{{ patron_name }}\x00")
+    assert (problem.line, problem.reason) == (2, "contains a control character (such as NUL)")
 
 
 def test_a_good_template_renders_its_fields():

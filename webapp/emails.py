@@ -181,9 +181,13 @@ def reminder(
         return _render("reminder", subject, context)
 
     kind = "reminder" if overdue else "courtesy"
+    wording = (wordings or {}).get(kind)
+    if wording is None:
+        # The usual night: no fields to gather for a sandbox that will not run.
+        return built_in()
     return _edited_or_default(
         kind,
-        (wordings or {}).get(kind),
+        wording,
         notice_templates.loan_context(
             library_name=library_name, patron_name=patron_name, sections=sections
         ),

@@ -25,6 +25,7 @@ staff keep one wording per notice instead of two that drift apart.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import date
@@ -43,6 +44,9 @@ MAX_BODY = 10_000
 MAX_RENDERED = 100_000
 # Repeating a string or list ("-" * 60) is fine; a repetition this large is not.
 MAX_REPEAT = 1_000
+# Characters no email text needs (tabs and line breaks aside); NUL would also cut the
+# text short in SQLite.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -345,6 +349,11 @@ def check(kind: str, subject: str, body: str) -> list[Problem]:
             continue
         if len(source) > limit:
             problems.append(Problem(part, None, f"is {len(source)} characters; at most {limit}"))
+            continue
+        control = _CONTROL.search(source)
+        if control:
+            line = source.count("\n", 0, control.start()) + 1
+            problems.append(Problem(part, line, "contains a control character (such as NUL)"))
             continue
         try:
             tree = _SANDBOX.parse(source)
