@@ -81,3 +81,25 @@ def test_without_javascript_the_preview_button_shows_the_draft(
     expect(page.locator("#preview-subject")).to_have_text("Come and get The Sample Book")
     expect(page.get_by_label("Subject")).to_have_value("Come and get {{ title }}")
     assert stored(notices_server) == []
+
+
+def test_the_editor_works_by_keyboard(notices_server: LiveServer, page: Page):
+    log_in(page, notices_server, ADMIN)
+    page.goto(notices_server.url("/admin/notices/invitation"))
+    subject = page.get_by_label("Subject")
+    subject.focus()
+    page.keyboard.press("End")
+    page.keyboard.type(", {{ patron_name }}")
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Body (plain text)")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Preview for the patron with card number or email")).to_be_focused()
+    page.keyboard.type("N7001")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Save")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("This notice has an edited wording.")).to_be_visible()
+    expect(page.locator("#preview-subject")).to_have_text("Sign in to Shelfmark Library, Lena Late")
+    assert stored(notices_server) == [
+        ("invitation", "Sign in to {{ library_name }}, {{ patron_name }}")
+    ]
