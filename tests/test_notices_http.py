@@ -222,3 +222,15 @@ def test_the_patron_import_reads_a_guardian_email_column(settings):
         ("I7001", "ivys.parent@example.org"),
         ("I7002", None),
     ]
+
+
+async def test_tonights_preview_says_its_subjects_are_the_built_in_ones_once_edited(app, client):
+    token = await log_in(client, ADMIN)
+    page = await (await client.get("/admin/reminders")).get_data(as_text=True)
+    assert "Emails it would send" in page and "edited-wording-hint" not in page
+    await client.post(
+        "/admin/notices/reminder",
+        form={"csrf_token": token, "subject": "Late: {{ item_count }}", "body": "Hi"},
+    )
+    page = await (await client.get("/admin/reminders")).get_data(as_text=True)
+    assert "The reminder wording is edited: these are the built-in subjects." in page

@@ -95,6 +95,11 @@ async def reminders_page():
         tonight=tonight,
         started=request.args.get("started") == "1",
         settings=settings,
+        # The preview's subjects are the built-in ones (the plan carries counts, not loans).
+        edited_wording=any(
+            status.edited and status.kind in ("reminder", "courtesy")
+            for status in await db.read(wording.statuses)
+        ),
     )
 
 
