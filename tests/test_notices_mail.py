@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import date, timedelta
 
 import pytest
 from webapp.jobs import reminders
 
+from webapp import outbox
 from webapp.models import holds, wording
 from webapp.notice_templates import Wording
 
+from .conftest import make_settings
 from .reminder_helpers import Library, RecordingHandler, SmtpServer, html_of, text_of
 from .test_reminders import mail_settings
 
@@ -234,3 +237,28 @@ async def test_a_refused_patron_address_still_reaches_the_guardian(
 
     assert report.counts.sent == 1
     assert smtp.handler.envelopes == [["parent@example.org"]]
+
+
+async def test_without_a_mail_server_the_mailbox_keeps_the_guardians_copy(
+    db, database_path, library
+):
+    late = guarded(library, "Lou Late", "lou@example.org", "parent@example.org")
+    library.loan(late, "Overdue Book", days(-1))
+
+    await reminders.run_reminders(db, make_settings(database_path), today=TODAY)
+
+    (entry,) = await db.read(outbox.mailbox)
+    message = await db.read(outbox.mailbox_message, entry.message_id)
+    assert (message.recipient, message.cc) == ("lou@example.org", "parent@example.org")
+
+
+def test_saved_wordings_are_never_changed_or_deleted(library):
+    library.conn.execute(
+        "INSERT INTO NoticeWordings (Kind, Subject, Body) VALUES ('reminder', 'S', 'B')"
+    )
+    for statement in (
+        "UPDATE NoticeWordings SET Body = 'changed'",
+        "DELETE FROM NoticeWordings",
+    ):
+        with pytest.raises(sqlite3.IntegrityError, match="never"):
+            library.conn.execute(statement)

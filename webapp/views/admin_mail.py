@@ -295,8 +295,9 @@ async def confirm_reset_notice(notice: str):
         "layout/confirm.html",
         confirm={
             "question": f"Go back to the built-in wording of the {kind.label.lower()}?",
-            "detail": "The edited subject and body are replaced by the built-in ones for notices "
-            "queued from now on. The edit stays in the history of the event log.",
+            "detail": "The built-in subject and body replace the edited ones for notices "
+            "queued from now on. The edited wording is kept in the notices' history, and the "
+            "reset is logged in the event log.",
             "action": url_for("admin_mail.reset_notice", notice=kind.key),
             "yes": "Use the built-in wording",
             "no": "Keep the edited wording",
