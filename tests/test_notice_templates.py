@@ -161,3 +161,23 @@ def test_the_sandbox_refuses_escapes_at_send_time_even_without_the_save_check(so
     cannot leave the sandbox when a notice is rendered: it fails, and the sender falls back."""
     with pytest.raises(WordingError):
         render(Wording("Hi", source), notice_templates.sample_context("reminder"))
+
+
+def test_the_example_of_the_docs_passes_and_renders_as_shown():
+    """docs/notices.md's example of an overdue reminder."""
+    wording = Wording(
+        "{{ library_name }}: {{ overdue_count }} book{{ 's' if overdue_count != 1 }} to bring back",
+        "Dear {{ patron_name }},\n\n{% for item in items %}\n"
+        "- {{ item.title }}, due {{ item.due.strftime('%-d %B') }}\n"
+        "  {{ item.advice }}{% if item.days_overdue > 0 %} ({{ item.days_overdue }} days late)"
+        "{% endif %}\n\n{% endfor %}\n\nThank you,\n{{ library_name }}\n",
+    )
+    assert check("reminder", wording.subject, wording.body) == []
+    assert render(wording, notice_templates.sample_context("reminder")) == (
+        "Riverside School Library: 1 book to bring back",
+        "Dear Sam Sample,\n\n"
+        "- The Late Book, due 20 November\n  Please bring it back to the desk. (8 days late)\n"
+        "- The Next Book, due 30 November\n"
+        "  You can renew it online: sign in and choose Renew.\n\n"
+        "Thank you,\nRiverside School Library\n",
+    )
