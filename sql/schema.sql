@@ -222,6 +222,16 @@ CREATE TABLE LoginFailures (
     At        TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
 , Checking INTEGER NOT NULL DEFAULT 0 CHECK (Checking IN (0, 1)));
 
+CREATE TABLE NoticeWordings (
+    WordingID INTEGER PRIMARY KEY,
+    Kind      TEXT NOT NULL CHECK (Kind IN ('reminder', 'courtesy', 'hold_ready', 'invitation')),
+    Subject   TEXT CHECK (Subject IS NULL OR length(Subject) BETWEEN 1 AND 300),
+    Body      TEXT CHECK (Body IS NULL OR length(Body) BETWEEN 1 AND 10000),
+    SavedBy   INTEGER REFERENCES Users (UserID),
+    SavedAt   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+    CHECK ((Subject IS NULL) = (Body IS NULL))
+);
+
 CREATE TABLE Notices (
     NoticeID  INTEGER PRIMARY KEY,
     LoanID    INTEGER NOT NULL REFERENCES Loans (LoanID),
@@ -256,7 +266,7 @@ CREATE TABLE "Outbox" (
     -- How a sent message left: 'smtp' or 'mailbox' (see 0002_reminders.sql).
     Transport     TEXT CHECK (Transport IS NULL OR Transport IN ('smtp', 'mailbox')),
     SendingSince  TEXT
-);
+, WordingVersion INTEGER NOT NULL DEFAULT 0, Cc TEXT CHECK (Cc IS NULL OR length(Cc) <= 254));
 
 CREATE TABLE PasswordResetRequests (
     RequestID INTEGER PRIMARY KEY,
@@ -351,7 +361,8 @@ CREATE TABLE Users (
     CreatedAt    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
 , EmailReceipts INTEGER NOT NULL DEFAULT 0
     CHECK (EmailReceipts IN (0, 1)), CategoryID INTEGER REFERENCES PatronCategories (CategoryID), MustChangePassword INTEGER NOT NULL DEFAULT 0
-    CHECK (MustChangePassword IN (0, 1)), KeepHistory INTEGER NOT NULL DEFAULT 0 CHECK (KeepHistory IN (0, 1)));
+    CHECK (MustChangePassword IN (0, 1)), KeepHistory INTEGER NOT NULL DEFAULT 0 CHECK (KeepHistory IN (0, 1)), GuardianEmail TEXT
+    CHECK (GuardianEmail IS NULL OR (length(GuardianEmail) <= 254 AND GuardianEmail LIKE '_%@_%')));
 
 CREATE INDEX Books_ByLanguage ON Books (Language);
 
@@ -434,6 +445,8 @@ CREATE INDEX Loans_ReturnedWithBorrower ON Loans (ReturnedAt)
 CREATE INDEX LoginFailures_ByAddress ON LoginFailures (Address, At);
 
 CREATE INDEX LoginFailures_ByEmail ON LoginFailures (Email, At);
+
+CREATE INDEX NoticeWordings_ByKind ON NoticeWordings (Kind, WordingID);
 
 CREATE INDEX Notices_ByHand ON Notices (RunDate) WHERE MessageID IS NULL;
 
@@ -733,6 +746,16 @@ BEGIN
     UPDATE Loans SET BorrowerRole = (SELECT Role FROM Users WHERE UserID = NEW.UserID),
                      BorrowerGroup = (SELECT GroupName FROM Users WHERE UserID = NEW.UserID)
     WHERE LoanID = NEW.LoanID;
+END;
+
+CREATE TRIGGER NoticeWordings_NoDelete BEFORE DELETE ON NoticeWordings
+BEGIN
+    SELECT RAISE(ABORT, 'a saved notice wording is never deleted: reset to the default instead');
+END;
+
+CREATE TRIGGER NoticeWordings_NoUpdate BEFORE UPDATE ON NoticeWordings
+BEGIN
+    SELECT RAISE(ABORT, 'a saved notice wording is never changed: save a new one');
 END;
 
 CREATE TRIGGER PatronCategories_RulesChangedByDelete AFTER DELETE ON PatronCategories

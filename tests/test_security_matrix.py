@@ -161,6 +161,13 @@ EXPECTED = {
     "leavers.deactivate": STAFF,
     "leavers.promote_page": STAFF,
     "leavers.promote": STAFF,
+    "admin_mail.notices_page": ADMIN,
+    "admin_mail.save_stages": ADMIN,
+    "admin_mail.notice_editor": ADMIN,
+    "admin_mail.save_notice": ADMIN,
+    "admin_mail.preview_notice": ADMIN,
+    "admin_mail.confirm_reset_notice": ADMIN,
+    "admin_mail.reset_notice": ADMIN,
 }
 
 # What each policy means, so a view whose @allow changes is caught even when

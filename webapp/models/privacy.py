@@ -411,6 +411,7 @@ def patron_data(conn: sqlite3.Connection, user_id: int) -> dict[str, list[dict]]
         "SELECT UserID AS id, Name AS name, Role AS role, Email AS email, "
         "CardNumber AS card_number, GroupName AS group_name, Active AS active, "
         "EmailReceipts AS email_receipts, KeepHistory AS keeps_history, "
+        "GuardianEmail AS guardian_email, "
         "PasswordHash IS NOT NULL AS has_password, CreatedAt AS created_at "
         "FROM Users WHERE UserID = ?",
         user_id,
@@ -443,7 +444,7 @@ def patron_data(conn: sqlite3.Connection, user_id: int) -> dict[str, list[dict]]
             user_id,
         ),
         "messages": rows(
-            "SELECT MessageID AS message_id, Kind AS kind, Recipient AS recipient, "
+            "SELECT MessageID AS message_id, Kind AS kind, Recipient AS recipient, Cc AS cc, "
             "Subject AS subject, Status AS status, CreatedAt AS created_at, SentAt AS sent_at, "
             "BodyText AS body FROM Outbox WHERE UserID = ? ORDER BY MessageID",
             user_id,
