@@ -65,6 +65,7 @@ class Records:
             "size": "s",
             "token": "no-such-token",
             "batch": "0123456789ab",
+            "report": "loans-by-month",
         }
 
 

@@ -161,6 +161,8 @@ EXPECTED = {
     "leavers.deactivate": STAFF,
     "leavers.promote_page": STAFF,
     "leavers.promote": STAFF,
+    "reports.reports_page": STAFF,
+    "reports.report_csv": STAFF,
 }
 
 # What each policy means, so a view whose @allow changes is caught even when

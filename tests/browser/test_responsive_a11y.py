@@ -125,6 +125,7 @@ MAIN_PAGES = [
     MainPage("box of new books", "/cataloguing/box", "Box of new books", LIBRARIAN),
     MainPage("labels", "/labels", "Labels", LIBRARIAN),
     MainPage("cover", "/books/1/cover", "Cover of The Great Gatsby", LIBRARIAN),
+    MainPage("reports", "/reports", "Reports", LIBRARIAN),
 ]
 PAGE_IDS = [main_page.name for main_page in MAIN_PAGES]
 
