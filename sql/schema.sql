@@ -211,7 +211,7 @@ CREATE TABLE "Loans" (
     BorrowerRole  TEXT,
     BorrowerGroup TEXT,
     -- When the borrower was removed from this loan.
-    AnonymisedAt  TEXT, BorrowerCategory TEXT,
+    AnonymisedAt  TEXT, BorrowerCategory TEXT, CopyItemType TEXT,
     CHECK (UserID IS NOT NULL OR (ReturnedAt IS NOT NULL AND AnonymisedAt IS NOT NULL))
 );
 
@@ -421,7 +421,7 @@ CREATE INDEX Loans_ByCopy ON Loans (CopyID, LoanDate);
 CREATE INDEX Loans_ByUser ON Loans (UserID, LoanDate);
 
 CREATE INDEX Loans_ForReports
-    ON Loans (LoanDate, BookID, CopyID, BorrowerGroup, BorrowerCategory);
+    ON Loans (LoanDate, BorrowerGroup, BorrowerCategory, CopyItemType);
 
 CREATE UNIQUE INDEX Loans_OneOpenLoanPerCopy ON Loans (CopyID) WHERE ReturnedAt IS NULL;
 
@@ -737,7 +737,8 @@ BEGIN
 END;
 
 CREATE TRIGGER Loans_SnapshotBorrower AFTER INSERT ON Loans
-WHEN NEW.UserID IS NOT NULL AND (NEW.BorrowerRole IS NULL OR NEW.BorrowerCategory IS NULL)
+WHEN (NEW.UserID IS NOT NULL AND (NEW.BorrowerRole IS NULL OR NEW.BorrowerCategory IS NULL))
+  OR NEW.CopyItemType IS NULL
 BEGIN
     UPDATE Loans SET
         BorrowerRole = coalesce(NEW.BorrowerRole, (SELECT Role FROM Users WHERE UserID = NEW.UserID)),
@@ -746,7 +747,10 @@ BEGIN
             ELSE NEW.BorrowerGroup END,
         BorrowerCategory = coalesce(NEW.BorrowerCategory, (
             SELECT pc.Name FROM Users u JOIN PatronCategories pc ON pc.CategoryID = u.CategoryID
-            WHERE u.UserID = NEW.UserID))
+            WHERE u.UserID = NEW.UserID)),
+        CopyItemType = coalesce(NEW.CopyItemType, (
+            SELECT it.Name FROM Copies c JOIN ItemTypes it ON it.ItemTypeID = c.ItemTypeID
+            WHERE c.CopyID = NEW.CopyID))
     WHERE LoanID = NEW.LoanID;
 END;
 

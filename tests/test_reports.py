@@ -221,6 +221,10 @@ def test_the_loan_breakdown_agrees_with_raw_sql_four_ways(history):
         span,
     )
     assert {row.label: row.value for row in found.by_item_type} == by_type
+    # No copy changed its type since: each loan's snapshot names its copy's type.
+    assert by_type == _raw(
+        conn, f"SELECT CopyItemType, count(*) FROM Loans {where} GROUP BY 1", span
+    )
     for way in (found.by_month, found.by_class, found.by_category, found.by_item_type):
         assert sum(row.value for row in way) == total
     conn.close()
@@ -416,7 +420,7 @@ def test_a_loan_counts_on_its_library_day_whatever_the_utc_clock_said(database_p
 # --- The snapshot column ---------------------------------------------------------------------
 
 
-def test_a_loan_and_a_hold_keep_the_category_they_were_made_under(database_path):
+def test_a_loan_and_a_hold_keep_the_category_and_item_type_they_were_made_under(database_path):
     conn = connect_sync(database_path)
     year7 = conn.execute(
         "SELECT CategoryID FROM PatronCategories WHERE Name = 'Year 7'"
@@ -434,10 +438,13 @@ def test_a_loan_and_a_hold_keep_the_category_they_were_made_under(database_path)
     )
     conn.execute("INSERT INTO Holds (UserID, BookID) VALUES (1, 1)")
     conn.execute("UPDATE PatronCategories SET Name = 'Lower school' WHERE CategoryID = ?", (year7,))
+    conn.execute(
+        "UPDATE Copies SET ItemTypeID = (SELECT ItemTypeID FROM ItemTypes WHERE Name = 'DVD')"
+    )
     loan = conn.execute(
-        "SELECT BorrowerCategory, BorrowerRole, BorrowerGroup FROM Loans"
+        "SELECT BorrowerCategory, BorrowerRole, BorrowerGroup, CopyItemType FROM Loans"
     ).fetchone()
-    assert tuple(loan) == ("Year 7", "Student", "7A")
+    assert tuple(loan) == ("Year 7", "Student", "7A", "Book")
     assert conn.execute("SELECT BorrowerCategory FROM Holds").fetchone()[0] == "Year 7"
     conn.close()
 
@@ -485,6 +492,14 @@ def test_the_migration_backfills_the_category_and_leaves_search_versions_alone(t
     ).fetchone()[0]
     named = conn.execute("SELECT count(*) FROM Loans WHERE UserID IS NOT NULL").fetchone()[0]
     assert named > 0 and mismatched == 0
+    # Every loan, anonymised or not, takes its copy's item type.
+    assert (
+        conn.execute(
+            "SELECT count(*) FROM Loans l JOIN Copies c USING (CopyID) "
+            "JOIN ItemTypes it ON it.ItemTypeID = c.ItemTypeID WHERE l.CopyItemType IS NOT it.Name"
+        ).fetchone()[0]
+        == 0
+    )
     assert (
         conn.execute(
             "SELECT count(*) FROM Loans WHERE UserID IS NULL AND BorrowerCategory IS NULL"

@@ -67,31 +67,29 @@ def _sorted_counts(counter: Counter[str], last: str) -> list[Count]:
 def loan_breakdown(conn: sqlite3.Connection, period: Period) -> LoanBreakdown:
     """Loans made in ``period``, by month, by class, by patron category and by item type.
 
-    One pass over the period's loans, grouped by all four at once and added up here, so the
-    four tables always agree. Class and category are the borrower's when the copy was
-    lent; the item type is the copy's today. Every month of the period is listed, even
-    one without loans.
+    One pass over the period's loans, grouped by day and all three snapshots at once
+    (the order of the Loans_ForReports index, so SQLite neither reads a row nor sorts)
+    and added up here, so the four tables always agree. Class, category and item type
+    are the loan's, as they were when it was lent. Every month of the period is listed,
+    even one without loans.
     """
     rows = conn.execute(
         """
-        SELECT substr(l.LoanDate, 1, 7) AS Month, l.BorrowerGroup AS GroupName,
-               l.BorrowerCategory AS Category, c.ItemTypeID AS ItemTypeID, count(*) AS Loans
-        FROM Loans l JOIN Copies c ON c.CopyID = l.CopyID
-        WHERE l.LoanDate BETWEEN :start AND :end
-        GROUP BY Month, GroupName, Category, ItemTypeID
+        SELECT LoanDate, BorrowerGroup, BorrowerCategory, CopyItemType, count(*) AS Loans
+        FROM Loans WHERE LoanDate BETWEEN :start AND :end
+        GROUP BY LoanDate, BorrowerGroup, BorrowerCategory, CopyItemType
         """,
         {"start": period.start.isoformat(), "end": period.end.isoformat()},
-    ).fetchall()
-    item_types = {row[0]: row[1] for row in conn.execute("SELECT ItemTypeID, Name FROM ItemTypes")}
+    )
     months: Counter[str] = Counter()
     classes: Counter[str] = Counter()
     categories: Counter[str] = Counter()
     types: Counter[str] = Counter()
-    for row in rows:
-        months[row["Month"]] += row["Loans"]
-        classes[row["GroupName"] or NO_CLASS] += row["Loans"]
-        categories[row["Category"] or NOT_RECORDED] += row["Loans"]
-        types[item_types.get(row["ItemTypeID"]) or UNKNOWN] += row["Loans"]
+    for loan_date, group, category, item_type, loans in rows:
+        months[loan_date[:7]] += loans
+        classes[group or NO_CLASS] += loans
+        categories[category or NOT_RECORDED] += loans
+        types[item_type or UNKNOWN] += loans
     return LoanBreakdown(
         total=sum(months.values()),
         by_month=[Count(month_label(month), months[f"{month:%Y-%m}"]) for month in period.months()],
@@ -114,7 +112,9 @@ def most_borrowed(conn: sqlite3.Connection, period: Period, limit: int) -> list[
     rows = conn.execute(
         """
         SELECT b.BookID, b.Title, b.Author, t.Loans
-        FROM (SELECT BookID, count(*) AS Loans FROM Loans
+        -- Walking the title index groups without sorting: at a million loans, cheaper
+        -- than sorting a school year's loans by title (docs/benchmarks.md, Reports).
+        FROM (SELECT BookID, count(*) AS Loans FROM Loans INDEXED BY Loans_ByBook
               WHERE LoanDate BETWEEN :start AND :end GROUP BY BookID) t
         JOIN Books b ON b.BookID = t.BookID
         ORDER BY t.Loans DESC, b.Title COLLATE NOCASE, b.BookID LIMIT :limit
