@@ -81,7 +81,7 @@ CREATE TABLE Events (
     LoanID   INTEGER REFERENCES Loans (LoanID),
     HoldID   INTEGER REFERENCES Holds (HoldID),
     Detail   TEXT
-, BorrowerRole TEXT, BorrowerGroup TEXT, RedactedBy INTEGER REFERENCES Events (EventID));
+, BorrowerRole TEXT, BorrowerGroup TEXT, RedactedBy INTEGER REFERENCES Events (EventID), BorrowerCategory TEXT);
 
 CREATE TABLE "Holds" (
     HoldID    INTEGER PRIMARY KEY,
@@ -97,7 +97,7 @@ CREATE TABLE "Holds" (
     ClosedAt  TEXT,
     BorrowerRole  TEXT,
     BorrowerGroup TEXT,
-    AnonymisedAt  TEXT,
+    AnonymisedAt  TEXT, BorrowerCategory TEXT,
     CHECK (Status <> 'ready' OR (CopyID IS NOT NULL AND PickupBy IS NOT NULL)),
     CHECK (UserID IS NOT NULL OR (Status NOT IN ('waiting', 'ready') AND AnonymisedAt IS NOT NULL))
 );
@@ -211,7 +211,7 @@ CREATE TABLE "Loans" (
     BorrowerRole  TEXT,
     BorrowerGroup TEXT,
     -- When the borrower was removed from this loan.
-    AnonymisedAt  TEXT,
+    AnonymisedAt  TEXT, BorrowerCategory TEXT, CopyItemType TEXT,
     CHECK (UserID IS NOT NULL OR (ReturnedAt IS NOT NULL AND AnonymisedAt IS NOT NULL))
 );
 
@@ -425,11 +425,14 @@ CREATE UNIQUE INDEX ItemTypes_OneDefault ON ItemTypes (IsDefault) WHERE IsDefaul
 
 CREATE INDEX JobRuns_ByJob ON JobRuns (Job, RunID);
 
+CREATE INDEX Loans_ByBook ON Loans (BookID, LoanDate);
+
 CREATE INDEX Loans_ByCopy ON Loans (CopyID, LoanDate);
 
-CREATE INDEX Loans_ByLoanDate ON Loans (LoanDate);
-
 CREATE INDEX Loans_ByUser ON Loans (UserID, LoanDate);
+
+CREATE INDEX Loans_ForReports
+    ON Loans (LoanDate, BorrowerGroup, BorrowerCategory, CopyItemType);
 
 CREATE UNIQUE INDEX Loans_OneOpenLoanPerCopy ON Loans (CopyID) WHERE ReturnedAt IS NULL;
 
@@ -680,10 +683,16 @@ BEGIN
 END;
 
 CREATE TRIGGER Holds_SnapshotBorrower AFTER INSERT ON Holds
-WHEN NEW.UserID IS NOT NULL AND NEW.BorrowerRole IS NULL
+WHEN NEW.UserID IS NOT NULL AND (NEW.BorrowerRole IS NULL OR NEW.BorrowerCategory IS NULL)
 BEGIN
-    UPDATE Holds SET BorrowerRole = (SELECT Role FROM Users WHERE UserID = NEW.UserID),
-                     BorrowerGroup = (SELECT GroupName FROM Users WHERE UserID = NEW.UserID)
+    UPDATE Holds SET
+        BorrowerRole = coalesce(NEW.BorrowerRole, (SELECT Role FROM Users WHERE UserID = NEW.UserID)),
+        BorrowerGroup = CASE WHEN NEW.BorrowerRole IS NULL
+            THEN (SELECT GroupName FROM Users WHERE UserID = NEW.UserID)
+            ELSE NEW.BorrowerGroup END,
+        BorrowerCategory = coalesce(NEW.BorrowerCategory, (
+            SELECT pc.Name FROM Users u JOIN PatronCategories pc ON pc.CategoryID = u.CategoryID
+            WHERE u.UserID = NEW.UserID))
     WHERE HoldID = NEW.HoldID;
 END;
 
@@ -741,10 +750,20 @@ BEGIN
 END;
 
 CREATE TRIGGER Loans_SnapshotBorrower AFTER INSERT ON Loans
-WHEN NEW.UserID IS NOT NULL AND NEW.BorrowerRole IS NULL
+WHEN (NEW.UserID IS NOT NULL AND (NEW.BorrowerRole IS NULL OR NEW.BorrowerCategory IS NULL))
+  OR NEW.CopyItemType IS NULL
 BEGIN
-    UPDATE Loans SET BorrowerRole = (SELECT Role FROM Users WHERE UserID = NEW.UserID),
-                     BorrowerGroup = (SELECT GroupName FROM Users WHERE UserID = NEW.UserID)
+    UPDATE Loans SET
+        BorrowerRole = coalesce(NEW.BorrowerRole, (SELECT Role FROM Users WHERE UserID = NEW.UserID)),
+        BorrowerGroup = CASE WHEN NEW.BorrowerRole IS NULL
+            THEN (SELECT GroupName FROM Users WHERE UserID = NEW.UserID)
+            ELSE NEW.BorrowerGroup END,
+        BorrowerCategory = coalesce(NEW.BorrowerCategory, (
+            SELECT pc.Name FROM Users u JOIN PatronCategories pc ON pc.CategoryID = u.CategoryID
+            WHERE u.UserID = NEW.UserID)),
+        CopyItemType = coalesce(NEW.CopyItemType, (
+            SELECT it.Name FROM Copies c JOIN ItemTypes it ON it.ItemTypeID = c.ItemTypeID
+            WHERE c.CopyID = NEW.CopyID))
     WHERE LoanID = NEW.LoanID;
 END;
 

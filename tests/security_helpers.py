@@ -66,6 +66,7 @@ class Records:
             "token": "no-such-token",
             "batch": "0123456789ab",
             "notice": "reminder",
+            "report": "loans-by-month",
         }
 
 

@@ -168,6 +168,8 @@ EXPECTED = {
     "admin_mail.preview_notice": ADMIN,
     "admin_mail.confirm_reset_notice": ADMIN,
     "admin_mail.reset_notice": ADMIN,
+    "reports.reports_page": STAFF,
+    "reports.report_csv": STAFF,
 }
 
 # What each policy means, so a view whose @allow changes is caught even when

@@ -161,6 +161,7 @@ def create_app(config: Settings | None = None) -> Quart:
         leavers,
         password,
         privacy,
+        reports,
         rules,
         sso,
         system,
@@ -182,6 +183,7 @@ def create_app(config: Settings | None = None) -> Quart:
         sso.blueprint,
         privacy.blueprint,
         leavers.blueprint,
+        reports.blueprint,
     ):
         app.register_blueprint(blueprint)
     cataloguing.install(app, settings)

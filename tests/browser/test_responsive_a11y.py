@@ -127,6 +127,7 @@ MAIN_PAGES = [
     MainPage("cover", "/books/1/cover", "Cover of The Great Gatsby", LIBRARIAN),
     MainPage("notices", "/admin/notices", "Notices", ADMIN),
     MainPage("notice editor", "/admin/notices/reminder", "Overdue reminder", ADMIN),
+    MainPage("reports", "/reports", "Reports", LIBRARIAN),
 ]
 PAGE_IDS = [main_page.name for main_page in MAIN_PAGES]
 
