@@ -359,7 +359,7 @@ def _copy(row) -> CopyRow:
 
 async def get_copy(db: Database, copy_id: int) -> CopyRow | None:
     row = await db.fetch_one(
-        "SELECT c.*, l.LoanID IS NOT NULL AS OnLoan, it.Name AS ItemType FROM Copies c "
+        "SELECT c.*, l.LoanID IS NOT NULL AS OnLoan, it.Name AS ItemType FROM CatalogueCopies c "
         "LEFT JOIN Loans l ON l.CopyID = c.CopyID AND l.ReturnedAt IS NULL "
         "LEFT JOIN ItemTypes it ON it.ItemTypeID = c.ItemTypeID WHERE c.CopyID = ?",
         (copy_id,),
