@@ -10,6 +10,11 @@ milliseconds per search (which, unlike latency, does not grow when other work sh
 machine), the median and p95 latency, and whether the schema has the view.
 
     python -m bench.visibility_ab --size 100k --requests 600
+    python -m bench.visibility_ab --size 100k --hidden 50000   # during a publication
+
+With ``--hidden N`` (this checkout only) the newest N books of a copy of the catalogue
+belong to a run still being published, as while a large import is written: search reads
+matches newest first, so it skips those one by one.
 
 The desk's side is ``python -m bench.circulation --no-write`` run the same way (its
 "server CPU ms/op"). docs/benchmarks.md, "Import visibility", has the figures.
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import sqlite3
 import statistics
 from urllib.parse import quote
@@ -28,12 +34,36 @@ from bench import common
 from bench.search import CACHE_OFF, HX, QUERY_MIX, database_for
 
 
+def _mid_publication(path, hidden: int):
+    """A copy of the catalogue whose newest ``hidden`` books belong to a run that is
+    being published (written, not yet shown)."""
+    copy = path.with_name(f"{path.stem}-hidden-{hidden}.sqlite3")
+    shutil.copyfile(path, copy)
+    with sqlite3.connect(copy) as conn:
+        conn.execute(
+            "INSERT INTO ImportRuns (Source, Mapping, Holder, Status, StartedAt, TouchedAt, "
+            "BookBase) VALUES ('bench', '{}', 'bench', 'staged', '2026-01-01T00:00:00Z', "
+            "'2026-01-01T00:00:00Z', 0)"
+        )
+        conn.execute(
+            "UPDATE Books SET ImportID = last_insert_rowid() "
+            "WHERE BookID > (SELECT max(BookID) FROM Books) - ?",
+            (hidden,),
+        )
+    return copy
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="100k", help="bench.search's preset (default 100k)")
     parser.add_argument("--requests", type=int, default=600, help="searches measured")
+    parser.add_argument(
+        "--hidden", type=int, default=0, help="newest books left invisible, as mid-import"
+    )
     args = parser.parse_args(argv)
     path = database_for(args.size)
+    if args.hidden:
+        path = _mid_publication(path, args.hidden)
     with sqlite3.connect(path) as conn:
         has_view = conn.execute(
             "SELECT 1 FROM sqlite_schema WHERE name = 'CatalogueBooks'"
@@ -69,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                 "checkout": str(common.REPO),
                 "has_view": has_view is not None,
                 "size": args.size,
+                "hidden": args.hidden,
                 "searches": len(latencies),
                 "server_cpu_ms_per_search": round(cpu * 1000 / len(latencies), 3),
                 "median_ms": round(statistics.median(latencies), 2),
