@@ -268,9 +268,11 @@ def discard_steps(import_ids: list[int]) -> Steps:
 
 
 def cleanup_steps(source: str | None = None) -> Steps:
-    """Discard published, abandoned and replaced runs (at the start of every import)."""
+    """Discard published, abandoned and replaced runs (at the start of every import, and
+    nightly); returns their ids."""
     import_ids = yield Step(runs_to_discard, (utc_now(), source))
     yield from discard_steps(import_ids)
+    return import_ids
 
 
 def _code_taken(conn: sqlite3.Connection, import_id: int, code: str) -> bool:
