@@ -28,11 +28,15 @@ from .conftest import log_in
 ROWS = 30
 CHUNK = 10  # books written per publication transaction in these tests
 NOT_FOUND = "No patron or copy has the barcode"
+HIDDEN_ISBN = "9780306406157"  # the first row's, written with the first chunk
 
 
 def vanishing_csv(known: dict) -> str:
     lines = ["title,author,isbn,publisher,barcodes"]
-    lines += [f"Vanishing Ink {n:02d},Ada Quill,,,VIS-{n:04d}" for n in range(ROWS)]
+    lines += [
+        f"Vanishing Ink {n:02d},Ada Quill,{HIDDEN_ISBN if n == 0 else ''},,VIS-{n:04d}"
+        for n in range(ROWS)
+    ]
     # A known book, changed: the change too appears only at the flip.
     lines.append(f"{known['Title']},{known['Author']},{known['ISBN']},Flip Press,")
     return "\n".join(lines) + "\n"
@@ -251,3 +255,33 @@ def test_a_publication_killed_mid_way_shows_nothing_and_the_next_import_removes_
     assert conn.execute("SELECT count(*) FROM Books").fetchone()[0] == books  # none left hidden
     assert conn.execute("SELECT count(*) FROM ImportRuns").fetchone()[0] == 0
     conn.close()
+
+
+async def test_what_an_import_has_written_is_taken_for_books_and_copies_added_by_hand(
+    client, conn, known
+):
+    token = await log_in(client, "bob@example.com")
+    import_id = staged(conn, vanishing_csv(known))
+    staging.run_sync(conn, first_chunk(import_id))
+
+    copy = await client.post(
+        f"/books/{known['BookID']}/copies",
+        form={"copies": "1", "barcodes": "vis-0001", "csrf_token": token},
+    )
+    assert copy.status_code == 422
+    assert "already on another copy" in await copy.get_data(as_text=True)
+    book = await client.post(
+        "/books/new",
+        form={
+            "title": "By Hand",
+            "author": "Someone",
+            "isbn": HIDDEN_ISBN,
+            "copies": "1",
+            "csrf_token": token,
+        },
+    )
+    html = await book.get_data(as_text=True)
+    assert book.status_code == 422 and "in an import that is being published" in html
+    # No link to a book nobody can open yet.
+    assert "Add a copy to the existing book" not in html
+    assert conn.execute("SELECT count(*) FROM Books WHERE Title = 'By Hand'").fetchone()[0] == 0

@@ -260,18 +260,9 @@ async def add_book_from_box(db: Database, user_id: int, book: dict) -> int:
     try:
         book_id = await collection.create_book(db, book, ONE_NEW_COPY)
     except collection.Conflict as conflict:
+        # No book named: the ISBN is an import's that is still being published.
         if conflict.field != "isbn" or conflict.other_id is None:
             raise
-        # The ISBN may be a book an import is still writing, invisible until it is
-        # shown: a copy of it now would be lost if the import failed.
-        if not await db.fetch_value(
-            "SELECT 1 FROM CatalogueBooks WHERE BookID = ?", (conflict.other_id,)
-        ):
-            raise collection.Conflict(
-                "isbn",
-                "This ISBN is in an import that is being published: scan it again once the "
-                "import is done.",
-            ) from conflict
         await add_copy_from_box(db, user_id, conflict.other_id, book["isbn"])
         return conflict.other_id
     barcode = await db.fetch_value(
