@@ -16,6 +16,13 @@ With ``--hidden N`` (this checkout only) the newest N books of a copy of the cat
 belong to a run still being published, as while a large import is written: search reads
 matches newest first, so it skips those one by one.
 
+    python -m bench.visibility_ab --size 100k --flip-updates 10000
+
+With ``--flip-updates N`` (this checkout only) it times the flip instead: a file that
+changes the publisher of N known books (with ISBNs) is staged and written on a copy of the
+catalogue, and the one transaction that applies the changes and shows the run
+(``staging.make_visible``) is timed, in process.
+
 The desk's side is ``python -m bench.circulation --no-write`` run the same way (its
 "server CPU ms/op"). docs/benchmarks.md, "Import visibility", has the figures.
 """
@@ -28,10 +35,15 @@ import json
 import shutil
 import sqlite3
 import statistics
+import time
 from urllib.parse import quote
 
 from bench import common
 from bench.search import CACHE_OFF, HX, QUERY_MIX, database_for
+from webapp.db import connect_sync
+from webapp.importing import books as book_import
+from webapp.importing import staging
+from webapp.leases import new_holder
 
 
 def _mid_publication(path, hidden: int):
@@ -53,6 +65,39 @@ def _mid_publication(path, hidden: int):
     return copy
 
 
+def _flip_seconds(path, updates: int) -> float:
+    """Seconds the flip takes for a run that changes ``updates`` known books."""
+    copy = path.with_name(f"{path.stem}-flip.sqlite3")
+    shutil.copyfile(path, copy)
+    conn = connect_sync(copy)
+    try:
+        known = conn.execute(
+            "SELECT ISBN FROM Books WHERE ISBN IS NOT NULL ORDER BY BookID LIMIT ?", (updates,)
+        ).fetchall()
+        text = "title,isbn,publisher\n" + "".join(
+            f"Known {number},{row[0]},Flip Press\n" for number, row in enumerate(known)
+        )
+        _, rows = book_import.read_books_csv(text)
+        import_id, _ = staging.run_sync(
+            conn, book_import.stage_steps(rows, source="bench", mapping="{}")
+        )
+
+        def written() -> staging.Steps:
+            yield staging.Step(staging.begin_publication, (import_id, new_holder()))
+            while not (yield staging.Step(staging.publish_some, (import_id,)))[0]:
+                pass
+
+        staging.run_sync(conn, written())
+        conn.execute("BEGIN IMMEDIATE")
+        started = time.perf_counter()
+        staging.make_visible(conn, import_id)
+        conn.execute("COMMIT")
+        return time.perf_counter() - started
+    finally:
+        conn.close()
+        copy.unlink()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="100k", help="bench.search's preset (default 100k)")
@@ -60,8 +105,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--hidden", type=int, default=0, help="newest books left invisible, as mid-import"
     )
+    parser.add_argument(
+        "--flip-updates", type=int, default=0, help="time the flip of a run changing N books"
+    )
     args = parser.parse_args(argv)
     path = database_for(args.size)
+    if args.flip_updates:
+        seconds = _flip_seconds(path, args.flip_updates)
+        print(json.dumps({"size": args.size, "flip_updates": args.flip_updates, "flip_s": seconds}))
+        return 0
     if args.hidden:
         path = _mid_publication(path, args.hidden)
     with sqlite3.connect(path) as conn:
