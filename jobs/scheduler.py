@@ -136,6 +136,19 @@ async def start(db: Database, settings: Settings, now: datetime | None = None) -
         max_instances=1,
     )
     scheduler.add_job(
+        housekeeping.discard_abandoned_imports,
+        CronTrigger(
+            hour=settings.reminder_time.hour,
+            minute=settings.reminder_time.minute,
+            timezone=settings.zone,
+        ),
+        args=(db,),
+        id="nightly-import-cleanup",
+        misfire_grace_time=int(MISFIRE_GRACE.total_seconds()),
+        coalesce=True,
+        max_instances=1,
+    )
+    scheduler.add_job(
         sweep_outbox,
         IntervalTrigger(seconds=int(OUTBOX_SWEEP.total_seconds())),
         args=(db, settings),

@@ -16,7 +16,7 @@ CREATE TABLE Books (
     AddedAt      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
     WithdrawnAt  TEXT
 , ShelfMark TEXT
-    CHECK (ShelfMark IS NULL OR length(ShelfMark) BETWEEN 1 AND 40), Pages INTEGER CHECK (Pages IS NULL OR Pages BETWEEN 1 AND 100000), CoverVersion INTEGER CHECK (CoverVersion IS NULL OR CoverVersion >= 1), CoverFetchedAt TEXT);
+    CHECK (ShelfMark IS NULL OR length(ShelfMark) BETWEEN 1 AND 40), Pages INTEGER CHECK (Pages IS NULL OR Pages BETWEEN 1 AND 100000), CoverVersion INTEGER CHECK (CoverVersion IS NULL OR CoverVersion >= 1), CoverFetchedAt TEXT, ImportID INTEGER REFERENCES ImportRuns (ImportID));
 
 CREATE VIRTUAL TABLE BooksSearch USING fts5 (
     Title, Author, Extra,
@@ -121,7 +121,7 @@ CREATE TABLE ImportRuns (
     -- so that a run that fails can give the numbers back if nobody took more since.
     BarcodeFrom INTEGER,
     BarcodeTo   INTEGER
-);
+, BookBase INTEGER, PublishedSeq INTEGER);
 
 CREATE TABLE ImportStagedBooks (
     ImportID   INTEGER NOT NULL REFERENCES ImportRuns (ImportID),
@@ -364,6 +364,8 @@ CREATE TABLE Users (
     CHECK (MustChangePassword IN (0, 1)), KeepHistory INTEGER NOT NULL DEFAULT 0 CHECK (KeepHistory IN (0, 1)), GuardianEmail TEXT
     CHECK (GuardianEmail IS NULL OR (length(GuardianEmail) <= 254 AND GuardianEmail LIKE '_%@_%')));
 
+CREATE INDEX Books_ByImport ON Books (ImportID) WHERE ImportID IS NOT NULL;
+
 CREATE INDEX Books_ByLanguage ON Books (Language);
 
 CREATE INDEX Books_ByPopularity ON Books (TimesBorrowed DESC, BookID DESC, Title, Author, Year);
@@ -419,7 +421,12 @@ CREATE UNIQUE INDEX ImportStagedBooks_ByIdentity ON ImportStagedBooks (ImportID,
 
 CREATE INDEX ImportStagedBooks_ToGenerate ON ImportStagedBooks (ImportID, Seq) WHERE ToGenerate > 0;
 
+CREATE INDEX ImportStagedBooks_Updates ON ImportStagedBooks (ImportID, Seq)
+    WHERE Action = 'update';
+
 CREATE UNIQUE INDEX ImportStagedCopies_ByBarcode ON ImportStagedCopies (ImportID, Barcode);
+
+CREATE INDEX ImportStagedCopies_BySeq ON ImportStagedCopies (ImportID, Seq);
 
 CREATE UNIQUE INDEX ItemTypes_OneDefault ON ItemTypes (IsDefault) WHERE IsDefault = 1;
 
@@ -490,6 +497,14 @@ CREATE VIEW BooksSearchSource AS
 SELECT BookID, Title, Author,
        coalesce(Series, '') || ' ' || coalesce(Subjects, '') || ' ' || coalesce(ISBN, '') AS Extra
 FROM Books;
+
+CREATE VIEW CatalogueBooks AS
+SELECT * FROM Books
+WHERE ImportID IS NULL
+   OR ImportID IN (SELECT ImportID FROM ImportRuns WHERE Status = 'published');
+
+CREATE VIEW CatalogueCopies AS
+SELECT c.* FROM Copies c JOIN CatalogueBooks b ON b.BookID = c.BookID;
 
 CREATE TRIGGER Books_CatalogueChangedByCataloguing
 AFTER UPDATE OF ShelfMark, CoverVersion ON Books

@@ -75,7 +75,7 @@ BOOKS = Export(
                 ORDER BY c.CopyID LIMIT 1) AS FirstLocation,
                (SELECT it.Name FROM Copies c JOIN ItemTypes it ON it.ItemTypeID = c.ItemTypeID
                 WHERE c.BookID = b.BookID ORDER BY c.CopyID LIMIT 1) AS FirstItemType
-        FROM Books b WHERE b.BookID > ? ORDER BY b.BookID LIMIT ?
+        FROM CatalogueBooks b WHERE b.BookID > ? ORDER BY b.BookID LIMIT ?
     """,
     cells=lambda row: (
         row["Title"],

@@ -678,8 +678,12 @@ def import_steps(
 
 
 def publish_or_discard(import_id: int) -> staging.Steps:
+    """Publish the staged run; if that fails, discard what it wrote (short transactions).
+    A run another request is already publishing is left to it."""
     try:
-        return (yield from staging.publish_steps(import_id))
+        return (yield from staging.publish_steps(import_id, new_holder()))
+    except staging.AlreadyPublishing:
+        raise
     except Exception:
         yield from staging.discard_steps([import_id])
         raise
@@ -708,7 +712,8 @@ def apply_books(
     A book is known by its ISBN, or by title and author when it has none, so
     importing the same file twice adds nothing the second time. A row whose
     barcode is already in use is refused (and listed). The rows are staged in
-    short transactions and published in one (``webapp.importing.staging``), so
+    short transactions, written into the catalogue invisibly in short transactions
+    and shown in one (``webapp.importing.staging``), so
     the desk keeps working during a large import and nobody sees half of it.
     """
     return staging.run_sync(
@@ -726,11 +731,11 @@ def apply_books(
 # without an ISBN shares that key, so using it scanned them all for each row
 # and re-importing a file of 20,000 such books took minutes instead of seconds.
 FIND_BY_TITLE_AND_AUTHOR = (
-    "SELECT * FROM Books WHERE +ISBN IS NULL AND Title = ? AND Author = ? LIMIT 1"
+    "SELECT * FROM CatalogueBooks WHERE +ISBN IS NULL AND Title = ? AND Author = ? LIMIT 1"
 )
 
 
 def _find_existing(conn: sqlite3.Connection, row: BookRow) -> sqlite3.Row | None:
     if row.isbn:
-        return conn.execute("SELECT * FROM Books WHERE ISBN = ?", (row.isbn,)).fetchone()
+        return conn.execute("SELECT * FROM CatalogueBooks WHERE ISBN = ?", (row.isbn,)).fetchone()
     return conn.execute(FIND_BY_TITLE_AND_AUTHOR, (row.title, row.author)).fetchone()

@@ -20,8 +20,11 @@ import re
 import unicodedata
 import warnings
 from collections.abc import Iterator
+from xml.sax import make_parser
+from xml.sax.handler import feature_namespaces
 
 import pymarc
+from pymarc.marcxml import XmlHandler
 
 from webapp.importing.books import (
     BookRow,
@@ -47,13 +50,43 @@ def _nfc(text: str | None) -> str | None:
     return unicodedata.normalize("NFC", text) if text is not None else None
 
 
+XML_CHUNK = 64 * 1024  # bytes of MARCXML fed to the parser at a time
+
+
+class _Pending(XmlHandler):
+    """pymarc's MARCXML handler keeping only the records parsed since they were last
+    taken (pymarc's documented way to stream: override ``process_record``)."""
+
+    def process_record(self, record: pymarc.Record) -> None:
+        self.records.append(record)
+
+    def take(self) -> list[pymarc.Record]:
+        taken, self.records = self.records, []
+        return taken
+
+
+def _xml_records(stream: io.BufferedReader) -> Iterator[pymarc.Record]:
+    """MARCXML's records as the file is read: ``pymarc.parse_xml_to_array`` built them
+    all as one list first, so a large file took memory in proportion. The parser is the
+    one ``pymarc.parse_xml`` makes (the standard library's SAX parser, with namespaces),
+    fed a chunk at a time."""
+    handler = _Pending(normalize_form="NFC")
+    parser = make_parser()
+    parser.setContentHandler(handler)
+    parser.setFeature(feature_namespaces, 1)
+    try:
+        while chunk := stream.read(XML_CHUNK):
+            parser.feed(chunk)  # type: ignore[attr-defined]
+            yield from handler.take()
+        parser.close()  # type: ignore[attr-defined]
+    except Exception as error:  # hostile or broken XML: any failure is the file's
+        raise ValueError(f"the MARCXML file cannot be read: {error}") from error
+    yield from handler.take()
+
+
 def _records(stream: io.BufferedReader) -> Iterator[pymarc.Record | None]:
     if MARCXML_START.match(stream.peek(200)[:200]):
-        # pymarc builds MARCXML's records as a list: XML files are read whole.
-        try:
-            yield from pymarc.parse_xml_to_array(stream, normalize_form="NFC")
-        except Exception as error:
-            raise ValueError(f"the MARCXML file cannot be read: {error}") from error
+        yield from _xml_records(stream)
         return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

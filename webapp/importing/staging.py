@@ -1,9 +1,10 @@
-"""Staged imports: checked and written in short transactions, published in one.
+"""Staged imports: checked, written and removed in short transactions, shown in one.
 
 A large import used to be one transaction that held SQLite's write lock for
 its whole length (about 50 s for a million rows): every desk scan meanwhile
 waited, then failed. Now an import goes through the staging tables of
-``sql/0008_import_staging.sql`` (docs/importing.md):
+``sql/0008_import_staging.sql`` and the invisible rows of
+``sql/0015_import_visibility.sql`` (docs/importing.md):
 
 1. **stage** (the preview): the file is read as a stream and each batch of
    ``BATCH_ROWS`` rows is checked against the catalogue and written to
@@ -15,12 +16,18 @@ waited, then failed. Now an import goes through the staging tables of
    from the library's sequence, again in short batches; the numbers are
    reserved in ``barcode_next`` at once, so a librarian adding a copy meanwhile
    cannot take them.
-3. **publish**: one transaction copies the staged rows into ``Books`` and
-   ``Copies`` with ``INSERT ... SELECT``: no Python per row while the lock is
-   held. Nobody reads the staging tables, so users see all of an import or none.
-4. **discard**: the staged rows are deleted in short batches, after
-   publication, on failure, or when a later import finds a run abandoned (its
-   process died, or a preview nobody confirmed within a day).
+3. **publish**: the new books and their copies are written into ``Books`` and
+   ``Copies`` with ``INSERT ... SELECT``, ``PUBLISH_ROWS`` books per
+   transaction, carrying the run's ``ImportID``: every catalogue read goes
+   through the ``CatalogueBooks`` view, which skips the books of a run not yet
+   published. Then one tiny transaction (``make_visible``) applies the changes
+   to known books and marks the run published: users see all of an import or
+   none of it, and no transaction grows with the number of new books.
+4. **discard**: a published run's books get ``ImportID`` NULL again, and the
+   staged rows are deleted, in short batches; an unpublished run's invisible
+   books and copies are deleted so too, on failure, when the librarian cancels,
+   or when a later import finds the run abandoned (its process died, or a
+   preview nobody confirmed within a day).
 
 The steps are generators of database work (``Step``s): ``run_sync`` runs them
 on a plain connection (the command line, with a pause between transactions
@@ -47,6 +54,9 @@ from webapp.models import codes
 
 BATCH_ROWS = 2000  # rows checked and staged per transaction: tens of milliseconds
 DISCARD_ROWS = 20_000  # staged rows deleted per transaction
+PUBLISH_ROWS = 2000  # new books (with their copies) written into Books per transaction
+UNPUBLISH_ROWS = 2000  # invisible books (with their copies) deleted per transaction
+CLEAR_ROWS = 20_000  # published books whose ImportID is set back to NULL per transaction
 GENERATE_BOOKS = 500  # staged books given barcodes per transaction (each up to 500 copies)
 ABANDONED_AFTER = timedelta(minutes=10)  # a run still staging, untouched this long, is dead
 STAGED_KEPT = timedelta(days=1)  # a preview nobody confirmed, like an upload left behind
@@ -166,27 +176,69 @@ def runs_to_discard(
     or they were left untouched too long), and (when ``source`` is given) every earlier
     run of that upload, which a new preview replaces."""
     found = []
-    for row in conn.execute("SELECT ImportID, Source, Holder, Status, TouchedAt FROM ImportRuns"):
+    for row in conn.execute(
+        "SELECT ImportID, Source, Holder, Status, TouchedAt, BookBase FROM ImportRuns"
+    ):
         touched = parse_stamp(row["TouchedAt"])
+        # A run being published is written to by its publisher, like one staging.
+        busy = row["Status"] == "staging" or (
+            row["Status"] == "staged" and row["BookBase"] is not None
+        )
         if (
             row["Status"] == "published"
             # An earlier preview of the same upload (one still staging in another
             # request of this session finishes first, and goes at the next cleanup).
-            or (row["Source"] == source and row["Status"] != "staging")
+            or (row["Source"] == source and not busy)
             or holder_is_gone(row["Holder"])  # its process died (or the server restarted)
-            or (row["Status"] == "staging" and now - touched > ABANDONED_AFTER)
+            or (busy and now - touched > ABANDONED_AFTER)
             or (row["Status"] == "staged" and now - touched > STAGED_KEPT)
         ):
             found.append(row["ImportID"])
     return found
 
 
-def discard_some(conn: sqlite3.Connection, import_id: int, limit: int = DISCARD_ROWS) -> bool:
-    """Delete up to ``limit`` of the run's staged rows; True once the run is gone.
+def _unpublish_some(conn: sqlite3.Connection, import_id: int, published: bool) -> bool:
+    """One short step of taking a run's rows out of Books: a published run's books keep
+    their place and get ImportID NULL (they are visible either way); an unpublished
+    run's books, never seen by anyone, are deleted with their copies. True once none
+    is left."""
+    limit = CLEAR_ROWS if published else UNPUBLISH_ROWS
+    book_ids = [
+        row[0]
+        for row in conn.execute(
+            "SELECT BookID FROM Books WHERE ImportID = ? LIMIT ?", (import_id, limit)
+        )
+    ]
+    if not book_ids:
+        return True
+    chosen = "SELECT value FROM json_each(?)"
+    if published:
+        conn.execute(
+            f"UPDATE Books SET ImportID = NULL WHERE BookID IN ({chosen})", (json.dumps(book_ids),)
+        )
+    else:
+        conn.execute(f"DELETE FROM Copies WHERE BookID IN ({chosen})", (json.dumps(book_ids),))
+        conn.execute(f"DELETE FROM Books WHERE BookID IN ({chosen})", (json.dumps(book_ids),))
+    return len(book_ids) < limit
 
-    A run that never published gives its reserved barcode numbers back, if
-    nobody reserved more since.
+
+def discard_some(conn: sqlite3.Connection, import_id: int, limit: int = DISCARD_ROWS) -> bool:
+    """One short step of discarding a run; True once the run is gone.
+
+    First its rows in Books (``_unpublish_some``), then up to ``limit`` of its
+    staged rows per step. A run that never published gives its reserved barcode
+    numbers back, if nobody reserved more since.
     """
+    run = conn.execute(
+        "SELECT Status, BookBase, BarcodeFrom, BarcodeTo FROM ImportRuns WHERE ImportID = ?",
+        (import_id,),
+    ).fetchone()
+    if run is None:
+        return True
+    if run["BookBase"] is not None and not _unpublish_some(
+        conn, import_id, run["Status"] == "published"
+    ):
+        return False
     deleted = conn.execute(
         "DELETE FROM ImportStagedCopies WHERE rowid IN "
         "(SELECT rowid FROM ImportStagedCopies WHERE ImportID = ? LIMIT ?)",
@@ -200,10 +252,7 @@ def discard_some(conn: sqlite3.Connection, import_id: int, limit: int = DISCARD_
         ).rowcount
     if deleted == limit:
         return False
-    run = conn.execute(
-        "SELECT Status, BarcodeFrom, BarcodeTo FROM ImportRuns WHERE ImportID = ?", (import_id,)
-    ).fetchone()
-    if run is not None and run["Status"] != "published" and run["BarcodeFrom"] is not None:
+    if run["Status"] != "published" and run["BarcodeFrom"] is not None:
         conn.execute(
             "UPDATE LibrarySettings SET Value = ? WHERE Key = 'barcode_next' AND Value = ?",
             (str(run["BarcodeFrom"]), str(run["BarcodeTo"])),
@@ -219,9 +268,11 @@ def discard_steps(import_ids: list[int]) -> Steps:
 
 
 def cleanup_steps(source: str | None = None) -> Steps:
-    """Discard published, abandoned and replaced runs (at the start of every import)."""
+    """Discard published, abandoned and replaced runs (at the start of every import, and
+    nightly); returns their ids."""
     import_ids = yield Step(runs_to_discard, (utc_now(), source))
     yield from discard_steps(import_ids)
+    return import_ids
 
 
 def _code_taken(conn: sqlite3.Connection, import_id: int, code: str) -> bool:
@@ -276,59 +327,141 @@ def generate_some(conn: sqlite3.Connection, import_id: int, limit: int = GENERAT
 _UPDATED = ("Author", "Year", "Language", "Series", "Subjects", "Publisher")
 
 
-def publish(conn: sqlite3.Connection, import_id: int) -> int:
-    """Copy the staged run into Books and Copies (one transaction); returns copies added.
+class AlreadyPublishing(ValueError):
+    """Another request is publishing this run (a confirm sent twice): leave it be."""
 
-    The catalogue may have changed since the rows were checked (a book with the
-    same ISBN, a copy with the same barcode added by hand): the database's
-    constraints then refuse, and nothing is published.
-    """
-    run = conn.execute("SELECT Status FROM ImportRuns WHERE ImportID = ?", (import_id,)).fetchone()
-    if run is None or run["Status"] != "staged":
-        raise ValueError("the checked import is gone; show the preview again")
-    base = conn.execute("SELECT coalesce(max(BookID), 0) FROM Books").fetchone()[0]
-    assignments = ", ".join(
-        f"{column} = coalesce(s.{column}, Books.{column})" for column in _UPDATED
+
+def _clash(error: sqlite3.IntegrityError) -> ValueError:
+    """A clash with a row added since the file was checked, in the confirm's words; any
+    other failure is not the file's doing and is raised as it is."""
+    if not any(word in str(error) for word in ("UNIQUE", "code clash")):
+        raise error
+    return ValueError(
+        f"the catalogue changed while the file was being checked ({error}); show the preview again"
     )
+
+
+def _last_new_seq(conn: sqlite3.Connection, import_id: int) -> int | None:
+    row = conn.execute(
+        "SELECT max(Seq) FROM ImportStagedBooks WHERE ImportID = ? AND Action = 'new'",
+        (import_id,),
+    ).fetchone()
+    return row[0]
+
+
+def _write_new(conn: sqlite3.Connection, import_id: int, base: int, after: int, upto: int) -> int:
+    """Write the staged new books with ``after < Seq <= upto``, and their copies, into
+    Books and Copies, invisible (ImportID set); returns the copies written."""
     try:
         conn.execute(
-            f"UPDATE Books SET {assignments} FROM ImportStagedBooks s "
-            "WHERE s.ImportID = ? AND s.Action = 'update' AND Books.BookID = s.BookID",
-            (import_id,),
-        )
-        conn.execute(
-            "INSERT INTO Books "
-            "(BookID, Title, Author, ISBN, Year, Language, Series, Subjects, Publisher) "
+            "INSERT INTO Books (BookID, Title, Author, ISBN, Year, Language, Series, Subjects, "
+            "Publisher, ImportID) "
             "SELECT ? + NewIndex, Title, Author, ISBN, Year, Language, Series, Subjects, "
-            "Publisher FROM ImportStagedBooks "
-            "WHERE ImportID = ? AND Action = 'new' ORDER BY Seq",
-            (base, import_id),
+            "Publisher, ImportID FROM ImportStagedBooks "
+            "WHERE ImportID = ? AND Action = 'new' AND Seq > ? AND Seq <= ? ORDER BY Seq",
+            (base, import_id, after, upto),
         )
-        copies = conn.execute(
+        return conn.execute(
             "INSERT INTO Copies (BookID, Barcode, Location, ItemTypeID) "
             "SELECT ? + b.NewIndex, c.Barcode, b.Location, "
             "coalesce(b.ItemTypeID, (SELECT ItemTypeID FROM ItemTypes WHERE IsDefault = 1)) "
             "FROM ImportStagedCopies c "
             "JOIN ImportStagedBooks b ON b.ImportID = c.ImportID AND b.Seq = c.Seq "
-            "WHERE c.ImportID = ? ORDER BY c.rowid",
-            (base, import_id),
+            "WHERE c.ImportID = ? AND c.Seq > ? AND c.Seq <= ? ORDER BY c.Seq, c.rowid",
+            (base, import_id, after, upto),
         ).rowcount
     except sqlite3.IntegrityError as error:
-        # A clash with a row added since (any other failure is not the file's doing).
-        if not any(word in str(error) for word in ("UNIQUE", "code clash")):
-            raise
-        raise ValueError(
-            f"the catalogue changed while the file was being checked ({error}); "
-            "show the preview again"
-        ) from error
+        raise _clash(error) from error
+
+
+def begin_publication(conn: sqlite3.Connection, import_id: int, holder: str) -> int:
+    """Claim the staged run for publication and write its last new book (and copies)
+    first, which reserves the BookIDs of all its new books: a book added by hand
+    meanwhile gets a BookID above them. Returns the copies written."""
+    run = conn.execute(
+        "SELECT Status, BookBase FROM ImportRuns WHERE ImportID = ?", (import_id,)
+    ).fetchone()
+    if run is None or run["Status"] != "staged":
+        raise ValueError("the checked import is gone; show the preview again")
+    if run["BookBase"] is not None:
+        raise AlreadyPublishing("this import is already being published")
+    base = conn.execute("SELECT coalesce(max(BookID), 0) FROM Books").fetchone()[0]
+    # The publisher is the holder from now on: a cleanup elsewhere must not take
+    # the run for abandoned because the process that previewed it has gone.
+    conn.execute(
+        "UPDATE ImportRuns SET BookBase = ?, PublishedSeq = 0, Holder = ?, TouchedAt = ? "
+        "WHERE ImportID = ?",
+        (base, holder, utc_stamp(utc_now()), import_id),
+    )
+    last = _last_new_seq(conn, import_id)
+    return 0 if last is None else _write_new(conn, import_id, base, last - 1, last)
+
+
+def publish_some(
+    conn: sqlite3.Connection, import_id: int, limit: int = PUBLISH_ROWS
+) -> tuple[bool, int]:
+    """Write up to ``limit`` more of the run's new books, and their copies, still
+    invisible; returns whether all are written, and the copies written."""
+    run = conn.execute(
+        "SELECT Status, BookBase, PublishedSeq FROM ImportRuns WHERE ImportID = ?", (import_id,)
+    ).fetchone()
+    if run is None or run["Status"] != "staged" or run["BookBase"] is None:
+        raise ValueError("the checked import is gone; show the preview again")
+    last = _last_new_seq(conn, import_id)
+    upto = conn.execute(
+        "SELECT max(Seq) FROM (SELECT Seq FROM ImportStagedBooks "
+        "WHERE ImportID = ? AND Action = 'new' AND Seq > ? AND Seq < ? ORDER BY Seq LIMIT ?)",
+        (import_id, run["PublishedSeq"], last, limit),
+    ).fetchone()[0]
+    if upto is None:
+        return True, 0
+    copies = _write_new(conn, import_id, run["BookBase"], run["PublishedSeq"], upto)
+    conn.execute(
+        "UPDATE ImportRuns SET PublishedSeq = ?, TouchedAt = ? WHERE ImportID = ?",
+        (upto, utc_stamp(utc_now()), import_id),
+    )
+    return False, copies
+
+
+def make_visible(conn: sqlite3.Connection, import_id: int) -> None:
+    """The flip: apply the changes to known books and mark the run published, in one
+    transaction. Its new books, written already, become visible at once; its cost is
+    the number of *changed* books, not of new ones."""
+    run = conn.execute(
+        "SELECT Status, BookBase FROM ImportRuns WHERE ImportID = ?", (import_id,)
+    ).fetchone()
+    if run is None or run["Status"] != "staged" or run["BookBase"] is None:
+        raise ValueError("the checked import is gone; show the preview again")
+    assignments = ", ".join(
+        f"{column} = coalesce(s.{column}, Books.{column})" for column in _UPDATED
+    )
+    conn.execute(
+        f"UPDATE Books SET {assignments} FROM ImportStagedBooks s "
+        "WHERE s.ImportID = ? AND s.Action = 'update' AND Books.BookID = s.BookID",
+        (import_id,),
+    )
     conn.execute("UPDATE ImportRuns SET Status = 'published' WHERE ImportID = ?", (import_id,))
-    return copies
+    # Searches cached while the rows were written were answered without them.
+    conn.execute("UPDATE SearchVersions SET Catalogue = Catalogue + 1")
 
 
-def publish_steps(import_id: int) -> Steps:
-    """Generate the barcodes still needed, publish, then discard the staged rows."""
+def publish_steps(import_id: int, holder: str) -> Steps:
+    """Generate the barcodes still needed, write the new rows invisibly in short
+    transactions, flip them visible in one tiny one, then clear their ImportID and
+    discard the staged rows (short transactions again). Returns the copies added.
+
+    The catalogue may have changed since the rows were checked (a book with the
+    same ISBN, a copy with the same barcode added by hand): the database's
+    constraints then refuse a chunk, and the caller discards what was written.
+    """
     while not (yield Step(generate_some, (import_id,))):
         pass
-    copies = yield Step(publish, (import_id,))
+    copies = yield Step(begin_publication, (import_id, holder))
+    while True:
+        done, written = yield Step(publish_some, (import_id,))
+        copies += written
+        if done:
+            break
+    yield Step(make_visible, (import_id,))
     yield from discard_steps([import_id])
     return copies

@@ -246,8 +246,8 @@ def _lookup(
     state = conn.execute(
         """
         SELECT Catalogue, Circulation,
-               (SELECT BookID FROM Books WHERE ISBN = ?) AS ByIsbn,
-               (SELECT BookID FROM Copies WHERE Barcode = ?) AS ByBarcode,
+               (SELECT BookID FROM CatalogueBooks WHERE ISBN = ?) AS ByIsbn,
+               (SELECT BookID FROM CatalogueCopies WHERE Barcode = ?) AS ByBarcode,
                (SELECT max(ChangeID) FROM SearchVocabularyChanges) AS VocabularyChange
         FROM SearchVersions
         """,
@@ -362,7 +362,7 @@ def _matches(
         rows = conn.execute(
             """
             SELECT s.rowid AS BookID, b.Title, b.Author, b.Year, b.TimesBorrowed, b.Series
-            FROM BooksSearch s JOIN Books b ON b.BookID = s.rowid
+            FROM BooksSearch s JOIN CatalogueBooks b ON b.BookID = s.rowid
             WHERE BooksSearch MATCH ?
             ORDER BY s.rowid DESC LIMIT ?
             """,
@@ -374,7 +374,7 @@ def _matches(
         SELECT b.BookID, b.Title, b.Author, b.Year, b.TimesBorrowed, b.Series
         FROM (SELECT rowid FROM BooksSearch WHERE BooksSearch MATCH ?
               ORDER BY rowid DESC LIMIT ?) s
-        JOIN Books b ON b.BookID = s.rowid
+        JOIN CatalogueBooks b ON b.BookID = s.rowid
         WHERE 1{narrowing}
         ORDER BY s.rowid DESC LIMIT ?
         """,
@@ -492,7 +492,8 @@ def _count(conn: sqlite3.Connection, match: str, filters: SearchFilters, enough:
     narrowing, values = _narrowing(filters)
     if not filters.narrows:
         return conn.execute(
-            "SELECT count(*) FROM (SELECT 1 FROM BooksSearch WHERE BooksSearch MATCH ? LIMIT ?)",
+            "SELECT count(*) FROM (SELECT 1 FROM BooksSearch s "
+            "JOIN CatalogueBooks b ON b.BookID = s.rowid WHERE BooksSearch MATCH ? LIMIT ?)",
             (match, enough),
         ).fetchone()[0]
     return conn.execute(
@@ -500,7 +501,7 @@ def _count(conn: sqlite3.Connection, match: str, filters: SearchFilters, enough:
         SELECT count(*) FROM (
             SELECT 1 FROM (SELECT rowid FROM BooksSearch WHERE BooksSearch MATCH ?
                            ORDER BY rowid DESC LIMIT ?) s
-            JOIN Books b ON b.BookID = s.rowid
+            JOIN CatalogueBooks b ON b.BookID = s.rowid
             WHERE 1{narrowing} LIMIT ?)
         """,
         (match, FILTER_SCAN, *values, enough),
@@ -642,7 +643,7 @@ def _popular_matches(
             FROM Books INDEXED BY Books_ByPopularity
             WHERE TimesBorrowed > 0
             ORDER BY TimesBorrowed DESC, BookID DESC LIMIT ?
-        ) p JOIN Books b ON b.BookID = p.BookID
+        ) p JOIN CatalogueBooks b ON b.BookID = p.BookID
         WHERE {likes}{narrowing}
         ORDER BY p.TimesBorrowed DESC, p.BookID DESC LIMIT ?
         """,
@@ -671,7 +672,7 @@ def _title_start_matches(
             [
                 (
                     "SELECT * FROM (SELECT b.BookID, b.Title, b.Author, b.Year, b.TimesBorrowed, "
-                    f"b.Series FROM Books b WHERE b.Title LIKE ?{narrowing} LIMIT ?)"
+                    f"b.Series FROM CatalogueBooks b WHERE b.Title LIKE ?{narrowing} LIMIT ?)"
                 )
             ]
             * len(beginnings)
@@ -723,8 +724,8 @@ async def recent_arrivals(db: Database, limit: int = 10) -> list[BookSummary]:
         lambda conn: _summaries(
             conn,
             conn.execute(
-                "SELECT BookID, Title, Author, Year, CoverVersion, ShelfMark, Series FROM Books "
-                "WHERE WithdrawnAt IS NULL ORDER BY BookID DESC LIMIT ?",
+                "SELECT BookID, Title, Author, Year, CoverVersion, ShelfMark, Series "
+                "FROM CatalogueBooks WHERE WithdrawnAt IS NULL ORDER BY BookID DESC LIMIT ?",
                 (limit,),
             ).fetchall(),
         )
@@ -737,8 +738,8 @@ async def most_borrowed(db: Database, limit: int = 10) -> list[BookSummary]:
         lambda conn: _summaries(
             conn,
             conn.execute(
-                "SELECT BookID, Title, Author, Year, CoverVersion, ShelfMark, Series FROM Books "
-                "WHERE WithdrawnAt IS NULL AND TimesBorrowed > 0 "
+                "SELECT BookID, Title, Author, Year, CoverVersion, ShelfMark, Series "
+                "FROM CatalogueBooks WHERE WithdrawnAt IS NULL AND TimesBorrowed > 0 "
                 "ORDER BY TimesBorrowed DESC, BookID DESC LIMIT ?",
                 (limit,),
             ).fetchall(),
@@ -752,9 +753,9 @@ def _languages(conn: sqlite3.Connection) -> list[str]:
     rows = conn.execute(
         """
         WITH RECURSIVE Found (Language) AS (
-            SELECT min(Language) FROM Books
+            SELECT min(Language) FROM CatalogueBooks
             UNION ALL
-            SELECT (SELECT min(Language) FROM Books WHERE Language > Found.Language)
+            SELECT (SELECT min(Language) FROM CatalogueBooks WHERE Language > Found.Language)
             FROM Found WHERE Found.Language IS NOT NULL
         )
         SELECT Language FROM Found WHERE Language IS NOT NULL
@@ -780,7 +781,7 @@ def _series_books(conn: sqlite3.Connection, name: str) -> list[BookSummary]:
     # ranges on Books_BySeries.
     rows = conn.execute(
         """
-        SELECT BookID, Title, Author, Year, CoverVersion, ShelfMark, Series FROM Books
+        SELECT BookID, Title, Author, Year, CoverVersion, ShelfMark, Series FROM CatalogueBooks
         WHERE (Series = ? OR (Series >= ? AND Series < ?) OR (Series >= ? AND Series < ?))
           AND WithdrawnAt IS NULL
         LIMIT 500
@@ -798,15 +799,15 @@ async def series_books(db: Database, name: str) -> list[BookSummary]:
 
 
 async def find_book_by_isbn(db: Database, isbn13: str) -> int | None:
-    return await db.fetch_value("SELECT BookID FROM Books WHERE ISBN = ?", (isbn13,))
+    return await db.fetch_value("SELECT BookID FROM CatalogueBooks WHERE ISBN = ?", (isbn13,))
 
 
 async def find_book_by_barcode(db: Database, barcode: str) -> int | None:
-    return await db.fetch_value("SELECT BookID FROM Copies WHERE Barcode = ?", (barcode,))
+    return await db.fetch_value("SELECT BookID FROM CatalogueCopies WHERE Barcode = ?", (barcode,))
 
 
 async def get_book(db: Database, book_id: int) -> Book | None:
-    row = await db.fetch_one("SELECT * FROM Books WHERE BookID = ?", (book_id,))
+    row = await db.fetch_one("SELECT * FROM CatalogueBooks WHERE BookID = ?", (book_id,))
     if row is None:
         return None
     return Book(

@@ -56,7 +56,7 @@ class LabelItem:
 
 _LABEL_COLUMNS = """
     SELECT c.CopyID, c.Barcode, b.Title, b.Author, b.ShelfMark
-    FROM Copies c JOIN Books b ON b.BookID = c.BookID
+    FROM Copies c JOIN CatalogueBooks b ON b.BookID = c.BookID
     LEFT JOIN LabelQueue q ON q.CopyID = c.CopyID
 """
 
@@ -133,7 +133,10 @@ def labels_printed(conn: sqlite3.Connection, copy_ids: list[int]) -> int:
 
 
 def clear_label_queue(conn: sqlite3.Connection) -> int:
-    return conn.execute("DELETE FROM LabelQueue").rowcount
+    # The labels of an import still being published are not shown, so they stay.
+    return conn.execute(
+        "DELETE FROM LabelQueue WHERE CopyID IN (SELECT CopyID FROM CatalogueCopies)"
+    ).rowcount
 
 
 # --- library cards --------------------------------------------------------------------
@@ -257,6 +260,7 @@ async def add_book_from_box(db: Database, user_id: int, book: dict) -> int:
     try:
         book_id = await collection.create_book(db, book, ONE_NEW_COPY)
     except collection.Conflict as conflict:
+        # No book named: the ISBN is an import's that is still being published.
         if conflict.field != "isbn" or conflict.other_id is None:
             raise
         await add_copy_from_box(db, user_id, conflict.other_id, book["isbn"])

@@ -190,6 +190,21 @@ async def book_with_isbn(db: Database | Transaction, isbn13: str, except_id: int
     )
 
 
+async def _check_isbn_free(tx: Transaction, isbn13: str, except_id: int, message: str) -> None:
+    """Raise ``Conflict`` when another book has the ISBN: ``message``, naming the book, or,
+    for a book an import is still writing (taken, but nobody may see it yet), that."""
+    other = await book_with_isbn(tx, isbn13, except_id)
+    if other is None:
+        return
+    if not await tx.fetch_value("SELECT 1 FROM CatalogueBooks WHERE BookID = ?", (other,)):
+        raise Conflict(
+            "isbn",
+            "A book with this ISBN is in an import that is being published: it will be in "
+            "the catalogue once the import is done.",
+        )
+    raise Conflict("isbn", message, other)
+
+
 async def _next_barcodes(tx: Transaction, count: int) -> list[str]:
     """Take ``count`` barcodes from the library's sequence, skipping any already in use
     (as a copy's barcode or a patron's card)."""
@@ -241,9 +256,9 @@ async def create_book(db: Database, book: dict, copies: dict) -> int:
     """Add a book with its first copies; raises ``Conflict`` for a taken ISBN or barcode."""
     async with db.transaction() as tx:
         if book["isbn"]:
-            other = await book_with_isbn(tx, book["isbn"])
-            if other is not None:
-                raise Conflict("isbn", "A book with this ISBN is already in the catalogue.", other)
+            await _check_isbn_free(
+                tx, book["isbn"], 0, "A book with this ISBN is already in the catalogue."
+            )
         book_id = await tx.insert(
             "INSERT INTO Books (Title, Author, ISBN, Series, Subjects, Publisher, Year, Language, "
             "ShelfMark, Pages) VALUES (:title, :author, :isbn, :series, :subjects, :publisher, "
@@ -257,9 +272,7 @@ async def create_book(db: Database, book: dict, copies: dict) -> int:
 async def update_book(db: Database, book_id: int, book: dict) -> None:
     async with db.transaction() as tx:
         if book["isbn"]:
-            other = await book_with_isbn(tx, book["isbn"], except_id=book_id)
-            if other is not None:
-                raise Conflict("isbn", "Another book already has this ISBN.", other)
+            await _check_isbn_free(tx, book["isbn"], book_id, "Another book already has this ISBN.")
         await tx.execute(
             "UPDATE Books SET Title = :title, Author = :author, ISBN = :isbn, Series = :series, "
             "Subjects = :subjects, Publisher = :publisher, Year = :year, Language = :language, "
@@ -360,7 +373,7 @@ def _copy(row) -> CopyRow:
 
 async def get_copy(db: Database, copy_id: int) -> CopyRow | None:
     row = await db.fetch_one(
-        "SELECT c.*, l.LoanID IS NOT NULL AS OnLoan, it.Name AS ItemType FROM Copies c "
+        "SELECT c.*, l.LoanID IS NOT NULL AS OnLoan, it.Name AS ItemType FROM CatalogueCopies c "
         "LEFT JOIN Loans l ON l.CopyID = c.CopyID AND l.ReturnedAt IS NULL "
         "LEFT JOIN ItemTypes it ON it.ItemTypeID = c.ItemTypeID WHERE c.CopyID = ?",
         (copy_id,),

@@ -48,10 +48,16 @@ async def counts(db: Database, today: date) -> Counts:
     Overdue means due before today (in the library's timezone) and not back:
     a loan due today is not overdue yet.
     """
+    # Copies are counted whole, less those of an import not yet published (none, but
+    # during a publication): through CatalogueCopies, each copy would cost a lookup
+    # of its book.
     row = await db.fetch_row(
         """
-        SELECT (SELECT count(*) FROM Books WHERE WithdrawnAt IS NULL) AS Titles,
-               (SELECT count(*) FROM Copies WHERE Status = 'in_stock') AS Copies,
+        SELECT (SELECT count(*) FROM CatalogueBooks WHERE WithdrawnAt IS NULL) AS Titles,
+               (SELECT count(*) FROM Copies WHERE Status = 'in_stock')
+               - (SELECT count(*) FROM Books b JOIN Copies c ON c.BookID = b.BookID
+                  WHERE b.ImportID IN (SELECT ImportID FROM ImportRuns WHERE Status <> 'published')
+                    AND c.Status = 'in_stock') AS Copies,
                (SELECT count(*) FROM Loans WHERE ReturnedAt IS NULL) AS OnLoan,
                (SELECT count(*) FROM Loans
                  WHERE ReturnedAt IS NULL AND ReturnDate < :today) AS Overdue,

@@ -135,7 +135,7 @@ def place_hold(conn: sqlite3.Connection, *, book_id: int, patron_id: int, actor_
     """Queue the patron for a title with no copy on the shelf, within their category's hold
     limit, if the item type of one of its copies may be held."""
     book = conn.execute(
-        "SELECT BookID, Title, WithdrawnAt FROM Books WHERE BookID = ?", (book_id,)
+        "SELECT BookID, Title, WithdrawnAt FROM CatalogueBooks WHERE BookID = ?", (book_id,)
     ).fetchone()
     if book is None:
         return Outcome("not_found", "There is no such title.", patron_id)
@@ -329,7 +329,7 @@ def set_aside_from_shelf(
         "AS OnLoan, "
         "EXISTS (SELECT 1 FROM Holds h WHERE h.CopyID = c.CopyID AND h.Status = 'ready') "
         "AS SetAside "
-        "FROM Copies c JOIN Books b ON b.BookID = c.BookID WHERE c.Barcode = ?",
+        "FROM Copies c JOIN CatalogueBooks b ON b.BookID = c.BookID WHERE c.Barcode = ?",
         (barcode,),
     ).fetchone()
     if copy is None:

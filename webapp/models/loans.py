@@ -63,7 +63,7 @@ def close_loan(conn: sqlite3.Connection, loan_id: int) -> None:
 def _copy_by_barcode(conn: sqlite3.Connection, barcode: str) -> sqlite3.Row | None:
     return conn.execute(
         "SELECT c.CopyID, c.BookID, c.Barcode, c.Status, c.ItemTypeID, b.Title, b.Author "
-        "FROM Copies c JOIN Books b ON b.BookID = c.BookID WHERE c.Barcode = ?",
+        "FROM Copies c JOIN CatalogueBooks b ON b.BookID = c.BookID WHERE c.Barcode = ?",
         (barcode,),
     ).fetchone()
 
@@ -589,7 +589,7 @@ def desk_scan(
     copy = conn.execute(
         "SELECT c.CopyID, c.Barcode, c.Status, b.Title, l.UserID AS BorrowerID, "
         "u.Name AS BorrowerName "
-        "FROM Copies c JOIN Books b ON b.BookID = c.BookID "
+        "FROM Copies c JOIN CatalogueBooks b ON b.BookID = c.BookID "
         "LEFT JOIN Loans l ON l.CopyID = c.CopyID AND l.ReturnedAt IS NULL "
         "LEFT JOIN Users u ON u.UserID = l.UserID WHERE c.Barcode = ?",
         (code,),

@@ -231,8 +231,8 @@ def copy_record(conn: sqlite3.Connection, barcode: str, today: date) -> CopyReco
     if not barcode or len(barcode) > MAX_BARCODE_LENGTH:
         return None
     row = conn.execute(
-        "SELECT c.*, b.Title, b.Author FROM Copies c JOIN Books b ON b.BookID = c.BookID "
-        "WHERE c.Barcode = ?",
+        "SELECT c.*, b.Title, b.Author FROM Copies c JOIN CatalogueBooks b "
+        "ON b.BookID = c.BookID WHERE c.Barcode = ?",
         (barcode,),
     ).fetchone()
     if row is None:

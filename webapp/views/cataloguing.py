@@ -205,7 +205,10 @@ async def box_scan():
                 await cataloguing.note_unresolved(db, user.user_id, isbn13, Outcome.NOT_FOUND.value)
                 said = f"{format_isbn(isbn13)}: the record found is incomplete, fill it in by hand."
             else:
-                book_id = await cataloguing.add_book_from_box(db, user.user_id, book)
+                try:
+                    book_id = await cataloguing.add_book_from_box(db, user.user_id, book)
+                except collection.Conflict as conflict:
+                    return await _box_page(409, error=conflict.message, typed=raw[:40])
                 fetch_cover_later(book_id)
                 said = f"New book: {book['title']}."
     if not htmx.is_htmx():

@@ -289,6 +289,12 @@ async def import_confirm():
             summary.copies_added = await staging.run_async(
                 get_db(), book_import.publish_or_discard(import_id)
             )
+    except staging.AlreadyPublishing:
+        return await _start_page(
+            "This import is already being published (it was confirmed twice): its books "
+            "appear in the catalogue, all at once, when it is done.",
+            409,
+        )
     except ValueError as error:
         return await _start_page(f"Nothing was imported: {error}", 422)
     _forget_pending()
