@@ -2,7 +2,7 @@
 run from two checkouts in turn (this one and main), to compare ratios on a shared machine.
 
 Every catalogue read now goes through the ``CatalogueBooks`` view (a book is shown unless
-its import is not yet published; sql/0015_import_visibility.sql). This script serves
+its import is not yet published; sql/0017_import_visibility.sql). This script serves
 bench.search's generated catalogue of one size (migrated by the checkout it runs from),
 with the search cache off so that every query is found and ranked anew, sends
 bench.search's query mix from one client, and prints one JSON line: the server's CPU

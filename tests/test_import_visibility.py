@@ -95,6 +95,7 @@ async def what_users_see(client, token: str, book_id: int, known: dict) -> dict:
     export = await (await client.get("/admin/export/books.csv")).get_data(as_text=True)
     known_page = await (await client.get(f"/books/{known['BookID']}")).get_data(as_text=True)
     return {
+        "copies in the reports": await report_copies(client) - known["report copies"],
         "search": search.count("Ada Quill"),
         "book page": page.status_code,
         "desk scan finds the copy": NOT_FOUND not in await scan.get_data(as_text=True),
@@ -103,7 +104,14 @@ async def what_users_see(client, token: str, book_id: int, known: dict) -> dict:
     }
 
 
+async def report_copies(client) -> int:
+    """The copies in stock that the collection report counts (by year added)."""
+    text = await (await client.get("/reports/collection-by-year-added.csv")).get_data(as_text=True)
+    return sum(int(line.rsplit(",", 1)[1]) for line in text.splitlines()[1:])
+
+
 NOTHING = {
+    "copies in the reports": 0,
     "search": 0,
     "book page": 404,
     "desk scan finds the copy": False,
@@ -116,6 +124,7 @@ async def test_a_publication_in_progress_shows_nothing_and_the_flip_shows_everyt
     client, conn, known
 ):
     token = await log_in(client, "bob@example.com")
+    known["report copies"] = await report_copies(client)
     import_id = staged(conn, vanishing_csv(known))
     staging.run_sync(conn, first_chunk(import_id))
 
@@ -131,6 +140,7 @@ async def test_a_publication_in_progress_shows_nothing_and_the_flip_shows_everyt
     staging.run_sync(conn, flip(import_id))
     seen = await what_users_see(client, token, written[1], known)
     assert seen["search"] >= 1 and seen["export"] == ROWS
+    assert seen["copies in the reports"] == ROWS
     assert seen["book page"] == 200 and seen["desk scan finds the copy"]
     assert seen["known book changed"]
 
@@ -145,6 +155,7 @@ async def test_a_barcode_added_by_hand_during_the_publication_refuses_it_and_it_
     client, conn, known
 ):
     token = await log_in(client, "bob@example.com")
+    known["report copies"] = await report_copies(client)
     books_before = conn.execute("SELECT count(*) FROM Books").fetchone()[0]
     import_id = staged(conn, vanishing_csv(known))
     staging.run_sync(conn, first_chunk(import_id))
@@ -157,7 +168,8 @@ async def test_a_barcode_added_by_hand_during_the_publication_refuses_it_and_it_
 
     assert conn.execute("SELECT count(*) FROM Books").fetchone()[0] == books_before
     assert conn.execute("SELECT count(*) FROM Copies WHERE Barcode GLOB 'VIS-*'").fetchone()[0] == 1
-    assert await what_users_see(client, token, 0, known) == NOTHING
+    # Only the librarian's copy is new to the reports.
+    assert await what_users_see(client, token, 0, known) == {**NOTHING, "copies in the reports": 1}
     conn.execute("INSERT INTO BooksSearch (BooksSearch) VALUES ('integrity-check')")
 
 

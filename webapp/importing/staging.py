@@ -4,7 +4,7 @@ A large import used to be one transaction that held SQLite's write lock for
 its whole length (about 50 s for a million rows): every desk scan meanwhile
 waited, then failed. Now an import goes through the staging tables of
 ``sql/0008_import_staging.sql`` and the invisible rows of
-``sql/0015_import_visibility.sql`` (docs/importing.md):
+``sql/0017_import_visibility.sql`` (docs/importing.md):
 
 1. **stage** (the preview): the file is read as a stream and each batch of
    ``BATCH_ROWS`` rows is checked against the catalogue and written to

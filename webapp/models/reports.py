@@ -6,7 +6,9 @@ a loan or erasing a patron never changes a total (docs/reports.md). A loan is
 dated by LoanDate, the library's day at the desk; a period includes both its days.
 
 Plain functions of a sqlite3 connection, run on a reader (``db.read``): a report
-never waits for, or holds up, the writer.
+never waits for, or holds up, the writer. Books and copies are read through the
+catalogue's views (CatalogueBooks, CatalogueCopies: migration 0017), so an import still
+being published is not counted before users can see it.
 """
 
 from __future__ import annotations
@@ -116,7 +118,7 @@ def most_borrowed(conn: sqlite3.Connection, period: Period, limit: int) -> list[
         -- than sorting a school year's loans by title (docs/benchmarks.md, Reports).
         FROM (SELECT BookID, count(*) AS Loans FROM Loans INDEXED BY Loans_ByBook
               WHERE LoanDate BETWEEN :start AND :end GROUP BY BookID) t
-        JOIN Books b ON b.BookID = t.BookID
+        JOIN CatalogueBooks b ON b.BookID = t.BookID
         ORDER BY t.Loans DESC, b.Title COLLATE NOCASE, b.BookID LIMIT :limit
         """,
         {"start": period.start.isoformat(), "end": period.end.isoformat(), "limit": limit},
@@ -132,9 +134,10 @@ def least_borrowed(conn: sqlite3.Connection, period: Period, limit: int) -> list
         SELECT b.BookID, b.Title, b.Author,
                (SELECT count(*) FROM Loans l
                 WHERE l.BookID = b.BookID AND l.LoanDate BETWEEN :start AND :end) AS Loans
-        FROM Books b
+        FROM CatalogueBooks b
         WHERE b.WithdrawnAt IS NULL AND b.AddedAt < :start
-          AND EXISTS (SELECT 1 FROM Copies c WHERE c.BookID = b.BookID AND c.Status = 'in_stock')
+          AND EXISTS (SELECT 1 FROM CatalogueCopies c
+                      WHERE c.BookID = b.BookID AND c.Status = 'in_stock')
         ORDER BY Loans, b.Title COLLATE NOCASE, b.BookID LIMIT :limit
         """,
         {"start": period.start.isoformat(), "end": period.end.isoformat(), "limit": limit},
@@ -150,7 +153,7 @@ def collection_by_publication(conn: sqlite3.Connection) -> list[Count]:
                     WHEN b.Year < :oldest THEN :oldest - 1
                     ELSE b.Year - b.Year % 10 END AS Decade,
                count(*) AS Copies
-        FROM Copies c JOIN Books b ON b.BookID = c.BookID
+        FROM CatalogueCopies c JOIN CatalogueBooks b ON b.BookID = c.BookID
         WHERE c.Status = 'in_stock'
         GROUP BY Decade ORDER BY Decade IS NULL, Decade
         """,
@@ -176,7 +179,7 @@ def collection_by_year_added(conn: sqlite3.Connection, zone: ZoneInfo, today: da
     is read.
     """
     rows = conn.execute(
-        "SELECT strftime('%Y', AddedAt, :offset) AS Year, count(*) AS Copies FROM Copies "
+        "SELECT strftime('%Y', AddedAt, :offset) AS Year, count(*) AS Copies FROM CatalogueCopies "
         "WHERE Status = 'in_stock' GROUP BY Year ORDER BY Year",
         {"offset": new_year_offset(zone, today.year)},
     )
@@ -209,12 +212,12 @@ def weeding_list(
         WITH Candidates AS (
             SELECT b.BookID, b.Title, b.Author, b.Year, b.AddedAt,
                    (SELECT max(LoanDate) FROM Loans l WHERE l.BookID = b.BookID) AS LastLent
-            FROM Books b
+            FROM CatalogueBooks b
             WHERE b.WithdrawnAt IS NULL AND b.AddedAt < :cutoff
-              AND EXISTS (SELECT 1 FROM Copies c
+              AND EXISTS (SELECT 1 FROM CatalogueCopies c
                           WHERE c.BookID = b.BookID AND c.Status = 'in_stock'))
         SELECT *, count(*) OVER () AS Total,
-               (SELECT count(*) FROM Copies c
+               (SELECT count(*) FROM CatalogueCopies c
                 WHERE c.BookID = Candidates.BookID AND c.Status = 'in_stock') AS Copies
         FROM Candidates WHERE LastLent IS NULL OR LastLent < :cutoff
         ORDER BY LastLent IS NOT NULL, LastLent, Title COLLATE NOCASE, BookID
