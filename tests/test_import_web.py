@@ -10,6 +10,7 @@ import pytest
 from werkzeug.datastructures import FileStorage
 
 from webapp.db import connect_sync
+from webapp.importing.patrons import MAX_PATRONS_PER_FILE
 
 from .conftest import GOODBOOKS_CSV, log_in
 
@@ -193,6 +194,20 @@ async def test_the_goodbooks_file_is_previewed_imported_and_reimported_adding_no
     assert stat(again, "new") == 0 and stat(again, "updated") == 0
     await client.post("/admin/import/confirm", form={"csrf_token": staff})
     assert count(settings, "SELECT count(*) FROM Books") == books_before + new
+
+
+async def test_a_patron_file_over_the_cap_is_refused_and_adds_nobody(client, staff, settings):
+    users_before = count(settings, "SELECT count(*) FROM Users")
+    pupils = MAX_PATRONS_PER_FILE + 1
+    data = "name,email\n" + "".join(f"Pupil {n},pupil{n}@example.org\n" for n in range(pupils))
+    await upload(client, staff, data.encode(), kind="patrons", filename="class.csv")
+    preview = await client.get("/admin/import/preview")
+    assert preview.status_code == 422
+    assert "more than 20,000 patrons; split it" in await preview.get_data(as_text=True)
+    response = await client.post("/admin/import/confirm", form={"csrf_token": staff})
+    assert response.status_code == 422
+    assert "Nothing was imported" in await response.get_data(as_text=True)
+    assert count(settings, "SELECT count(*) FROM Users") == users_before
 
 
 async def test_patrons_are_previewed_and_imported_from_the_web(client, staff, settings):

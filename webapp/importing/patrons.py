@@ -6,6 +6,12 @@ database, ``plan_patrons`` says what an import would do without writing, and
 known by email address, or else by card number, so re-importing the same file
 adds nobody. Imported accounts have no password: they sign in once a
 librarian sets one, or borrow at the desk with their card.
+
+A file holds at most ``MAX_PATRONS_PER_FILE`` rows. A school's class lists are a
+few thousand; the cap keeps what a file costs bounded (its rows are held while
+they are checked, and they are written in one transaction, which holds the
+database's write lock: 20,000 patrons take well under a second), so a patron
+import can never hold up the desk the way an unbounded one could.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from webapp.importing.books import (
     unquote_formula,
 )
 from webapp.models import codes
+
+MAX_PATRONS_PER_FILE = 20_000
 
 COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "name": ("name", "full name", "full_name", "patron", "student"),
@@ -111,9 +119,14 @@ def read_patrons_csv(
 ) -> tuple[dict[str, str], list[PatronRow]]:
     """Parse a CSV file of patrons; returns the column mapping used and the rows."""
     mapping, records = open_csv(data, mapping, COLUMN_ALIASES, required="name")
-    rows = [
-        parse_patron_row(line, record, mapping, allow_admin=allow_admin) for line, record in records
-    ]
+    rows = []
+    for line, record in records:
+        if len(rows) == MAX_PATRONS_PER_FILE:
+            raise ValueError(
+                f"the file has more than {MAX_PATRONS_PER_FILE:,} patrons; split it (for "
+                "example by year group) and import each part"
+            )
+        rows.append(parse_patron_row(line, record, mapping, allow_admin=allow_admin))
     return mapping, rows
 
 

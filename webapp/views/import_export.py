@@ -207,7 +207,8 @@ async def _stage_books(state: dict, path: Path, mapping: dict[str, str] | None):
 
 def _patron_work(database: Path, path: Path, mapping, allow_admin: bool, apply: bool):
     """Read, and plan or apply, a patrons file in a worker thread."""
-    _, rows = patron_import.read_patrons_csv(path.read_bytes(), mapping, allow_admin=allow_admin)
+    with book_import.open_upload(path) as text:
+        _, rows = patron_import.read_patrons_csv(text, mapping, allow_admin=allow_admin)
     conn = connect_sync(database)
     try:
         if apply:
