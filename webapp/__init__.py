@@ -163,6 +163,7 @@ def create_app(config: Settings | None = None) -> Quart:
         privacy,
         rules,
         sso,
+        stocktake,
         system,
     )
 
@@ -182,6 +183,7 @@ def create_app(config: Settings | None = None) -> Quart:
         sso.blueprint,
         privacy.blueprint,
         leavers.blueprint,
+        stocktake.blueprint,
     ):
         app.register_blueprint(blueprint)
     cataloguing.install(app, settings)
