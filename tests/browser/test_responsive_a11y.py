@@ -125,6 +125,8 @@ MAIN_PAGES = [
     MainPage("box of new books", "/cataloguing/box", "Box of new books", LIBRARIAN),
     MainPage("labels", "/labels", "Labels", LIBRARIAN),
     MainPage("cover", "/books/1/cover", "Cover of The Great Gatsby", LIBRARIAN),
+    # A stocktake's own pages need one: tests/browser/test_stocktake_browser.py checks them.
+    MainPage("stocktakes", "/stocktakes", "Stocktake", LIBRARIAN),
 ]
 PAGE_IDS = [main_page.name for main_page in MAIN_PAGES]
 
