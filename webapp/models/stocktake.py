@@ -150,12 +150,8 @@ def locations(conn: sqlite3.Connection) -> list[tuple[str, int]]:
     return [(row[0], row[1]) for row in rows]
 
 
-_COUNTED = (
-    "(SELECT count(*) FROM StocktakeScans x "
-    "WHERE x.StocktakeID = s.StocktakeID AND x.CopyID IS NOT NULL)"
-)
 _STOCKTAKE = """
-    SELECT s.*, starter.Name AS StarterName, closer.Name AS CloserName, {counted} AS Counted,
+    SELECT s.*, starter.Name AS StarterName, closer.Name AS CloserName,
            (SELECT group_concat(Location, char(31)) FROM StocktakeLocations l
             WHERE l.StocktakeID = s.StocktakeID) AS Locations
     FROM Stocktakes s
@@ -180,18 +176,14 @@ def _stocktake(row: sqlite3.Row) -> Stocktake:
     )
 
 
-def get(conn: sqlite3.Connection, stocktake_id: int, *, count: bool = True) -> Stocktake | None:
-    """The stocktake; without ``count``, its ``counted`` is left 0 (a scan counts afterwards,
-    and at 50,000 copies counting twice per scan is not free)."""
-    select = _STOCKTAKE.format(counted=_COUNTED if count else "0")
-    row = conn.execute(f"{select} WHERE s.StocktakeID = ?", (stocktake_id,)).fetchone()
+def get(conn: sqlite3.Connection, stocktake_id: int) -> Stocktake | None:
+    row = conn.execute(f"{_STOCKTAKE} WHERE s.StocktakeID = ?", (stocktake_id,)).fetchone()
     return None if row is None else _stocktake(row)
 
 
 def all_stocktakes(conn: sqlite3.Connection) -> list[Stocktake]:
     """Every stocktake, the open ones first, newest first."""
-    select = _STOCKTAKE.format(counted=_COUNTED)
-    rows = conn.execute(f"{select} ORDER BY s.State = 'closed', s.StocktakeID DESC")
+    rows = conn.execute(f"{_STOCKTAKE} ORDER BY s.State = 'closed', s.StocktakeID DESC")
     return [_stocktake(row) for row in rows]
 
 
@@ -217,14 +209,14 @@ def start(conn: sqlite3.Connection, *, name: str, scope: rules.Scope, actor_id: 
 
 
 def _counted(conn: sqlite3.Connection, stocktake_id: int) -> int:
+    """Copies scanned so far (``Stocktakes.Counted``, kept by triggers on the scans)."""
     return conn.execute(
-        "SELECT count(*) FROM StocktakeScans WHERE StocktakeID = ? AND CopyID IS NOT NULL",
-        (stocktake_id,),
+        "SELECT Counted FROM Stocktakes WHERE StocktakeID = ?", (stocktake_id,)
     ).fetchone()[0]
 
 
 def _open_stocktake(conn: sqlite3.Connection, stocktake_id: int) -> Stocktake | Answer:
-    found = get(conn, stocktake_id, count=False)
+    found = get(conn, stocktake_id)
     if found is None:
         return Answer("There is no such stocktake.", NOT_FOUND)
     if not found.is_open:
@@ -375,21 +367,43 @@ def _expected_copies(stocktake: Stocktake) -> str:
 
 def progress(conn: sqlite3.Connection, stocktake: Stocktake) -> Progress:
     """Copies expected and scanned, by location, as the records stand now (a copy lent or
-    checked in meanwhile moves in or out of "expected"); and the scans by what they found."""
-    rows = conn.execute(
-        "SELECT c.Location, count(*) AS Expected, count(s.ScanID) AS Seen "
-        f"{_expected_copies(stocktake)} "
-        "GROUP BY c.Location ORDER BY c.Location IS NULL, c.Location",
-        {"id": stocktake.stocktake_id},
-    )
-    by_location = [LocationProgress(row[0], row[1], row[2]) for row in rows]
+    checked in meanwhile moves in or out of "expected"); and the scans by what they found.
+
+    Counted as the copies in stock with their scans, less those of them on loan: one
+    index lookup per copy (its scan) and a few per loan, instead of two per copy (its
+    scan and its loan), which halved the time at 50,000 copies (docs/benchmarks.md).
+    """
+    scope = "" if stocktake.scope.whole_library else _IN_LOCATIONS
+    parameters = {"id": stocktake.stocktake_id}
+    scanned = "LEFT JOIN StocktakeScans s ON s.StocktakeID = :id AND s.CopyID = c.CopyID"
+    in_stock = conn.execute(
+        f"SELECT c.Location, count(*), count(s.CopyID) FROM Copies c {scanned} "
+        f"WHERE c.Status = 'in_stock' {scope} GROUP BY c.Location",
+        parameters,
+    ).fetchall()
+    out = {
+        row[0]: (row[1], row[2])
+        for row in conn.execute(
+            "SELECT c.Location, count(*), count(s.CopyID) FROM Loans l "
+            f"JOIN Copies c ON c.CopyID = l.CopyID {scanned} "
+            f"WHERE l.ReturnedAt IS NULL AND c.Status = 'in_stock' {scope} GROUP BY c.Location",
+            parameters,
+        )
+    }
+    counts = {
+        location: (total - out.get(location, (0, 0))[0], seen - out.get(location, (0, 0))[1])
+        for location, total, seen in in_stock
+    }
     if not stocktake.scope.whole_library:
         # A chosen location whose copies are all out (or gone) still has its row.
-        listed = {row.location for row in by_location}
-        by_location += [
-            LocationProgress(location, 0, 0)
-            for location in sorted(stocktake.scope.locations - listed)
-        ]
+        for location in stocktake.scope.locations - counts.keys():
+            counts[location] = (0, 0)
+    by_location = [
+        LocationProgress(location, expected, seen)
+        for location, (expected, seen) in sorted(
+            counts.items(), key=lambda item: (item[0] is None, item[0] or "")
+        )
+    ]
     by_result = dict.fromkeys(rules.RESULTS, 0)
     for result, count in conn.execute(
         "SELECT Result, count(*) FROM StocktakeScans WHERE StocktakeID = ? GROUP BY Result",
