@@ -429,3 +429,14 @@ def test_the_csv_rows_carry_every_section(conn, library):
         ("unknown", "=cmd|x"),
     ]
     assert len(stocktake.CSV_COLUMNS) == len(rows[0])
+
+
+def test_a_chosen_location_whose_copies_are_all_out_keeps_its_row_in_the_progress(conn, library):
+    stocktake_id = start(conn, library, SHELF_A, SHELF_C)
+    lend(conn, library["pupil"], library["C1"])
+    progress = stocktake.progress(conn, stocktake.get(conn, stocktake_id))
+    assert [(row.location, row.expected, row.seen) for row in progress.locations] == [
+        (SHELF_A, 2, 0),
+        (SHELF_C, 0, 0),
+    ]
+    assert progress.percent == 0 and progress.locations[1].percent == 100

@@ -108,20 +108,14 @@ async def stocktake_page(stocktake_id: int):
         counted=found.counted,
         shelves=[location for location, _ in await db.read(stocktake.locations)],
         shelf=session.get(SHELF_KEY, {}).get(str(stocktake_id), ""),
-        labels=rules.RESULT_LABELS,
     )
 
 
-def _message(answer: stocktake.ScanAnswer | stocktake.Answer, kind: str) -> dict:
+def _message(
+    ok: bool, text: str, kind: str, offer: str | None = None, barcode: str | None = None
+) -> dict:
     """The scan log's message in plain values: kept in the session for a plain form."""
-    offer = getattr(answer, "offer", None)
-    return {
-        "ok": answer.ok,
-        "text": answer.message,
-        "kind": kind,
-        "offer": offer,
-        "barcode": getattr(answer, "barcode", None),
-    }
+    return {"ok": ok, "text": text, "kind": kind, "offer": offer, "barcode": barcode}
 
 
 async def _scan_answer(stocktake_id: int, message: dict, counted: int | None, status: int):
@@ -140,7 +134,7 @@ async def _scan_answer(stocktake_id: int, message: dict, counted: int | None, st
 
 
 def _refusal(stocktake_id: int, text: str, status: int = 422):
-    return _scan_answer(stocktake_id, {"ok": False, "text": text, "kind": "refused"}, None, status)
+    return _scan_answer(stocktake_id, _message(False, text, "refused"), None, status)
 
 
 @blueprint.post("/stocktakes/<int:stocktake_id>/scan")
@@ -171,9 +165,8 @@ async def scan(stocktake_id: int):
         # The page offers the same shelf next time (a plain form reloads it). Writing the
         # session re-signs and re-sends the cookie: only when the shelf changes.
         session[SHELF_KEY] = {str(stocktake_id): shelf}
-    return await _scan_answer(
-        stocktake_id, _message(answer, answer.result), answer.counted if answer.ok else None, status
-    )
+    message = _message(answer.ok, answer.message, answer.result, answer.offer, answer.barcode)
+    return await _scan_answer(stocktake_id, message, answer.counted if answer.ok else None, status)
 
 
 @blueprint.post("/stocktakes/<int:stocktake_id>/check-in")
@@ -193,9 +186,8 @@ async def check_in(stocktake_id: int):
         library_name=settings.library_name,
     )
     status = STATUS[answer.problem] if answer.problem else 200
-    return await _scan_answer(
-        stocktake_id, _message(answer, "checked_in" if answer.ok else "refused"), None, status
-    )
+    kind = "checked_in" if answer.ok else "refused"
+    return await _scan_answer(stocktake_id, _message(answer.ok, answer.message, kind), None, status)
 
 
 @blueprint.get("/stocktakes/<int:stocktake_id>/close")
@@ -243,9 +235,7 @@ async def report(stocktake_id: int):
     found = await get_db().read(stocktake.report, stocktake_id)
     if found is None:
         abort(404)
-    return await render_template(
-        "stocktake/report.html", report=found, shown=REPORT_LINES_SHOWN, labels=rules.RESULT_LABELS
-    )
+    return await render_template("stocktake/report.html", report=found, shown=REPORT_LINES_SHOWN)
 
 
 @blueprint.get("/stocktakes/<int:stocktake_id>/report.csv")
