@@ -410,6 +410,10 @@ def test_marking_the_missing_lost_marks_exactly_those_left_missing_and_logs_each
     ).fetchall()
     assert [row[0] for row in logged] == ["A2", "B1"]
     assert logged[0][1] == f"in_stock -> lost: missing in stocktake {stocktake_id} “Autumn”"
+    summary = conn.execute("SELECT Detail FROM Events WHERE Kind = 'stocktake_marked_lost'")
+    assert [row[0] for row in summary] == [
+        f"Stocktake {stocktake_id} “Autumn”: 2 of 3 missing copies marked lost"
+    ]
     twice = write(
         conn, stocktake.mark_missing_lost, stocktake_id=stocktake_id, actor_id=library["bob"]
     )

@@ -491,6 +491,13 @@ def mark_missing_lost(conn: sqlite3.Connection, *, stocktake_id: int, actor_id: 
         "WHERE StocktakeID = ?",
         (stocktake_id,),
     )
+    events.log(
+        conn,
+        "stocktake_marked_lost",
+        actor_id,
+        detail=f"Stocktake {stocktake_id} “{stocktake.name}”: {len(rows)} of {listed} missing "
+        "copies marked lost",
+    )
     message = f"Marked {len(rows)} missing {'copy' if len(rows) == 1 else 'copies'} lost."
     if listed > len(rows):
         message += (
