@@ -253,10 +253,12 @@ def generate(
             f"{overdue:,} overdue loans need as many copies; there are {total_copies:,}"
         )
     librarian_id = _add_users(conn, patrons, bar)
+    # Patrons are in their Year categories before they borrow, so each loan's snapshot
+    # of its borrower's category (Loans.BorrowerCategory) names the Year, as at a desk.
+    add_rules_matrix(conn, seed)
     _add_loans(
         conn, rng, titles, patrons, loans, overdue, first_copy, copy_count, librarian_id, bar
     )
-    add_rules_matrix(conn, seed)
     conn.execute("INSERT INTO BooksSearch (BooksSearch) VALUES ('optimize')")
     conn.execute("PRAGMA optimize")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -323,7 +325,6 @@ def add_rules_matrix(conn: sqlite3.Connection, seed: int = 1) -> None:
 
 
 def _book_rows(rng: random.Random, vocabulary: Vocabulary, titles: int) -> Iterator[tuple]:
-    first_added = TODAY - timedelta(days=20 * 365)
     for number in range(1, titles + 1):
         author_count = 2 if rng.random() < 0.08 else 1
         author = ", ".join(
@@ -333,8 +334,6 @@ def _book_rows(rng: random.Random, vocabulary: Vocabulary, titles: int) -> Itera
         series = None
         if rng.random() < 0.12:
             series = f"{rng.choice(vocabulary.series)}, #{rng.randint(1, 9)}"
-        # Book ids grow with AddedAt, as in a catalogue filled over the years.
-        added = first_added + timedelta(days=(20 * 365 * number) // titles)
         yield (
             number,
             make_title(rng, vocabulary),
@@ -345,8 +344,15 @@ def _book_rows(rng: random.Random, vocabulary: Vocabulary, titles: int) -> Itera
             rng.choice(PUBLISHERS),
             rng.randint(1900, TODAY.year),
             "en" if rng.random() < 0.9 else rng.choice(("fr", "de", "es", "it", "pl")),
-            f"{added.isoformat()}T09:00:00Z",
+            _added_at(number, titles),
         )
+
+
+def _added_at(book_id: int, titles: int) -> str:
+    """When book ``book_id`` and its copies were catalogued: ids grow with AddedAt, as in a
+    catalogue filled over twenty years."""
+    added = TODAY - timedelta(days=20 * 365) + timedelta(days=(20 * 365 * book_id) // titles)
+    return f"{added.isoformat()}T09:00:00Z"
 
 
 def _add_copies(conn, rng, titles, copies_per_title, bar) -> tuple[list[int], list[int]]:
@@ -366,11 +372,17 @@ def _add_copies(conn, rng, titles, copies_per_title, bar) -> tuple[list[int], li
         for book_id in range(1, titles + 1):
             for offset in range(copy_count[book_id]):
                 copy_id = first_copy[book_id] + offset
-                yield copy_id, book_id, f"B{copy_id:08d}", LOCATIONS[book_id % len(LOCATIONS)]
+                yield (
+                    copy_id,
+                    book_id,
+                    f"B{copy_id:08d}",
+                    LOCATIONS[book_id % len(LOCATIONS)],
+                    _added_at(book_id, titles),
+                )
 
     _insert_batches(
         conn,
-        "INSERT INTO Copies (CopyID, BookID, Barcode, Location) VALUES (?,?,?,?)",
+        "INSERT INTO Copies (CopyID, BookID, Barcode, Location, AddedAt) VALUES (?,?,?,?,?)",
         rows(),
         bar("copies", next_copy - 1),
     )
@@ -494,6 +506,8 @@ PRESETS = {
     "10k": (10_000, 2_000, 10_000, 500),
     "100k": (100_000, 20_000, 100_000, 5_000),
     "1m": (1_000_000, 200_000, 1_000_000, 50_000),
+    # A large school's catalogue with a million loans: what bench/reports.py measures.
+    "reports": (100_000, 20_000, 1_000_000, 20_000),
 }
 
 

@@ -81,7 +81,7 @@ CREATE TABLE Events (
     LoanID   INTEGER REFERENCES Loans (LoanID),
     HoldID   INTEGER REFERENCES Holds (HoldID),
     Detail   TEXT
-, BorrowerRole TEXT, BorrowerGroup TEXT, RedactedBy INTEGER REFERENCES Events (EventID));
+, BorrowerRole TEXT, BorrowerGroup TEXT, RedactedBy INTEGER REFERENCES Events (EventID), BorrowerCategory TEXT);
 
 CREATE TABLE "Holds" (
     HoldID    INTEGER PRIMARY KEY,
@@ -97,7 +97,7 @@ CREATE TABLE "Holds" (
     ClosedAt  TEXT,
     BorrowerRole  TEXT,
     BorrowerGroup TEXT,
-    AnonymisedAt  TEXT,
+    AnonymisedAt  TEXT, BorrowerCategory TEXT,
     CHECK (Status <> 'ready' OR (CopyID IS NOT NULL AND PickupBy IS NOT NULL)),
     CHECK (UserID IS NOT NULL OR (Status NOT IN ('waiting', 'ready') AND AnonymisedAt IS NOT NULL))
 );
@@ -211,7 +211,7 @@ CREATE TABLE "Loans" (
     BorrowerRole  TEXT,
     BorrowerGroup TEXT,
     -- When the borrower was removed from this loan.
-    AnonymisedAt  TEXT,
+    AnonymisedAt  TEXT, BorrowerCategory TEXT, CopyItemType TEXT,
     CHECK (UserID IS NOT NULL OR (ReturnedAt IS NOT NULL AND AnonymisedAt IS NOT NULL))
 );
 
@@ -221,6 +221,16 @@ CREATE TABLE LoginFailures (
     Address   TEXT NOT NULL,
     At        TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
 , Checking INTEGER NOT NULL DEFAULT 0 CHECK (Checking IN (0, 1)));
+
+CREATE TABLE NoticeWordings (
+    WordingID INTEGER PRIMARY KEY,
+    Kind      TEXT NOT NULL CHECK (Kind IN ('reminder', 'courtesy', 'hold_ready', 'invitation')),
+    Subject   TEXT CHECK (Subject IS NULL OR length(Subject) BETWEEN 1 AND 300),
+    Body      TEXT CHECK (Body IS NULL OR length(Body) BETWEEN 1 AND 10000),
+    SavedBy   INTEGER REFERENCES Users (UserID),
+    SavedAt   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+    CHECK ((Subject IS NULL) = (Body IS NULL))
+);
 
 CREATE TABLE Notices (
     NoticeID  INTEGER PRIMARY KEY,
@@ -256,7 +266,7 @@ CREATE TABLE "Outbox" (
     -- How a sent message left: 'smtp' or 'mailbox' (see 0002_reminders.sql).
     Transport     TEXT CHECK (Transport IS NULL OR Transport IN ('smtp', 'mailbox')),
     SendingSince  TEXT
-);
+, WordingVersion INTEGER NOT NULL DEFAULT 0, Cc TEXT CHECK (Cc IS NULL OR length(Cc) <= 254));
 
 CREATE TABLE PasswordResetRequests (
     RequestID INTEGER PRIMARY KEY,
@@ -397,7 +407,8 @@ CREATE TABLE Users (
     CreatedAt    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
 , EmailReceipts INTEGER NOT NULL DEFAULT 0
     CHECK (EmailReceipts IN (0, 1)), CategoryID INTEGER REFERENCES PatronCategories (CategoryID), MustChangePassword INTEGER NOT NULL DEFAULT 0
-    CHECK (MustChangePassword IN (0, 1)), KeepHistory INTEGER NOT NULL DEFAULT 0 CHECK (KeepHistory IN (0, 1)));
+    CHECK (MustChangePassword IN (0, 1)), KeepHistory INTEGER NOT NULL DEFAULT 0 CHECK (KeepHistory IN (0, 1)), GuardianEmail TEXT
+    CHECK (GuardianEmail IS NULL OR (length(GuardianEmail) <= 254 AND GuardianEmail LIKE '_%@_%')));
 
 CREATE INDEX Books_ByLanguage ON Books (Language);
 
@@ -462,11 +473,14 @@ CREATE UNIQUE INDEX ItemTypes_OneDefault ON ItemTypes (IsDefault) WHERE IsDefaul
 
 CREATE INDEX JobRuns_ByJob ON JobRuns (Job, RunID);
 
+CREATE INDEX Loans_ByBook ON Loans (BookID, LoanDate);
+
 CREATE INDEX Loans_ByCopy ON Loans (CopyID, LoanDate);
 
-CREATE INDEX Loans_ByLoanDate ON Loans (LoanDate);
-
 CREATE INDEX Loans_ByUser ON Loans (UserID, LoanDate);
+
+CREATE INDEX Loans_ForReports
+    ON Loans (LoanDate, BorrowerGroup, BorrowerCategory, CopyItemType);
 
 CREATE UNIQUE INDEX Loans_OneOpenLoanPerCopy ON Loans (CopyID) WHERE ReturnedAt IS NULL;
 
@@ -482,6 +496,8 @@ CREATE INDEX Loans_ReturnedWithBorrower ON Loans (ReturnedAt)
 CREATE INDEX LoginFailures_ByAddress ON LoginFailures (Address, At);
 
 CREATE INDEX LoginFailures_ByEmail ON LoginFailures (Email, At);
+
+CREATE INDEX NoticeWordings_ByKind ON NoticeWordings (Kind, WordingID);
 
 CREATE INDEX Notices_ByHand ON Notices (RunDate) WHERE MessageID IS NULL;
 
@@ -722,10 +738,16 @@ BEGIN
 END;
 
 CREATE TRIGGER Holds_SnapshotBorrower AFTER INSERT ON Holds
-WHEN NEW.UserID IS NOT NULL AND NEW.BorrowerRole IS NULL
+WHEN NEW.UserID IS NOT NULL AND (NEW.BorrowerRole IS NULL OR NEW.BorrowerCategory IS NULL)
 BEGIN
-    UPDATE Holds SET BorrowerRole = (SELECT Role FROM Users WHERE UserID = NEW.UserID),
-                     BorrowerGroup = (SELECT GroupName FROM Users WHERE UserID = NEW.UserID)
+    UPDATE Holds SET
+        BorrowerRole = coalesce(NEW.BorrowerRole, (SELECT Role FROM Users WHERE UserID = NEW.UserID)),
+        BorrowerGroup = CASE WHEN NEW.BorrowerRole IS NULL
+            THEN (SELECT GroupName FROM Users WHERE UserID = NEW.UserID)
+            ELSE NEW.BorrowerGroup END,
+        BorrowerCategory = coalesce(NEW.BorrowerCategory, (
+            SELECT pc.Name FROM Users u JOIN PatronCategories pc ON pc.CategoryID = u.CategoryID
+            WHERE u.UserID = NEW.UserID))
     WHERE HoldID = NEW.HoldID;
 END;
 
@@ -783,11 +805,31 @@ BEGIN
 END;
 
 CREATE TRIGGER Loans_SnapshotBorrower AFTER INSERT ON Loans
-WHEN NEW.UserID IS NOT NULL AND NEW.BorrowerRole IS NULL
+WHEN (NEW.UserID IS NOT NULL AND (NEW.BorrowerRole IS NULL OR NEW.BorrowerCategory IS NULL))
+  OR NEW.CopyItemType IS NULL
 BEGIN
-    UPDATE Loans SET BorrowerRole = (SELECT Role FROM Users WHERE UserID = NEW.UserID),
-                     BorrowerGroup = (SELECT GroupName FROM Users WHERE UserID = NEW.UserID)
+    UPDATE Loans SET
+        BorrowerRole = coalesce(NEW.BorrowerRole, (SELECT Role FROM Users WHERE UserID = NEW.UserID)),
+        BorrowerGroup = CASE WHEN NEW.BorrowerRole IS NULL
+            THEN (SELECT GroupName FROM Users WHERE UserID = NEW.UserID)
+            ELSE NEW.BorrowerGroup END,
+        BorrowerCategory = coalesce(NEW.BorrowerCategory, (
+            SELECT pc.Name FROM Users u JOIN PatronCategories pc ON pc.CategoryID = u.CategoryID
+            WHERE u.UserID = NEW.UserID)),
+        CopyItemType = coalesce(NEW.CopyItemType, (
+            SELECT it.Name FROM Copies c JOIN ItemTypes it ON it.ItemTypeID = c.ItemTypeID
+            WHERE c.CopyID = NEW.CopyID))
     WHERE LoanID = NEW.LoanID;
+END;
+
+CREATE TRIGGER NoticeWordings_NoDelete BEFORE DELETE ON NoticeWordings
+BEGIN
+    SELECT RAISE(ABORT, 'a saved notice wording is never deleted: reset to the default instead');
+END;
+
+CREATE TRIGGER NoticeWordings_NoUpdate BEFORE UPDATE ON NoticeWordings
+BEGIN
+    SELECT RAISE(ABORT, 'a saved notice wording is never changed: save a new one');
 END;
 
 CREATE TRIGGER PatronCategories_RulesChangedByDelete AFTER DELETE ON PatronCategories

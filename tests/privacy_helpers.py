@@ -294,6 +294,7 @@ def statistics(conn: sqlite3.Connection) -> dict:
         "per_class": counts(
             "SELECT BorrowerRole, BorrowerGroup, count(*) FROM Loans GROUP BY 1, 2"
         ),
+        "per_category": counts("SELECT BorrowerCategory, count(*) FROM Loans GROUP BY 1"),
         "holds_per_class": counts(
             "SELECT BorrowerGroup, Status, count(*) FROM Holds GROUP BY 1, 2"
         ),

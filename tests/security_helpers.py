@@ -67,6 +67,8 @@ class Records:
             "size": "s",
             "token": "no-such-token",
             "batch": "0123456789ab",
+            "notice": "reminder",
+            "report": "loans-by-month",
             "stocktake_id": STOCKTAKE_ID,
         }
 

@@ -271,6 +271,18 @@ async def test_the_hold_box_lists_matching_titles_with_a_hold_button_each(
     assert active_holds(settings, patrons["eli"]) == 1
 
 
+async def test_the_hold_box_forgives_a_misspelt_title_as_search_does(
+    desk, settings, patrons, today
+):
+    titles_on_loan(settings, 1, patrons["finn"], today, prefix="Platypus")
+    await desk.scan("S9002")
+    response = await desk.client.get("/desk/holds/search?book=platipus", headers=HX)
+    html = await response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Platypus Title 0" in text_of(html)
+    assert html.count("Hold for Eli Park") == 1
+
+
 async def test_without_javascript_a_typed_title_leads_to_a_page_of_the_same_choices(
     desk, settings, patrons, today
 ):

@@ -161,6 +161,7 @@ def create_app(config: Settings | None = None) -> Quart:
         leavers,
         password,
         privacy,
+        reports,
         rules,
         sso,
         stocktake,
@@ -183,6 +184,7 @@ def create_app(config: Settings | None = None) -> Quart:
         sso.blueprint,
         privacy.blueprint,
         leavers.blueprint,
+        reports.blueprint,
         stocktake.blueprint,
     ):
         app.register_blueprint(blueprint)

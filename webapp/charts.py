@@ -88,3 +88,60 @@ def activity_chart(days: Sequence[DailyCounts], chart_id: str = "activity-chart"
             )
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    value: int
+
+
+# Narrower than the activity chart, with larger text: on a 360 px phone the chart is
+# drawn at about two thirds of this size and its labels stay readable (and the CSS
+# keeps it from growing past about 1.2 times on a wide screen).
+BAR_WIDTH = 480
+BAR_ROW = 26
+BAR_LABEL_WIDTH = 190
+BAR_LABEL_CHARACTERS = 22
+
+
+def bar_chart(bars: Sequence[Bar], *, title: str, description: str, chart_id: str) -> Markup:
+    """One labelled horizontal bar per row (a month, a class, a decade), its value at its end.
+
+    Horizontal, so that long names (a category, an item type) stay readable; a label
+    too long for its column is shortened, its bar's tooltip and the page's table
+    keep it whole.
+    """
+    if not bars:
+        raise ValueError("the chart needs at least one bar")
+    top = nice_ceiling(max(bar.value for bar in bars))
+    height = MARGIN_TOP + len(bars) * BAR_ROW + MARGIN_TOP
+    # Room on the right for the largest value's digits.
+    plot_width = BAR_WIDTH - BAR_LABEL_WIDTH - 70
+    ident = escape(chart_id)
+    parts = [
+        (
+            f'<svg class="chart chart-bars" id="{ident}" role="img" '
+            f'viewBox="0 0 {BAR_WIDTH} {height}" '
+            f'aria-labelledby="{ident}-title {ident}-desc" xmlns="http://www.w3.org/2000/svg">'
+        ),
+        f'<title id="{ident}-title">{escape(title)}</title>',
+        f'<desc id="{ident}-desc">{escape(description)}</desc>',
+    ]
+    for index, bar in enumerate(bars):
+        y = MARGIN_TOP + index * BAR_ROW
+        label = bar.label
+        if len(label) > BAR_LABEL_CHARACTERS:
+            label = label[: BAR_LABEL_CHARACTERS - 1] + "…"
+        width = plot_width * bar.value / top
+        parts.append(
+            f'<text class="chart-label chart-bar-label" x="{BAR_LABEL_WIDTH - 8}" y="{y + 18}" '
+            f'text-anchor="end">{escape(label)}</text>'
+            f'<rect class="chart-loans" x="{BAR_LABEL_WIDTH}" y="{y + 4}" width="{width:.1f}" '
+            f'height="{BAR_ROW - 8}"><title>{escape(f"{bar.label}: {bar.value:,}")}</title></rect>'
+            f'<text class="chart-label chart-bar-label" x="{BAR_LABEL_WIDTH + width + 6:.1f}" '
+            f'y="{y + 18}">'
+            f"{bar.value:,}</text>"
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))

@@ -45,6 +45,8 @@ class OutgoingMessage:
     body_text: str
     body_html: str
     header_message_id: str
+    # A copy (an overdue reminder to a patron's guardian), or None.
+    cc: str | None = None
 
 
 def header_safe(value: str) -> str:
@@ -81,6 +83,7 @@ def email_bytes(message: OutgoingMessage, mail_from: str) -> bytes:
     lines = [
         f"From: {_from_header(mail_from)}",
         f"To: {header_safe(message.recipient)}",
+        *([f"Cc: {header_safe(message.cc)}"] if message.cc else []),
         f"Subject: {_encoded(header_safe(message.subject))}",
         f"Date: {email.utils.formatdate(localtime=False)}",
         f"Message-ID: {header_safe(message.header_message_id)}",
@@ -177,13 +180,19 @@ class SmtpTransport:
         if not valid_address(message.recipient):
             return Outcome("permanent", f"not a usable email address: {message.recipient!r}")
         recipient = header_safe(message.recipient)
+        # The copy rides on the same transaction (one DATA, one Message-ID): it is sent
+        # exactly when the patron's is. A copy address the server refuses does not stop
+        # the patron's; aiosmtplib raises only when every recipient is refused.
+        recipients = [recipient]
+        if message.cc and valid_address(message.cc) and message.cc != recipient:
+            recipients.append(message.cc)
         sender = envelope_sender(self._settings.mail_from)
         # As aiosmtplib's send_message does: an address beyond ASCII needs SMTPUTF8.
-        utf8 = not (sender.isascii() and recipient.isascii())
+        utf8 = not (sender.isascii() and all(r.isascii() for r in recipients))
         try:
             await self._client.sendmail(
                 sender,
-                [recipient],
+                recipients,
                 email_bytes(message, self._settings.mail_from),
                 mail_options=["SMTPUTF8"] if utf8 else None,
             )

@@ -23,6 +23,12 @@ the outbox keeps exactly what went out. Rendering at queue time made a night
 after a long closure spend seconds rendering before a first email could leave;
 now that cost is spread over the sending.
 
+A reminder is rendered in the notice wording in force when it was queued
+(``WordingVersion``, ``webapp.models.wording``), as hold notices and
+invitations are by being rendered then: an admin's edit applies to notices
+queued after it. Its copy to the patron's guardian (``Cc``, set when queued)
+goes only while it still carries an overdue loan.
+
 ``deliver`` sends what is waiting over a ``webapp.mail`` Transport. The caller
 holds the job lease (``webapp.leases``), so nobody else is sending meanwhile.
 
@@ -71,8 +77,8 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from webapp import emails, loan_advice
@@ -81,7 +87,9 @@ from webapp.config import Settings
 from webapp.db import Database
 from webapp.emails import RenderedEmail
 from webapp.mail import OutcomeKind, OutgoingMessage, Transport, header_safe
+from webapp.models import wording
 from webapp.models.rule_settings import load_calendar, rule_for
+from webapp.notice_templates import Wording
 
 # Messages rendered and marked sent per mailbox transaction. Rendering is
 # Python in the writer's thread, competing for the GIL with the event loop, so
@@ -163,6 +171,11 @@ class OutboxMessage:
     header_message_id: str
     status: str
     attempts: int
+    # A reminder's copy to the patron's guardian, while it carries an overdue loan.
+    cc: str | None = None
+    # The NoticeWordings row newest when a reminder was queued: it goes out in the
+    # wording in force then (webapp.models.wording).
+    wording_version: int = 0
 
 
 def _message_from_row(row: sqlite3.Row) -> OutboxMessage:
@@ -177,6 +190,8 @@ def _message_from_row(row: sqlite3.Row) -> OutboxMessage:
         header_message_id=row["HeaderMessageID"],
         status=row["Status"],
         attempts=row["Attempts"],
+        cc=row["Cc"],
+        wording_version=row["WordingVersion"],
     )
 
 
@@ -228,6 +243,16 @@ class Unsent:
     patron_name: str
     # The loans a reminder carries, in the order the email lists them; empty for other kinds.
     items: tuple[CarriedItem, ...]
+    # A reminder's edited wordings (by kind) in force when it was queued.
+    wordings: Mapping[str, Wording] = field(default_factory=dict)
+
+    @property
+    def cc(self) -> str | None:
+        """The guardian's copy, for a reminder that still carries an overdue loan only:
+        one whose overdue items all came back goes out as a courtesy notice, uncopied."""
+        if any(item.live and item.stage > 0 for item in self.items):
+            return self.message.cc
+        return None
 
 
 def unsent_messages(conn: sqlite3.Connection, message_ids: Sequence[int]) -> list[Unsent]:
@@ -283,10 +308,26 @@ def unsent_messages(conn: sqlite3.Connection, message_ids: Sequence[int]) -> lis
                 ),
             )
         )
-    return [
-        Unsent(_message_from_row(row), row["PatronName"], tuple(items.get(row["MessageID"], ())))
-        for row in messages
-    ]
+    wordings_at: dict[int, dict[str, Wording]] = {}
+    unsent = []
+    for row in messages:
+        message = _message_from_row(row)
+        # Version 0: queued before any edit, built-in wording; no query for the usual case.
+        if message.kind == "reminder" and message.wording_version not in wordings_at:
+            wordings_at[message.wording_version] = (
+                wording.wordings_as_of(conn, message.wording_version)
+                if message.wording_version
+                else {}
+            )
+        unsent.append(
+            Unsent(
+                message,
+                row["PatronName"],
+                tuple(items.get(row["MessageID"], ())),
+                wordings_at.get(message.wording_version, {}),
+            )
+        )
+    return unsent
 
 
 # Moving a message on
@@ -300,11 +341,13 @@ _THESE_UNSENT = (
 )
 
 
-def write_content(conn: sqlite3.Connection, message_id: int, email: RenderedEmail) -> None:
-    """The subject and bodies a reminder goes out with, rendered just before delivery."""
+def write_content(
+    conn: sqlite3.Connection, message_id: int, email: RenderedEmail, cc: str | None
+) -> None:
+    """The subject, bodies and copy a reminder goes out with, rendered just before delivery."""
     conn.execute(
-        "UPDATE Outbox SET Subject = ?, BodyText = ?, BodyHtml = ? WHERE MessageID = ?",
-        (email.subject, email.body_text, email.body_html, message_id),
+        "UPDATE Outbox SET Subject = ?, BodyText = ?, BodyHtml = ?, Cc = ? WHERE MessageID = ?",
+        (email.subject, email.body_text, email.body_html, cc, message_id),
     )
 
 
@@ -393,6 +436,7 @@ def _content(settings: Settings, unsent: Unsent) -> RenderedEmail | None:
         unsent.patron_name,
         ((i.stage, i.title, i.barcode, i.due, i.advice) for i in live),
         live[0].run_date,
+        unsent.wordings,
     )
 
 
@@ -417,7 +461,7 @@ def prepare(conn: sqlite3.Connection, settings: Settings, message_id: int, now: 
         mark_cancelled(conn, message_id, CANCELLED_REASON)
         return Prepared(None, cancelled=True)
     if message.kind == "reminder":
-        write_content(conn, message_id, rendered)
+        write_content(conn, message_id, rendered, unsent.cc)
     mark_sending(conn, message_id, now, message.status == "sending")
     outgoing = OutgoingMessage(
         header_safe(message.recipient),
@@ -425,6 +469,7 @@ def prepare(conn: sqlite3.Connection, settings: Settings, message_id: int, now: 
         rendered.body_text,
         rendered.body_html,
         message.header_message_id,
+        header_safe(unsent.cc) if unsent.cc else None,
     )
     return Prepared(outgoing, message.attempts + 1)
 
@@ -464,7 +509,7 @@ def deliver_to_mailbox(
             mark_cancelled(conn, message.message_id, CANCELLED_REASON)
             cancelled += 1
         else:
-            write_content(conn, message.message_id, rendered)
+            write_content(conn, message.message_id, rendered, unsent.cc)
     return mark_all_sent(conn, message_ids, "mailbox", now), cancelled
 
 

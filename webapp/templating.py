@@ -1,4 +1,5 @@
-"""Jinja filters for what every page shows: dates, times, ISBNs, languages, availability."""
+"""Jinja filters for what every page shows: dates, times, ISBNs, languages, availability,
+and the cover beside a title."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from datetime import UTC, date, datetime
 from functools import partial
 from zoneinfo import ZoneInfo
 
-from quart import Quart
+from markupsafe import Markup, escape
+from quart import Quart, url_for
 
 from webapp.languages import language_name
 from webapp.models.catalogue import Availability
@@ -65,6 +67,28 @@ def availability_class(availability: Availability) -> str:
     return "available" if availability.on_shelf > 0 else "out"
 
 
+# A cover's box in CSS pixels: "s" beside a result or a loan, "m" on the book page.
+COVER_SIZES = {"s": (40, 60), "m": (160, 240)}
+
+
+def cover(book_id: int, version: str | None, title: str, size: str = "s") -> Markup:
+    """A book's cover, served by Shelfmark (img-src 'self'), or a tidy placeholder.
+
+    Width and height are fixed and the image keeps its proportions inside them
+    (object-fit), so nothing moves as it loads. A Python function rather than a
+    Jinja macro: a results page shows twenty covers, and each call of a macro in
+    Quart's async templates cost about 20 µs, a sixth of the page's rendering.
+    """
+    width, height = COVER_SIZES[size]
+    if not version:
+        return Markup(f'<span class="cover cover-{size} cover-none" aria-hidden="true"></span>')
+    src = url_for("cataloguing.cover_image", book_id=book_id, size=size, v=version)
+    return Markup(
+        f'<img class="cover cover-{size}" src="{escape(src)}" width="{width}" height="{height}"'
+        f' loading="lazy" decoding="async" alt="Cover of {escape(title)}">'
+    )
+
+
 def install(app: Quart, zone: ZoneInfo) -> None:
     def availability_text_today(availability: Availability) -> str:
         return availability_text(availability, datetime.now(zone).date())
@@ -78,3 +102,4 @@ def install(app: Quart, zone: ZoneInfo) -> None:
         availability_text=availability_text_today,
         availability_class=availability_class,
     )
+    app.jinja_env.globals["cover"] = cover

@@ -104,6 +104,9 @@ def test_lend_anyway_and_renew_anyway_at_the_desk_by_keyboard(start_server, open
     page.keyboard.press("Enter")
     expect(page.locator("#desk-message")).to_contain_text("Lent: Second Rulebook to Rita Rule")
     expect(page.locator("#desk-message")).to_contain_text("Override logged.")
+    # The answer has settled once the scan box has the focus back (data-autofocus);
+    # moving the focus before then would see it taken back to the scan box.
+    expect(page.locator("#scan")).to_be_focused()
 
     first_loan = page.locator("#desk-loans tbody tr").filter(has_not_text="Second Rulebook")
     summary = first_loan.locator("summary")

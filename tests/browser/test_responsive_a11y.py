@@ -125,6 +125,9 @@ MAIN_PAGES = [
     MainPage("box of new books", "/cataloguing/box", "Box of new books", LIBRARIAN),
     MainPage("labels", "/labels", "Labels", LIBRARIAN),
     MainPage("cover", "/books/1/cover", "Cover of The Great Gatsby", LIBRARIAN),
+    MainPage("notices", "/admin/notices", "Notices", ADMIN),
+    MainPage("notice editor", "/admin/notices/reminder", "Overdue reminder", ADMIN),
+    MainPage("reports", "/reports", "Reports", LIBRARIAN),
     # A stocktake's own pages need one: tests/browser/test_stocktake_browser.py checks them.
     MainPage("stocktakes", "/stocktakes", "Stocktake", LIBRARIAN),
 ]

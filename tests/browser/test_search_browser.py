@@ -37,6 +37,19 @@ def test_results_and_the_address_follow_each_letter_typed(shared_server: LiveSer
     expect(results.get_by_role("link", name="The Great Gatsby")).to_be_visible()
 
 
+def test_a_filter_joins_the_address_only_while_it_is_set(shared_server: LiveServer, page: Page):
+    page.goto(shared_server.url("/search?q=the"))
+    results = page.locator("#search-results")
+    page.get_by_label("On the shelf").check()
+    expect(page).to_have_url(re.compile(r"/search\?q=the&available=1$"))
+    page.get_by_label("Sort").select_option(label="Title")
+    expect(page).to_have_url(re.compile(r"/search\?q=the&available=1&sort=title$"))
+    expect(results.get_by_role("link").first).to_be_visible()
+    page.get_by_label("Sort").select_option(label="Best match")
+    page.get_by_label("On the shelf").uncheck()
+    expect(page).to_have_url(search_address("the"))
+
+
 def test_a_late_answer_to_an_earlier_keystroke_never_replaces_newer_results(
     shared_server: LiveServer, page: Page
 ):

@@ -32,6 +32,13 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "group": ("group", "class", "form", "group_name", "tutor group"),
     "active": ("active", "enabled"),
     "category": ("category", "patron category", "borrower category", "year group"),
+    "guardian_email": (
+        "guardian_email",
+        "guardian email",
+        "guardian's email",
+        "parent email",
+        "parent's email",
+    ),
 }
 FIELDS = tuple(COLUMN_ALIASES)
 
@@ -48,6 +55,8 @@ class PatronRow:
     # The patron category by name (a class list's "Year 8"); None: the role's usual one.
     category: str | None = None
     category_id: int | None = None
+    # A parent's or guardian's address (copied on overdue reminders); None: left as it is.
+    guardian_email: str | None = None
     error: str | None = None
 
     @property
@@ -82,6 +91,7 @@ def parse_patron_row(
         ("group", lambda: validation.optional_text(cell("group"), 100)),
         ("active", lambda: validation.flag(cell("active")) if "active" in mapping else True),
         ("category", lambda: validation.optional_text(cell("category"), 40)),
+        ("guardian_email", lambda: validation.email(cell("guardian_email"))),
     )
     for name, check in checks:
         try:
@@ -115,6 +125,7 @@ _COLUMN = {
     "group": "GroupName",
     "active": "Active",
     "category_id": "CategoryID",
+    "guardian_email": "GuardianEmail",
 }
 
 
@@ -263,8 +274,8 @@ def _write(conn: sqlite3.Connection, decision: _Decision) -> None:
     row = decision.row
     if decision.user_id is None:
         conn.execute(
-            "INSERT INTO Users (Name, Role, Email, CardNumber, GroupName, Active, CategoryID) "
-            "VALUES (?,?,?,?,?,?,?)",
+            "INSERT INTO Users (Name, Role, Email, CardNumber, GroupName, Active, CategoryID, "
+            "GuardianEmail) VALUES (?,?,?,?,?,?,?,?)",
             (
                 row.name,
                 row.role,
@@ -273,6 +284,7 @@ def _write(conn: sqlite3.Connection, decision: _Decision) -> None:
                 row.group,
                 int(row.active),
                 row.category_id,
+                row.guardian_email,
             ),
         )
     else:

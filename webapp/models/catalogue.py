@@ -79,6 +79,11 @@ class BookSummary(NamedTuple):
     authors: tuple[tuple[str, tuple[tuple[str, bool], ...]], ...] = ()
 
     @property
+    def title(self) -> str:
+        """The title as the catalogue has it, without the marks of the matched words."""
+        return "".join(text for text, _ in self.title_parts)
+
+    @property
     def series_name(self) -> str:
         return ranking.series_parts(self.series)[0]
 

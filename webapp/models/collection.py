@@ -116,6 +116,7 @@ def check_patron_form(form: Mapping[str, str]) -> tuple[dict, Errors]:
             "active": validation.flag,
             "email_receipts": validation.flag,
             "category": validation.choice_id,
+            "guardian_email": validation.email,
         },
     )
 
@@ -461,7 +462,10 @@ async def _check_patron_unique(tx: Transaction, values: dict, user_id: int) -> N
 
 
 # A new patron without a category gets their role's (the database's Users_DefaultCategory).
-_PATRON_PARAMS = "(:name, :role, :email, :card_number, :group, :active, :email_receipts, :category)"
+_PATRON_PARAMS = (
+    "(:name, :role, :email, :card_number, :group, :active, :email_receipts, :category, "
+    ":guardian_email)"
+)
 
 
 async def create_patron(db: Database, values: dict) -> int:
@@ -469,7 +473,7 @@ async def create_patron(db: Database, values: dict) -> int:
         await _check_patron_unique(tx, values, 0)
         return await tx.insert(
             "INSERT INTO Users (Name, Role, Email, CardNumber, GroupName, Active, EmailReceipts, "
-            f"CategoryID) VALUES {_PATRON_PARAMS}",
+            f"CategoryID, GuardianEmail) VALUES {_PATRON_PARAMS}",
             {
                 "category": None,
                 **values,
@@ -485,8 +489,8 @@ async def update_patron(db: Database, user_id: int, values: dict) -> None:
         await tx.execute(
             "UPDATE Users SET Name = :name, Role = :role, Email = :email, "
             "CardNumber = :card_number, GroupName = :group, Active = :active, "
-            "EmailReceipts = :email_receipts, CategoryID = coalesce(:category, CategoryID) "
-            "WHERE UserID = :user_id",
+            "EmailReceipts = :email_receipts, CategoryID = coalesce(:category, CategoryID), "
+            "GuardianEmail = :guardian_email WHERE UserID = :user_id",
             {
                 "category": None,
                 **values,

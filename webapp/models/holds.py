@@ -20,7 +20,7 @@ from datetime import date
 from webapp import emails, outbox, rules
 from webapp.clock import utc_now, utc_stamp
 from webapp.config import Settings
-from webapp.models import events
+from webapp.models import events, wording
 from webapp.models.outcome import Outcome, refused
 from webapp.models.rule_settings import hold_pickup_days, load_calendar, patron_rules, rule_for
 from webapp.templating import short_date
@@ -89,6 +89,7 @@ def offer_to_queue(
             author=book["Author"],
             barcode=book["Barcode"],
             pickup_by=pickup_by,
+            wording=wording.current(conn, "hold_ready"),
         )
         outbox.enqueue(
             conn,

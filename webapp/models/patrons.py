@@ -32,6 +32,8 @@ class Patron:
     # Their patron category (PatronCategories): how they borrow, whatever their role.
     category_id: int | None = None
     category_name: str = ""
+    # A parent's or guardian's address, copied on overdue reminders.
+    guardian_email: str | None = None
 
     def form_values(self) -> dict:
         """What the patron form starts from when editing this patron."""
@@ -44,6 +46,7 @@ class Patron:
             "active": self.active,
             "email_receipts": self.email_receipts,
             "category": str(self.category_id or ""),
+            "guardian_email": self.guardian_email or "",
         }
 
 
@@ -60,6 +63,7 @@ def patron_from_row(row: sqlite3.Row) -> Patron:
         email_receipts=bool(row["EmailReceipts"]),
         category_id=row["CategoryID"],
         category_name=_category_name(row),
+        guardian_email=row["GuardianEmail"],
     )
 
 

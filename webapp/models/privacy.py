@@ -6,10 +6,11 @@ Three things a school owes the children whose reading it records:
   ``anonymise_batch`` removes the borrower from returned loans and closed holds
   older than that, a batch per transaction, unless the patron chose to keep
   their history (Users.KeepHistory). The loan keeps its copy, book, dates and
-  the borrower's role and group (the Borrower* snapshot columns of migration
-  0008), so statistics do not move; the events of the loan lose the patron by
-  the one UPDATE the event log's trigger allows, a *redaction*, which must point
-  at a 'redaction' event written first in the same transaction. A batch is one
+  the borrower's role, group and patron category (the Borrower* snapshot
+  columns of migrations 0014 and 0016), so statistics and reports do not move;
+  the events of the loan lose the patron by the one UPDATE the event log's
+  trigger allows, a *redaction*, which must point at a 'redaction' event
+  written first in the same transaction. A batch is one
   transaction: a process killed mid-run leaves each loan either as it was or
   fully anonymised, and the next run carries on.
 - **Erasure.** ``erasure_plan`` says what deleting a patron would do (or why it
@@ -173,8 +174,9 @@ def _log_redaction(conn: sqlite3.Connection, actor_id: int | None, detail: str) 
 
 
 # The one change the event log's trigger allows (sql/0014_privacy.sql): the patron
-# goes, the snapshot of their role and group comes from the loan or hold (or the
-# account, for an event about neither), and the row names its redaction event.
+# goes, the snapshot of their role, group and category (sql/0016_reports.sql) comes
+# from the loan or hold (or the account, for an event about neither), and the row
+# names its redaction event.
 _REDACT_EVENTS = """
     UPDATE Events SET
         UserID = NULL,
@@ -192,6 +194,13 @@ _REDACT_EVENTS = """
             WHEN HoldID IS NOT NULL
                 THEN (SELECT BorrowerGroup FROM Holds WHERE HoldID = Events.HoldID)
             ELSE (SELECT GroupName FROM Users WHERE UserID = Events.UserID) END,
+        BorrowerCategory = CASE
+            WHEN LoanID IS NOT NULL
+                THEN (SELECT BorrowerCategory FROM Loans WHERE LoanID = Events.LoanID)
+            WHEN HoldID IS NOT NULL
+                THEN (SELECT BorrowerCategory FROM Holds WHERE HoldID = Events.HoldID)
+            ELSE (SELECT pc.Name FROM Users u JOIN PatronCategories pc USING (CategoryID)
+                  WHERE u.UserID = Events.UserID) END,
         RedactedBy = :redaction
     WHERE UserID IS NOT NULL AND
 """
@@ -411,6 +420,7 @@ def patron_data(conn: sqlite3.Connection, user_id: int) -> dict[str, list[dict]]
         "SELECT UserID AS id, Name AS name, Role AS role, Email AS email, "
         "CardNumber AS card_number, GroupName AS group_name, Active AS active, "
         "EmailReceipts AS email_receipts, KeepHistory AS keeps_history, "
+        "GuardianEmail AS guardian_email, "
         "PasswordHash IS NOT NULL AS has_password, CreatedAt AS created_at "
         "FROM Users WHERE UserID = ?",
         user_id,
@@ -443,7 +453,7 @@ def patron_data(conn: sqlite3.Connection, user_id: int) -> dict[str, list[dict]]
             user_id,
         ),
         "messages": rows(
-            "SELECT MessageID AS message_id, Kind AS kind, Recipient AS recipient, "
+            "SELECT MessageID AS message_id, Kind AS kind, Recipient AS recipient, Cc AS cc, "
             "Subject AS subject, Status AS status, CreatedAt AS created_at, SentAt AS sent_at, "
             "BodyText AS body FROM Outbox WHERE UserID = ? ORDER BY MessageID",
             user_id,

@@ -18,7 +18,7 @@ from webapp.config import Settings
 from webapp.db import Database
 from webapp.emails import reminder_subject
 from webapp.mail import header_safe
-from webapp.models import rule_settings
+from webapp.models import rule_settings, wording
 from webapp.reminder_stages import (
     DEFAULT_STAGES,
     earliest_due_date_with_a_stage,
@@ -169,7 +169,9 @@ def queue_tonight(
     ``now`` stamps the rows. Each email's Message-ID header is
     ``<prefix.rUserID@domain>``: one email per patron per run, and a random
     ``header_id_prefix`` per run, keep it unique across runs and copies of the
-    database.
+    database. The email keeps the newest notice wording of the moment (it goes out in
+    the wording in force when it was queued) and, when it carries an overdue loan,
+    the patron's guardian's address as its copy.
     """
     _register_stage_rule(conn, stages)
     params = {**_tonight(stages, today), "now": now}
@@ -184,15 +186,21 @@ def queue_tonight(
     emails = conn.execute(
         """
         INSERT INTO Outbox (Kind, UserID, Recipient, Subject, BodyText, BodyHtml,
-                            HeaderMessageID, CreatedAt, NextAttemptAt)
+                            HeaderMessageID, CreatedAt, NextAttemptAt, WordingVersion, Cc)
         SELECT 'reminder', d.UserID, u.Email, '', '', '',
-               printf('<%s.r%d@%s>', :prefix, d.UserID, :domain), :now, :now
-        FROM (SELECT DISTINCT UserID FROM temp.DueTonight) d
+               printf('<%s.r%d@%s>', :prefix, d.UserID, :domain), :now, :now, :version,
+               CASE WHEN d.Overdue THEN u.GuardianEmail END
+        FROM (SELECT UserID, max(Stage) > 0 AS Overdue FROM temp.DueTonight GROUP BY UserID) d
         JOIN Users u ON u.UserID = d.UserID
         WHERE u.Email IS NOT NULL
         ORDER BY d.UserID
         """,
-        {"prefix": header_id_prefix, "domain": sender_domain, "now": now},
+        {
+            "prefix": header_id_prefix,
+            "domain": sender_domain,
+            "now": now,
+            "version": wording.latest_version(conn),
+        },
     ).rowcount
     conn.execute(
         "CREATE TEMP TABLE TonightsMail (UserID INTEGER PRIMARY KEY, MessageID INTEGER NOT NULL)"

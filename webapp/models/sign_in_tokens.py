@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 
 from webapp import emails, outbox
 from webapp.clock import parse_stamp, utc_stamp
-from webapp.models import events
+from webapp.models import events, wording
 
 RESET_LIFETIME = timedelta(hours=1)
 INVITATION_LIFETIME = timedelta(days=7)
@@ -204,6 +204,7 @@ def invite(
     and queue its email; returns how many were queued. ``tokens`` pairs with ``user_ids``.
     """
     queued = 0
+    invitation_wording = wording.current(conn, "invitation")
     for user_id, token in zip(user_ids, tokens, strict=True):
         row = conn.execute(
             "SELECT UserID, Name, Email FROM Users WHERE UserID = ? AND Active = 1 "
@@ -223,6 +224,7 @@ def invite(
                 patron_name=row["Name"],
                 link=link_prefix + token,
                 days=INVITATION_LIFETIME.days,
+                wording=invitation_wording,
             ),
             header_message_id=_message_id("invitation", f"{batch}-{user_id}"),
         )

@@ -32,6 +32,7 @@ from webapp.models import (
 from webapp.models.outcome import Outcome
 from webapp.models.patrons import get_patron
 from webapp.request_context import (
+    get_catalogue_words,
     get_db,
     get_search_cache,
     get_settings,
@@ -664,7 +665,12 @@ async def desk_hold_search():
     results = []
     if typed and len(typed) <= MAX_HOLD_SEARCH:
         found = await catalogue.lookup(
-            db, parse_query(typed), 1, HOLD_SEARCH_RESULTS, get_search_cache()
+            db,
+            parse_query(typed),
+            1,
+            HOLD_SEARCH_RESULTS,
+            get_search_cache(),
+            get_catalogue_words(),
         )
         results = found.page.results
     return await htmx.render_page_or_fragment(

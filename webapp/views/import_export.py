@@ -56,6 +56,7 @@ FIELD_LABELS = {
     "active": "Active",
     "item_type": "Item type of the copies",
     "category": "Patron category",
+    "guardian_email": "Guardian's email",
 }
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 STALE_UPLOAD_SECONDS = 24 * 3600
