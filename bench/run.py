@@ -18,6 +18,7 @@ SCRIPTS = (
     ("bench.reminders", True),
     ("bench.soak", True),
     ("bench.printing", False),
+    ("bench.stocktake", False),
 )
 
 

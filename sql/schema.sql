@@ -340,6 +340,52 @@ CREATE TABLE SsoIdentities (
     PRIMARY KEY (Issuer, Subject)
 );
 
+CREATE TABLE StocktakeLocations (
+    StocktakeID INTEGER NOT NULL REFERENCES Stocktakes (StocktakeID),
+    Location    TEXT NOT NULL CHECK (length(Location) BETWEEN 1 AND 100),
+    PRIMARY KEY (StocktakeID, Location)
+) WITHOUT ROWID;
+
+CREATE TABLE StocktakeMissing (
+    StocktakeID INTEGER NOT NULL REFERENCES Stocktakes (StocktakeID),
+    CopyID      INTEGER NOT NULL REFERENCES Copies (CopyID) ON DELETE CASCADE,
+    PRIMARY KEY (StocktakeID, CopyID)
+) WITHOUT ROWID;
+
+CREATE TABLE StocktakeScans (
+    ScanID      INTEGER PRIMARY KEY,
+    StocktakeID INTEGER NOT NULL REFERENCES Stocktakes (StocktakeID),
+    -- A copy deleted from the catalogue (only ever one without history) goes from here too.
+    CopyID      INTEGER REFERENCES Copies (CopyID) ON DELETE CASCADE,
+    Code        TEXT NOT NULL CHECK (length(Code) BETWEEN 1 AND 254),
+    Result      TEXT NOT NULL
+                CHECK (Result IN ('expected', 'misplaced', 'on_loan', 'withdrawn', 'lost', 'unknown')),
+    -- The shelf the scanner said they were at (NULL: not said).
+    Shelf       TEXT CHECK (Shelf IS NULL OR length(Shelf) <= 100),
+    ScannedBy   INTEGER NOT NULL REFERENCES Users (UserID),
+    ScannedAt   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    CHECK ((CopyID IS NULL) = (Result = 'unknown'))
+);
+
+CREATE TABLE Stocktakes (
+    StocktakeID  INTEGER PRIMARY KEY,
+    Name         TEXT NOT NULL CHECK (length(trim(Name)) BETWEEN 1 AND 100),
+    -- 1: every copy; 0: only the copies at the locations in StocktakeLocations.
+    WholeLibrary INTEGER NOT NULL CHECK (WholeLibrary IN (0, 1)),
+    State        TEXT NOT NULL DEFAULT 'open' CHECK (State IN ('open', 'closed')),
+    StartedBy    INTEGER NOT NULL REFERENCES Users (UserID),
+    StartedAt    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+    ClosedBy     INTEGER REFERENCES Users (UserID),
+    ClosedAt     TEXT,
+    -- When the copies found missing at the close were marked lost (once at most).
+    MarkedLostAt TEXT,
+    -- Copies scanned so far, kept by the triggers below: each scan answers with it, and
+    -- counting 50,000 scans for every scan cost it more than the rest of its work.
+    Counted      INTEGER NOT NULL DEFAULT 0 CHECK (Counted >= 0),
+    CHECK ((State = 'closed') = (ClosedAt IS NOT NULL AND ClosedBy IS NOT NULL)),
+    CHECK (MarkedLostAt IS NULL OR State = 'closed')
+);
+
 CREATE TABLE Terms (
     TermID   INTEGER PRIMARY KEY,
     Name     TEXT NOT NULL CHECK (length(trim(Name)) BETWEEN 1 AND 60),
@@ -388,6 +434,8 @@ CREATE UNIQUE INDEX CirculationRules_OnePerCell
 CREATE INDEX Copies_ByBookAndStatus ON Copies (BookID, Status);
 
 CREATE INDEX Copies_ByItemType ON Copies (ItemTypeID);
+
+CREATE INDEX Copies_ByLocation ON Copies (Location, Status);
 
 CREATE INDEX Events_ByBook ON Events (BookID, EventID);
 
@@ -475,6 +523,13 @@ CREATE INDEX PasswordResetRequests_ByEmail ON PasswordResetRequests (Email, At);
 CREATE INDEX Sessions_ByUser ON Sessions (UserID);
 
 CREATE UNIQUE INDEX SignInTokens_OneLivePerUser ON SignInTokens (UserID) WHERE EndedAt IS NULL;
+
+CREATE INDEX StocktakeScans_ByResult ON StocktakeScans (StocktakeID, Result);
+
+CREATE UNIQUE INDEX StocktakeScans_OncePerCopy ON StocktakeScans (StocktakeID, CopyID);
+
+CREATE UNIQUE INDEX StocktakeScans_OncePerUnknownCode
+    ON StocktakeScans (StocktakeID, Code COLLATE NOCASE) WHERE CopyID IS NULL;
 
 CREATE INDEX Terms_ByStart ON Terms (StartsOn);
 
@@ -805,6 +860,18 @@ END;
 CREATE TRIGGER PatronCategories_RulesChangedByUpdate AFTER UPDATE ON PatronCategories
 BEGIN
     UPDATE RulesVersion SET Version = random();
+END;
+
+CREATE TRIGGER StocktakeScans_CountedOnDelete AFTER DELETE ON StocktakeScans
+WHEN OLD.CopyID IS NOT NULL
+BEGIN
+    UPDATE Stocktakes SET Counted = Counted - 1 WHERE StocktakeID = OLD.StocktakeID;
+END;
+
+CREATE TRIGGER StocktakeScans_CountedOnInsert AFTER INSERT ON StocktakeScans
+WHEN NEW.CopyID IS NOT NULL
+BEGIN
+    UPDATE Stocktakes SET Counted = Counted + 1 WHERE StocktakeID = NEW.StocktakeID;
 END;
 
 CREATE TRIGGER Terms_RulesChangedByDelete AFTER DELETE ON Terms

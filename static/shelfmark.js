@@ -79,33 +79,47 @@ document.addEventListener("htmx:afterSettle", () => {
   }
 });
 
-// The circulation desk's scan box (templates/desk/desk.html). A barcode scanner types a
-// code in about 50 ms and presses Enter, and the next scan may follow before the answer
-// to this one is back. So each scan is taken the moment Enter is pressed (the code read
-// and the box emptied in the submit handler, before any network), given its own line in
-// the scan log, and queued; the queue sends one scan at a time, in order, each after the
-// answer to the one before. A form submitted later by htmx would read the box only when
-// it is sent, merging or splitting codes typed meanwhile.
+// The scan box of the circulation desk (templates/desk/desk.html) and of a stocktake
+// (templates/stocktake/stocktake.html): one queue, set up by the form's data- attributes.
+// A barcode scanner types a code in about 50 ms and presses Enter, and the next scan may
+// follow before the answer to this one is back. So each scan is taken the moment Enter is
+// pressed (the code read and the box emptied in the submit handler, before any network),
+// given its own line in the scan log, and queued; the queue sends one scan at a time, in
+// order, each after the answer to the one before. A form submitted later by htmx would
+// read the box only when it is sent, merging or splitting codes typed meanwhile.
 //
-// Each scan sends the patron the desk shows (the hidden "patron" field, which every desk
-// answer updates). It is read when the scan is sent: answers arrive in scan order, so at
-// that moment it is the patron the screen showed after every earlier scan, which is what
-// the librarian meant (a card scanned and then four copies lends all four to that card's
-// patron), and the server refuses the copy if the desk's patron has changed behind the
-// screen's back (loans.desk_scan).
+// The form's attributes: data-scan-queue marks it; data-scan-message names the element
+// of each answer holding the result (a .flash, moved into the scan's line) and of the page
+// holding a result shown without JavaScript; data-scan-panel names the element the rest
+// of the answer replaces; data-scan-fresh lists fields read when a scan is sent rather
+// than when it was taken.
+//
+// At the desk that is the patron the desk shows (the hidden "patron" field, which every
+// desk answer updates). Answers arrive in scan order, so when a scan is sent it is the
+// patron the screen showed after every earlier scan, which is what the librarian meant
+// (a card scanned and then four copies lends all four to that card's patron), and the
+// server refuses the copy if the desk's patron has changed behind the screen's back
+// (loans.desk_scan).
+//
+// A result may carry a form (.scan-question): the desk's question about a copy on loan to
+// someone else, which holds the queue until it is answered (data-kind "ask"), or a
+// stocktake's offer to check a copy in, which does not. Either is sent through the same
+// queue, ahead of the scans waiting, and its answer replaces its line's result. A result
+// marked data-attention (a stocktake's misplaced or found copy) sounds the attention tone.
 (() => {
-  const form = document.getElementById("scan-form");
+  const form = document.querySelector("form[data-scan-queue]");
   const logSection = document.getElementById("scan-log-section");
   if (!form || !logSection) {
     return;
   }
   const box = form.elements.code;
   const log = document.getElementById("scan-log");
-  const panel = document.getElementById("desk-panel");
-  const deskMessage = document.getElementById("desk-message");
+  const panel = document.getElementById(form.dataset.scanPanel);
+  const pageMessage = document.getElementById(form.dataset.scanMessage);
+  const fresh = (form.dataset.scanFresh || "").split(" ").filter(Boolean);
   const said = document.getElementById("scan-said");
   const refusedRegion = document.getElementById("scan-refused");
-  const soundsBox = document.getElementById("desk-sounds");
+  const soundsBox = document.getElementById("scan-sounds");
   const MAX_LINES = 200;
   const SOUNDS_KEY = "shelfmark.desk.sounds";
   const queue = [];
@@ -179,8 +193,8 @@ document.addEventListener("htmx:afterSettle", () => {
     return line;
   }
 
-  // A scan that got no answer from the desk: it and every scan after it are marked
-  // "not done" rather than sent, since a card among them may have changed the patron.
+  // A scan that got no answer: it and every scan after it are marked "not done" rather
+  // than sent, since at the desk a card among them may have changed the patron.
   function stop(line, reason) {
     const text = `Not done: ${reason} Scan it again.`;
     note(line, text, "error");
@@ -191,12 +205,12 @@ document.addEventListener("htmx:afterSettle", () => {
     play("refused");
   }
 
-  async function send(fields, line) {
+  async function send(action, fields, line) {
     const meta = document.querySelector('meta[name="csrf-token"]');
     let response;
     let body;
     try {
-      response = await fetch(form.action, {
+      response = await fetch(action, {
         method: "POST",
         body: new URLSearchParams(fields),
         headers: { "HX-Request": "true", "X-CSRF-Token": meta ? meta.content : "" },
@@ -209,24 +223,27 @@ document.addEventListener("htmx:afterSettle", () => {
     }
     const answer = document.createElement("div");
     answer.innerHTML = body;
-    const message = answer.querySelector("#desk-message");
+    const message = answer.querySelector(`#${CSS.escape(form.dataset.scanMessage)}`);
     const result = message && message.querySelector(".flash");
     if (!result) {
-      stop(line, `the desk did not answer (HTTP ${response.status}).`);
+      stop(line, `the library did not answer (HTTP ${response.status}).`);
       return;
     }
     message.remove();
     line.querySelector(".flash")?.remove();
     line.append(result);
-    // Only the line answered last offers Undo: undo takes back the desk's last action.
-    for (const undo of log.querySelectorAll("form[action$='/desk/undo']")) {
-      if (!line.contains(undo)) {
-        undo.remove();
+    // Only the line answered last offers what is marked data-latest-only (the desk's
+    // Undo, which takes back the desk's last action).
+    for (const latest of log.querySelectorAll("[data-latest-only]")) {
+      if (!line.contains(latest)) {
+        latest.remove();
       }
     }
     htmx.process(line);
-    htmx.swap(panel, answer.innerHTML, { swapStyle: "innerHTML" });
-    deskMessage.replaceChildren();
+    if (panel && answer.innerHTML.trim()) {
+      htmx.swap(panel, answer.innerHTML, { swapStyle: "innerHTML" });
+    }
+    pageMessage?.replaceChildren();
     const kind = result.dataset.kind;
     const text = result.querySelector("p").textContent;
     if (!response.ok) {
@@ -239,30 +256,38 @@ document.addEventListener("htmx:afterSettle", () => {
       play("attention");
     } else {
       announce(said, text);
-      const dialog = result.querySelector("dialog.hold-alert");
+      const dialog = result.querySelector("dialog");
       if (dialog) {
         dialog.addEventListener("close", () => box.focus());
         dialog.showModal();
         play("attention");
       } else {
-        play("ok");
+        play(result.hasAttribute("data-attention") ? "attention" : "ok");
       }
     }
   }
 
   async function pump() {
-    if (sending || question) {
+    // An answer to a question goes first; scans wait while a question is open.
+    if (sending || !queue.length || (question && !queue[0].answer)) {
       return;
     }
     const next = queue.shift();
-    if (!next) {
-      return;
-    }
     sending = true;
-    next.fields.set("patron", form.elements.patron.value);
-    note(next.line, "Sending…", "info");
-    await send(next.fields, next.line);
+    if (!next.answer) {
+      for (const name of fresh) {
+        next.fields.set(name, form.elements[name].value);
+      }
+      note(next.line, "Sending…", "info");
+    }
+    await send(next.action, next.fields, next.line);
     sending = false;
+    if (next.answer) {
+      if (question === next.line) {
+        question = null;
+      }
+      box.focus();
+    }
     if (question) {
       for (const waiting of queue) {
         note(waiting.line, "Waiting: answer the question about the copy above first.", "info");
@@ -284,12 +309,12 @@ document.addEventListener("htmx:afterSettle", () => {
     if (question) {
       note(line, "Waiting: answer the question about the copy above first.", "info");
     }
-    queue.push({ fields, line });
+    queue.push({ action: form.action, fields, line, answer: false });
     pump();
   });
 
-  // An answer to a question is sent in the question's own line, then the queue goes on.
-  log.addEventListener("submit", async (event) => {
+  // An answer to a question (or an offer taken) is sent in its own line, ahead of the scans.
+  log.addEventListener("submit", (event) => {
     const answerForm = event.target.closest(".scan-question");
     if (!answerForm) {
       return;
@@ -298,22 +323,17 @@ document.addEventListener("htmx:afterSettle", () => {
     const line = answerForm.closest("li");
     const fields = new FormData(answerForm, event.submitter);
     answerForm.remove();
-    sending = true;
-    await send(fields, line);
-    sending = false;
-    if (question === line) {
-      question = null;
-    }
-    box.focus();
+    queue.unshift({ action: answerForm.action, fields, line, answer: true });
     pump();
   });
 })();
 
-// The desk's hold box lists matching titles as the librarian types. Its answer
-// must not pull the focus back to the scan box (data-autofocus above): stopped
-// here, in the capture phase, before that listener sees the swap.
+// Regions that reload while the librarian works elsewhere must not pull the focus back to
+// the scan box (data-autofocus above): the desk's hold box, whose list follows the typing,
+// and regions marked data-leaves-focus (a stocktake's progress, polled). Stopped here, in
+// the capture phase, before that listener sees the swap.
 document.addEventListener("htmx:afterSettle", (event) => {
-  if (event.target.id === "hold-results") {
+  if (event.target.matches("#hold-results, [data-leaves-focus]")) {
     event.stopPropagation();
   }
 }, true);

@@ -27,6 +27,8 @@ ROLE_EMAILS = {
     "admin": "carol@example.com",
 }
 CLOSED_DAY = "2026-12-25"
+# An open stocktake of the whole library.
+STOCKTAKE_ID = 1
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class Records:
             "batch": "0123456789ab",
             "notice": "reminder",
             "report": "loans-by-month",
+            "stocktake_id": STOCKTAKE_ID,
         }
 
 
@@ -105,6 +108,11 @@ def build_library(path: Path) -> Records:
         conn.execute(
             "INSERT INTO Terms (TermID, Name, StartsOn, EndsOn) "
             "VALUES (1, 'Spring term', '2027-01-05', '2027-03-26')"
+        )
+        conn.execute(
+            "INSERT INTO Stocktakes (StocktakeID, Name, WholeLibrary, StartedBy) "
+            "VALUES (?, 'Autumn stocktake', 1, ?)",
+            (STOCKTAKE_ID, carol_id),
         )
         return Records(
             alice_id=alice_id,

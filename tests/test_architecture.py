@@ -13,6 +13,7 @@ PURE = [
     "rules", "reminder_stages", "search_query", "ranking", "clock", "validation",
     "shelf_marks", "labels", "passwords", "sign_in_rules", "login_throttle", "spelling",
     "loan_advice", "languages", "school_year", "notice_templates", "report_periods",
+    "stocktake_rules",
 ]  # fmt: skip
 NO_QUART = [
     "db", "outbox", "emails", "mail", "leases", "write_failures", "isbn_lookup", "covers",

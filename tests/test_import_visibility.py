@@ -18,10 +18,12 @@ import time
 
 import pytest
 
+from webapp import stocktake_rules
 from webapp.db import connect_sync
 from webapp.importing import books as book_import
 from webapp.importing import staging
 from webapp.leases import new_holder
+from webapp.models import stocktake
 
 from .conftest import log_in
 
@@ -297,3 +299,24 @@ async def test_what_an_import_has_written_is_taken_for_books_and_copies_added_by
     # No link to a book nobody can open yet.
     assert "Add a copy to the existing book" not in html
     assert conn.execute("SELECT count(*) FROM Books WHERE Title = 'By Hand'").fetchone()[0] == 0
+
+
+def test_a_stocktake_neither_expects_nor_counts_an_import_being_published(conn, known):
+    librarian = conn.execute("SELECT UserID FROM Users WHERE Email = 'bob@example.com'").fetchone()
+    stocktake_id = stocktake.start(
+        conn, name="Spring", scope=stocktake_rules.Scope(True), actor_id=librarian[0]
+    )
+    expected_before = stocktake.progress(conn, stocktake.get(conn, stocktake_id)).expected
+    import_id = staged(conn, vanishing_csv(known))
+    staging.run_sync(conn, first_chunk(import_id))
+
+    answer = stocktake.scan(
+        conn, stocktake_id=stocktake_id, code="VIS-0003", shelf=None, actor_id=librarian[0]
+    )
+    assert answer.result == stocktake_rules.UNKNOWN
+    assert stocktake.progress(conn, stocktake.get(conn, stocktake_id)).expected == expected_before
+
+    staging.run_sync(conn, remaining_chunks(import_id))
+    staging.run_sync(conn, flip(import_id))
+    progress = stocktake.progress(conn, stocktake.get(conn, stocktake_id))
+    assert progress.expected == expected_before + ROWS

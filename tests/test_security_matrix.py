@@ -170,6 +170,17 @@ EXPECTED = {
     "admin_mail.reset_notice": ADMIN,
     "reports.reports_page": STAFF,
     "reports.report_csv": STAFF,
+    "stocktake.stocktakes_page": STAFF,
+    "stocktake.start_stocktake": STAFF,
+    "stocktake.stocktake_page": STAFF,
+    "stocktake.scan": STAFF,
+    "stocktake.check_in": STAFF,
+    "stocktake.confirm_close": STAFF,
+    "stocktake.close": STAFF,
+    "stocktake.report": STAFF,
+    "stocktake.report_csv": STAFF,
+    "stocktake.confirm_mark_lost": STAFF,
+    "stocktake.mark_lost": STAFF,
 }
 
 # What each policy means, so a view whose @allow changes is caught even when

@@ -164,6 +164,7 @@ def create_app(config: Settings | None = None) -> Quart:
         reports,
         rules,
         sso,
+        stocktake,
         system,
     )
 
@@ -184,6 +185,7 @@ def create_app(config: Settings | None = None) -> Quart:
         privacy.blueprint,
         leavers.blueprint,
         reports.blueprint,
+        stocktake.blueprint,
     ):
         app.register_blueprint(blueprint)
     cataloguing.install(app, settings)

@@ -128,6 +128,8 @@ MAIN_PAGES = [
     MainPage("notices", "/admin/notices", "Notices", ADMIN),
     MainPage("notice editor", "/admin/notices/reminder", "Overdue reminder", ADMIN),
     MainPage("reports", "/reports", "Reports", LIBRARIAN),
+    # A stocktake's own pages need one: tests/browser/test_stocktake_browser.py checks them.
+    MainPage("stocktakes", "/stocktakes", "Stocktake", LIBRARIAN),
 ]
 PAGE_IDS = [main_page.name for main_page in MAIN_PAGES]
 
