@@ -97,56 +97,33 @@ async def beat(db: Database) -> None:
 async def start(db: Database, settings: Settings, now: datetime | None = None) -> AsyncIOScheduler:
     """Start the scheduler on the running event loop; queue a catch-up run if one is due."""
     scheduler = AsyncIOScheduler(timezone=settings.zone)
-    scheduler.add_job(
-        nightly,
-        CronTrigger(
-            hour=settings.reminder_time.hour,
-            minute=settings.reminder_time.minute,
-            timezone=settings.zone,
-        ),
-        args=(db, settings),
-        id="nightly-reminders",
-        misfire_grace_time=int(MISFIRE_GRACE.total_seconds()),
-        coalesce=True,
-        max_instances=1,
-    )
+
+    def every_night(job, at: time, job_id: str, args: tuple) -> None:
+        # Each nightly job: a run missed while the process was down still happens within
+        # the grace period, once, and never two at a time.
+        scheduler.add_job(
+            job,
+            CronTrigger(hour=at.hour, minute=at.minute, timezone=settings.zone),
+            args=args,
+            id=job_id,
+            misfire_grace_time=int(MISFIRE_GRACE.total_seconds()),
+            coalesce=True,
+            max_instances=1,
+        )
+
+    every_night(nightly, settings.reminder_time, "nightly-reminders", (db, settings))
     # Half an hour after the reminders, so a loan returned today is never both
     # reminded about and anonymised in the same minute; idempotent like them.
     anonymise_at = datetime.combine(date.today(), settings.reminder_time) + timedelta(minutes=30)
-    scheduler.add_job(
-        nightly_privacy,
-        CronTrigger(hour=anonymise_at.hour, minute=anonymise_at.minute, timezone=settings.zone),
-        args=(db, settings),
-        id="nightly-privacy",
-        misfire_grace_time=int(MISFIRE_GRACE.total_seconds()),
-        coalesce=True,
-        max_instances=1,
+    every_night(nightly_privacy, anonymise_at.time(), "nightly-privacy", (db, settings))
+    every_night(
+        housekeeping.prune_login_failures, settings.reminder_time, "nightly-housekeeping", (db,)
     )
-    scheduler.add_job(
-        housekeeping.prune_login_failures,
-        CronTrigger(
-            hour=settings.reminder_time.hour,
-            minute=settings.reminder_time.minute,
-            timezone=settings.zone,
-        ),
-        args=(db,),
-        id="nightly-housekeeping",
-        misfire_grace_time=int(MISFIRE_GRACE.total_seconds()),
-        coalesce=True,
-        max_instances=1,
-    )
-    scheduler.add_job(
+    every_night(
         housekeeping.discard_abandoned_imports,
-        CronTrigger(
-            hour=settings.reminder_time.hour,
-            minute=settings.reminder_time.minute,
-            timezone=settings.zone,
-        ),
-        args=(db,),
-        id="nightly-import-cleanup",
-        misfire_grace_time=int(MISFIRE_GRACE.total_seconds()),
-        coalesce=True,
-        max_instances=1,
+        settings.reminder_time,
+        "nightly-import-cleanup",
+        (db,),
     )
     scheduler.add_job(
         sweep_outbox,
