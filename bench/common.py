@@ -26,6 +26,12 @@ from pathlib import Path
 from urllib.error import URLError
 from urllib.request import urlopen
 
+import httpx
+
+from bench.generate import LIBRARIAN_EMAIL, PASSWORD, PRESETS, generate
+from webapp.db import configure, migrate
+from webapp.resources import MIGRATIONS
+
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
 REPORT = REPO / "docs" / "benchmarks.md"
@@ -103,6 +109,43 @@ def write_section(heading: str, body: str, report: Path = REPORT) -> None:
         text = text.rstrip() + "\n\n" + section
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(text, encoding="utf-8")
+
+
+CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
+
+
+def preset_database(name: str, size: str) -> Path:
+    """``RESULTS/<name>-<size>.sqlite3``, a library of the generator's preset ``size``,
+    generated once and reused (the generator is deterministic), with any pending
+    migration applied now so that no timed request pays for it."""
+    path = RESULTS / f"{name}-{size}.sqlite3"
+    if not path.exists():
+        titles, patrons, loans, overdue = PRESETS[size]
+        print(f"generating the {size} preset into {path}", file=sys.stderr)
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        for leftover in RESULTS.glob(partial.name + "*"):
+            leftover.unlink()
+        generate(partial, titles=titles, patrons=patrons, loans=loans, overdue=overdue)
+        partial.rename(path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(configure(conn), MIGRATIONS)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    return path
+
+
+def signed_in_librarian(base_url: str, timeout: float = 60) -> tuple[httpx.Client, str]:
+    """A client signed in as the generated library's librarian through the login form,
+    and its session's CSRF token (read from the desk)."""
+    client = httpx.Client(base_url=base_url, timeout=timeout)
+    token = CSRF_META.search(client.get("/login").text).group(1)
+    response = client.post(
+        "/login", data={"email": LIBRARIAN_EMAIL, "password": PASSWORD, "csrf_token": token}
+    )
+    if response.status_code != 302:
+        raise RuntimeError(f"could not sign in: {response.status_code}")
+    return client, CSRF_META.search(client.get("/desk").text).group(1)
 
 
 def free_port() -> int:

@@ -20,7 +20,6 @@ It replaces the "## Reports" section of docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import re
 import sqlite3
 import statistics
 import sys
@@ -31,14 +30,10 @@ from pathlib import Path
 import httpx
 
 from bench import common
-from bench.generate import LIBRARIAN_EMAIL, PASSWORD, PRESETS, generate
-from webapp.db import configure, migrate
-from webapp.resources import MIGRATIONS
 from webapp.views.reports import CSV_REPORTS
 
 SECTION = "Reports"
 SIZE = "reports"
-CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
 PERIODS = {
     "school year 2024-25": "from=2024-09-01&to=2025-08-31&years=1",
     "all three years": "from=2023-11-01&to=2026-11-29&years=1",
@@ -48,33 +43,7 @@ DESK_SAMPLES = 60
 
 
 def database() -> Path:
-    path = common.RESULTS / f"reports-{SIZE}.sqlite3"
-    if not path.exists():
-        titles, patrons, loans, overdue = PRESETS[SIZE]
-        print(f"generating {loans:,} loans into {path}", file=sys.stderr)
-        common.RESULTS.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".partial")
-        for leftover in common.RESULTS.glob(partial.name + "*"):
-            leftover.unlink()
-        generate(partial, titles=titles, patrons=patrons, loans=loans, overdue=overdue)
-        partial.rename(path)
-    conn = sqlite3.connect(path, isolation_level=None)
-    # Pending migrations now, so that no timed request pays for them.
-    migrate(configure(conn), MIGRATIONS)
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    conn.close()
-    return path
-
-
-def signed_in(base_url: str) -> httpx.Client:
-    client = httpx.Client(base_url=base_url, timeout=120)
-    token = CSRF_META.search(client.get("/login").text).group(1)
-    response = client.post(
-        "/login", data={"email": LIBRARIAN_EMAIL, "password": PASSWORD, "csrf_token": token}
-    )
-    if response.status_code != 302:
-        raise RuntimeError(f"could not sign in: {response.status_code}")
-    return client
+    return common.preset_database("reports", SIZE)
 
 
 def timed(client: httpx.Client, url: str) -> float:
@@ -106,7 +75,7 @@ def measure(runs: int) -> dict:
     conn.close()
     figures: dict = {"loans": loans, "titles": titles, "csv": {}, "page": {}}
     with common.serve(path) as server:
-        client = signed_in(server.base_url)
+        client = common.signed_in_librarian(server.base_url, timeout=120)[0]
         for label, query in PERIODS.items():
             timed(client, f"/reports?{query}")  # the page cache warms once
             figures["page"][label] = [
@@ -121,7 +90,7 @@ def measure(runs: int) -> dict:
         stop = threading.Event()
 
         def reports_in_a_loop() -> None:
-            other = signed_in(server.base_url)
+            other = common.signed_in_librarian(server.base_url, timeout=120)[0]
             try:
                 while not stop.is_set():
                     timed(other, f"/reports?{PERIODS['all three years']}")

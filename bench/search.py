@@ -37,7 +37,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from bench import common, relevance
-from bench.generate import GOODBOOKS_CSV, PRESETS, generate
+from bench.generate import GOODBOOKS_CSV, PRESETS
 from webapp.db import CONNECTION_PRAGMAS, Database, configure, connect_sync, migrate
 from webapp.importing.books import apply_books, read_books_csv
 from webapp.models import catalogue
@@ -411,21 +411,7 @@ def spelling_report(results: dict[str, dict[str, object]], rates, measured_on: s
 
 def database_for(size: str) -> Path:
     """The benchmark database of a preset size, generated once and reused (it is deterministic)."""
-    path = common.RESULTS / f"search-{size}.sqlite3"
-    if not path.exists():
-        titles, patrons, loans, overdue = PRESETS[size]
-        print(f"generating {size} titles into {path}", file=sys.stderr)
-        partial = path.with_suffix(".partial")
-        for leftover in common.RESULTS.glob(partial.name + "*"):
-            leftover.unlink()
-        generate(partial, titles=titles, patrons=patrons, loans=loans, overdue=overdue)
-        partial.rename(path)
-    conn = sqlite3.connect(path, isolation_level=None)
-    # Apply pending migrations now, so start-up is measured without them.
-    migrate(configure(conn), MIGRATIONS)
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    conn.close()
-    return path
+    return common.preset_database("search", size)
 
 
 def _timed(conn: sqlite3.Connection, sql: str, params, rounds: int) -> list[float]:

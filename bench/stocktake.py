@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sqlite3
 import sys
 import tempfile
@@ -33,10 +32,9 @@ from pathlib import Path
 import httpx
 
 from bench import common
-from bench.generate import LIBRARIAN_EMAIL, PASSWORD, generate
+from bench.generate import LIBRARIAN_EMAIL, generate
 
 SECTION = "Stocktake"
-CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
 PAGE_TARGET_MS = 200
 HX = {"HX-Request": "true"}
 SCAN_BLOCK = 20
@@ -92,17 +90,6 @@ def build_library(path: Path, copies: int) -> tuple[int, list[str], list[str]]:
     return stocktake_id, unscanned, on_loan
 
 
-def signed_in(base_url: str) -> tuple[httpx.Client, str]:
-    client = httpx.Client(base_url=base_url, timeout=60)
-    token = CSRF_META.search(client.get("/login").text).group(1)
-    response = client.post(
-        "/login", data={"email": LIBRARIAN_EMAIL, "password": PASSWORD, "csrf_token": token}
-    )
-    if response.status_code != 302:
-        raise RuntimeError(f"could not sign in: {response.status_code}")
-    return client, CSRF_META.search(client.get("/desk").text).group(1)
-
-
 def scan_request(
     client: httpx.Client, kind: str, page: str, code: str, token: str
 ) -> Callable[[], httpx.Response]:
@@ -140,7 +127,7 @@ def measure(
         samples: dict[str, list[float]] = {}
         cpu: dict[str, float] = {}
         with common.serve(database) as server:
-            client, token = signed_in(server.base_url)
+            client, token = common.signed_in_librarian(server.base_url)
             try:
                 # Warm the server's caches and the database's pages alike for both.
                 timed(lambda: client.get(page), "Progress")
