@@ -19,6 +19,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TextIO
 
 from webapp import validation
 from webapp.importing import csv_columns
@@ -115,11 +116,11 @@ def parse_patron_row(
 
 
 def read_patrons_csv(
-    data: bytes | str, mapping: dict[str, str] | None = None, *, allow_admin: bool = False
+    data: bytes | str | TextIO, mapping: dict[str, str] | None = None, *, allow_admin: bool = False
 ) -> tuple[dict[str, str], list[PatronRow]]:
     """Parse a CSV file of patrons; returns the column mapping used and the rows."""
     mapping, records = open_csv(data, mapping, COLUMN_ALIASES, required="name")
-    rows = []
+    rows: list[PatronRow] = []
     for line, record in records:
         if len(rows) == MAX_PATRONS_PER_FILE:
             raise ValueError(
