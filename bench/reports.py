@@ -20,6 +20,7 @@ It replaces the "## Reports" section of docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import os
 import sqlite3
 import statistics
 import sys
@@ -73,7 +74,13 @@ def measure(runs: int) -> dict:
     loans = conn.execute("SELECT count(*) FROM Loans").fetchone()[0]
     titles = conn.execute("SELECT count(*) FROM Books").fetchone()[0]
     conn.close()
-    figures: dict = {"loans": loans, "titles": titles, "csv": {}, "page": {}}
+    figures: dict = {
+        "loans": loans,
+        "titles": titles,
+        "csv": {},
+        "page": {},
+        "load": os.getloadavg()[0],
+    }
     with common.serve(path) as server:
         client = common.signed_in_librarian(server.base_url, timeout=120)[0]
         for label, query in PERIODS.items():
@@ -147,8 +154,7 @@ def report(figures: dict, runs: int) -> str:
         "one request that warms the page cache), and in brackets the server's median CPU "
         "time per request, which other work on the machine does not inflate.",
         "",
-        f"Machine: {common.machine()}. **The machine was shared with three other engineers' "
-        "work while this ran**; the figures are an upper bound until re-run on a quiet machine.",
+        f"Machine: {common.machine()}. {common.load_note(figures['load'])}",
         "",
         common.table(["report", *PERIODS], rows),
         "",

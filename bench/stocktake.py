@@ -213,9 +213,7 @@ def report(
             "request at a time (httpx). A scan is of a copy not yet scanned; a desk scan "
             f"returns a copy on loan (return-only mode), the two kinds taking turns in blocks "
             f"of {SCAN_BLOCK}; the progress table is the fragment the "
-            f"scan page polls every 5 s. Milliseconds. Load average at the start: {load:.1f}. "
-            "**The machine was shared with other engineers' work while this ran: the lead "
-            "re-runs it on a quiet machine.**",
+            f"scan page polls every 5 s. Milliseconds. {common.load_note(load)}",
             "",
             common.table(("request", "count", "median", "p95", "p99", "max"), rows),
             "",

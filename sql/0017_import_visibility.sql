@@ -38,5 +38,14 @@ SELECT * FROM Books
 WHERE ImportID IS NULL
    OR ImportID IN (SELECT ImportID FROM ImportRuns WHERE Status = 'published');
 
+-- The copies of the books above. Not as a join with CatalogueBooks: that costs a
+-- lookup of each copy's book, which doubled a 50,000-copy stocktake's progress count,
+-- whereas the hidden books (none, outside a publication) are found once, through the
+-- partial index Books_ByImport, and each copy is checked against that short list.
 CREATE VIEW CatalogueCopies AS
-SELECT c.* FROM Copies c JOIN CatalogueBooks b ON b.BookID = c.BookID;
+SELECT * FROM Copies
+WHERE BookID NOT IN (
+    SELECT BookID FROM Books
+    WHERE ImportID IS NOT NULL
+      AND ImportID NOT IN (SELECT ImportID FROM ImportRuns WHERE Status = 'published')
+);

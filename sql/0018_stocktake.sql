@@ -73,5 +73,7 @@ CREATE TABLE StocktakeMissing (
     PRIMARY KEY (StocktakeID, CopyID)
 ) WITHOUT ROWID;
 
--- The progress page counts each location's copies on the shelf: by location, then status.
-CREATE INDEX Copies_ByLocation ON Copies (Location, Status);
+-- The progress page counts each location's copies on the shelf: by location, then status;
+-- with the book, so the check that the copy's book is in the catalogue (CatalogueCopies,
+-- migration 0017) is read from the index too.
+CREATE INDEX Copies_ByLocation ON Copies (Location, Status, BookID);

@@ -435,7 +435,7 @@ CREATE INDEX Copies_ByBookAndStatus ON Copies (BookID, Status);
 
 CREATE INDEX Copies_ByItemType ON Copies (ItemTypeID);
 
-CREATE INDEX Copies_ByLocation ON Copies (Location, Status);
+CREATE INDEX Copies_ByLocation ON Copies (Location, Status, BookID);
 
 CREATE INDEX Events_ByBook ON Events (BookID, EventID);
 
@@ -559,7 +559,12 @@ WHERE ImportID IS NULL
    OR ImportID IN (SELECT ImportID FROM ImportRuns WHERE Status = 'published');
 
 CREATE VIEW CatalogueCopies AS
-SELECT c.* FROM Copies c JOIN CatalogueBooks b ON b.BookID = c.BookID;
+SELECT * FROM Copies
+WHERE BookID NOT IN (
+    SELECT BookID FROM Books
+    WHERE ImportID IS NOT NULL
+      AND ImportID NOT IN (SELECT ImportID FROM ImportRuns WHERE Status = 'published')
+);
 
 CREATE TRIGGER Books_CatalogueChangedByCataloguing
 AFTER UPDATE OF ShelfMark, CoverVersion ON Books
