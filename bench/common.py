@@ -148,13 +148,13 @@ def signed_in_librarian(base_url: str, timeout: float = 60) -> tuple[httpx.Clien
     return client, CSRF_META.search(client.get("/desk").text).group(1)
 
 
-def load_note(load: float) -> str:
-    """What the 1-minute load average ``load``, read at the start, says about the figures."""
+def load_note(load: float, when: str = "at the start") -> str:
+    """What the 1-minute load average ``load``, read ``when``, says about the figures."""
     cores = os.cpu_count() or 1
     if load < cores:
-        return f"Load average at the start: {load:.1f} on {cores} cores, a quiet machine."
+        return f"Load average {when}: {load:.1f} on {cores} cores, a quiet machine."
     return (
-        f"Load average at the start: {load:.1f} on {cores} cores: other work was running, so "
+        f"Load average {when}: {load:.1f} on {cores} cores: other work was running, so "
         "latencies are high; CPU times are not inflated by it."
     )
 

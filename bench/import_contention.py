@@ -228,8 +228,8 @@ def report(
         f"The server is `shelfmark serve` (one process); a librarian uploads a generated CSV of "
         f"{result.rows:,} new books ({size_mb:.0f} MB, one copy each), opens the preview and "
         "confirms, while a desk scans one copy over and over (lend, return, …) until the "
-        "confirm answers. Milliseconds unless marked. The machine was shared with other work "
-        f"(1-minute load average {os.getloadavg()[0]:.1f} at the end).",
+        "confirm answers. Milliseconds unless marked. "
+        f"{common.load_note(os.getloadavg()[0], when='at the end')}",
         "",
     ]
     table = []
