@@ -293,6 +293,9 @@ async def test_a_signed_in_librarian_gets_the_same_form_limit_but_may_upload_an_
                 "/desk/scan", data={"code": "x" * 40_000, "csrf_token": token}
             )
             assert too_big.status_code == 413
+            # The refused body was never read, so that connection closes, and says so:
+            # the upload goes on a new one instead of into a closing one.
+            assert too_big.headers["Connection"] == "close"
             upload = await client.post(
                 "/admin/import",
                 data={"kind": "books", "csrf_token": token},

@@ -196,6 +196,7 @@ def create_app(config: Settings | None = None) -> Quart:
 
     app.before_request(metrics.start_timer)
     app.before_request(body_limits.refuse_oversized_body)
+    app.after_request(body_limits.close_after_refusal)
     app.before_request(_load_user)
     app.before_request(_enforce_access)
     app.before_request(_check_csrf)

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
-from quart import Quart, request
+from quart import Quart, Response, request
 from quart.formparser import FormDataParser
 from quart.wrappers import Body, Request
 from werkzeug.datastructures import MultiDict
@@ -117,3 +117,13 @@ async def refuse_oversized_body() -> None:
     length = request.content_length
     if limit is not None and length is not None and length > limit:
         raise RequestEntityTooLarge()
+
+
+def close_after_refusal(response: Response) -> Response:
+    """A 413 leaves the refused body unread on the connection, so the server closes it
+    after the answer: say so (``Connection: close``). Otherwise a client that keeps its
+    connections alive may send its next request into one being closed, and get "server
+    disconnected" instead of an answer."""
+    if response.status_code == 413:
+        response.headers["Connection"] = "close"
+    return response
