@@ -20,6 +20,7 @@ from .conftest import (
     add_loan,
     add_patron,
     add_title,
+    emulate_latency,
     log_in,
     serious_accessibility_violations,
 )
@@ -82,17 +83,7 @@ def _at_the_desk(page: Page, server: LiveServer, latency_ms: int = 0) -> None:
     page.goto(server.url("/desk"))
     expect(page.locator("#scan")).to_be_focused()
     if latency_ms:
-        cdp = page.context.new_cdp_session(page)
-        cdp.send("Network.enable")
-        cdp.send(
-            "Network.emulateNetworkConditions",
-            {
-                "offline": False,
-                "latency": latency_ms,
-                "downloadThroughput": -1,
-                "uploadThroughput": -1,
-            },
-        )
+        emulate_latency(page, latency_ms)
 
 
 def _scan_like_a_scanner(page: Page, codes: list[str]) -> None:

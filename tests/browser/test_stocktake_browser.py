@@ -18,6 +18,7 @@ from ..server import running_server as serve_database
 from .conftest import (
     LiveServer,
     add_title,
+    emulate_latency,
     has_horizontal_scroll,
     log_in,
     running_server,
@@ -67,17 +68,7 @@ def _at_the_shelf(page: Page, server: LiveServer, email: str, latency_ms: int = 
     page.get_by_label("Shelf you are scanning").select_option(SHELF)
     page.locator("#scan").focus()
     if latency_ms:
-        cdp = page.context.new_cdp_session(page)
-        cdp.send("Network.enable")
-        cdp.send(
-            "Network.emulateNetworkConditions",
-            {
-                "offline": False,
-                "latency": latency_ms,
-                "downloadThroughput": -1,
-                "uploadThroughput": -1,
-            },
-        )
+        emulate_latency(page, latency_ms)
 
 
 def _log_lines(page: Page, count: int) -> list[str]:
